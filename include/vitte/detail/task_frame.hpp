@@ -1,0 +1,94 @@
+// TaskFrame: the fixed-size block that carries one unit of work through the queues.
+//
+// A frame is 128 bytes (two cache lines) and holds the closure inline when it fits in
+// kInlineBytes; larger closures are boxed on the heap (one allocation, counted in the
+// metrics as `boxed`). Frames come from the executing worker's FramePool, so spawning a
+// small closure costs no heap allocation.
+//
+// Life of a frame:  make_frame (owner of the Task) -> queue (deque or injection) ->
+// execute (exactly one worker) -> op(Run) runs and destroys the closure -> the frame
+// goes back to the executing worker's pool -> counter->done() signals the joiner.
+// The signal comes last so that the joiner never sees the counter reach zero while a
+// closure of its group is still alive.
+#pragma once
+
+#include <cstddef>
+#include <exception>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "vitte/detail/wait_counter.hpp"
+
+namespace vitte::detail {
+
+enum class FrameOp : unsigned char { Run, Discard };
+
+struct alignas(kCacheLine) TaskFrame {
+  static constexpr std::size_t kSize = 128;
+  static constexpr std::size_t kHeader = 32;
+  static constexpr std::size_t kInlineBytes = kSize - kHeader;
+
+  // Runs (FrameOp::Run) and then destroys the closure, or only destroys it (Discard).
+  // Exceptions from the closure are routed to `counter`; op itself never throws and
+  // returns true when the closure threw.
+  bool (*op)(TaskFrame*, FrameOp) noexcept = nullptr;
+  WaitCounter* counter = nullptr;  // who is told when this frame is done (never null once queued)
+  TaskFrame* next = nullptr;       // free-list link while the frame sits in a pool
+  void* pad_ = nullptr;
+  alignas(16) unsigned char storage[kInlineBytes];
+};
+static_assert(sizeof(TaskFrame) == TaskFrame::kSize);
+static_assert(offsetof(TaskFrame, storage) == TaskFrame::kHeader);
+
+template <class F>
+inline constexpr bool kFitsInline = sizeof(F) <= TaskFrame::kInlineBytes &&
+                                    alignof(F) <= 16 &&
+                                    std::is_nothrow_move_constructible_v<F>;
+
+template <class F>
+bool frame_op(TaskFrame* f, FrameOp op) noexcept {
+  F* fn;
+  if constexpr (kFitsInline<F>) {
+    fn = std::launder(reinterpret_cast<F*>(f->storage));
+  } else {
+    fn = *std::launder(reinterpret_cast<F**>(f->storage));
+  }
+  bool threw = false;
+  if (op == FrameOp::Run) {
+    try {
+      (*fn)();
+    } catch (...) {
+      threw = true;
+      f->counter->record_exception(std::current_exception());
+    }
+  }
+  if constexpr (kFitsInline<F>) {
+    fn->~F();
+  } else {
+    delete fn;
+  }
+  return threw;
+}
+
+// Places the closure into a frame that the caller already allocated.
+template <class F>
+void construct_closure(TaskFrame* f, F&& fn) {
+  using D = std::decay_t<F>;
+  if constexpr (kFitsInline<D>) {
+    ::new (static_cast<void*>(f->storage)) D(std::forward<F>(fn));
+  } else {
+    D* boxed = new D(std::forward<F>(fn));
+    ::new (static_cast<void*>(f->storage)) D*(boxed);
+  }
+  f->op = &frame_op<D>;
+}
+
+inline TaskFrame* new_frame() {
+  return static_cast<TaskFrame*>(::operator new(sizeof(TaskFrame), std::align_val_t{kCacheLine}));
+}
+inline void delete_frame(TaskFrame* f) noexcept {
+  ::operator delete(static_cast<void*>(f), std::align_val_t{kCacheLine});
+}
+
+}  // namespace vitte::detail

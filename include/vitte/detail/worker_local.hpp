@@ -1,0 +1,97 @@
+// The part of a worker that inline code (TaskGroup::run, vitte::spawn) touches: its
+// deque, its frame pool, its counters, and the scheduler's idle-state word that decides
+// whether a spawn must wake a sleeper. The rest of the worker lives in src/worker/.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <utility>
+
+#include "vitte/detail/counters.hpp"
+#include "vitte/detail/frame_pool.hpp"
+#include "vitte/detail/waiter.hpp"
+#include "vitte/detail/ws_deque.hpp"
+
+namespace vitte {
+class Scheduler;
+}
+
+namespace vitte::detail {
+
+class SchedulerCore;  // src/scheduler_core.hpp
+SchedulerCore* core_of(Scheduler& s) noexcept;
+// Queues a frame from a thread that is not one of `core`'s workers (node < 0: the
+// caller's node).
+void submit_external(SchedulerCore* core, TaskFrame* f, int node);
+
+// Counts that producers read on every spawn. They change only when workers fall asleep
+// or wake, so the cache line is read-mostly and the check costs an L1 hit.
+struct alignas(kCacheLine) IdleState {
+  std::atomic<std::int32_t> sleepers{0};   // workers parked and waiting for work
+  std::atomic<std::int32_t> searching{0};  // workers awake and looking for work
+};
+
+struct alignas(kCacheLine) WorkerLocal {
+  WsDeque<TaskFrame*> deque;
+  FramePool pool;
+  WorkerCounters counters;
+  Waiter waiter;
+  SchedulerCore* core = nullptr;
+  IdleState* idle = nullptr;
+  WaitCounter* detached = nullptr;  // the scheduler's counter for submit()/spawn()
+  std::uint32_t index = 0;          // worker index in the plan
+  std::uint32_t node = 0;           // logical NUMA node index
+};
+
+// The worker running on this thread, or null on threads that are not workers.
+// constinit + initial-exec: a plain %fs-relative load, no TLS wrapper call.
+extern constinit thread_local WorkerLocal* tls_worker __attribute__((tls_model("initial-exec")));
+
+// Slow path of push_local(): a sleeper exists and nobody is searching.
+void wake_for_spawn(WorkerLocal* w) noexcept;
+
+// Pushes a frame onto the calling worker's own deque.
+//
+// Wake-up policy: wake a sleeper only when one exists and no worker is already searching
+// (a searcher will find the work). The check is deliberately not fenced after the push:
+// in the rare race with a worker that is falling asleep at this instant the wake-up can
+// be missed, but the task is never lost, because it sits in this worker's own deque and
+// this worker drains it. Parallelism is delayed, never correctness (docs/design.md).
+inline void push_local(WorkerLocal* w, TaskFrame* f) {
+  w->deque.push(f);
+  w->counters.spawned.bump();
+  // relaxed: a heuristic read of a read-mostly line (see above).
+  if (w->idle->sleepers.load(std::memory_order_relaxed) > 0 &&
+      w->idle->searching.load(std::memory_order_relaxed) == 0) [[unlikely]]
+    wake_for_spawn(w);
+}
+
+// Allocates a frame (from w's pool, or the heap when w is null) and places `fn` in it.
+// Nothing leaks if the closure's constructor throws.
+template <class F>
+TaskFrame* pack(WorkerLocal* w, F&& fn) {
+  TaskFrame* f = w != nullptr ? w->pool.get() : new_frame();
+  try {
+    construct_closure(f, std::forward<F>(fn));
+  } catch (...) {
+    w != nullptr ? w->pool.put(f) : delete_frame(f);
+    throw;
+  }
+  if constexpr (!kFitsInline<std::decay_t<F>>) {
+    if (w != nullptr) w->counters.boxed.bump();
+  }
+  return f;
+}
+
+inline void free_frame(TaskFrame* f) noexcept {
+  WorkerLocal* w = tls_worker;
+  if (w != nullptr)
+    w->pool.put(f);
+  else
+    delete_frame(f);
+}
+
+// Waits until `c` finishes: a worker runs other tasks meanwhile, any other thread blocks.
+void wait_for(WaitCounter& c);
+
+}  // namespace vitte::detail

@@ -1,0 +1,35 @@
+// Errors the runtime reports. Every message names the culprit (the file, the key, the
+// value, the argument) and says what was expected.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace vitte {
+
+// Base of every error vitte-scheduler throws itself.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A topology could not be loaded: a missing or malformed XML file, a bad synthetic string.
+class TopologyError : public Error {
+ public:
+  using Error::Error;
+};
+
+// A worker plan cannot be built as asked (0 workers, more pinned workers than PUs, ...).
+class PlanError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The scheduler cannot do what was asked in its current state (submit after shutdown,
+// join_all from inside one of its own tasks, ...).
+class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace vitte

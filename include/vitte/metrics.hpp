@@ -1,0 +1,55 @@
+// Metrics: what each worker and each node did, read as a snapshot.
+//
+// Counting stays on in release builds: every counter is written by its own worker alone
+// (no shared atomics on the hot path) and a snapshot sums them without stopping anyone.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace vitte {
+
+struct Counts {
+  std::uint64_t executed = 0;        // tasks run
+  std::uint64_t failed = 0;          // tasks that threw
+  std::uint64_t spawned = 0;         // tasks pushed to a worker's own deque
+  std::uint64_t injected_taken = 0;  // tasks taken from the own node's injection queue
+  std::uint64_t steals_l3 = 0;       // successful steals within the same L3
+  std::uint64_t steals_node = 0;     // ... within the same NUMA node, other L3
+  std::uint64_t steals_remote = 0;   // ... from another node (deque or injection queue)
+  std::uint64_t failed_steal_rounds = 0;  // passes over all victims that found nothing
+  std::uint64_t parks = 0;           // times a worker went to sleep
+  std::uint64_t wakeups = 0;         // times a producer woke a sleeping worker
+  std::uint64_t boxed = 0;           // closures too big for a task frame (heap-boxed)
+
+  std::uint64_t steals() const noexcept { return steals_l3 + steals_node + steals_remote; }
+  // Remote steals over all steals; 0 when nothing was stolen.
+  double remote_steal_fraction() const noexcept {
+    const std::uint64_t s = steals();
+    return s == 0 ? 0.0 : static_cast<double>(steals_remote) / static_cast<double>(s);
+  }
+  Counts& operator+=(const Counts& o) noexcept;
+};
+
+struct WorkerMetrics {
+  unsigned worker = 0;
+  unsigned node = 0;
+  Counts counts;
+};
+
+struct NodeMetrics {
+  unsigned node = 0;
+  unsigned workers = 0;
+  Counts counts;
+};
+
+struct MetricsSnapshot {
+  std::vector<WorkerMetrics> workers;
+  std::vector<NodeMetrics> nodes;  // nodes with an arena only
+  Counts total;
+};
+
+// Counts accumulated between two snapshots of the same scheduler (later - earlier).
+MetricsSnapshot operator-(const MetricsSnapshot& later, const MetricsSnapshot& earlier);
+
+}  // namespace vitte

@@ -1,0 +1,117 @@
+// Scheduler: the worker arenas of one machine and the API that feeds them.
+//
+//   vitte::Scheduler sched(4);                       // 4 workers spread over the NUMA nodes
+//   auto t = vitte::Task::spawn([] { work(); });
+//   sched.submit(std::move(t));
+//   sched.join_all();                                // waits; rethrows the first error
+//
+// One arena per NUMA node that has CPUs; each arena's workers are pinned to that node's
+// PUs (see Plan for when they are not). Work submitted from outside the workers goes to
+// the injection queue of the caller's node (or the node named); work spawned inside a
+// task goes to the spawning worker's own deque. Idle workers steal: same L3 first, then
+// the rest of the node, then other nodes nearest first (docs/design.md).
+//
+// Shutdown contract: the destructor stops accepting external submissions, waits for all
+// submitted work and everything it spawns to finish (nothing queued is dropped), then
+// stops and joins the workers. Errors of detached tasks that join_all() never rethrew are
+// written to stderr, since a destructor cannot throw. Destroying a Scheduler from one of
+// its own workers is a usage error (it would wait for itself) and aborts with a message.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "vitte/future.hpp"
+#include "vitte/metrics.hpp"
+#include "vitte/plan.hpp"
+#include "vitte/task.hpp"
+#include "vitte/topology.hpp"
+
+namespace vitte {
+
+struct WorkerInfo {
+  unsigned index = 0;
+  unsigned node = 0;
+  int os_cpu = -1;  // -1 when unpinned
+};
+
+struct Options {
+  std::size_t workers = 0;            // 0: one per core of the topology
+  std::optional<Topology> topology;   // default: this machine
+  Placement placement = Placement::Auto;
+  // Called on each worker thread after it is pinned and before it runs tasks, and after
+  // its last task. For embedding runtimes and profilers. Exceptions thrown here are
+  // reported on stderr and otherwise ignored.
+  std::function<void(const WorkerInfo&)> on_worker_start;
+  std::function<void(const WorkerInfo&)> on_worker_stop;
+};
+
+class Scheduler {
+ public:
+  // One worker per core of this machine.
+  Scheduler();
+  // `workers` workers over this machine's nodes. Throws PlanError for 0.
+  explicit Scheduler(std::size_t workers);
+  explicit Scheduler(Options opts);
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+  ~Scheduler();
+
+  // Queues a task. From one of this scheduler's workers: on its own deque; from any
+  // other thread: on the injection queue of the node the caller runs on (round-robin over
+  // nodes when the topology is not this machine). Throws UsageError after shutdown began
+  // (the task is left untouched in `t`).
+  void submit(Task&& t);
+  // Queues a task on node `node`'s injection queue (a node without CPUs: the nearest node
+  // that has workers). Throws UsageError for a node that does not exist.
+  void submit(Task&& t, unsigned node);
+
+  // Runs `fn` as a task and returns a future for its result.
+  template <class F>
+  auto async(F&& fn) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
+    return async_impl(std::forward<F>(fn), -1);
+  }
+  template <class F>
+  auto async(unsigned node, F&& fn) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
+    return async_impl(std::forward<F>(fn), static_cast<int>(node));
+  }
+
+  // Waits until every task submitted so far (and every task they spawned) has finished.
+  // Rethrows the first exception a detached task threw since the last join_all(); the
+  // others are counted in metrics().total.failed. Throws UsageError when called from one
+  // of this scheduler's own workers (it would wait for the task that calls it).
+  void join_all();
+
+  const Topology& topology() const noexcept;
+  const Plan& plan() const noexcept;
+  std::size_t num_workers() const noexcept;
+  MetricsSnapshot metrics() const;
+
+  // The scheduler whose worker runs the calling thread, or null.
+  static Scheduler* current() noexcept;
+  // The calling worker's index in the plan, or -1 on other threads.
+  static int current_worker() noexcept;
+
+ private:
+  friend detail::SchedulerCore* detail::core_of(Scheduler&) noexcept;
+
+  template <class F>
+  auto async_impl(F&& fn, int node) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
+    using R = std::invoke_result_t<std::decay_t<F>&>;
+    auto state = std::make_shared<detail::FutureState<R>>();
+    Task t = Task::spawn([state, f = std::forward<F>(fn)]() mutable { state->fulfil(f); });
+    if (node < 0)
+      submit(std::move(t));
+    else
+      submit(std::move(t), static_cast<unsigned>(node));
+    return Future<R>(std::move(state));
+  }
+
+  std::unique_ptr<detail::SchedulerCore> core_;
+};
+
+}  // namespace vitte

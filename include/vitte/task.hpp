@@ -1,0 +1,78 @@
+// Task: one unit of work that has been made but not yet handed to a scheduler.
+//
+//   auto t = vitte::Task::spawn([] { ... });   // packs the closure, runs nothing yet
+//   sched.submit(std::move(t));                // queues it; join_all() waits for it
+//
+// A Task owns its frame until submit() takes it; a Task destroyed unsubmitted destroys
+// its closure without running it. Small closures (up to 96 bytes) live inside the frame;
+// larger ones are boxed on the heap.
+//
+// vitte::spawn(f), called from inside a task, queues a detached child on the calling
+// worker's own deque (the cheapest way to fan out fire-and-forget work); the scheduler's
+// join_all() waits for it too.
+#pragma once
+
+#include <type_traits>
+#include <utility>
+
+#include "vitte/detail/task_frame.hpp"
+#include "vitte/detail/worker_local.hpp"
+#include "vitte/error.hpp"
+
+namespace vitte {
+
+class Scheduler;
+
+class Task {
+ public:
+  template <class F>
+  static Task spawn(F&& fn) {
+    static_assert(std::is_invocable_v<std::decay_t<F>&>, "a task is callable with no arguments");
+    return Task(detail::pack(detail::tls_worker, std::forward<F>(fn)));
+  }
+
+  Task() noexcept = default;
+  Task(Task&& o) noexcept : frame_(std::exchange(o.frame_, nullptr)) {}
+  Task& operator=(Task&& o) noexcept {
+    if (this != &o) {
+      reset();
+      frame_ = std::exchange(o.frame_, nullptr);
+    }
+    return *this;
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  ~Task() { reset(); }
+
+  // True while the task holds work that has not been submitted.
+  explicit operator bool() const noexcept { return frame_ != nullptr; }
+
+ private:
+  friend class Scheduler;
+  explicit Task(detail::TaskFrame* f) noexcept : frame_(f) {}
+  detail::TaskFrame* release() noexcept { return std::exchange(frame_, nullptr); }
+  void reset() noexcept {
+    if (frame_ != nullptr) {
+      frame_->op(frame_, detail::FrameOp::Discard);
+      detail::free_frame(frame_);
+      frame_ = nullptr;
+    }
+  }
+
+  detail::TaskFrame* frame_ = nullptr;
+};
+
+// Queues `fn` as a detached child of the running task, on this worker's own deque.
+// Throws UsageError when called outside a worker thread (use Scheduler::submit there).
+template <class F>
+void spawn(F&& fn) {
+  detail::WorkerLocal* w = detail::tls_worker;
+  if (w == nullptr)
+    throw UsageError("vitte::spawn() called outside a worker thread; use Scheduler::submit()");
+  detail::TaskFrame* f = detail::pack(w, std::forward<F>(fn));
+  f->counter = w->detached;
+  w->detached->add();
+  detail::push_local(w, f);
+}
+
+}  // namespace vitte

@@ -1,0 +1,63 @@
+// TaskGroup: fork-join over any number of tasks.
+//
+//   vitte::TaskGroup g;            // inside a task: binds to the running scheduler
+//   g.run([&] { left(); });        // queued on this worker's deque, no heap allocation
+//   right();
+//   g.wait();                      // runs other work meanwhile; rethrows the first error
+//
+// Contract:
+// - wait() returns when every task run() on this group has finished. On a worker it keeps
+//   executing other tasks meanwhile (so fork-join never blocks a worker); on any other
+//   thread it sleeps.
+// - The first exception thrown by a task of the group is rethrown by wait(); tasks of
+//   the group that have not started yet are then skipped (the group is cancelled), as
+//   are tasks after cancel(). Later exceptions are counted in the metrics (failed).
+// - One thread waits at a time. The destructor waits for unfinished tasks; an error it
+//   cannot rethrow there is written to stderr rather than lost.
+#pragma once
+
+#include <utility>
+
+#include "vitte/detail/task_frame.hpp"
+#include "vitte/detail/wait_counter.hpp"
+#include "vitte/detail/worker_local.hpp"
+
+namespace vitte {
+
+class Scheduler;
+
+class TaskGroup {
+ public:
+  // Binds to the scheduler of the calling worker; throws UsageError on other threads.
+  TaskGroup();
+  // Binds to `sched`; usable from any thread.
+  explicit TaskGroup(Scheduler& sched) noexcept : core_(detail::core_of(sched)) {}
+  TaskGroup(const TaskGroup&) = delete;
+  TaskGroup& operator=(const TaskGroup&) = delete;
+  ~TaskGroup();
+
+  template <class F>
+  void run(F&& fn) {
+    detail::WorkerLocal* w = detail::tls_worker;
+    const bool local = w != nullptr && w->core == core_;
+    detail::TaskFrame* f = detail::pack(local ? w : nullptr, std::forward<F>(fn));
+    f->counter = &counter_;
+    counter_.add();
+    if (local)
+      detail::push_local(w, f);
+    else
+      detail::submit_external(core_, f, -1);
+  }
+
+  // Waits for every task of the group; rethrows the first exception one of them threw.
+  void wait();
+  // Skips the group's tasks that have not started yet.
+  void cancel() noexcept { counter_.cancel(); }
+  bool is_cancelled() const noexcept { return counter_.cancelled(); }
+
+ private:
+  detail::WaitCounter counter_{/*cancel_on_error=*/true};
+  detail::SchedulerCore* core_;
+};
+
+}  // namespace vitte

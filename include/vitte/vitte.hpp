@@ -1,0 +1,12 @@
+// vitte-scheduler: the whole public API.
+#pragma once
+
+#include "vitte/error.hpp"
+#include "vitte/future.hpp"
+#include "vitte/metrics.hpp"
+#include "vitte/parallel_for.hpp"
+#include "vitte/plan.hpp"
+#include "vitte/scheduler.hpp"
+#include "vitte/task.hpp"
+#include "vitte/task_group.hpp"
+#include "vitte/topology.hpp"

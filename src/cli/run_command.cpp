@@ -1,0 +1,97 @@
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/include_graph.hpp"
+#include "cli/report.hpp"
+#include "vitte/scheduler.hpp"
+
+namespace vitte::cli {
+
+namespace {
+
+Scheduler make_scheduler(const Topology& t, std::size_t workers, Placement placement) {
+  Options o;
+  o.topology = t;
+  o.workers = workers;
+  o.placement = placement;
+  return Scheduler(std::move(o));
+}
+
+bool same_answer(const JobResult& a, const JobResult& b) {
+  return a.files == b.files && a.bytes == b.bytes && a.tokens == b.tokens && a.resolved == b.resolved &&
+         a.reach_sum == b.reach_sum;
+}
+
+}  // namespace
+
+int run_command(const RunArgs& args) {
+  const Topology topo = load_topology(args.topo);
+  const Placement placement = parse_placement(args.topo.placement);
+  std::vector<SourceFile> files = list_tree(args.dir);
+
+  Scheduler sched = make_scheduler(topo, args.topo.workers, placement);
+  const std::size_t n = sched.num_workers();
+  run_job(sched, args.dir, files);  // warm-up: page cache, frame pools, thread start-up
+  const MetricsSnapshot before = sched.metrics();
+  const JobResult par = run_job(sched, args.dir, files);
+  const MetricsSnapshot metrics = sched.metrics() - before;
+
+  JobResult base;
+  bool have_base = false;
+  if (!args.skip_baseline) {
+    Scheduler one = make_scheduler(topo, 1, placement);
+    base = run_job(one, args.dir, files);
+    have_base = true;
+    if (!same_answer(base, par)) {
+      std::fprintf(stderr, "vitte-sched: error: the %zu-worker and 1-worker runs disagree (reach sum %llu vs %llu)\n",
+                   n, static_cast<unsigned long long>(par.reach_sum), static_cast<unsigned long long>(base.reach_sum));
+      return 4;
+    }
+  }
+  const double mb = static_cast<double>(par.bytes) / 1e6;
+  const double speedup = have_base ? base.seconds / par.seconds : 0.0;
+  if (args.json) {
+    nlohmann::json j;
+    j["dir"] = args.dir;
+    j["workers"] = n;
+    j["plan"] = {{"binding", to_string(sched.plan().binding)}, {"reason", sched.plan().binding_reason},
+                 {"topology", topo.source()}};
+    j["files"] = par.files;
+    j["bytes"] = par.bytes;
+    j["tokens"] = par.tokens;
+    j["include_directives"] = par.include_directives;
+    j["includes_resolved"] = par.resolved;
+    j["unreadable_files"] = par.unreadable;
+    j["transitive_includes_sum"] = par.reach_sum;
+    j["transitive_includes_max"] = {{"file", par.reach_max_file}, {"count", par.reach_max}};
+    j["seconds"] = par.seconds;
+    j["files_per_second"] = static_cast<double>(par.files) / par.seconds;
+    j["mb_per_second"] = mb / par.seconds;
+    if (have_base) {
+      j["baseline_1_worker_seconds"] = base.seconds;
+      j["speedup_vs_1_worker"] = speedup;
+    }
+    j["peak_rss_bytes"] = peak_rss_bytes();
+    j["metrics"] = to_json(metrics);
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::printf("vitte-sched run: %s with %zu worker(s) (%s: %s)\n", args.dir.c_str(), n,
+              to_string(sched.plan().binding), sched.plan().binding_reason.c_str());
+  std::printf("  %zu files, %.1f MB, %llu tokens, %llu #include directives (%llu resolved in the tree), %llu unreadable\n",
+              par.files, mb, static_cast<unsigned long long>(par.tokens),
+              static_cast<unsigned long long>(par.include_directives), static_cast<unsigned long long>(par.resolved),
+              static_cast<unsigned long long>(par.unreadable));
+  std::printf("  transitive includes: %llu in all, most %u (%s)\n", static_cast<unsigned long long>(par.reach_sum),
+              par.reach_max, par.reach_max_file.c_str());
+  std::printf("  time %.3f s: %.0f files/s, %.1f MB/s\n", par.seconds, static_cast<double>(par.files) / par.seconds,
+              mb / par.seconds);
+  if (have_base)
+    std::printf("  1 worker: %.3f s; speedup with %zu workers: %.2fx (same answers checked)\n", base.seconds, n, speedup);
+  std::printf("  peak RSS %.0f MiB\n", static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0));
+  std::cout << "  " << describe_locality(metrics);
+  return 0;
+}
+
+}  // namespace vitte::cli

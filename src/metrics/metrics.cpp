@@ -1,0 +1,51 @@
+#include "vitte/metrics.hpp"
+
+#include <algorithm>
+
+namespace vitte {
+
+Counts& Counts::operator+=(const Counts& o) noexcept {
+  executed += o.executed;
+  failed += o.failed;
+  spawned += o.spawned;
+  injected_taken += o.injected_taken;
+  steals_l3 += o.steals_l3;
+  steals_node += o.steals_node;
+  steals_remote += o.steals_remote;
+  failed_steal_rounds += o.failed_steal_rounds;
+  parks += o.parks;
+  wakeups += o.wakeups;
+  boxed += o.boxed;
+  return *this;
+}
+
+namespace {
+Counts minus(const Counts& a, const Counts& b) {
+  auto d = [](std::uint64_t x, std::uint64_t y) { return x >= y ? x - y : 0; };
+  Counts c;
+  c.executed = d(a.executed, b.executed);
+  c.failed = d(a.failed, b.failed);
+  c.spawned = d(a.spawned, b.spawned);
+  c.injected_taken = d(a.injected_taken, b.injected_taken);
+  c.steals_l3 = d(a.steals_l3, b.steals_l3);
+  c.steals_node = d(a.steals_node, b.steals_node);
+  c.steals_remote = d(a.steals_remote, b.steals_remote);
+  c.failed_steal_rounds = d(a.failed_steal_rounds, b.failed_steal_rounds);
+  c.parks = d(a.parks, b.parks);
+  c.wakeups = d(a.wakeups, b.wakeups);
+  c.boxed = d(a.boxed, b.boxed);
+  return c;
+}
+}  // namespace
+
+MetricsSnapshot operator-(const MetricsSnapshot& later, const MetricsSnapshot& earlier) {
+  MetricsSnapshot out = later;
+  for (std::size_t i = 0; i < out.workers.size() && i < earlier.workers.size(); ++i)
+    out.workers[i].counts = minus(later.workers[i].counts, earlier.workers[i].counts);
+  for (std::size_t i = 0; i < out.nodes.size() && i < earlier.nodes.size(); ++i)
+    out.nodes[i].counts = minus(later.nodes[i].counts, earlier.nodes[i].counts);
+  out.total = minus(later.total, earlier.total);
+  return out;
+}
+
+}  // namespace vitte

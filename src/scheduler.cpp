@@ -1,0 +1,270 @@
+#include "vitte/scheduler.hpp"
+
+#include <sched.h>
+
+#include <cstdio>
+
+#include "scheduler_core.hpp"
+#include "vitte/task_group.hpp"
+
+namespace vitte {
+namespace detail {
+
+namespace {
+Topology topology_of(Options& o) {
+  if (o.topology) return std::move(*o.topology);
+  return Topology::this_machine();
+}
+}  // namespace
+
+SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
+    : owner(owner_),
+      opts(std::move(options)),
+      topo(topology_of(opts)),
+      plan(Plan::make(topo, PlanOptions{opts.workers, opts.placement})),
+      started(static_cast<std::ptrdiff_t>(plan.workers.size())) {
+  const std::size_t nn = topo.nodes().size();
+  inject_queues.resize(nn);
+  for (unsigned n = 0; n < nn; ++n)
+    if (!plan.arenas[n].empty()) {
+      inject_queues[n] = std::make_unique<InjectionQueue>();
+      arena_nodes.push_back(n);
+    }
+  // Every node, CPU-less ones included, maps to itself or to its nearest arena, and has
+  // a wake order: arena nodes nearest first.
+  std::vector<std::vector<unsigned>> near(nn);
+  arena_of.resize(nn);
+  for (unsigned n = 0; n < nn; ++n) {
+    std::vector<unsigned> order{n};
+    for (unsigned o : topo.nodes_by_distance(n)) order.push_back(o);
+    for (unsigned o : order)
+      if (!plan.arenas[o].empty()) near[n].push_back(o);
+    arena_of[n] = near[n].front();
+  }
+  lot = std::make_unique<ParkingLot>(idle, std::move(near));
+  for (const WorkerSlot& s : plan.workers) workers.push_back(std::make_unique<Worker>(*this, s));
+  for (auto& w : workers) w->wire(workers, inject_queues, plan);
+
+  for (auto& w : workers) w->start();
+  started.wait();
+  std::string errors;
+  for (auto& w : workers)
+    if (!w->start_error().empty()) errors += (errors.empty() ? "" : "; ") + w->start_error();
+  if (!errors.empty()) {
+    start_aborted = true;
+    go.count_down();
+    for (auto& w : workers) w->join();
+    shut_down = true;
+    throw PlanError("cannot pin workers as planned (" + plan.binding_reason + "): " + errors);
+  }
+  go.count_down();
+}
+
+SchedulerCore::~SchedulerCore() { shutdown(); }
+
+unsigned SchedulerCore::home_node() noexcept {
+  if (topo.is_this_machine() && arena_nodes.size() > 1) {
+    const int cpu = sched_getcpu();
+    const int n = cpu >= 0 ? topo.node_of_os_cpu(static_cast<unsigned>(cpu)) : -1;
+    if (n >= 0) return arena_of[static_cast<unsigned>(n)];
+  }
+  // relaxed: only spreads external work; no ordering needed.
+  const unsigned k = round_robin.fetch_add(1, std::memory_order_relaxed);
+  return arena_nodes[k % arena_nodes.size()];
+}
+
+void SchedulerCore::inject(TaskFrame* f, int node) {
+  const unsigned n = node < 0 ? home_node() : arena_of[static_cast<unsigned>(node)];
+  inject_queues[n]->push(f);
+  // seq_cst fence: pairs with the fence in Worker::park. Either the sleeper's re-check
+  // sees this push, or we see its enlistment below and wake it.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (idle.sleepers.load(std::memory_order_relaxed) > 0 &&
+      (lot->sleepers_on(n) > 0 || idle.searching.load(std::memory_order_relaxed) == 0))
+    lot->wake_one(n);
+}
+
+bool SchedulerCore::any_work_visible() const {
+  for (const auto& q : inject_queues)
+    if (q && !q->empty()) return true;
+  for (const auto& w : workers)
+    if (!w->deque.empty()) return true;
+  return false;
+}
+
+void SchedulerCore::run_hook(const std::function<void(const WorkerInfo&)>& hook,
+                             const WorkerInfo& info, const char* name) noexcept {
+  if (!hook) return;
+  try {
+    hook(info);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vitte: %s hook threw on worker %u: %s (ignored)\n", name, info.index, e.what());
+  } catch (...) {
+    std::fprintf(stderr, "vitte: %s hook threw on worker %u (ignored)\n", name, info.index);
+  }
+}
+
+void SchedulerCore::shutdown() noexcept {
+  if (shut_down) return;
+  shut_down = true;
+  if (tls_worker != nullptr && tls_worker->core == this) {
+    std::fprintf(stderr, "vitte: a Scheduler was destroyed from one of its own workers; it would wait for "
+                         "itself. Aborting.\n");
+    std::abort();
+  }
+  // seq_cst: pairs with the fence after add() in Scheduler::submit (see there).
+  accepting.store(false, std::memory_order_seq_cst);
+  wait_for(detached);  // nothing queued is dropped: all submitted work runs to the end
+  std::uint64_t others = 0;
+  if (std::exception_ptr e = detached.take_error(&others)) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      what = ex.what();
+    } catch (...) {
+    }
+    std::fprintf(stderr, "vitte: %llu detached task(s) threw and join_all() never reported it; first: %s\n",
+                 static_cast<unsigned long long>(others + 1), what.c_str());
+  }
+  stopping.store(true, std::memory_order_seq_cst);
+  lot->wake_all();
+  for (auto& w : workers) w->join();
+  VITTE_ASSERT(!any_work_visible(), "every queue is empty after shutdown");
+}
+
+SchedulerCore* core_of(Scheduler& s) noexcept { return s.core_.get(); }
+
+void submit_external(SchedulerCore* core, TaskFrame* f, int node) { core->inject(f, node); }
+
+}  // namespace detail
+
+namespace {
+Options with_workers(std::size_t n) {
+  if (n == 0)
+    throw PlanError("Scheduler(0): a scheduler needs at least 1 worker (use Scheduler() for one per core)");
+  Options o;
+  o.workers = n;
+  return o;
+}
+}  // namespace
+
+Scheduler::Scheduler() : Scheduler(Options{}) {}
+Scheduler::Scheduler(std::size_t workers) : Scheduler(with_workers(workers)) {}
+Scheduler::Scheduler(Options opts) : core_(std::make_unique<detail::SchedulerCore>(this, std::move(opts))) {}
+Scheduler::~Scheduler() { core_->shutdown(); }
+
+void Scheduler::submit(Task&& t) {
+  if (!t) throw UsageError("submit() of an empty Task (moved from, or already submitted)");
+  detail::WorkerLocal* w = detail::tls_worker;
+  if (w != nullptr && w->core == core_.get()) {
+    detail::TaskFrame* f = t.release();
+    f->counter = &core_->detached;
+    core_->detached.add();
+    detail::push_local(w, f);
+    return;
+  }
+  submit(std::move(t), ~0u);
+}
+
+void Scheduler::submit(Task&& t, unsigned node) {
+  if (!t) throw UsageError("submit() of an empty Task (moved from, or already submitted)");
+  const bool any_node = node == ~0u;
+  if (!any_node && node >= core_->topo.nodes().size())
+    throw UsageError("submit() to node " + std::to_string(node) + ", but the topology has " +
+                     std::to_string(core_->topo.nodes().size()) + " nodes (0.." +
+                     std::to_string(core_->topo.nodes().size() - 1) + ")");
+  // Count the task first, then check that we may still submit: the seq_cst fence pairs
+  // with shutdown()'s seq_cst store, so either shutdown waits for this task or we see
+  // the refusal and take the count back (the task stays with the caller).
+  core_->detached.add();
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const bool from_own_worker = detail::tls_worker != nullptr && detail::tls_worker->core == core_.get();
+  if (!from_own_worker && !core_->accepting.load(std::memory_order_relaxed)) {
+    core_->detached.done();
+    throw UsageError("submit() after the scheduler began shutting down; the task was not queued");
+  }
+  detail::TaskFrame* f = t.release();
+  f->counter = &core_->detached;
+  core_->inject(f, any_node ? -1 : static_cast<int>(node));
+}
+
+void Scheduler::join_all() {
+  if (detail::tls_worker != nullptr && detail::tls_worker->core == core_.get())
+    throw UsageError("join_all() called from a task of the same scheduler; it would wait for itself "
+                     "(use a TaskGroup inside tasks)");
+  std::lock_guard<std::mutex> lock(core_->join_mu);
+  detail::wait_for(core_->detached);
+  if (std::exception_ptr e = core_->detached.take_error()) std::rethrow_exception(e);
+}
+
+const Topology& Scheduler::topology() const noexcept { return core_->topo; }
+const Plan& Scheduler::plan() const noexcept { return core_->plan; }
+std::size_t Scheduler::num_workers() const noexcept { return core_->workers.size(); }
+
+Scheduler* Scheduler::current() noexcept {
+  return detail::tls_worker != nullptr ? detail::tls_worker->core->owner : nullptr;
+}
+int Scheduler::current_worker() noexcept {
+  return detail::tls_worker != nullptr ? static_cast<int>(detail::tls_worker->index) : -1;
+}
+
+MetricsSnapshot Scheduler::metrics() const {
+  MetricsSnapshot s;
+  s.nodes.resize(0);
+  std::vector<int> node_slot(core_->topo.nodes().size(), -1);
+  for (unsigned n : core_->arena_nodes) {
+    node_slot[n] = static_cast<int>(s.nodes.size());
+    s.nodes.push_back(NodeMetrics{n, static_cast<unsigned>(core_->plan.arenas[n].size()), {}});
+  }
+  for (const auto& w : core_->workers) {
+    const detail::WorkerCounters& c = w->counters;
+    WorkerMetrics m;
+    m.worker = w->index;
+    m.node = w->node;
+    m.counts.executed = c.executed.read();
+    m.counts.failed = c.failed.read();
+    m.counts.spawned = c.spawned.read();
+    m.counts.injected_taken = c.injected_taken.read();
+    m.counts.steals_l3 = c.steals_l3.read();
+    m.counts.steals_node = c.steals_node.read();
+    m.counts.steals_remote = c.steals_remote.read();
+    m.counts.failed_steal_rounds = c.failed_rounds.read();
+    m.counts.parks = c.parks.read();
+    m.counts.wakeups = c.wakeups.read();
+    m.counts.boxed = c.boxed.read();
+    s.nodes[static_cast<std::size_t>(node_slot[w->node])].counts += m.counts;
+    s.total += m.counts;
+    s.workers.push_back(m);
+  }
+  return s;
+}
+
+// TaskGroup's out-of-line parts.
+TaskGroup::TaskGroup() : core_(detail::tls_worker != nullptr ? detail::tls_worker->core : nullptr) {
+  if (core_ == nullptr)
+    throw UsageError("TaskGroup() outside a worker thread needs its scheduler: TaskGroup g(sched)");
+}
+
+TaskGroup::~TaskGroup() {
+  detail::wait_for(counter_);
+  std::uint64_t others = 0;
+  if (std::exception_ptr e = counter_.take_error(&others)) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      what = ex.what();
+    } catch (...) {
+    }
+    std::fprintf(stderr, "vitte: a TaskGroup was destroyed without wait(); %llu task(s) threw, first: %s\n",
+                 static_cast<unsigned long long>(others + 1), what.c_str());
+  }
+}
+
+void TaskGroup::wait() {
+  detail::wait_for(counter_);
+  if (std::exception_ptr e = counter_.take_error()) std::rethrow_exception(e);
+}
+
+}  // namespace vitte

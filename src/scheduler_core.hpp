@@ -1,0 +1,65 @@
+// SchedulerCore: the state behind a vitte::Scheduler (private).
+//
+// Owns the topology, the plan, one injection queue per arena node, the workers and the
+// parking lot. The public Scheduler is a handle to it; inline code reaches it through
+// WorkerLocal::core.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "queue/injection_queue.hpp"
+#include "vitte/detail/wait_counter.hpp"
+#include "vitte/detail/worker_local.hpp"
+#include "vitte/scheduler.hpp"
+#include "worker/parking_lot.hpp"
+#include "worker/worker.hpp"
+
+namespace vitte::detail {
+
+class SchedulerCore {
+ public:
+  SchedulerCore(Scheduler* owner, Options options);
+  ~SchedulerCore();
+
+  // Queues a frame from a thread that is not one of our workers (node < 0: the caller's
+  // node). Wakes a sleeper of that node if there is one, else any sleeper if nobody is
+  // searching.
+  void inject(TaskFrame* f, int node);
+  // Arena node for external work from the calling thread.
+  unsigned home_node() noexcept;
+  // True if any queue holds work (a snapshot; see Worker::park).
+  bool any_work_visible() const;
+  // Drains, stops and joins the workers (idempotent).
+  void shutdown() noexcept;
+  void run_hook(const std::function<void(const WorkerInfo&)>& hook, const WorkerInfo& info,
+                const char* name) noexcept;
+
+  Scheduler* owner;
+  Options opts;
+  Topology topo;
+  Plan plan;
+  IdleState idle;
+  WaitCounter detached{/*cancel_on_error=*/false};
+  std::vector<std::unique_ptr<InjectionQueue>> inject_queues;  // by node; null: no arena
+  std::vector<unsigned> arena_of;       // node -> the arena node its work goes to
+  std::vector<unsigned> arena_nodes;    // nodes with an arena
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<ParkingLot> lot;
+
+  std::atomic<bool> accepting{true};   // external submissions allowed
+  std::atomic<bool> stopping{false};   // workers exit once no work is visible
+  std::atomic<unsigned> round_robin{0};
+  std::latch started;
+  std::latch go{1};
+  bool start_aborted = false;          // written before go is released
+  std::mutex join_mu;                  // one join_all() at a time
+  bool shut_down = false;
+};
+
+}  // namespace vitte::detail

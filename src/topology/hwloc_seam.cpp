@@ -1,0 +1,233 @@
+// See hwloc_seam.hpp. Model rules, applied the same way to every source:
+// - A core belongs to the first NUMA node (logical order) whose cpuset contains it, so on
+//   machines where several nodes cover the same cores (KNL's DDR + MCDRAM) the later ones
+//   are CPU-less for scheduling and keep only their memory.
+// - L3 groups never cross nodes: an L3 shared by cores of two nodes becomes two groups.
+//   Cores without an L3 ancestor form one inferred group per node.
+// - Distances: hwloc's NUMA latency matrix when it covers every node; otherwise derived
+//   from the tree as 10 + 5 x (tree hops from each node's parent to their common ancestor).
+#include "topology/hwloc_seam.hpp"
+
+#include <hwloc.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "vitte/error.hpp"
+
+namespace vitte {
+
+struct TopologyBuilder {
+  static Topology build(hwloc_topology_t t, std::string source, bool this_machine);
+};
+
+namespace {
+
+struct HwlocTopology {
+  hwloc_topology_t t = nullptr;
+  HwlocTopology() {
+    if (hwloc_topology_init(&t) != 0) throw TopologyError("hwloc_topology_init failed");
+  }
+  ~HwlocTopology() { hwloc_topology_destroy(t); }
+  HwlocTopology(const HwlocTopology&) = delete;
+  HwlocTopology& operator=(const HwlocTopology&) = delete;
+};
+
+unsigned depth_of(hwloc_obj_t o) { return o == nullptr ? 0 : static_cast<unsigned>(o->depth); }
+
+// A NUMA node is a memory child: its "position" in the tree is its parent's.
+unsigned tree_distance(hwloc_topology_t t, hwloc_obj_t a, hwloc_obj_t b) {
+  if (a == b) return 10;
+  hwloc_obj_t pa = a->parent, pb = b->parent;
+  hwloc_obj_t lca = hwloc_get_common_ancestor_obj(t, pa, pb);
+  const unsigned hops = (depth_of(pa) - depth_of(lca)) + (depth_of(pb) - depth_of(lca));
+  return 10 + 5 * (hops == 0 ? 1 : hops);
+}
+
+}  // namespace
+
+Topology TopologyBuilder::build(hwloc_topology_t t, std::string source, bool this_machine) {
+  Topology m;
+  m.source_ = std::move(source);
+  m.this_machine_ = this_machine;
+
+  const int nn = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE);
+  std::vector<hwloc_obj_t> node_objs;
+  for (int i = 0; i < nn; ++i) {
+    hwloc_obj_t o = hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, static_cast<unsigned>(i));
+    NumaNode n;
+    n.id = static_cast<unsigned>(i);
+    n.os_index = o->os_index;
+    n.memory_bytes = o->attr != nullptr ? o->attr->numanode.local_memory : 0;
+    if (o->subtype != nullptr) n.subtype = o->subtype;
+    m.nodes_.push_back(n);
+    node_objs.push_back(o);
+  }
+  if (m.nodes_.empty()) throw TopologyError("topology '" + m.source_ + "' has no NUMA node");
+
+  const int np = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PACKAGE);
+  for (int i = 0; i < std::max(np, 1); ++i) {
+    Package p;
+    p.id = static_cast<unsigned>(i);
+    if (np > 0) p.os_index = hwloc_get_obj_by_type(t, HWLOC_OBJ_PACKAGE, static_cast<unsigned>(i))->os_index;
+    m.packages_.push_back(p);
+  }
+  for (std::size_t i = 0; i < node_objs.size(); ++i) {
+    hwloc_obj_t pkg = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_PACKAGE, node_objs[i]);
+    const unsigned p = pkg != nullptr ? pkg->logical_index : 0;
+    if (np == 0 || pkg != nullptr) m.packages_[p].nodes.push_back(static_cast<unsigned>(i));
+  }
+
+  // Cores (a topology without Core objects: every PU is its own core).
+  hwloc_obj_type_t core_type = HWLOC_OBJ_CORE;
+  if (hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE) <= 0) core_type = HWLOC_OBJ_PU;
+  const int nc = hwloc_get_nbobjs_by_type(t, core_type);
+  std::map<std::pair<long, unsigned>, unsigned> l3_ids;  // (hwloc L3 index or -1-node, node)
+  for (int i = 0; i < nc; ++i) {
+    hwloc_obj_t co = hwloc_get_obj_by_type(t, core_type, static_cast<unsigned>(i));
+    if (co->cpuset == nullptr || hwloc_bitmap_iszero(co->cpuset)) continue;
+    Core c;
+    c.id = static_cast<unsigned>(m.cores_.size());
+    hwloc_obj_t pkg = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_PACKAGE, co);
+    c.package = pkg != nullptr ? pkg->logical_index : 0;
+    int node = -1;
+    for (std::size_t n = 0; n < node_objs.size() && node < 0; ++n)
+      if (node_objs[n]->cpuset != nullptr && hwloc_bitmap_isincluded(co->cpuset, node_objs[n]->cpuset))
+        node = static_cast<int>(n);
+    for (std::size_t n = 0; n < node_objs.size() && node < 0; ++n)
+      if (node_objs[n]->cpuset != nullptr && hwloc_bitmap_intersects(co->cpuset, node_objs[n]->cpuset))
+        node = static_cast<int>(n);
+    c.node = node < 0 ? 0 : static_cast<unsigned>(node);
+    hwloc_obj_t l3 = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_L3CACHE, co);
+    const long l3key = l3 != nullptr ? static_cast<long>(l3->logical_index) : -1 - static_cast<long>(c.node);
+    auto [it, fresh] = l3_ids.emplace(std::make_pair(l3key, c.node), static_cast<unsigned>(m.l3s_.size()));
+    if (fresh) {
+      L3Group g;
+      g.id = it->second;
+      g.node = c.node;
+      g.inferred = l3 == nullptr;
+      g.size_bytes = l3 != nullptr && l3->attr != nullptr ? l3->attr->cache.size : 0;
+      m.l3s_.push_back(g);
+      m.nodes_[c.node].l3s.push_back(g.id);
+    }
+    c.l3 = it->second;
+    m.l3s_[c.l3].cores.push_back(c.id);
+    hwloc_obj_t pu = nullptr;
+    while ((pu = hwloc_get_next_obj_inside_cpuset_by_type(t, co->cpuset, HWLOC_OBJ_PU, pu)) != nullptr) {
+      Pu p;
+      p.id = static_cast<unsigned>(m.pus_.size());
+      p.os_index = pu->os_index;
+      p.core = c.id;
+      c.pus.push_back(p.id);
+      m.pus_.push_back(p);
+    }
+    m.nodes_[c.node].cores.push_back(c.id);
+    m.cores_.push_back(std::move(c));
+  }
+  if (m.pus_.empty()) throw TopologyError("topology '" + m.source_ + "' has no processing unit");
+
+  // Distances.
+  const std::size_t n = m.nodes_.size();
+  m.distances_.assign(n * n, 0);
+  unsigned nr = 1;
+  hwloc_distances_s* d = nullptr;
+  bool have = false;
+  if (hwloc_distances_get_by_type(t, HWLOC_OBJ_NUMANODE, &nr, &d, HWLOC_DISTANCES_KIND_MEANS_LATENCY, 0) == 0 &&
+      nr > 0 && d != nullptr) {
+    if (d->nbobjs == n) {
+      have = true;
+      for (unsigned i = 0; i < d->nbobjs; ++i)
+        for (unsigned j = 0; j < d->nbobjs; ++j)
+          m.distances_[d->objs[i]->logical_index * n + d->objs[j]->logical_index] =
+              static_cast<unsigned>(d->values[i * d->nbobjs + j]);
+      m.distance_origin_ = "hwloc NUMA latency matrix";
+      if (d->kind & HWLOC_DISTANCES_KIND_FROM_OS) m.distance_origin_ += " (from the OS)";
+      else if (d->kind & HWLOC_DISTANCES_KIND_FROM_USER) m.distance_origin_ += " (from the topology file)";
+    }
+    hwloc_distances_release(t, d);
+  }
+  if (!have) {
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < n; ++j) m.distances_[i * n + j] = tree_distance(t, node_objs[i], node_objs[j]);
+    m.distance_origin_ = "derived from the tree (10 + 5 x hops to the common ancestor)";
+  }
+  return m;
+}
+
+namespace detail::hw {
+
+Topology load_this_machine() {
+  HwlocTopology h;
+  if (hwloc_topology_load(h.t) != 0)
+    throw TopologyError(std::string("hwloc could not discover this machine: ") + std::strerror(errno));
+  return TopologyBuilder::build(h.t, "this machine", true);
+}
+
+Topology load_xml(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    throw TopologyError("topology file '" + path + "' does not exist");
+  if (fs::is_directory(path, ec))
+    throw TopologyError("topology file '" + path + "' is a directory, not an hwloc XML file");
+  std::ifstream probe(path);
+  if (!probe) throw TopologyError("topology file '" + path + "' cannot be read: " + std::strerror(errno));
+  std::string head(64, '\0');
+  probe.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(probe.gcount()));
+  if (head.find('<') == std::string::npos)
+    throw TopologyError("topology file '" + path + "' is not XML (expected an hwloc export, e.g. `lstopo --of xml`)");
+  HwlocTopology h;
+  if (hwloc_topology_set_xml(h.t, path.c_str()) != 0)
+    throw TopologyError("topology file '" + path + "' was rejected by hwloc: " + std::strerror(errno));
+  if (hwloc_topology_load(h.t) != 0)
+    throw TopologyError("topology file '" + path + "' is not a valid hwloc XML topology (hwloc could not load it; "
+                        "exports in XML format 3 need hwloc 3)");
+  return TopologyBuilder::build(h.t, "xml:" + path, false);
+}
+
+Topology load_synthetic(const std::string& description) {
+  if (description.empty()) throw TopologyError("synthetic topology description is empty (e.g. 'pack:2 numa:2 core:4 pu:2')");
+  HwlocTopology h;
+  if (hwloc_topology_set_synthetic(h.t, description.c_str()) != 0)
+    throw TopologyError("invalid synthetic topology '" + description +
+                        "': hwloc rejected it (expected levels like 'pack:2 numa:2 core:4 pu:2')");
+  if (hwloc_topology_load(h.t) != 0)
+    throw TopologyError("synthetic topology '" + description + "' could not be built by hwloc");
+  return TopologyBuilder::build(h.t, "synthetic:" + description, false);
+}
+
+namespace {
+hwloc_topology_t machine_for_binding() {
+  static std::once_flag once;
+  static hwloc_topology_t t = nullptr;
+  std::call_once(once, [] {
+    hwloc_topology_t x;
+    if (hwloc_topology_init(&x) == 0 && hwloc_topology_load(x) == 0) t = x;
+  });
+  return t;
+}
+}  // namespace
+
+bool pin_current_thread(unsigned os_cpu, std::string* why) {
+  hwloc_topology_t t = machine_for_binding();
+  if (t == nullptr) {
+    if (why) *why = "hwloc could not load this machine's topology";
+    return false;
+  }
+  std::unique_ptr<hwloc_bitmap_s, void (*)(hwloc_bitmap_t)> set(hwloc_bitmap_alloc(), hwloc_bitmap_free);
+  hwloc_bitmap_only(set.get(), os_cpu);
+  if (hwloc_set_cpubind(t, set.get(), HWLOC_CPUBIND_THREAD) != 0) {
+    if (why) *why = "binding to CPU " + std::to_string(os_cpu) + " failed: " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace detail::hw
+}  // namespace vitte

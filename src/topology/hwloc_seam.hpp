@@ -1,0 +1,22 @@
+// The hwloc seam: the only code that includes <hwloc.h>.
+//
+// It turns an hwloc topology (this machine, an XML export, a synthetic description) into
+// vitte's plain Topology model, and binds threads to PUs. Everything else in the runtime
+// speaks the model, so a later switch of discovery library touches this file alone.
+#pragma once
+
+#include <string>
+
+#include "vitte/topology.hpp"
+
+namespace vitte::detail::hw {
+
+Topology load_this_machine();
+Topology load_xml(const std::string& path);
+Topology load_synthetic(const std::string& description);
+
+// Binds the calling thread to the Linux CPU `os_cpu`. Returns false and fills `why` when
+// the kernel refuses.
+bool pin_current_thread(unsigned os_cpu, std::string* why);
+
+}  // namespace vitte::detail::hw

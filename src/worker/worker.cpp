@@ -1,0 +1,235 @@
+#include "worker/worker.hpp"
+
+#include <cstdio>
+#include <exception>
+
+#include "scheduler_core.hpp"
+#include "topology/hwloc_seam.hpp"
+#include "worker/parking_lot.hpp"
+
+namespace vitte::detail {
+
+constinit thread_local WorkerLocal* tls_worker = nullptr;
+
+Worker::Worker(SchedulerCore& core, const WorkerSlot& slot)
+    : core_(core), slot_(slot), rng_(0x9E3779B97F4A7C15ull * (slot.index + 1)) {
+  this->core = &core;
+  this->idle = &core.idle;
+  this->detached = &core.detached;
+  this->index = slot.index;
+  this->node = slot.node;
+}
+
+void Worker::wire(const std::vector<std::unique_ptr<Worker>>& all,
+                  const std::vector<std::unique_ptr<InjectionQueue>>& inject, const Plan& plan) {
+  own_inject_ = inject[slot_.node].get();
+  for (const StealLevel& sl : plan.steal_order[slot_.index]) {
+    Level l{sl.kind, {}, {}};
+    for (unsigned v : sl.workers) l.victims.push_back(all[v].get());
+    for (unsigned n : sl.nodes) l.injects.push_back(inject[n].get());
+    levels_.push_back(std::move(l));
+  }
+}
+
+void Worker::start() { thread_ = std::thread([this] { main(); }); }
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+std::uint64_t Worker::next_random() noexcept {  // xorshift64*
+  rng_ ^= rng_ >> 12;
+  rng_ ^= rng_ << 25;
+  rng_ ^= rng_ >> 27;
+  return rng_ * 0x2545F4914F6CDD1Dull;
+}
+
+void Worker::main() {
+  tls_worker = this;
+  if (slot_.os_cpu >= 0) {
+    std::string why;
+    if (!hw::pin_current_thread(static_cast<unsigned>(slot_.os_cpu), &why))
+      start_error_ = "worker " + std::to_string(slot_.index) + ": " + why;
+  }
+  const WorkerInfo info{slot_.index, slot_.node, slot_.os_cpu};
+  core_.run_hook(core_.opts.on_worker_start, info, "on_worker_start");
+  core_.started.count_down();
+  core_.go.wait();  // the constructor checked every worker's start before releasing us
+
+  unsigned idle_rounds = 0;
+  for (;;) {
+    if (core_.start_aborted) break;
+    if (TaskFrame* f = find_work(idle_rounds)) {
+      if (searching_) found_work();
+      idle_rounds = 0;
+      execute(f);
+      continue;
+    }
+    if (core_.stopping.load(std::memory_order_acquire) && !core_.any_work_visible()) break;
+    if (!searching_) start_searching();
+    if (++idle_rounds < kSpinRounds) {
+      backoff(idle_rounds);
+      continue;
+    }
+    idle_rounds = 0;
+    bool unused = false;
+    park(nullptr, unused);
+  }
+  leave_search();
+  core_.run_hook(core_.opts.on_worker_stop, info, "on_worker_stop");
+  tls_worker = nullptr;
+}
+
+TaskFrame* Worker::find_work(unsigned failed_rounds) {
+  if (TaskFrame* f = deque.pop()) return f;
+  if (TaskFrame* f = own_inject_->try_pop()) {
+    counters.injected_taken.bump();
+    crossing_ = false;
+    return f;
+  }
+  return steal(failed_rounds);
+}
+
+TaskFrame* Worker::steal(unsigned failed_rounds) {
+  const bool remote = crossing_ || failed_rounds >= kRemotePatience;
+  const bool remote_inject = crossing_ || failed_rounds >= kRemoteInjectPatience;
+  for (Level& l : levels_) {
+    if (l.kind == StealLevel::Kind::Remote && !remote) break;  // levels are nearest first
+    const std::size_t n = l.victims.size();
+    const std::size_t start = n > 1 ? next_random() % n : 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      Worker* v = l.victims[(start + i) % n];
+      if (TaskFrame* f = v->deque.steal()) {
+        switch (l.kind) {
+          case StealLevel::Kind::SameL3: counters.steals_l3.bump(); break;
+          case StealLevel::Kind::SameNode: counters.steals_node.bump(); break;
+          case StealLevel::Kind::Remote: counters.steals_remote.bump(); break;
+        }
+        crossing_ = l.kind == StealLevel::Kind::Remote;
+        return f;
+      }
+    }
+    if (l.kind == StealLevel::Kind::Remote && remote_inject) {
+      for (InjectionQueue* q : l.injects)
+        if (TaskFrame* f = q->try_pop()) {
+          counters.steals_remote.bump();
+          crossing_ = true;
+          return f;
+        }
+    }
+  }
+  counters.failed_rounds.bump();
+  if (remote) crossing_ = false;  // nothing anywhere: the episode of helping others is over
+  return nullptr;
+}
+
+void Worker::execute(TaskFrame* f) noexcept {
+  WaitCounter* c = f->counter;
+  const bool threw = f->op(f, c->cancelled() ? FrameOp::Discard : FrameOp::Run);
+  pool.put(f);
+  counters.executed.bump();
+  if (threw) counters.failed.bump();
+  c->done();  // last: the joiner may release everything the task referenced
+}
+
+void Worker::backoff(unsigned round) {
+  if (round < kSpinRounds / 2) {
+    for (unsigned i = 0, n = 1u << (round < 6 ? round : 6); i < n; ++i) cpu_relax();
+  } else {
+    std::this_thread::yield();
+  }
+}
+
+void Worker::start_searching() noexcept {
+  searching_ = true;
+  // seq_cst: read by producers deciding whether to wake a sleeper.
+  core_.idle.searching.fetch_add(1, std::memory_order_seq_cst);
+}
+
+void Worker::found_work() noexcept {
+  searching_ = false;
+  // The last searcher to find work wakes a successor if anyone sleeps: there may be more
+  // work where this came from, and nobody else is looking for it.
+  if (core_.idle.searching.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      core_.idle.sleepers.load(std::memory_order_relaxed) > 0)
+    core_.lot->wake_one(node);
+}
+
+void Worker::leave_search() noexcept {
+  if (!searching_) return;
+  searching_ = false;
+  core_.idle.searching.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+// The sleep protocol. Announce (enlist: sleepers++), stop searching, then re-check every
+// queue after a seq_cst fence that pairs with the producer's fence in
+// SchedulerCore::inject(): either the producer sees our announcement and wakes us, or we
+// see its work and do not sleep. A joining worker also arms its WaitCounter so that the
+// group's last task wakes it.
+void Worker::park(WaitCounter* joining, bool& armed) {
+  const std::uint32_t epoch = waiter.epoch();
+  core_.lot->enlist(this);
+  leave_search();
+  if (joining != nullptr && !armed) armed = joining->arm(&waiter);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const bool ready = (joining != nullptr && joining->finished()) ||
+                     core_.stopping.load(std::memory_order_acquire) || core_.any_work_visible();
+  if (!ready) {
+    counters.parks.bump();
+    waiter.wait(epoch);
+  }
+  if (!core_.lot->delist(this)) {
+    // A producer took us off the list and counted us as searching (ParkingLot P3).
+    counters.wakeups.bump();
+    searching_ = true;
+  }
+}
+
+void Worker::help_wait(WaitCounter& c) {
+  bool armed = false;
+  unsigned idle_rounds = 0;
+  while (!c.finished()) {
+    if (TaskFrame* f = find_work(idle_rounds)) {
+      if (searching_) found_work();
+      idle_rounds = 0;
+      execute(f);
+      continue;
+    }
+    if (!searching_) start_searching();
+    if (++idle_rounds < kSpinRounds) {
+      backoff(idle_rounds);
+      continue;
+    }
+    idle_rounds = 0;
+    park(&c, armed);
+  }
+  leave_search();
+  if (armed) c.disarm();
+}
+
+void block_wait(WaitCounter& c) {
+  Waiter& w = this_thread_waiter();
+  std::uint32_t epoch = w.epoch();
+  if (!c.arm(&w)) return;  // finished before we could arm
+  while (!c.finished()) {
+    w.wait(epoch);
+    epoch = w.epoch();
+  }
+  c.disarm();
+}
+
+Waiter& this_thread_waiter() noexcept {
+  static thread_local Waiter w;
+  return w;
+}
+
+void wait_for(WaitCounter& c) {
+  if (c.finished()) return;
+  if (WorkerLocal* w = tls_worker)
+    static_cast<Worker*>(w)->help_wait(c);
+  else
+    block_wait(c);
+}
+
+void wake_for_spawn(WorkerLocal* w) noexcept { w->core->lot->wake_one(w->node); }
+
+}  // namespace vitte::detail

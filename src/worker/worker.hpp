@@ -1,0 +1,87 @@
+// Worker: one thread of an arena, and the loop it runs.
+//
+//   loop:  own deque (LIFO) -> own node's injection queue -> steal levels (same L3, same
+//          node, remote nodes nearest first; random victim within a level)
+//          -> spin a bounded number of rounds -> park until woken.
+//
+// The hot part (deque, pool, counters) is WorkerLocal, visible to inline code; this class
+// adds the thread, the steal plan and the sleep protocol. See docs/design.md for the
+// searching/parking protocol and why a missed wake-up can delay but never lose work.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "queue/injection_queue.hpp"
+#include "vitte/detail/worker_local.hpp"
+#include "vitte/plan.hpp"
+
+namespace vitte::detail {
+
+class Worker : public WorkerLocal {
+ public:
+  // Steal rounds a worker spins through before it parks (each round visits every victim
+  // once, with growing pauses in between; about 50-100 us in all on current x86 parts).
+  static constexpr unsigned kSpinRounds = 48;
+  // Failed rounds within the own node before a worker also looks at other nodes. Work
+  // that appears on the node a moment later (a peer about to push, a node-local
+  // submission whose own workers are waking up) stays on the node; a few microseconds
+  // of patience is cheap next to a remote cache-line walk per stolen task.
+  static constexpr unsigned kRemotePatience = 32;
+  // Failed rounds before a worker takes a remote node's *injected* work. That node's own
+  // workers were woken for it, and a root taken across nodes drags its whole subtree
+  // with it, so this waits longer (about a wake-up latency).
+  static constexpr unsigned kRemoteInjectPatience = 40;
+
+  Worker(SchedulerCore& core, const WorkerSlot& slot);
+
+  // Resolves the plan's steal levels to queue pointers; call once all workers exist.
+  void wire(const std::vector<std::unique_ptr<Worker>>& all,
+            const std::vector<std::unique_ptr<InjectionQueue>>& inject, const Plan& plan);
+
+  void start();
+  void join();
+  const WorkerSlot& slot() const noexcept { return slot_; }
+  const std::string& start_error() const noexcept { return start_error_; }
+
+  // Runs other tasks until `c` finishes (TaskGroup::wait, Future::get on a worker).
+  void help_wait(WaitCounter& c);
+
+ private:
+  struct Level {
+    StealLevel::Kind kind;
+    std::vector<Worker*> victims;
+    std::vector<InjectionQueue*> injects;  // Remote levels: those nodes' injection queues
+  };
+
+  void main();
+  TaskFrame* find_work(unsigned failed_rounds);
+  TaskFrame* steal(unsigned failed_rounds);
+  void execute(TaskFrame* f) noexcept;
+  void park(WaitCounter* joining, bool& armed);
+  void backoff(unsigned round);
+  void start_searching() noexcept;
+  void found_work() noexcept;     // leaves the searching state, may wake a successor
+  void leave_search() noexcept;   // leaves it without waking anyone
+  std::uint64_t next_random() noexcept;
+
+  SchedulerCore& core_;
+  WorkerSlot slot_;
+  InjectionQueue* own_inject_ = nullptr;
+  std::vector<Level> levels_;
+  std::uint64_t rng_;
+  bool searching_ = false;
+  // Set after a successful remote take; cleared by the next local take or by a round
+  // that finds nothing anywhere. While it is set the own node stays dry, so later
+  // searches cross at once instead of paying the patience again.
+  bool crossing_ = false;
+  std::string start_error_;
+  std::thread thread_;
+};
+
+// Blocks a thread that is not a worker until `c` finishes.
+void block_wait(WaitCounter& c);
+
+}  // namespace vitte::detail

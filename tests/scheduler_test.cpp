@@ -1,0 +1,283 @@
+// The Scheduler's public contract: the origin API, detached tasks, futures, shutdown,
+// external submitters, hooks, memory that does not grow with finished tasks.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <latch>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "test_support.hpp"
+#include "vitte/vitte.hpp"
+
+using namespace std::chrono_literals;
+
+TEST(Scheduler, OriginExampleRuns) {
+  std::atomic<int> ran{0};
+  {
+    vitte::Scheduler sched(4);
+    auto task = vitte::Task::spawn([&] {
+      std::printf("task on thread %zu\n", std::hash<std::thread::id>{}(std::this_thread::get_id()));
+      ran.fetch_add(1);
+    });
+    sched.submit(std::move(task));
+    sched.join_all();
+    EXPECT_EQ(ran.load(), 1);
+    EXPECT_EQ(sched.num_workers(), 4u);
+  }
+}
+
+TEST(Scheduler, ZeroWorkersIsAClearError) {
+  try {
+    vitte::Scheduler s(0);
+    FAIL() << "Scheduler(0) must throw";
+  } catch (const vitte::PlanError& e) {
+    EXPECT_NE(std::string(e.what()).find("0"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Scheduler, UnsubmittedTaskIsDestroyedNotRun) {
+  std::atomic<int> ran{0};
+  auto token = std::make_shared<int>(7);
+  {
+    auto t = vitte::Task::spawn([&ran, token] { ran.fetch_add(1); });
+    EXPECT_EQ(token.use_count(), 2);
+  }
+  EXPECT_EQ(token.use_count(), 1) << "the closure was destroyed";
+  EXPECT_EQ(ran.load(), 0);
+}
+
+TEST(Scheduler, EmptyTaskSubmitIsRefused) {
+  vitte::Scheduler s(2);
+  vitte::Task t;
+  EXPECT_THROW(s.submit(std::move(t)), vitte::UsageError);
+}
+
+// 1M tasks spawned recursively (a binary tree of detached spawns): each runs exactly once.
+TEST(SchedulerStress, MillionRecursiveTasksRunExactlyOnce) {
+  const std::size_t n = vitte::test::scaled(1'000'000);
+  std::vector<std::atomic<unsigned char>> seen(n);
+  vitte::Scheduler sched(4);
+  std::function<void(std::size_t)> node = [&](std::size_t i) {
+    seen[i].fetch_add(1, std::memory_order_relaxed);
+    for (std::size_t c = 2 * i + 1; c <= 2 * i + 2; ++c)
+      if (c < n) vitte::spawn([&node, c] { node(c); });
+  };
+  const auto before = sched.metrics();
+  sched.submit(vitte::Task::spawn([&] { node(0); }));
+  sched.join_all();
+  std::size_t bad = 0;
+  for (auto& s : seen) bad += s.load() != 1;
+  EXPECT_EQ(bad, 0u);
+  const auto m = sched.metrics() - before;
+  EXPECT_EQ(m.total.executed, n) << "the root task plus n - 1 spawned nodes";
+}
+
+TEST(SchedulerStress, ManyExternalThreadsSubmitAtOnce) {
+  const unsigned threads = 8;
+  const std::size_t per = vitte::test::scaled(20'000);
+  std::atomic<std::size_t> count{0};
+  vitte::Scheduler sched(2);
+  std::vector<std::thread> ts;
+  std::latch go(threads);
+  for (unsigned t = 0; t < threads; ++t)
+    ts.emplace_back([&] {
+      go.arrive_and_wait();
+      for (std::size_t i = 0; i < per; ++i)
+        sched.submit(vitte::Task::spawn([&] { count.fetch_add(1, std::memory_order_relaxed); }));
+    });
+  for (auto& t : ts) t.join();
+  sched.join_all();
+  EXPECT_EQ(count.load(), threads * per);
+}
+
+TEST(Scheduler, JoinAllRethrowsTheFirstErrorAndCountsTheRest) {
+  vitte::Scheduler sched(2);
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 100; ++i)
+    sched.submit(vitte::Task::spawn([&, i] {
+      if (i % 25 == 0) throw std::runtime_error("task " + std::to_string(i) + " failed");
+      ok.fetch_add(1);
+    }));
+  try {
+    sched.join_all();
+    FAIL() << "join_all must rethrow";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("failed"), std::string::npos);
+  }
+  EXPECT_EQ(ok.load(), 96) << "a detached error cancels nothing else";
+  EXPECT_EQ(sched.metrics().total.failed, 4u);
+  EXPECT_NO_THROW(sched.join_all()) << "an error is reported once";
+}
+
+TEST(Scheduler, JoinAllFromInsideATaskIsAUsageError) {
+  vitte::Scheduler sched(2);
+  auto f = sched.async([&] {
+    try {
+      sched.join_all();
+    } catch (const vitte::UsageError&) {
+      return true;
+    }
+    return false;
+  });
+  EXPECT_TRUE(f.get());
+}
+
+TEST(Scheduler, ShutdownRunsEveryPendingTask) {
+  const std::size_t n = vitte::test::scaled(20'000);
+  std::atomic<std::size_t> count{0};
+  {
+    vitte::Scheduler sched(2);
+    for (std::size_t i = 0; i < n; ++i)
+      sched.submit(vitte::Task::spawn([&] {
+        std::this_thread::sleep_for(std::chrono::microseconds(i % 64 == 0 ? 50 : 0));
+        vitte::spawn([&] { count.fetch_add(1, std::memory_order_relaxed); });
+      }));
+    // No join_all(): the destructor must drain the queues, descendants included.
+  }
+  EXPECT_EQ(count.load(), n);
+}
+
+TEST(Scheduler, SubmitAfterShutdownBeganIsRefusedAndTheTaskKept) {
+  std::atomic<bool> release{false};
+  std::atomic<bool> started{false};
+  auto sched = std::make_unique<vitte::Scheduler>(2);
+  sched->submit(vitte::Task::spawn([&] {
+    started = true;
+    while (!release.load()) std::this_thread::sleep_for(1ms);
+  }));
+  while (!started.load()) std::this_thread::sleep_for(1ms);
+  std::thread destroyer([&] { sched.reset(); });
+  vitte::Scheduler* raw = sched.get();
+  bool refused = false;
+  for (int i = 0; i < 2000 && !refused; ++i) {
+    auto t = vitte::Task::spawn([] {});
+    try {
+      raw->submit(std::move(t));
+    } catch (const vitte::UsageError& e) {
+      refused = true;
+      EXPECT_TRUE(static_cast<bool>(t)) << "a refused task stays with the caller";
+      EXPECT_NE(std::string(e.what()).find("shutting down"), std::string::npos);
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  release = true;
+  destroyer.join();
+  EXPECT_TRUE(refused);
+}
+
+TEST(Scheduler, FuturesCarryValuesAndExceptions) {
+  vitte::Scheduler sched(2);
+  auto a = sched.async([] { return 6 * 7; });
+  auto b = sched.async([]() -> int { throw std::logic_error("no answer"); });
+  auto c = sched.async([] {});
+  EXPECT_EQ(a.get(), 42);
+  EXPECT_THROW(b.get(), std::logic_error);
+  EXPECT_NO_THROW(c.get());
+  EXPECT_FALSE(a.valid());
+  EXPECT_THROW(a.get(), vitte::UsageError);
+  sched.join_all();
+}
+
+TEST(Scheduler, FutureGetInsideATaskHelpsInsteadOfDeadlocking) {
+  vitte::Scheduler sched(1);
+  auto outer = sched.async([&] {
+    auto inner = sched.async([] { return 5; });
+    return inner.get() + 1;  // the only worker runs `inner` while it waits
+  });
+  EXPECT_EQ(outer.get(), 6);
+}
+
+TEST(Scheduler, BigClosuresAreBoxedAndStillRun) {
+  vitte::Scheduler sched(2);
+  std::array<char, 300> big{};
+  big[299] = 9;
+  auto f = sched.async([&sched, big] {
+    std::atomic<int> got{0};
+    vitte::TaskGroup g;
+    g.run([big, &got] { got = big[299]; });
+    g.wait();
+    (void)sched;
+    return got.load();
+  });
+  EXPECT_EQ(f.get(), 9);
+  EXPECT_GE(sched.metrics().total.boxed, 1u);
+}
+
+TEST(Scheduler, WorkerHooksRunOncePerWorker) {
+  std::atomic<int> started{0}, stopped{0};
+  std::vector<std::atomic<int>> per(3);
+  {
+    vitte::Options o;
+    o.workers = 3;
+    o.on_worker_start = [&](const vitte::WorkerInfo& w) {
+      started++;
+      per[w.index]++;
+      EXPECT_EQ(vitte::Scheduler::current_worker(), static_cast<int>(w.index));
+    };
+    o.on_worker_stop = [&](const vitte::WorkerInfo&) { stopped++; };
+    vitte::Scheduler sched(std::move(o));
+    EXPECT_EQ(started.load(), 3);
+    EXPECT_EQ(stopped.load(), 0);
+  }
+  EXPECT_EQ(stopped.load(), 3);
+  for (auto& p : per) EXPECT_EQ(p.load(), 1);
+}
+
+TEST(Scheduler, SubmitToANodeThatDoesNotExistNamesIt) {
+  vitte::Scheduler sched(2);
+  try {
+    sched.submit(vitte::Task::spawn([] {}), 5);
+    FAIL();
+  } catch (const vitte::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("node 5"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Scheduler, WorkForACpuLessNodeGoesToTheNearestArena) {
+  vitte::Options o;
+  o.topology = vitte::Topology::from_xml(vitte::test::topology_file("64intel64-fakeKNL-SNC4-hybrid.xml"));
+  o.workers = 4;
+  vitte::Scheduler sched(std::move(o));
+  ASSERT_FALSE(sched.topology().nodes()[1].has_cpus());
+  // Node 1 is KNL MCDRAM: memory without CPUs. Its work must still run.
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 100; ++i) sched.submit(vitte::Task::spawn([&] { ran++; }), 1);
+  auto f = sched.async(1, [] { return vitte::Scheduler::current_worker(); });
+  EXPECT_GE(f.get(), 0);
+  sched.join_all();
+  EXPECT_EQ(ran.load(), 100);
+}
+
+namespace {
+std::size_t rss_kib() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * 4;  // 4 KiB pages
+}
+}  // namespace
+
+// Finished tasks give their frames back: memory after 10x more tasks stays flat.
+TEST(SchedulerStress, MemoryDoesNotGrowWithFinishedTasks) {
+  vitte::Scheduler sched(2);
+  auto batch = [&] {
+    for (int r = 0; r < 4; ++r) {
+      for (int i = 0; i < 50'000; ++i) sched.submit(vitte::Task::spawn([] {}));
+      sched.join_all();
+    }
+  };
+  batch();
+  batch();
+  const std::size_t warm = rss_kib();
+  const std::size_t rounds = vitte::test::scaled(10);
+  for (std::size_t i = 0; i < rounds; ++i) batch();
+  const std::size_t after = rss_kib();
+  EXPECT_LT(after, warm + 8 * 1024) << "RSS grew from " << warm << " KiB to " << after << " KiB after "
+                                    << rounds * 200'000 << " more tasks";
+}

@@ -1,0 +1,105 @@
+// TaskGroup and parallel_for: fork-join, nesting, errors, cancellation.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <vector>
+
+#include "test_support.hpp"
+#include "vitte/vitte.hpp"
+
+namespace {
+long fib(int n) {
+  if (n < 2) return n;
+  long x = 0, y = 0;
+  vitte::TaskGroup g;
+  g.run([&] { x = fib(n - 1); });
+  y = fib(n - 2);
+  g.wait();
+  return x + y;
+}
+}  // namespace
+
+TEST(TaskGroup, ForkJoinComputesFib) {
+  vitte::Scheduler sched(2);
+  EXPECT_EQ(sched.async([] { return fib(25); }).get(), 75025);
+}
+
+TEST(TaskGroup, UsableFromAnExternalThread) {
+  vitte::Scheduler sched(2);
+  std::atomic<int> sum{0};
+  vitte::TaskGroup g(sched);
+  for (int i = 1; i <= 100; ++i) g.run([&, i] { sum += i; });
+  g.wait();
+  EXPECT_EQ(sum.load(), 5050);
+}
+
+TEST(TaskGroup, DefaultConstructionOutsideAWorkerIsAUsageError) {
+  EXPECT_THROW(vitte::TaskGroup g, vitte::UsageError);
+}
+
+TEST(TaskGroup, ExceptionFromANestedTaskReachesTheOuterWait) {
+  vitte::Scheduler sched(2);
+  std::function<void(int)> tree = [&](int depth) {
+    if (depth == 0) throw std::runtime_error("leaf failed");
+    vitte::TaskGroup g;
+    g.run([&, depth] { tree(depth - 1); });
+    g.run([&, depth] { tree(depth - 1); });
+    g.wait();
+  };
+  vitte::TaskGroup root(sched);
+  root.run([&] { tree(6); });
+  try {
+    root.wait();
+    FAIL() << "wait() must rethrow";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "leaf failed");
+  }
+  EXPECT_NO_THROW(root.wait()) << "the group is reusable after reporting its error";
+}
+
+TEST(TaskGroup, AnErrorCancelsTasksThatHaveNotStarted) {
+  vitte::Scheduler sched(1);
+  std::atomic<int> ran{0};
+  auto f = sched.async([&] {
+    vitte::TaskGroup g;
+    for (int i = 0; i < 1000; ++i) g.run([&] { ran++; });
+    g.run([] { throw std::runtime_error("stop"); });  // LIFO: the only worker runs it first
+    EXPECT_THROW(g.wait(), std::runtime_error);
+  });
+  f.get();
+  EXPECT_LT(ran.load(), 1000);
+}
+
+TEST(TaskGroup, CancelSkipsQueuedTasks) {
+  vitte::Scheduler sched(1);
+  std::atomic<int> ran{0};
+  sched.async([&] {
+    vitte::TaskGroup g;
+    for (int i = 0; i < 100; ++i) g.run([&] { ran++; });
+    g.cancel();
+    g.wait();
+    EXPECT_TRUE(g.is_cancelled() == false);  // wait() resets the group for reuse
+  }).get();
+  EXPECT_EQ(ran.load(), 0);
+}
+
+TEST(ParallelFor, VisitsEveryIndexOnce) {
+  vitte::Scheduler sched(3);
+  const std::size_t n = vitte::test::scaled(200'000);
+  std::vector<std::atomic<unsigned char>> seen(n);
+  vitte::parallel_for(sched, 0, n, 64, [&](std::size_t i) { seen[i]++; });
+  std::size_t bad = 0;
+  for (auto& s : seen) bad += s.load() != 1;
+  EXPECT_EQ(bad, 0u);
+}
+
+TEST(ParallelFor, RethrowsAndHandlesEmptyRanges) {
+  vitte::Scheduler sched(2);
+  EXPECT_NO_THROW(vitte::parallel_for(sched, 5, 5, 1, [](std::size_t) { throw 1; }));
+  EXPECT_THROW(vitte::parallel_for(sched, 0, 1000, 8,
+                                   [](std::size_t i) {
+                                     if (i == 777) throw std::out_of_range("777");
+                                   }),
+               std::out_of_range);
+}

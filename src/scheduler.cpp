@@ -3,6 +3,8 @@
 #include <sched.h>
 
 #include <cstdio>
+#include <optional>
+#include <thread>
 
 #include "scheduler_core.hpp"
 #include "vitte/task_group.hpp"
@@ -60,7 +62,6 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
   go.count_down();
 }
 
-SchedulerCore::~SchedulerCore() { shutdown(); }
 
 unsigned SchedulerCore::home_node() noexcept {
   if (topo.is_this_machine() && arena_nodes.size() > 1) {
@@ -104,38 +105,81 @@ void SchedulerCore::run_hook(const std::function<void(const WorkerInfo&)>& hook,
   }
 }
 
-void SchedulerCore::shutdown() noexcept {
-  if (shut_down) return;
+bool SchedulerCore::begin_external() noexcept {
+  // seq_cst RMW then seq_cst load: the submitter's half of the handshake with
+  // shutdown() (store accepting, then load external_in_flight). Either we see the refusal,
+  // or shutdown sees us in flight and waits for our push.
+  external_in_flight.fetch_add(1, std::memory_order_seq_cst);
+  if (accepting.load(std::memory_order_seq_cst)) return true;
+  external_in_flight.fetch_sub(1, std::memory_order_release);
+  return false;
+}
+
+void SchedulerCore::end_external() noexcept {
+  // release: our push happens-before shutdown's acquire load that sees the count drop.
+  external_in_flight.fetch_sub(1, std::memory_order_release);
+}
+
+std::exception_ptr SchedulerCore::shutdown(std::uint64_t* others) noexcept {
+  std::lock_guard<std::mutex> lock(shutdown_mu);
+  if (shut_down) return nullptr;
   shut_down = true;
   if (tls_worker != nullptr && tls_worker->core == this) {
-    std::fprintf(stderr, "vitte: a Scheduler was destroyed from one of its own workers; it would wait for "
+    std::fprintf(stderr, "vitte: a Scheduler was shut down from one of its own workers; it would wait for "
                          "itself. Aborting.\n");
     std::abort();
   }
-  // seq_cst: pairs with the fence after add() in Scheduler::submit (see there).
   accepting.store(false, std::memory_order_seq_cst);
-  wait_for(detached);  // nothing queued is dropped: all submitted work runs to the end
-  std::uint64_t others = 0;
-  if (std::exception_ptr e = detached.take_error(&others)) {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      what = ex.what();
-    } catch (...) {
-    }
-    std::fprintf(stderr, "vitte: %llu detached task(s) threw and join_all() never reported it; first: %s\n",
-                 static_cast<unsigned long long>(others + 1), what.c_str());
+  while (external_in_flight.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+  {
+    std::lock_guard<std::mutex> join_lock(join_mu);
+    wait_for(detached);  // nothing queued is dropped: all submitted work runs to the end
   }
+  std::exception_ptr e = detached.take_error(others);
   stopping.store(true, std::memory_order_seq_cst);
   lot->wake_all();
   for (auto& w : workers) w->join();
   VITTE_ASSERT(!any_work_visible(), "every queue is empty after shutdown");
+  return e;
+}
+
+namespace {
+// Keeps a submission bracketed even when the push throws (std::bad_alloc).
+struct ExternalSubmission {
+  explicit ExternalSubmission(SchedulerCore* c) : core(c) {
+    if (!core->begin_external())
+      throw UsageError("submission after the scheduler began shutting down; the task was not queued");
+  }
+  ~ExternalSubmission() { core->end_external(); }
+  SchedulerCore* core;
+};
+
+void report_unjoined(std::exception_ptr e, std::uint64_t others) {
+  if (!e) return;
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    what = ex.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr, "vitte: %llu detached task(s) threw and were never joined; first: %s\n",
+               static_cast<unsigned long long>(others + 1), what.c_str());
+}
+}  // namespace
+
+SchedulerCore::~SchedulerCore() {
+  std::uint64_t others = 0;
+  std::exception_ptr e = shutdown(&others);
+  report_unjoined(e, others);
 }
 
 SchedulerCore* core_of(Scheduler& s) noexcept { return s.core_.get(); }
 
-void submit_external(SchedulerCore* core, TaskFrame* f, int node) { core->inject(f, node); }
+void submit_external(SchedulerCore* core, TaskFrame* f, int node) {
+  ExternalSubmission guard(core);
+  core->inject(f, node);
+}
 
 }  // namespace detail
 
@@ -152,7 +196,12 @@ Options with_workers(std::size_t n) {
 Scheduler::Scheduler() : Scheduler(Options{}) {}
 Scheduler::Scheduler(std::size_t workers) : Scheduler(with_workers(workers)) {}
 Scheduler::Scheduler(Options opts) : core_(std::make_unique<detail::SchedulerCore>(this, std::move(opts))) {}
-Scheduler::~Scheduler() { core_->shutdown(); }
+Scheduler::~Scheduler() = default;  // SchedulerCore's destructor shuts down
+
+void Scheduler::shutdown() {
+  std::uint64_t others = 0;
+  if (std::exception_ptr e = core_->shutdown(&others)) std::rethrow_exception(e);
+}
 
 void Scheduler::submit(Task&& t) {
   if (!t) throw UsageError("submit() of an empty Task (moved from, or already submitted)");
@@ -174,18 +223,12 @@ void Scheduler::submit(Task&& t, unsigned node) {
     throw UsageError("submit() to node " + std::to_string(node) + ", but the topology has " +
                      std::to_string(core_->topo.nodes().size()) + " nodes (0.." +
                      std::to_string(core_->topo.nodes().size() - 1) + ")");
-  // Count the task first, then check that we may still submit: the seq_cst fence pairs
-  // with shutdown()'s seq_cst store, so either shutdown waits for this task or we see
-  // the refusal and take the count back (the task stays with the caller).
-  core_->detached.add();
-  std::atomic_thread_fence(std::memory_order_seq_cst);
   const bool from_own_worker = detail::tls_worker != nullptr && detail::tls_worker->core == core_.get();
-  if (!from_own_worker && !core_->accepting.load(std::memory_order_relaxed)) {
-    core_->detached.done();
-    throw UsageError("submit() after the scheduler began shutting down; the task was not queued");
-  }
+  std::optional<detail::ExternalSubmission> guard;
+  if (!from_own_worker) guard.emplace(core_.get());  // throws once shutdown began; t is kept
   detail::TaskFrame* f = t.release();
   f->counter = &core_->detached;
+  core_->detached.add();
   core_->inject(f, any_node ? -1 : static_cast<int>(node));
 }
 

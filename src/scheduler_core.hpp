@@ -27,16 +27,22 @@ class SchedulerCore {
   SchedulerCore(Scheduler* owner, Options options);
   ~SchedulerCore();
 
-  // Queues a frame from a thread that is not one of our workers (node < 0: the caller's
-  // node). Wakes a sleeper of that node if there is one, else any sleeper if nobody is
-  // searching.
+  // Queues a frame on a node's injection queue (node < 0: the caller's node). Wakes a
+  // sleeper of that node if there is one, else any sleeper if nobody is searching.
   void inject(TaskFrame* f, int node);
+  // Brackets a submission from a thread that is not one of our workers. begin_external()
+  // returns false once shutdown has begun (nothing may be queued then). Between the two
+  // calls shutdown() waits, so every accepted submission is queued before it drains.
+  bool begin_external() noexcept;
+  void end_external() noexcept;
   // Arena node for external work from the calling thread.
   unsigned home_node() noexcept;
   // True if any queue holds work (a snapshot; see Worker::park).
   bool any_work_visible() const;
-  // Drains, stops and joins the workers (idempotent).
-  void shutdown() noexcept;
+  // Stops intake, drains, stops and joins the workers. Returns the first error of a
+  // detached task that join_all() never reported (and counts the rest in *others).
+  // Idempotent: later calls return null.
+  std::exception_ptr shutdown(std::uint64_t* others) noexcept;
   void run_hook(const std::function<void(const WorkerInfo&)>& hook, const WorkerInfo& info,
                 const char* name) noexcept;
 
@@ -53,13 +59,15 @@ class SchedulerCore {
   std::unique_ptr<ParkingLot> lot;
 
   std::atomic<bool> accepting{true};   // external submissions allowed
+  std::atomic<std::int64_t> external_in_flight{0};  // inside begin/end_external
   std::atomic<bool> stopping{false};   // workers exit once no work is visible
   std::atomic<unsigned> round_robin{0};
   std::latch started;
   std::latch go{1};
   bool start_aborted = false;          // written before go is released
   std::mutex join_mu;                  // one join_all() at a time
-  bool shut_down = false;
+  std::mutex shutdown_mu;              // one shutdown() at a time
+  bool shut_down = false;              // under shutdown_mu
 };
 
 }  // namespace vitte::detail

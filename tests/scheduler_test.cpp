@@ -134,7 +134,7 @@ TEST(Scheduler, ShutdownRunsEveryPendingTask) {
   {
     vitte::Scheduler sched(2);
     for (std::size_t i = 0; i < n; ++i)
-      sched.submit(vitte::Task::spawn([&] {
+      sched.submit(vitte::Task::spawn([&count, i] {
         std::this_thread::sleep_for(std::chrono::microseconds(i % 64 == 0 ? 50 : 0));
         vitte::spawn([&] { count.fetch_add(1, std::memory_order_relaxed); });
       }));
@@ -146,29 +146,42 @@ TEST(Scheduler, ShutdownRunsEveryPendingTask) {
 TEST(Scheduler, SubmitAfterShutdownBeganIsRefusedAndTheTaskKept) {
   std::atomic<bool> release{false};
   std::atomic<bool> started{false};
-  auto sched = std::make_unique<vitte::Scheduler>(2);
-  sched->submit(vitte::Task::spawn([&] {
+  std::atomic<int> ran{0};
+  vitte::Scheduler sched(2);
+  sched.submit(vitte::Task::spawn([&] {
     started = true;
     while (!release.load()) std::this_thread::sleep_for(1ms);
+    ran++;
   }));
   while (!started.load()) std::this_thread::sleep_for(1ms);
-  std::thread destroyer([&] { sched.reset(); });
-  vitte::Scheduler* raw = sched.get();
+  std::thread stopper([&] { sched.shutdown(); });  // blocks until the task above ends
   bool refused = false;
-  for (int i = 0; i < 2000 && !refused; ++i) {
-    auto t = vitte::Task::spawn([] {});
+  for (int i = 0; i < 5000 && !refused; ++i) {
+    auto t = vitte::Task::spawn([&] { ran++; });
     try {
-      raw->submit(std::move(t));
+      sched.submit(std::move(t));
     } catch (const vitte::UsageError& e) {
       refused = true;
       EXPECT_TRUE(static_cast<bool>(t)) << "a refused task stays with the caller";
-      EXPECT_NE(std::string(e.what()).find("shutting down"), std::string::npos);
+      EXPECT_NE(std::string(e.what()).find("shutting down"), std::string::npos) << e.what();
     }
     std::this_thread::sleep_for(1ms);
   }
+  vitte::TaskGroup late(sched);
+  EXPECT_THROW(late.run([] {}), vitte::UsageError);
   release = true;
-  destroyer.join();
+  stopper.join();
   EXPECT_TRUE(refused);
+  const int accepted_before_refusal = ran.load();
+  EXPECT_GE(accepted_before_refusal, 1) << "work accepted before the refusal still ran";
+  EXPECT_THROW(sched.submit(vitte::Task::spawn([] {})), vitte::UsageError);
+  EXPECT_NO_THROW(sched.shutdown()) << "idempotent";
+}
+
+TEST(Scheduler, ShutdownRethrowsAnUnreportedDetachedError) {
+  vitte::Scheduler sched(2);
+  sched.submit(vitte::Task::spawn([] { throw std::runtime_error("lost?"); }));
+  EXPECT_THROW(sched.shutdown(), std::runtime_error);
 }
 
 TEST(Scheduler, FuturesCarryValuesAndExceptions) {

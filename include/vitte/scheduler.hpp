@@ -11,11 +11,12 @@
 // task goes to the spawning worker's own deque. Idle workers steal: same L3 first, then
 // the rest of the node, then other nodes nearest first (docs/design.md).
 //
-// Shutdown contract: the destructor stops accepting external submissions, waits for all
-// submitted work and everything it spawns to finish (nothing queued is dropped), then
-// stops and joins the workers. Errors of detached tasks that join_all() never rethrew are
-// written to stderr, since a destructor cannot throw. Destroying a Scheduler from one of
-// its own workers is a usage error (it would wait for itself) and aborts with a message.
+// Shutdown contract (shutdown(), or the destructor): stop accepting submissions from other
+// threads (they get UsageError and keep their task), wait for all submitted work and
+// everything it spawns to finish (nothing queued is dropped), then stop and join the
+// workers. shutdown() rethrows the first error of a detached task that join_all() never
+// reported; the destructor, which cannot throw, writes it to stderr. Shutting down from one
+// of the scheduler's own workers is a usage error (it would wait for itself) and aborts.
 #pragma once
 
 #include <cstddef>
@@ -85,6 +86,13 @@ class Scheduler {
   // others are counted in metrics().total.failed. Throws UsageError when called from one
   // of this scheduler's own workers (it would wait for the task that calls it).
   void join_all();
+
+  // Stops accepting submissions from other threads, waits for all submitted work (and
+  // what it spawns) to finish, then stops and joins the workers. Rethrows the first error
+  // of a detached task that join_all() never reported. Idempotent; the destructor calls
+  // it. Afterwards submit() throws UsageError. Calling it from one of this scheduler's own
+  // workers aborts (it would wait for itself).
+  void shutdown();
 
   const Topology& topology() const noexcept;
   const Plan& plan() const noexcept;

@@ -43,10 +43,18 @@ class TaskGroup {
     detail::TaskFrame* f = detail::pack(local ? w : nullptr, std::forward<F>(fn));
     f->counter = &counter_;
     counter_.add();
-    if (local)
+    if (local) {
       detail::push_local(w, f);
-    else
-      detail::submit_external(core_, f, -1);
+      return;
+    }
+    try {
+      detail::submit_external(core_, f, -1);  // UsageError once the scheduler shuts down
+    } catch (...) {
+      f->op(f, detail::FrameOp::Discard);
+      detail::delete_frame(f);
+      counter_.done();
+      throw;
+    }
   }
 
   // Waits for every task of the group; rethrows the first exception one of them threw.

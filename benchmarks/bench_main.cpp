@@ -1,0 +1,224 @@
+// One binary, three runtimes, checked results.
+//
+// Every benchmark is named KERNEL/RUNTIME/threads:N, so --benchmark_filter='fib35/' selects
+// one kernel across runtimes and thread counts. Each iteration's result is compared with its
+// known value (or a serial run); a wrong answer marks the benchmark as an error and makes the
+// binary exit 1. Thread counts: 1, 2 and, where the machine has more, every power of two up
+// to its core count, plus the core count itself.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernels.hpp"
+#include "runtimes.hpp"
+
+namespace {
+
+using bench::Runtime;
+std::atomic<bool> g_wrong_answer{false};
+
+template <class V, class T, class O>
+auto run_on(Runtime r, int threads, V&& on_vitte, T&& on_tbb, O&& on_omp) {
+  using R = decltype(on_vitte());
+  R out{};
+  switch (r) {
+    case Runtime::Vitte: {
+      vitte::Scheduler& s = bench::vitte_scheduler(threads);
+      vitte::TaskGroup root(s);
+      root.run([&] { out = on_vitte(); });
+      root.wait();
+      break;
+    }
+    case Runtime::Tbb:
+      bench::tbb_arena(threads).execute([&] { out = on_tbb(); });
+      break;
+    case Runtime::Omp:
+#pragma omp parallel num_threads(threads)
+#pragma omp single
+      out = on_omp();
+      break;
+  }
+  return out;
+}
+
+template <class T>
+void check(benchmark::State& st, T got, T want) {
+  if (got != want) {
+    g_wrong_answer = true;
+    st.SkipWithError(("wrong result: got " + std::to_string(got) + ", want " + std::to_string(want)).c_str());
+  }
+}
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+void add_common_counters(benchmark::State& st, std::uint64_t tasks) {
+  st.counters["tasks"] = static_cast<double>(tasks);
+  // Seconds per task over all iterations, shown with SI prefixes (e.g. 35n).
+  st.counters["per_task"] = benchmark::Counter(static_cast<double>(tasks),
+                                               benchmark::Counter::kIsIterationInvariantRate |
+                                                   benchmark::Counter::kInvert);
+  st.counters["peak_rss_MiB"] = peak_rss_mib();
+}
+
+void fib_bench(benchmark::State& st, Runtime r, int threads, int n, long want) {
+  for (auto _ : st) {
+    const long got = run_on(r, threads, [&] { return bench::fib_vitte(n); }, [&] { return bench::fib_tbb(n); },
+                            [&] { return bench::fib_omp(n); });
+    check(st, got, want);
+  }
+  add_common_counters(st, bench::fib_spawns(n));
+}
+
+void skynet_bench(benchmark::State& st, Runtime r, int threads) {
+  const std::uint64_t leaves = 1'000'000, want = 499'999'500'000ull;
+  for (auto _ : st) {
+    const std::uint64_t got = run_on(r, threads, [&] { return bench::skynet_vitte(0, leaves); },
+                                     [&] { return bench::skynet_tbb(0, leaves); },
+                                     [&] { return bench::skynet_omp(0, leaves); });
+    check(st, got, want);
+  }
+  add_common_counters(st, 1'111'110);  // every node but the root is a task
+}
+
+void nqueens_bench(benchmark::State& st, Runtime r, int threads, int n, long want) {
+  for (auto _ : st) {
+    bench::Board b;
+    const long got = run_on(r, threads, [&] { return bench::nqueens_vitte(n, 0, b); },
+                            [&] { return bench::nqueens_tbb(n, 0, b); }, [&] { return bench::nqueens_omp(n, 0, b); });
+    check(st, got, want);
+  }
+  st.counters["peak_rss_MiB"] = peak_rss_mib();
+}
+
+bench::Uts uts_params() {
+  bench::Uts u;
+  u.root_children = 2000;
+  u.m = 4;
+  u.q = static_cast<std::uint64_t>(0.2475 * 18446744073709551616.0);  // q*m = 0.99
+  return u;
+}
+
+void uts_bench(benchmark::State& st, Runtime r, int threads, std::uint64_t want) {
+  const bench::Uts u = uts_params();
+  for (auto _ : st) {
+    const std::uint64_t got = run_on(r, threads, [&] { return bench::uts_vitte(u, 1, true); },
+                                     [&] { return bench::uts_tbb(u, 1, true); },
+                                     [&] { return bench::uts_omp(u, 1, true); });
+    check(st, got, want);
+  }
+  add_common_counters(st, want - 1);
+}
+
+// Wake-up latency: an idle runtime (workers asleep for 5 ms) gets one task; we time from
+// the submission until the task starts running. Median and p99 over the iterations.
+void wakeup_bench(benchmark::State& st, Runtime r, int threads) {
+  std::vector<double> us;
+  for (auto _ : st) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::atomic<bool> started{false};
+    std::chrono::steady_clock::time_point t1;
+    const auto t0 = std::chrono::steady_clock::now();
+    switch (r) {
+      case Runtime::Vitte: {
+        vitte::Scheduler& s = bench::vitte_scheduler(threads);
+        s.submit(vitte::Task::spawn([&] {
+          t1 = std::chrono::steady_clock::now();
+          started.store(true, std::memory_order_release);
+        }));
+        while (!started.load(std::memory_order_acquire)) {
+        }
+        s.join_all();
+        break;
+      }
+      case Runtime::Tbb: {
+        bench::tbb_arena(threads).enqueue([&] {
+          t1 = std::chrono::steady_clock::now();
+          started.store(true, std::memory_order_release);
+        });
+        while (!started.load(std::memory_order_acquire)) {
+        }
+        break;
+      }
+      case Runtime::Omp: {
+        // The analogue for OpenMP: a parallel region starts and a second thread runs.
+#pragma omp parallel num_threads(threads)
+        if (omp_get_thread_num() == threads - 1) {
+          t1 = std::chrono::steady_clock::now();
+          started.store(true, std::memory_order_release);
+        }
+        break;
+      }
+    }
+    const double d = std::chrono::duration<double>(t1 - t0).count();
+    st.SetIterationTime(d);
+    us.push_back(d * 1e6);
+  }
+  std::sort(us.begin(), us.end());
+  if (!us.empty()) {
+    st.counters["median_us"] = us[us.size() / 2];
+    st.counters["p99_us"] = us[std::min(us.size() - 1, us.size() * 99 / 100)];
+  }
+}
+
+std::vector<int> thread_counts() {
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<int> t{1};
+  for (int n = 2; n < hw; n *= 2) t.push_back(n);
+  if (hw > 1) t.push_back(hw);
+  return t;
+}
+
+void register_all() {
+  const std::uint64_t uts_want = bench::uts_serial(uts_params(), 1, true);
+  for (Runtime r : {Runtime::Vitte, Runtime::Tbb, Runtime::Omp}) {
+    const std::string rt = bench::name(r);
+    for (int t : thread_counts()) {
+      const std::string suffix = "/" + rt + "/threads:" + std::to_string(t);
+      benchmark::RegisterBenchmark(("fib30" + suffix).c_str(), fib_bench, r, t, 30, 832040L)
+          ->Unit(benchmark::kMillisecond)->UseRealTime();
+      // libgomp takes seconds per fib(35) at 2 threads (its task queue is one locked list),
+      // so OpenMP gets a single iteration there.
+      benchmark::RegisterBenchmark(("fib35" + suffix).c_str(), fib_bench, r, t, 35, 9227465L)
+          ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(r == Runtime::Omp ? 1 : 3);
+      benchmark::RegisterBenchmark(("skynet" + suffix).c_str(), skynet_bench, r, t)
+          ->Unit(benchmark::kMillisecond)->UseRealTime();
+      benchmark::RegisterBenchmark(("nqueens12" + suffix).c_str(), nqueens_bench, r, t, 12, 14200L)
+          ->Unit(benchmark::kMillisecond)->UseRealTime();
+      benchmark::RegisterBenchmark(("uts" + suffix).c_str(), uts_bench, r, t, uts_want)
+          ->Unit(benchmark::kMillisecond)->UseRealTime();
+      if (r != Runtime::Omp || t > 1)
+        benchmark::RegisterBenchmark(("wakeup" + suffix).c_str(), wakeup_bench, r, t)
+            ->Unit(benchmark::kMicrosecond)->UseManualTime()->Iterations(200);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  register_all();
+  benchmark::AddCustomContext("peak_rss_note", "peak_rss_MiB is the process peak so far (all runtimes)");
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  std::fprintf(stderr, "peak RSS of the whole run: %.1f MiB\n", peak_rss_mib());
+  if (g_wrong_answer) {
+    std::fprintf(stderr, "vitte-bench: at least one kernel returned a wrong result\n");
+    return 1;
+  }
+  return 0;
+}

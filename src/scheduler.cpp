@@ -12,6 +12,8 @@
 namespace vitte {
 namespace detail {
 
+std::atomic<std::int64_t> external_frames{0};
+
 namespace {
 Topology topology_of(Options& o) {
   if (o.topology) return std::move(*o.topology);
@@ -260,6 +262,7 @@ MetricsSnapshot Scheduler::metrics() const {
     node_slot[n] = static_cast<int>(s.nodes.size());
     s.nodes.push_back(NodeMetrics{n, static_cast<unsigned>(core_->plan.arenas[n].size()), {}});
   }
+  s.frames_live = detail::external_frames.load(std::memory_order_relaxed);
   for (const auto& w : core_->workers) {
     const detail::WorkerCounters& c = w->counters;
     WorkerMetrics m;
@@ -276,6 +279,7 @@ MetricsSnapshot Scheduler::metrics() const {
     m.counts.parks = c.parks.read();
     m.counts.wakeups = c.wakeups.read();
     m.counts.boxed = c.boxed.read();
+    s.frames_live += static_cast<std::int64_t>(w->pool.from_system()) - static_cast<std::int64_t>(w->pool.to_system());
     s.nodes[static_cast<std::size_t>(node_slot[w->node])].counts += m.counts;
     s.total += m.counts;
     s.workers.push_back(m);

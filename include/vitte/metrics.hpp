@@ -47,6 +47,11 @@ struct MetricsSnapshot {
   std::vector<WorkerMetrics> workers;
   std::vector<NodeMetrics> nodes;  // nodes with an arena only
   Counts total;
+  // Task frames held from the system allocator (pooled, queued or running; 128 bytes
+  // each) by this scheduler's workers plus every thread that is not a worker. Bounded by
+  // the peak of live tasks plus the pools' caps (4096 per worker); it does not grow with
+  // the number of finished tasks.
+  std::int64_t frames_live = 0;
 };
 
 // Counts accumulated between two snapshots of the same scheduler (later - earlier).

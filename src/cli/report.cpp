@@ -83,6 +83,7 @@ json to_json(const Counts& c) {
 json to_json(const MetricsSnapshot& m) {
   json j;
   j["total"] = to_json(m.total);
+  j["frames_live"] = m.frames_live;
   for (const NodeMetrics& n : m.nodes) {
     json jn = to_json(n.counts);
     jn["node"] = n.node;

@@ -1,13 +1,16 @@
 // FramePool: a worker's private free list of TaskFrames.
 //
-// Owner only, no atomics: a frame is returned to the pool of the worker that executed it,
-// whichever worker spawned it. The list is capped (kCap frames, 512 KiB) and frames past
-// the cap go back to the system allocator, so a pool never holds more than the cap no
-// matter how many tasks have finished; frames in flight are bounded by the live tasks.
+// Owner only: a frame is returned to the pool of the worker that executed it, whichever
+// worker spawned it. The list is capped (kCap frames, 512 KiB) and frames past the cap go
+// back to the system allocator, so a pool never holds more than the cap no matter how
+// many tasks have finished; frames in flight are bounded by the live tasks. The two
+// counters (owner-written, read by metrics) record traffic with the system allocator,
+// which happens only on a pool miss or overflow.
 #pragma once
 
 #include <cstdint>
 
+#include "vitte/detail/counters.hpp"
 #include "vitte/detail/task_frame.hpp"
 
 namespace vitte::detail {
@@ -20,15 +23,24 @@ class FramePool {
   FramePool(const FramePool&) = delete;
   FramePool& operator=(const FramePool&) = delete;
   ~FramePool() {
+    // Frames this pool took and that live on elsewhere (queued in another pool, say) are
+    // handed over to the process-wide count, so the total stays exact.
+    external_frames.fetch_add(static_cast<std::int64_t>(from_system() - to_system()) -
+                                  static_cast<std::int64_t>(size_),
+                              std::memory_order_relaxed);
     while (head_ != nullptr) {
       TaskFrame* f = head_;
       head_ = f->next;
-      delete_frame(f);
+      system_delete_frame(f);
     }
   }
 
   TaskFrame* get() {
-    if (head_ == nullptr) return new_frame();
+    if (head_ == nullptr) {
+      TaskFrame* f = system_new_frame();
+      from_system_.bump();
+      return f;
+    }
     TaskFrame* f = head_;
     head_ = f->next;
     --size_;
@@ -37,7 +49,8 @@ class FramePool {
 
   void put(TaskFrame* f) noexcept {
     if (size_ >= kCap) {
-      delete_frame(f);
+      to_system_.bump();
+      system_delete_frame(f);
       return;
     }
     f->next = head_;
@@ -46,10 +59,15 @@ class FramePool {
   }
 
   std::uint32_t size() const noexcept { return size_; }
+  // Frames this pool took from / gave back to the system allocator (any thread may read).
+  std::uint64_t from_system() const noexcept { return from_system_.read(); }
+  std::uint64_t to_system() const noexcept { return to_system_.read(); }
 
  private:
   TaskFrame* head_ = nullptr;
   std::uint32_t size_ = 0;
+  OwnerCounter from_system_;
+  OwnerCounter to_system_;
 };
 
 }  // namespace vitte::detail

@@ -12,7 +12,9 @@
 // closure of its group is still alive.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <new>
 #include <type_traits>
@@ -84,11 +86,27 @@ void construct_closure(TaskFrame* f, F&& fn) {
   f->op = &frame_op<D>;
 }
 
-inline TaskFrame* new_frame() {
+inline TaskFrame* system_new_frame() {
   return static_cast<TaskFrame*>(::operator new(sizeof(TaskFrame), std::align_val_t{kCacheLine}));
 }
-inline void delete_frame(TaskFrame* f) noexcept {
+inline void system_delete_frame(TaskFrame* f) noexcept {
   ::operator delete(static_cast<void*>(f), std::align_val_t{kCacheLine});
+}
+
+// Frames held from the system allocator that no live FramePool accounts for: those taken
+// by threads that are not workers, minus those they gave back, plus what dead pools
+// handed over. Live pools count their own traffic. Statistics only; touched on the
+// external submission path and when a pool dies, never by a running worker.
+extern std::atomic<std::int64_t> external_frames;
+
+inline TaskFrame* new_frame() {
+  TaskFrame* f = system_new_frame();
+  external_frames.fetch_add(1, std::memory_order_relaxed);
+  return f;
+}
+inline void delete_frame(TaskFrame* f) noexcept {
+  external_frames.fetch_sub(1, std::memory_order_relaxed);
+  system_delete_frame(f);
 }
 
 }  // namespace vitte::detail

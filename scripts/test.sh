@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Quick start, second command: set up, build and run every test.
+#   1. release build: all suites (unit, stress, CLI, benchmark smoke run)
+#   2. ThreadSanitizer build: the stress suites (deque, scheduler, task groups, locality)
+#   3. AddressSanitizer + UndefinedBehaviorSanitizer build: the same suites
+#   4. install check: `meson install` into a staging prefix, then build the origin example
+#      against it with pkg-config and run it
+# Ends with one line "N passed, N failed" over all of them; exits non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
+
+passed=0
+failed=0
+failures=()
+
+count_meson() {  # adds a meson test log's results to the totals
+  local log=$1/meson-logs/testlog.json
+  [ -f "$log" ] || return
+  local p f
+  p=$(grep -c '"result": "OK"' "$log" || true)
+  f=$(grep -vc '"result": "OK"' "$log" || true)
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+run_meson() {  # name dir suite [meson options...]
+  local name=$1 dir=$2 suite=$3
+  shift 3
+  echo "=== $name: build"
+  if ! bash scripts/build.sh "$dir" "$@" >"$dir.build.log" 2>&1; then
+    tail -40 "$dir.build.log"
+    failed=$((failed + 1))
+    failures+=("$name (build)")
+    return
+  fi
+  echo "=== $name: test (suite $suite)"
+  rm -f "$dir/meson-logs/testlog.json"
+  if ! meson test -C "$dir" --suite "$suite" --print-errorlogs --num-processes 1; then
+    failures+=("$name")
+  fi
+  count_meson "$dir"
+}
+
+run_meson release build unit -Dbuildtype=release -Dtests=enabled -Dbenchmarks=enabled
+run_meson tsan build-tsan stress -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debugoptimized \
+  -Djemalloc=disabled -Dpapi=disabled -Dbenchmarks=disabled -Dtests=enabled -Dstress_scale=20
+run_meson asan+ubsan build-asan stress -Db_sanitize=address,undefined -Db_lundef=false \
+  -Dbuildtype=debugoptimized -Djemalloc=disabled -Dpapi=disabled -Dbenchmarks=disabled -Dtests=enabled \
+  -Dstress_scale=25
+
+echo "=== install: meson install into a staging prefix, build the origin example with pkg-config"
+stage=$(mktemp -d)
+if meson install -C build --destdir "$stage" --quiet >/dev/null &&
+   prefix=$(meson introspect build --buildoptions | python3 -c \
+     'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"))') &&
+   pcdir=$(dirname "$(find "$stage" -name vitte-scheduler.pc | head -1)") &&
+   flags=$(PKG_CONFIG_SYSROOT_DIR="$stage" PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs vitte-scheduler) &&
+   libdir=$(dirname "$(find "$stage" -name 'libvitte-scheduler.so' | head -1)") &&
+   g++ -std=c++20 -O2 examples/origin.cpp $flags -o "$stage/origin" &&
+   LD_LIBRARY_PATH="$libdir" "$stage/origin" | grep -q "task on thread"; then
+  echo "install: OK (prefix $prefix)"
+  passed=$((passed + 1))
+else
+  echo "install: FAILED"
+  failed=$((failed + 1))
+  failures+=("install")
+fi
+rm -rf "$stage"
+
+[ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
+echo "test: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ ${#failures[@]} -eq 0 ]

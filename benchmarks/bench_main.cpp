@@ -123,11 +123,16 @@ void uts_bench(benchmark::State& st, Runtime r, int threads, std::uint64_t want)
 }
 
 // Wake-up latency: an idle runtime (workers asleep for 5 ms) gets one task; we time from
-// the submission until the task starts running. Median and p99 over the iterations.
+// the submission until the task starts running. Median and p99 over the iterations. The
+// submitting thread then blocks (futex) rather than spins, so it does not hold the CPU a
+// woken worker may need.
 void wakeup_bench(benchmark::State& st, Runtime r, int threads) {
   std::vector<double> us;
+  std::atomic<int> started_seq{0};  // outlives every task that notifies it
+  int seq = 0;
   for (auto _ : st) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ++seq;
     std::atomic<bool> started{false};
     std::chrono::steady_clock::time_point t1;
     const auto t0 = std::chrono::steady_clock::now();
@@ -138,18 +143,18 @@ void wakeup_bench(benchmark::State& st, Runtime r, int threads) {
           t1 = std::chrono::steady_clock::now();
           started.store(true, std::memory_order_release);
         }));
-        while (!started.load(std::memory_order_acquire)) {
-        }
         s.join_all();
         break;
       }
       case Runtime::Tbb: {
-        bench::tbb_arena(threads).enqueue([&] {
+        bench::tbb_arena(threads).enqueue([&t1, &started_seq, seq] {
           t1 = std::chrono::steady_clock::now();
-          started.store(true, std::memory_order_release);
+          started_seq.store(seq, std::memory_order_release);
+          started_seq.notify_one();
         });
-        while (!started.load(std::memory_order_acquire)) {
-        }
+        for (int v = started_seq.load(std::memory_order_acquire); v != seq;
+             v = started_seq.load(std::memory_order_acquire))
+          started_seq.wait(v, std::memory_order_acquire);
         break;
       }
       case Runtime::Omp: {

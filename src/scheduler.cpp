@@ -211,7 +211,7 @@ void Scheduler::submit(Task&& t) {
   if (w != nullptr && w->core == core_.get()) {
     detail::TaskFrame* f = t.release();
     f->counter = &core_->detached;
-    core_->detached.add();
+    core_->detached.add(w);
     detail::push_local(w, f);
     return;
   }
@@ -230,7 +230,7 @@ void Scheduler::submit(Task&& t, unsigned node) {
   if (!from_own_worker) guard.emplace(core_.get());  // throws once shutdown began; t is kept
   detail::TaskFrame* f = t.release();
   f->counter = &core_->detached;
-  core_->detached.add();
+  core_->detached.add(nullptr);
   core_->inject(f, any_node ? -1 : static_cast<int>(node));
 }
 
@@ -288,12 +288,26 @@ MetricsSnapshot Scheduler::metrics() const {
 }
 
 // TaskGroup's out-of-line parts.
-TaskGroup::TaskGroup() : core_(detail::tls_worker != nullptr ? detail::tls_worker->core : nullptr) {
-  if (core_ == nullptr)
+namespace {
+detail::SchedulerCore* core_of_this_worker() {
+  if (detail::tls_worker == nullptr)
     throw UsageError("TaskGroup() outside a worker thread needs its scheduler: TaskGroup g(sched)");
+  return detail::tls_worker->core;
 }
 
+bool on_owner_thread(const detail::WaitCounter& c) noexcept {
+  return c.owner() == nullptr || c.owner() == detail::tls_worker;
+}
+}  // namespace
+
+TaskGroup::TaskGroup() : core_(core_of_this_worker()), counter_(/*cancel_on_error=*/true, detail::tls_worker) {}
+
 TaskGroup::~TaskGroup() {
+  if (!on_owner_thread(counter_)) {
+    std::fprintf(stderr, "vitte: a TaskGroup made on worker %u was destroyed on another thread; aborting\n",
+                 counter_.owner()->index);
+    std::abort();
+  }
   detail::wait_for(counter_);
   std::uint64_t others = 0;
   if (std::exception_ptr e = counter_.take_error(&others)) {
@@ -310,6 +324,9 @@ TaskGroup::~TaskGroup() {
 }
 
 void TaskGroup::wait() {
+  if (!on_owner_thread(counter_))
+    throw UsageError("TaskGroup::wait() on a thread other than the worker that made the group (worker " +
+                     std::to_string(counter_.owner()->index) + ")");
   detail::wait_for(counter_);
   if (std::exception_ptr e = counter_.take_error()) std::rethrow_exception(e);
 }

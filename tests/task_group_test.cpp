@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
+#include <thread>
 #include <stdexcept>
 #include <vector>
 
@@ -82,6 +84,49 @@ TEST(TaskGroup, CancelSkipsQueuedTasks) {
     EXPECT_TRUE(g.is_cancelled() == false);  // wait() resets the group for reuse
   }).get();
   EXPECT_EQ(ran.load(), 0);
+}
+
+// Tasks of a group add more tasks to the same group from whichever worker runs them: the
+// owner counts its own spawns and completions in plain fields, other workers through the
+// atomic word, and the owner may run tasks thieves spawned. Every task must still be
+// waited for exactly.
+TEST(TaskGroupStress, RunFromInsideItsOwnTasksMixesTheTwoLedgers) {
+  vitte::Scheduler sched(4);
+  const int rounds = static_cast<int>(vitte::test::scaled(200));
+  for (int r = 0; r < rounds; ++r) {
+    std::atomic<int> ran{0};
+    sched.async([&] {
+      vitte::TaskGroup g;
+      std::function<void(int)> grow = [&](int depth) {
+        ran++;
+        if (depth == 0) return;
+        g.run([&grow, depth] { grow(depth - 1); });
+        g.run([&grow, depth] { grow(depth - 1); });
+      };
+      g.run([&] { grow(9); });
+      g.wait();
+      EXPECT_EQ(ran.load(), (1 << 10) - 1);
+    }).get();
+  }
+}
+
+TEST(TaskGroup, WaitFromAnotherThreadThanItsWorkerIsRefused) {
+  vitte::Scheduler sched(2);
+  sched.async([] {
+    vitte::TaskGroup g;
+    g.run([] {});
+    bool refused = false;
+    std::thread other([&] {
+      try {
+        g.wait();
+      } catch (const vitte::UsageError&) {
+        refused = true;
+      }
+    });
+    other.join();
+    EXPECT_TRUE(refused);
+    g.wait();
+  }).get();
 }
 
 TEST(ParallelFor, VisitsEveryIndexOnce) {

@@ -21,7 +21,7 @@ namespace detail {
 
 template <class T>
 struct FutureState {
-  FutureState() { counter.add(); }
+  FutureState() { counter.add(nullptr); }
   template <class F>
   void fulfil(F& fn) noexcept {
     try {
@@ -32,7 +32,7 @@ struct FutureState {
     } catch (...) {
       counter.record_exception(std::current_exception());
     }
-    counter.done();  // the closure still holds a reference to this state here
+    counter.done(nullptr);  // the closure still holds a reference to this state here
   }
   WaitCounter counter{/*cancel_on_error=*/false};
   std::optional<std::conditional_t<std::is_void_v<T>, char, T>> value;
@@ -45,6 +45,11 @@ class Future {
  public:
   Future() = default;
   explicit Future(std::shared_ptr<detail::FutureState<T>> s) noexcept : state_(std::move(s)) {}
+  // Move-only: one reader waits for and takes the result.
+  Future(Future&&) noexcept = default;
+  Future& operator=(Future&&) noexcept = default;
+  Future(const Future&) = delete;
+  Future& operator=(const Future&) = delete;
 
   bool valid() const noexcept { return state_ != nullptr; }
   bool ready() const noexcept { return state_ && state_->counter.finished(); }

@@ -71,7 +71,7 @@ void spawn(F&& fn) {
     throw UsageError("vitte::spawn() called outside a worker thread; use Scheduler::submit()");
   detail::TaskFrame* f = detail::pack(w, std::forward<F>(fn));
   f->counter = w->detached;
-  w->detached->add();
+  w->detached->add(w);
   detail::push_local(w, f);
 }
 

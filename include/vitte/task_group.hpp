@@ -12,8 +12,10 @@
 // - The first exception thrown by a task of the group is rethrown by wait(); tasks of
 //   the group that have not started yet are then skipped (the group is cancelled), as
 //   are tasks after cancel(). Later exceptions are counted in the metrics (failed).
-// - One thread waits at a time. The destructor waits for unfinished tasks; an error it
-//   cannot rethrow there is written to stderr rather than lost.
+// - One thread waits at a time: for a group made on a worker, that worker (it keeps the
+//   group's books without atomics). run() may be called from any thread. The destructor
+//   waits for unfinished tasks; an error it cannot rethrow there is written to stderr
+//   rather than lost.
 #pragma once
 
 #include <utility>
@@ -31,7 +33,8 @@ class TaskGroup {
   // Binds to the scheduler of the calling worker; throws UsageError on other threads.
   TaskGroup();
   // Binds to `sched`; usable from any thread.
-  explicit TaskGroup(Scheduler& sched) noexcept : core_(detail::core_of(sched)) {}
+  explicit TaskGroup(Scheduler& sched) noexcept
+      : core_(detail::core_of(sched)), counter_(/*cancel_on_error=*/true, owner_if_local(core_)) {}
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
   ~TaskGroup();
@@ -42,7 +45,7 @@ class TaskGroup {
     const bool local = w != nullptr && w->core == core_;
     detail::TaskFrame* f = detail::pack(local ? w : nullptr, std::forward<F>(fn));
     f->counter = &counter_;
-    counter_.add();
+    counter_.add(local ? w : nullptr);
     if (local) {
       detail::push_local(w, f);
       return;
@@ -52,20 +55,28 @@ class TaskGroup {
     } catch (...) {
       f->op(f, detail::FrameOp::Discard);
       detail::delete_frame(f);
-      counter_.done();
+      counter_.done(nullptr);
       throw;
     }
   }
 
   // Waits for every task of the group; rethrows the first exception one of them threw.
+  // A group made on a worker is waited for on that worker (UsageError otherwise).
   void wait();
   // Skips the group's tasks that have not started yet.
   void cancel() noexcept { counter_.cancel(); }
   bool is_cancelled() const noexcept { return counter_.cancelled(); }
 
  private:
-  detail::WaitCounter counter_{/*cancel_on_error=*/true};
+  static const detail::WorkerLocal* owner_if_local(detail::SchedulerCore* core) noexcept {
+    detail::WorkerLocal* w = detail::tls_worker;
+    return w != nullptr && w->core == core ? w : nullptr;
+  }
+
   detail::SchedulerCore* core_;
+  // Made on one of core_'s workers, the group counts that worker's spawns and completions
+  // in plain fields (no atomic RMW); see WaitCounter.
+  detail::WaitCounter counter_;
 };
 
 }  // namespace vitte

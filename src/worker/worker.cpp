@@ -80,10 +80,14 @@ void Worker::main() {
 }
 
 TaskFrame* Worker::find_work(unsigned failed_rounds) {
-  if (TaskFrame* f = deque.pop()) return f;
+  if (TaskFrame* f = deque.pop()) {
+    if (searching_) more_where_found_ = deque.size_hint() > 0;  // off the hot path
+    return f;
+  }
   if (TaskFrame* f = own_inject_->try_pop()) {
     counters.injected_taken.bump();
     crossing_ = false;
+    more_where_found_ = !own_inject_->empty();
     return f;
   }
   return steal(failed_rounds);
@@ -105,6 +109,7 @@ TaskFrame* Worker::steal(unsigned failed_rounds) {
           case StealLevel::Kind::Remote: counters.steals_remote.bump(); break;
         }
         crossing_ = l.kind == StealLevel::Kind::Remote;
+        more_where_found_ = v->deque.size_hint() > 0;
         return f;
       }
     }
@@ -113,6 +118,7 @@ TaskFrame* Worker::steal(unsigned failed_rounds) {
         if (TaskFrame* f = q->try_pop()) {
           counters.steals_remote.bump();
           crossing_ = true;
+          more_where_found_ = !q->empty();
           return f;
         }
     }
@@ -128,7 +134,7 @@ void Worker::execute(TaskFrame* f) noexcept {
   pool.put(f);
   counters.executed.bump();
   if (threw) counters.failed.bump();
-  c->done();  // last: the joiner may release everything the task referenced
+  c->done(this);  // last: the joiner may release everything the task referenced
 }
 
 void Worker::backoff(unsigned round) {
@@ -147,9 +153,9 @@ void Worker::start_searching() noexcept {
 
 void Worker::found_work() noexcept {
   searching_ = false;
-  // The last searcher to find work wakes a successor if anyone sleeps: there may be more
-  // work where this came from, and nobody else is looking for it.
-  if (core_.idle.searching.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+  // The last searcher to find work wakes a successor if anyone sleeps and there is more
+  // work where this came from: nobody else is looking for it.
+  if (core_.idle.searching.fetch_sub(1, std::memory_order_seq_cst) == 1 && more_where_found_ &&
       core_.idle.sleepers.load(std::memory_order_relaxed) > 0)
     core_.lot->wake_one(node);
 }

@@ -77,6 +77,10 @@ class Worker : public WorkerLocal {
   // that finds nothing anywhere. While it is set the own node stays dry, so later
   // searches cross at once instead of paying the patience again.
   bool crossing_ = false;
+  // Whether the queue the last task came from still held work after we took it: only
+  // then does a searcher that found work wake a successor (waking one to find nothing
+  // costs a futex call and an IPI before our own task can start).
+  bool more_where_found_ = false;
   std::string start_error_;
   std::thread thread_;
 };

@@ -1,6 +1,7 @@
 // The Scheduler's public contract: the origin API, detached tasks, futures, shutdown,
 // external submitters, hooks, memory that does not grow with finished tasks.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -265,6 +266,32 @@ TEST(Scheduler, WorkForACpuLessNodeGoesToTheNearestArena) {
   EXPECT_GE(f.get(), 0);
   sched.join_all();
   EXPECT_EQ(ran.load(), 100);
+}
+
+namespace {
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+}  // namespace
+
+// After a short bounded spin, idle workers sleep: 300 ms of idleness costs (almost) no CPU,
+// and a task submitted afterwards still starts promptly.
+TEST(Scheduler, IdleWorkersParkAndBurnNoCpu) {
+  vitte::Scheduler sched(2);
+  sched.submit(vitte::Task::spawn([] {}));
+  sched.join_all();
+  std::this_thread::sleep_for(50ms);  // well past the spin
+  const double before = process_cpu_seconds();
+  std::this_thread::sleep_for(300ms);
+  const double used = process_cpu_seconds() - before;
+  EXPECT_LT(used, 0.03) << "idle workers used " << used << " s of CPU in 0.3 s";
+  EXPECT_GE(sched.metrics().total.parks, 2u);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto f = sched.async([] { return std::chrono::steady_clock::now(); });
+  EXPECT_LT(f.get() - t0, 50ms) << "a parked worker took too long to wake";
 }
 
 namespace {

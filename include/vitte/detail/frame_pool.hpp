@@ -25,9 +25,9 @@ class FramePool {
   ~FramePool() {
     // Frames this pool took and that live on elsewhere (queued in another pool, say) are
     // handed over to the process-wide count, so the total stays exact.
-    external_frames.fetch_add(static_cast<std::int64_t>(from_system() - to_system()) -
-                                  static_cast<std::int64_t>(size_),
-                              std::memory_order_relaxed);
+    const auto handed_over =
+        static_cast<std::int64_t>(from_system() - to_system()) - static_cast<std::int64_t>(size_);
+    external_frames.fetch_add(handed_over, std::memory_order_relaxed);  // statistics only
     while (head_ != nullptr) {
       TaskFrame* f = head_;
       head_ = f->next;

@@ -15,6 +15,13 @@ namespace detail {
 std::atomic<std::int64_t> external_frames{0};
 
 namespace {
+PlanOptions plan_options_of(const Options& o) {
+  PlanOptions p;
+  p.workers = o.workers;
+  p.placement = o.placement;
+  return p;
+}
+
 Topology topology_of(Options& o) {
   if (o.topology) return std::move(*o.topology);
   return Topology::this_machine();
@@ -25,7 +32,7 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
     : owner(owner_),
       opts(std::move(options)),
       topo(topology_of(opts)),
-      plan(Plan::make(topo, PlanOptions{opts.workers, opts.placement})),
+      plan(Plan::make(topo, plan_options_of(opts))),
       started(static_cast<std::ptrdiff_t>(plan.workers.size())) {
   const std::size_t nn = topo.nodes().size();
   inject_queues.resize(nn);

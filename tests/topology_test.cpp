@@ -14,6 +14,12 @@ using vitte::StealLevel;
 using vitte::Topology;
 
 namespace {
+PlanOptions workers(std::size_t n, vitte::Placement p = vitte::Placement::Auto) {
+  PlanOptions o;
+  o.workers = n;
+  o.placement = p;
+  return o;
+}
 std::string error_of(const std::function<void()>& f) {
   try {
     f();
@@ -89,7 +95,7 @@ TEST(Topology, ClusterOnDieStealsFromTheSamePackageFirst) {
   ASSERT_EQ(t.nodes().size(), 4u);
   EXPECT_EQ(t.distance(0, 1), 21u);
   EXPECT_EQ(t.distance(0, 2), 31u);
-  const Plan p = Plan::make(t, PlanOptions{8});
+  const Plan p = Plan::make(t, workers(8));
   const unsigned w0 = p.arenas[0].front();
   const auto& levels = p.steal_order[w0];
   ASSERT_GE(levels.size(), 3u);
@@ -110,9 +116,9 @@ TEST(Topology, KnlMcdramNodesAreCpuLess) {
 
 TEST(Plan, WorkersSpreadEvenlyOverNodes) {
   const Topology t = Topology::from_synthetic("pack:2 numa:2 core:4 pu:2");
-  const Plan p = Plan::make(t, PlanOptions{8});
+  const Plan p = Plan::make(t, workers(8));
   for (unsigned n = 0; n < 4; ++n) EXPECT_EQ(p.arenas[n].size(), 2u);
-  const Plan smt = Plan::make(t, PlanOptions{32});
+  const Plan smt = Plan::make(t, workers(32));
   for (unsigned n = 0; n < 4; ++n) EXPECT_EQ(smt.arenas[n].size(), 8u);
   std::set<unsigned> pus;
   for (const auto& w : smt.workers) pus.insert(w.pu);
@@ -121,7 +127,7 @@ TEST(Plan, WorkersSpreadEvenlyOverNodes) {
 
 TEST(Plan, SameL3PeersComeBeforeTheRestOfTheNode) {
   const Topology t = Topology::from_synthetic("numa:1 l3:2 core:2 pu:1");
-  const Plan p = Plan::make(t, PlanOptions{4});
+  const Plan p = Plan::make(t, workers(4));
   const auto& levels = p.steal_order[0];
   ASSERT_EQ(levels.size(), 2u);
   EXPECT_EQ(levels[0].kind, StealLevel::Kind::SameL3);
@@ -132,7 +138,7 @@ TEST(Plan, SameL3PeersComeBeforeTheRestOfTheNode) {
 
 TEST(Plan, ForeignTopologyFoldsOntoThisMachineWhenPinningIsAsked) {
   const Topology t = Topology::from_synthetic("pack:2 core:2 pu:1");
-  const Plan p = Plan::make(t, PlanOptions{4, vitte::Placement::Pin});
+  const Plan p = Plan::make(t, workers(4, vitte::Placement::Pin));
   EXPECT_EQ(p.binding, vitte::Binding::Folded);
   for (const auto& w : p.workers) EXPECT_GE(w.os_cpu, 0);
   EXPECT_NE(p.binding_reason.find("round-robin"), std::string::npos);
@@ -185,12 +191,12 @@ TEST(BadInput, BadSyntheticStringIsNamed) {
 TEST(BadInput, PinnedPlacementOfMoreWorkersThanPus) {
   const Topology real = Topology::this_machine();
   const std::size_t too_many = real.pus().size() + 1;
-  const std::string e = error_of([&] { Plan::make(real, PlanOptions{too_many, vitte::Placement::Pin}); });
+  const std::string e = error_of([&] { Plan::make(real, workers(too_many, vitte::Placement::Pin)); });
   EXPECT_NE(e.find(std::to_string(too_many) + " workers"), std::string::npos) << e;
   const Topology xml = Topology::from_xml(vitte::test::topology_file("24em64t-2n6c2t-pci.xml"));
-  EXPECT_FALSE(error_of([&] { Plan::make(xml, PlanOptions{25, vitte::Placement::Pin}); }).empty());
+  EXPECT_FALSE(error_of([&] { Plan::make(xml, workers(25, vitte::Placement::Pin)); }).empty());
   // Auto placement does not fail: it runs unpinned and says so.
-  const Plan p = Plan::make(real, PlanOptions{too_many, vitte::Placement::Auto});
+  const Plan p = Plan::make(real, workers(too_many, vitte::Placement::Auto));
   EXPECT_EQ(p.binding, vitte::Binding::Unpinned);
   EXPECT_NE(p.binding_reason.find("oversubscribed"), std::string::npos);
 }

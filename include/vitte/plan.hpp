@@ -25,9 +25,18 @@ enum class Binding {
   Folded,    // a foreign topology's workers bound round-robin onto this machine's PUs
 };
 
+// Which workers to start and where. The defaults give one worker per core on every node
+// that has CPUs. A Config (config.hpp) fills these from a file.
 struct PlanOptions {
-  std::size_t workers = 0;  // 0: one per core
+  std::size_t workers = 0;           // total, spread over the nodes (0: see workers_per_node)
   Placement placement = Placement::Auto;
+  std::size_t workers_per_node = 0;  // exactly this many on each chosen node (0: unset)
+  std::vector<unsigned> nodes;       // nodes to use, logical ids (empty: all with CPUs)
+  bool use_smt = false;              // default count: one worker per PU instead of per core
+                                     // (extra workers always go to SMT siblings last)
+  std::vector<unsigned> cpus;        // Linux CPUs workers may use (empty: all usable)
+  std::vector<unsigned> reserve;     // Linux CPUs to leave free
+  bool cross_node_steals = true;     // false: workers never steal from other nodes
 };
 
 struct WorkerSlot {
@@ -57,6 +66,8 @@ struct Plan {
   Binding binding = Binding::Unpinned;
   std::string binding_reason;  // one sentence a user can read
   std::string topology_source;
+  std::string restriction;     // what limited the usable PUs ("" when nothing did)
+  bool cross_node_steals = true;
 };
 
 const char* to_string(Binding b) noexcept;

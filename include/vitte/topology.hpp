@@ -58,7 +58,8 @@ struct Package {
 
 class Topology {
  public:
-  // The running machine (restricted to the PUs this process may use).
+  // The running machine, restricted to the PUs this process may use: the cgroup's
+  // cpuset and the process's affinity mask (see restriction()).
   static Topology this_machine();
   // An hwloc XML export (hwloc 2.x format, as `lstopo --of xml` writes).
   static Topology from_xml(const std::string& path);
@@ -85,6 +86,11 @@ class Topology {
   std::vector<unsigned> nodes_with_cpus() const;
   // The node of a Linux CPU number, or -1 if the CPU is not in this topology.
   int node_of_os_cpu(unsigned os_cpu) const noexcept;
+  // Linux CPUs the machine has but this process may not use (cgroup cpuset, affinity
+  // mask); they are left out of the model. Empty for XML and synthetic topologies.
+  const std::vector<unsigned>& unusable_os_cpus() const noexcept { return unusable_os_cpus_; }
+  // One sentence on what restricted the model ("" when nothing did).
+  const std::string& restriction() const noexcept { return restriction_; }
 
  private:
   friend struct TopologyBuilder;  // the hwloc seam fills the model
@@ -97,6 +103,8 @@ class Topology {
   std::vector<Pu> pus_;
   std::vector<unsigned> distances_;  // nodes x nodes, row-major
   std::string distance_origin_;
+  std::vector<unsigned> unusable_os_cpus_;
+  std::string restriction_;
 };
 
 }  // namespace vitte

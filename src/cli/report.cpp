@@ -31,6 +31,10 @@ json to_json(const Topology& t) {
   j["cores"] = t.cores().size();
   j["pus"] = t.pus().size();
   j["distance_origin"] = t.distance_origin();
+  if (!t.restriction().empty()) {
+    j["restriction"] = t.restriction();
+    j["unusable_os_cpus"] = t.unusable_os_cpus();
+  }
   for (const NumaNode& n : t.nodes()) {
     json jn{{"id", n.id}, {"os_index", n.os_index}, {"memory_bytes", n.memory_bytes},
             {"cores", n.cores.size()}, {"has_cpus", n.has_cpus()}, {"l3_groups", n.l3s.size()}};
@@ -105,6 +109,7 @@ std::string describe(const Topology& t) {
   o << "  " << t.packages().size() << " package(s), " << t.nodes().size() << " NUMA node(s), "
     << t.l3s().size() << " L3 group(s), " << t.cores().size() << " core(s), " << t.pus().size() << " PU(s)\n";
   o << "  ids are hwloc logical indexes, shown as L#id (P#os = the Linux number)\n";
+  if (!t.restriction().empty()) o << "  " << t.restriction() << "\n";
   for (const NumaNode& n : t.nodes()) {
     o << "  node L#" << n.id << " (P#" << n.os_index << ") " << mib(n.memory_bytes);
     if (!n.subtype.empty()) o << " " << n.subtype;

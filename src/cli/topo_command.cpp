@@ -22,9 +22,16 @@ Placement parse_placement(const std::string& s) {
   throw UsageError("--placement '" + s + "': expected auto, pin or unpinned");
 }
 
+PlanOptions plan_options(const TopologyArgs& a) {
+  PlanOptions p;
+  p.workers = a.workers;
+  p.placement = parse_placement(a.placement);
+  return p;
+}
+
 int topo_command(const TopoArgs& args) {
   const Topology t = load_topology(args.topo);
-  const Plan p = Plan::make(t, PlanOptions{args.topo.workers, parse_placement(args.topo.placement)});
+  const Plan p = Plan::make(t, plan_options(args.topo));
   const bool jemalloc = VITTE_HAVE_JEMALLOC, papi = VITTE_HAVE_PAPI;
   if (args.json) {
     nlohmann::json j;

@@ -10,7 +10,9 @@
 
 #include <hwloc.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -23,7 +25,11 @@
 namespace vitte {
 
 struct TopologyBuilder {
-  static Topology build(hwloc_topology_t t, std::string source, bool this_machine);
+  // usable: the PUs to keep (null: all). PUs left out are recorded as unusable.
+  static Topology build(hwloc_topology_t t, std::string source, bool this_machine,
+                        hwloc_const_cpuset_t usable = nullptr);
+  // Fills restriction_ from what build() left out.
+  static void describe_restriction(Topology& m, bool by_cgroup, bool by_affinity);
 };
 
 namespace {
@@ -51,7 +57,8 @@ unsigned tree_distance(hwloc_topology_t t, hwloc_obj_t a, hwloc_obj_t b) {
 
 }  // namespace
 
-Topology TopologyBuilder::build(hwloc_topology_t t, std::string source, bool this_machine) {
+Topology TopologyBuilder::build(hwloc_topology_t t, std::string source, bool this_machine,
+                                hwloc_const_cpuset_t usable) {
   Topology m;
   m.source_ = std::move(source);
   m.this_machine_ = this_machine;
@@ -91,6 +98,12 @@ Topology TopologyBuilder::build(hwloc_topology_t t, std::string source, bool thi
   for (int i = 0; i < nc; ++i) {
     hwloc_obj_t co = hwloc_get_obj_by_type(t, core_type, static_cast<unsigned>(i));
     if (co->cpuset == nullptr || hwloc_bitmap_iszero(co->cpuset)) continue;
+    if (usable != nullptr && !hwloc_bitmap_intersects(co->cpuset, usable)) {
+      unsigned os = 0;
+      hwloc_bitmap_foreach_begin(os, co->cpuset) m.unusable_os_cpus_.push_back(os);
+      hwloc_bitmap_foreach_end();
+      continue;
+    }
     Core c;
     c.id = static_cast<unsigned>(m.cores_.size());
     hwloc_obj_t pkg = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_PACKAGE, co);
@@ -119,6 +132,10 @@ Topology TopologyBuilder::build(hwloc_topology_t t, std::string source, bool thi
     m.l3s_[c.l3].cores.push_back(c.id);
     hwloc_obj_t pu = nullptr;
     while ((pu = hwloc_get_next_obj_inside_cpuset_by_type(t, co->cpuset, HWLOC_OBJ_PU, pu)) != nullptr) {
+      if (usable != nullptr && !hwloc_bitmap_isset(usable, pu->os_index)) {
+        m.unusable_os_cpus_.push_back(pu->os_index);
+        continue;
+      }
       Pu p;
       p.id = static_cast<unsigned>(m.pus_.size());
       p.os_index = pu->os_index;
@@ -160,12 +177,82 @@ Topology TopologyBuilder::build(hwloc_topology_t t, std::string source, bool thi
 }
 
 namespace detail::hw {
+std::string format_cpu_list(const std::vector<unsigned>& cpus);
+}  // namespace detail::hw
+
+void TopologyBuilder::describe_restriction(Topology& m, bool by_cgroup, bool by_affinity) {
+  if (m.unusable_os_cpus_.empty()) return;
+  std::sort(m.unusable_os_cpus_.begin(), m.unusable_os_cpus_.end());
+  std::vector<unsigned> usable;
+  for (const Pu& p : m.pus_) usable.push_back(p.os_index);
+  std::sort(usable.begin(), usable.end());
+  const std::string by = by_cgroup && by_affinity ? "its cgroup cpuset and its affinity mask"
+                         : by_cgroup              ? "its cgroup cpuset"
+                                                  : "its affinity mask";
+  m.restriction_ = "this process may use " + std::to_string(usable.size()) + " of " +
+                   std::to_string(usable.size() + m.unusable_os_cpus_.size()) + " PUs (CPUs " +
+                   detail::hw::format_cpu_list(usable) + "), restricted by " + by;
+}
+
+namespace detail::hw {
+
+std::string format_cpu_list(const std::vector<unsigned>& cpus) {
+  std::unique_ptr<hwloc_bitmap_s, void (*)(hwloc_bitmap_t)> set(hwloc_bitmap_alloc(), hwloc_bitmap_free);
+  for (unsigned c : cpus) hwloc_bitmap_set(set.get(), c);
+  char* text = nullptr;
+  if (hwloc_bitmap_list_asprintf(&text, set.get()) < 0 || text == nullptr) return "?";
+  std::string out(text);
+  std::free(text);
+  return out;
+}
 
 Topology load_this_machine() {
+  // Keep disallowed PUs in hwloc's tree so that we can tell "does not exist" from "may not
+  // be used"; the model keeps only the usable ones.
   HwlocTopology h;
+  hwloc_topology_set_flags(h.t, HWLOC_TOPOLOGY_FLAG_INCLUDE_DISALLOWED);
   if (hwloc_topology_load(h.t) != 0)
     throw TopologyError(std::string("hwloc could not discover this machine: ") + std::strerror(errno));
-  return TopologyBuilder::build(h.t, "this machine", true);
+  using Bitmap = std::unique_ptr<hwloc_bitmap_s, void (*)(hwloc_bitmap_t)>;
+  Bitmap usable(hwloc_bitmap_dup(hwloc_topology_get_allowed_cpuset(h.t)), hwloc_bitmap_free);
+  Bitmap bound(hwloc_bitmap_alloc(), hwloc_bitmap_free);
+  const bool have_binding = hwloc_get_cpubind(h.t, bound.get(), HWLOC_CPUBIND_PROCESS) == 0;
+  if (have_binding) hwloc_bitmap_and(usable.get(), usable.get(), bound.get());
+  Topology m = TopologyBuilder::build(h.t, "this machine", true, usable.get());
+  const bool by_cgroup = !hwloc_bitmap_isincluded(hwloc_topology_get_complete_cpuset(h.t),
+                                                  hwloc_topology_get_allowed_cpuset(h.t));
+  const bool by_affinity = have_binding && !hwloc_bitmap_isincluded(hwloc_topology_get_allowed_cpuset(h.t),
+                                                                    bound.get());
+  TopologyBuilder::describe_restriction(m, by_cgroup, by_affinity);
+  return m;
+}
+
+bool parse_cpu_list(const std::string& text, std::vector<unsigned>* out) {
+  // hwloc's parser accepts some junk (it stops at the first bad character), so check the
+  // characters first: digits, ',', '-' and spaces only.
+  if (text.empty() || text.find_first_not_of("0123456789,- ") != std::string::npos) return false;
+  std::unique_ptr<hwloc_bitmap_s, void (*)(hwloc_bitmap_t)> set(hwloc_bitmap_alloc(), hwloc_bitmap_free);
+  if (hwloc_bitmap_list_sscanf(set.get(), text.c_str()) != 0) return false;
+  if (hwloc_bitmap_weight(set.get()) <= 0) return false;  // empty or infinite
+  out->clear();
+  unsigned c = 0;
+  hwloc_bitmap_foreach_begin(c, set.get()) out->push_back(c);
+  hwloc_bitmap_foreach_end();
+  // Round-trip check: the canonical form of what hwloc read must cover the same CPUs as
+  // a strict reading of the text (catches "3-1", "1,,2", "-4").
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t j = text.find(',', i);
+    const std::string part = text.substr(i, j == std::string::npos ? std::string::npos : j - i);
+    const std::size_t dash = part.find('-');
+    auto number = [](const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789 ") == std::string::npos; };
+    if (dash == std::string::npos ? !number(part)
+                                  : !number(part.substr(0, dash)) || !number(part.substr(dash + 1)) ||
+                                        std::stoul(part.substr(0, dash)) > std::stoul(part.substr(dash + 1)))
+      return false;
+    if (j == std::string::npos) break;
+    i = j + 1;
+  }
+  return true;
 }
 
 Topology load_xml(const std::string& path) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "vitte/topology.hpp"
 
@@ -14,6 +15,12 @@ namespace vitte::detail::hw {
 Topology load_this_machine();
 Topology load_xml(const std::string& path);
 Topology load_synthetic(const std::string& description);
+
+// Parses hwloc's list syntax ("0-7,16-23") into sorted Linux CPU numbers. Returns false on
+// a malformed list.
+bool parse_cpu_list(const std::string& text, std::vector<unsigned>* out);
+// The reverse, for messages ("0-3,8").
+std::string format_cpu_list(const std::vector<unsigned>& cpus);
 
 // Binds the calling thread to the Linux CPU `os_cpu`. Returns false and fills `why` when
 // the kernel refuses.

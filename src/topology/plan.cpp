@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "vitte/error.hpp"
 
@@ -34,17 +35,58 @@ const char* to_string(StealLevel::Kind k) noexcept {
 
 namespace {
 
-std::vector<unsigned> pu_slots(const Topology& topo, const NumaNode& node) {
+std::string cpu_list(const std::vector<unsigned>& v) {
+  std::string s;
+  for (unsigned x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+
+// Checks that every Linux CPU in `cpus` belongs to the topology and may be used.
+void check_cpus(const Topology& topo, const std::vector<unsigned>& cpus, const char* what) {
+  std::set<unsigned> known;
+  for (const Pu& p : topo.pus()) known.insert(p.os_index);
+  const std::set<unsigned> unusable(topo.unusable_os_cpus().begin(), topo.unusable_os_cpus().end());
+  for (unsigned c : cpus) {
+    if (known.count(c) != 0) continue;
+    if (unusable.count(c) != 0)
+      throw PlanError(std::string(what) + " names CPU " + std::to_string(c) + ", which this process may not use (" +
+                      topo.restriction() + ")");
+    throw PlanError(std::string(what) + " names CPU " + std::to_string(c) + ", which '" + topo.source() +
+                    "' does not have (its CPUs: " + std::to_string(topo.pus().size()) + " PUs, Linux numbers " +
+                    cpu_list([&] {
+                      std::vector<unsigned> v(known.begin(), known.end());
+                      return v;
+                    }()) + ")");
+  }
+}
+
+// The PUs (logical ids) workers may take on a node, in the order they are handed out:
+// first PU of every core, then the second PU of every core (SMT siblings), and so on.
+// *cores receives the number of cores with at least one usable PU.
+std::vector<unsigned> pu_slots(const Topology& topo, const NumaNode& node, const PlanOptions& opts,
+                               std::size_t* cores) {
+  const std::set<unsigned> only(opts.cpus.begin(), opts.cpus.end());
+  const std::set<unsigned> reserve(opts.reserve.begin(), opts.reserve.end());
+  auto usable = [&](unsigned pu) {
+    const unsigned os = topo.pus()[pu].os_index;
+    return (only.empty() || only.count(os) != 0) && reserve.count(os) == 0;
+  };
+  std::vector<std::vector<unsigned>> per_core;
+  for (unsigned c : node.cores) {
+    std::vector<unsigned> pus;
+    for (unsigned pu : topo.cores()[c].pus)
+      if (usable(pu)) pus.push_back(pu);
+    if (!pus.empty()) per_core.push_back(std::move(pus));
+  }
+  *cores = per_core.size();
   std::vector<unsigned> slots;
   for (std::size_t round = 0;; ++round) {
     bool any = false;
-    for (unsigned c : node.cores) {
-      const Core& core = topo.cores()[c];
-      if (round < core.pus.size()) {
-        slots.push_back(core.pus[round]);
+    for (const auto& pus : per_core)
+      if (round < pus.size()) {
+        slots.push_back(pus[round]);
         any = true;
       }
-    }
     if (!any) break;
   }
   return slots;
@@ -55,32 +97,103 @@ std::vector<unsigned> pu_slots(const Topology& topo, const NumaNode& node) {
 Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
   Plan plan;
   plan.topology_source = topo.source();
-  const std::size_t total_pus = topo.pus().size();
-  const std::size_t n = opts.workers == 0 ? topo.cores().size() : opts.workers;
+  plan.restriction = topo.restriction();
+  plan.cross_node_steals = opts.cross_node_steals;
   const std::string src = "'" + topo.source() + "'";
+  if (opts.workers != 0 && opts.workers_per_node != 0)
+    throw PlanError("conflicting settings: " + std::to_string(opts.workers) + " workers in all and " +
+                    std::to_string(opts.workers_per_node) + " per node; give one of them");
+  check_cpus(topo, opts.cpus, "cpuset");
+  check_cpus(topo, opts.reserve, "reserve");
+
+  // Nodes and their slots.
+  std::vector<unsigned> chosen;
+  if (!opts.nodes.empty()) {
+    for (unsigned n : opts.nodes) {
+      if (n >= topo.nodes().size())
+        throw PlanError("node " + std::to_string(n) + " does not exist: " + src + " has nodes 0.." +
+                        std::to_string(topo.nodes().size() - 1));
+      if (!topo.nodes()[n].has_cpus())
+        throw PlanError("node " + std::to_string(n) + " has no CPUs" +
+                        (topo.nodes()[n].subtype.empty() ? "" : " (" + topo.nodes()[n].subtype + " memory)") +
+                        ": workers cannot run there");
+      if (std::find(chosen.begin(), chosen.end(), n) != chosen.end())
+        throw PlanError("node " + std::to_string(n) + " is listed twice");
+      chosen.push_back(n);
+    }
+    std::sort(chosen.begin(), chosen.end());
+  } else {
+    chosen = topo.nodes_with_cpus();
+  }
+  std::map<unsigned, std::vector<unsigned>> slots;
+  std::map<unsigned, std::size_t> cores;
+  for (unsigned n : chosen) {
+    slots[n] = pu_slots(topo, topo.nodes()[n], opts, &cores[n]);
+    if (slots[n].empty() && !opts.nodes.empty())
+      throw PlanError("node " + std::to_string(n) + " has no CPU left for workers after cpuset" +
+                      (opts.cpus.empty() ? "" : " '" + cpu_list(opts.cpus) + "'") + " and reserve" +
+                      (opts.reserve.empty() ? "" : " '" + cpu_list(opts.reserve) + "'"));
+  }
+  std::erase_if(chosen, [&](unsigned n) { return slots[n].empty(); });
+  if (chosen.empty())
+    throw PlanError("no CPU is left for workers in " + src + " (cpuset '" + cpu_list(opts.cpus) + "', reserve '" +
+                    cpu_list(opts.reserve) + "')");
+  std::size_t total_slots = 0;
+  for (unsigned n : chosen) total_slots += slots[n].size();
+
+  // How many workers on each node.
+  std::map<unsigned, std::size_t> count;
+  std::size_t n = 0;
+  if (opts.workers_per_node != 0) {
+    for (unsigned id : chosen) count[id] = opts.workers_per_node;
+    n = opts.workers_per_node * chosen.size();
+  } else if (opts.workers != 0) {
+    n = opts.workers;
+    for (std::size_t k = 0; k < n; ++k) {
+      int best = -1;
+      for (int pass = 0; pass < 2 && best < 0; ++pass) {
+        double best_ratio = 0;
+        for (unsigned id : chosen) {
+          if (pass == 0 && count[id] >= slots[id].size()) continue;  // first pass: nodes with a free slot
+          const double ratio = static_cast<double>(count[id] + 1) / static_cast<double>(slots[id].size());
+          if (best < 0 || ratio < best_ratio) {
+            best = static_cast<int>(id);
+            best_ratio = ratio;
+          }
+        }
+      }
+      ++count[static_cast<unsigned>(best)];
+    }
+  } else {
+    for (unsigned id : chosen) {
+      count[id] = opts.use_smt ? slots[id].size() : cores[id];
+      n += count[id];
+    }
+  }
+  std::string crowded;  // the first node with more workers than slots
+  for (unsigned id : chosen)
+    if (count[id] > slots[id].size() && crowded.empty())
+      crowded = "node " + std::to_string(id) + " gets " + std::to_string(count[id]) + " workers for " +
+                std::to_string(slots[id].size()) + " usable PUs";
 
   // Binding.
   std::vector<unsigned> fold_cpus;
+  const std::string unit = " PUs";
   if (opts.placement == Placement::Unpinned) {
     plan.binding = Binding::Unpinned;
     plan.binding_reason = "unpinned by request";
+  } else if (!crowded.empty()) {
+    const std::string what = "placement of " + std::to_string(n) + " workers needs " + std::to_string(n) +
+                             unit + ", but " + src + " offers " + std::to_string(total_slots) + " (" + crowded + ")";
+    if (opts.placement == Placement::Pin || opts.workers_per_node != 0)
+      throw PlanError("pinned " + what);
+    plan.binding = Binding::Unpinned;
+    plan.binding_reason = std::to_string(n) + " workers for " + std::to_string(total_slots) + unit +
+                          ": oversubscribed, so the threads are not pinned";
   } else if (topo.is_this_machine()) {
-    if (n <= total_pus) {
-      plan.binding = Binding::Pinned;
-      plan.binding_reason = "each worker is bound to its own PU of this machine";
-    } else if (opts.placement == Placement::Pin) {
-      throw PlanError("pinned placement of " + std::to_string(n) + " workers needs " + std::to_string(n) +
-                      " PUs, but " + src + " has only " + std::to_string(total_pus) +
-                      " PUs this process may use");
-    } else {
-      plan.binding = Binding::Unpinned;
-      plan.binding_reason = std::to_string(n) + " workers for " + std::to_string(total_pus) +
-                            " PUs: oversubscribed, so the threads are not pinned";
-    }
+    plan.binding = Binding::Pinned;
+    plan.binding_reason = "each worker is bound to its own PU of this machine";
   } else if (opts.placement == Placement::Pin) {
-    if (n > total_pus)
-      throw PlanError("pinned placement of " + std::to_string(n) + " workers needs " + std::to_string(n) +
-                      " PUs, but " + src + " has only " + std::to_string(total_pus) + " PUs");
     const Topology real = Topology::this_machine();
     for (const Pu& p : real.pus()) fold_cpus.push_back(p.os_index);
     plan.binding = Binding::Folded;
@@ -92,36 +205,14 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
                           " is not this machine: workers keep its node structure and steal order, unpinned";
   }
 
-  // Spread over the nodes.
-  const std::vector<unsigned> cpu_nodes = topo.nodes_with_cpus();
-  std::map<unsigned, std::size_t> count;
-  for (std::size_t k = 0; k < n; ++k) {
-    int best = -1;
-    for (int pass = 0; pass < 2 && best < 0; ++pass) {
-      double best_ratio = 0;
-      for (unsigned id : cpu_nodes) {
-        const NumaNode& node = topo.nodes()[id];
-        std::size_t pus = 0;
-        for (unsigned c : node.cores) pus += topo.cores()[c].pus.size();
-        if (pass == 0 && count[id] >= pus) continue;  // first pass: nodes with a free PU
-        const double ratio = static_cast<double>(count[id] + 1) / static_cast<double>(node.cores.size());
-        if (best < 0 || ratio < best_ratio) {
-          best = static_cast<int>(id);
-          best_ratio = ratio;
-        }
-      }
-    }
-    ++count[static_cast<unsigned>(best)];
-  }
-
   plan.arenas.assign(topo.nodes().size(), {});
-  for (unsigned id : cpu_nodes) {
-    const std::vector<unsigned> slots = pu_slots(topo, topo.nodes()[id]);
+  for (unsigned id : chosen) {
+    const std::vector<unsigned>& sl = slots[id];
     for (std::size_t j = 0; j < count[id]; ++j) {
       WorkerSlot w;
       w.index = static_cast<unsigned>(plan.workers.size());
       w.node = id;
-      w.pu = slots[j % slots.size()];
+      w.pu = sl[j % sl.size()];
       w.core = topo.pus()[w.pu].core;
       w.l3 = topo.cores()[w.core].l3;
       if (plan.binding == Binding::Pinned) w.os_cpu = static_cast<int>(topo.pus()[w.pu].os_index);
@@ -143,6 +234,7 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
     }
     if (!l3.workers.empty()) levels.push_back(std::move(l3));
     if (!node.workers.empty()) levels.push_back(std::move(node));
+    if (!opts.cross_node_steals) continue;
     for (unsigned other : topo.nodes_by_distance(w.node)) {
       if (plan.arenas[other].empty()) continue;
       const unsigned d = topo.distance(w.node, other);

@@ -16,6 +16,8 @@ std::atomic<std::int64_t> external_frames{0};
 
 namespace {
 PlanOptions plan_options_of(const Options& o) {
+  std::optional<Config> config = o.config ? o.config : Config::from_environment();
+  if (config) return config->merged_with(o.workers, o.placement);
   PlanOptions p;
   p.workers = o.workers;
   p.placement = o.placement;

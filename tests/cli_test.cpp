@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "cli/include_graph.hpp"
 #include "test_support.hpp"
@@ -21,8 +22,9 @@ struct CliRun {
   std::string output;
 };
 
-CliRun vitte_sched(const std::string& args) {
-  const std::string cmd = std::string(VITTE_SCHED_BIN) + " " + args + " 2>&1";
+CliRun vitte_sched(const std::string& args, const std::string& env = "", const std::string& wrapper = "") {
+  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + wrapper + " " + VITTE_SCHED_BIN + " " + args +
+                          " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
@@ -92,6 +94,74 @@ TEST(Cli, TopoDryRunOfEveryShippedMachine) {
     const auto j = nlohmann::json::parse(r.output);
     EXPECT_EQ(j["plan"]["binding"], "unpinned");
     EXPECT_GT(j["plan"]["workers"].size(), 0u);
+  }
+}
+
+TEST(Cli, ConfigDryRunOfEveryShippedExample) {
+  int n = 0;
+  for (const std::string& xml : vitte::test::shipped_topologies()) {
+    const std::string toml = xml.substr(0, xml.size() - 4) + ".toml";
+    if (!fs::exists(toml)) continue;
+    const CliRun r = vitte_sched("topo --json --config " + toml + " --topology " + xml);
+    ASSERT_EQ(r.status, 0) << toml << "\n" << r.output;
+    const auto j = nlohmann::json::parse(r.output);
+    EXPECT_EQ(j["config"]["source"], toml);
+    EXPECT_GT(j["plan"]["workers"].size(), 0u);
+    ++n;
+  }
+  EXPECT_EQ(n, 5);
+}
+
+TEST(Cli, ABadConfigIsNamedAndExitsNonZero) {
+  const fs::path bad = fs::temp_directory_path() / "vitte-bad.toml";
+  std::ofstream(bad) << "[workers]\nper_node = \"many\"\n";
+  const CliRun r = vitte_sched("topo --config " + bad.string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find(bad.string() + "' line 2: workers.per_node = \"many\""), std::string::npos) << r.output;
+  const CliRun env = vitte_sched("topo", "VITTE_CONFIG=" + bad.string());
+  EXPECT_EQ(env.status, 2);
+  EXPECT_NE(env.output.find("VITTE_CONFIG"), std::string::npos) << env.output;
+  fs::remove(bad);
+}
+
+// The process's own limits restrict the plan, and the plan says so: run under an affinity
+// mask of one CPU.
+TEST(Cli, AffinityMaskRestrictsThePlan) {
+  if (std::system("command -v taskset >/dev/null 2>&1") != 0) GTEST_SKIP() << "taskset is not installed";
+  const CliRun r = vitte_sched("topo --json", "", "taskset -c 0");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["topology"]["pus"], 1);
+  EXPECT_NE(j["topology"]["restriction"].get<std::string>().find("affinity mask"), std::string::npos);
+  EXPECT_EQ(j["plan"]["workers"].size(), 1u);
+  EXPECT_EQ(j["plan"]["workers"][0]["os_cpu"], 0);
+  const fs::path cfg = fs::temp_directory_path() / "vitte-cpu1.toml";
+  std::ofstream(cfg) << "[workers]\ncpuset = \"1\"\n";
+  const CliRun refused = vitte_sched("topo --config " + cfg.string(), "", "taskset -c 0");
+  EXPECT_EQ(refused.status, 2);
+  EXPECT_NE(refused.output.find("may not use"), std::string::npos) << refused.output;
+  fs::remove(cfg);
+}
+
+// Random command lines: each ends with a plan or a clear error, never a signal or a hang.
+TEST(CliFuzz, RandomArgumentsNeverCrashOrHang) {
+  const std::vector<std::string> tokens = {
+      "topo", "run", "--workers", "0", "1", "3", "-5", "99999999999", "x", "--json", "--topology",
+      VITTE_TOPOLOGY_DIR "/24em64t-2n6c2t-pci.xml", "/nonexistent.xml", "--synthetic", "'pack:2 core:2'",
+      "'pack:0'", "''", "--placement", "pin", "auto", "unpinned", "sideways", "--config",
+      VITTE_TOPOLOGY_DIR "/16amd64-4distances.toml", "/dev/null", "--dir", "/nonexistent", "--no-baseline",
+      "--help", "-h", "--", "=", "--workers=2"};
+  std::mt19937 rng(7);
+  const int runs = static_cast<int>(vitte::test::scaled(60));
+  for (int i = 0; i < runs; ++i) {
+    std::string args;
+    const int n = 1 + static_cast<int>(rng() % 6);
+    for (int k = 0; k < n; ++k) args += tokens[rng() % tokens.size()] + " ";
+    if (args.rfind("run", 0) == 0 && args.find("--dir") == std::string::npos) args += "--dir /nonexistent";
+    const CliRun r = vitte_sched(args, "", "timeout 20");
+    EXPECT_NE(r.status, 124) << "hang: " << args;
+    EXPECT_LT(r.status, 128) << "killed by a signal: " << args << "\n" << r.output;
+    EXPECT_TRUE(r.status == 0 || !r.output.empty()) << "failed silently: " << args;
   }
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <string>
 
 namespace vitte::test {
 
@@ -11,6 +13,14 @@ std::vector<std::string> shipped_topologies() {
     if (e.path().extension() == ".xml") out.push_back(e.path().string());
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::size_t thread_count() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("Threads:", 0) == 0) return std::stoul(line.substr(8));
+  return 0;
 }
 
 }  // namespace vitte::test

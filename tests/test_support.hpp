@@ -24,4 +24,7 @@ inline std::string topology_file(const std::string& name) { return std::string(V
 
 std::vector<std::string> shipped_topologies();
 
+// Threads of this process now (from /proc/self/status).
+std::size_t thread_count();
+
 }  // namespace vitte::test

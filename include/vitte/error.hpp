@@ -25,6 +25,13 @@ class PlanError : public Error {
   using Error::Error;
 };
 
+// A placement config is malformed or invalid: the message names the file, line, key and
+// value.
+class ConfigError : public Error {
+ public:
+  using Error::Error;
+};
+
 // The scheduler cannot do what was asked in its current state (submit after shutdown,
 // join_all from inside one of its own tasks, ...).
 class UsageError : public Error {

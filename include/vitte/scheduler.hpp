@@ -26,6 +26,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "vitte/config.hpp"
 #include "vitte/future.hpp"
 #include "vitte/metrics.hpp"
 #include "vitte/plan.hpp"
@@ -44,6 +45,9 @@ struct Options {
   std::size_t workers = 0;            // 0: one per core of the topology
   std::optional<Topology> topology;   // default: this machine
   Placement placement = Placement::Auto;
+  // Placement config; when unset, the file named by VITTE_CONFIG (if any). Settings both
+  // here and in the config must agree (ConfigError otherwise).
+  std::optional<Config> config;
   // Called on each worker thread after it is pinned and before it runs tasks, and after
   // its last task. For embedding runtimes and profilers. Exceptions thrown here are
   // reported on stderr and otherwise ignored.

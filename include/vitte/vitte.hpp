@@ -1,6 +1,7 @@
 // vitte-scheduler: the whole public API.
 #pragma once
 
+#include "vitte/config.hpp"
 #include "vitte/error.hpp"
 #include "vitte/future.hpp"
 #include "vitte/metrics.hpp"

@@ -4,6 +4,9 @@
 #include <cstddef>
 #include <string>
 
+#include <optional>
+
+#include "vitte/config.hpp"
 #include "vitte/plan.hpp"
 #include "vitte/topology.hpp"
 
@@ -11,6 +14,7 @@ namespace vitte::cli {
 
 // Where the topology comes from, shared by every subcommand.
 struct TopologyArgs {
+  std::string config;     // --config FILE (default: $VITTE_CONFIG)
   std::string xml;        // --topology FILE
   std::string synthetic;  // --synthetic DESC
   std::size_t workers = 0;
@@ -35,5 +39,8 @@ int run_command(const RunArgs& args);
 // Helpers shared by the commands.
 Topology load_topology(const TopologyArgs& a);
 Placement parse_placement(const std::string& s);
+// The config to use (--config, else VITTE_CONFIG) and the plan options it yields.
+std::optional<Config> load_config(const TopologyArgs& a);
+PlanOptions plan_options(const TopologyArgs& a, const std::optional<Config>& config);
 
 }  // namespace vitte::cli

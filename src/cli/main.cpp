@@ -12,6 +12,7 @@ void add_topology_options(CLI::App* cmd, vitte::cli::TopologyArgs& a) {
   auto* xml = cmd->add_option("--topology", a.xml, "hwloc XML file describing the machine (default: this machine)");
   auto* syn = cmd->add_option("--synthetic", a.synthetic, "hwloc synthetic description, e.g. 'pack:2 numa:2 core:4 pu:2'");
   xml->excludes(syn);
+  cmd->add_option("--config", a.config, "placement config (TOML); default: the file VITTE_CONFIG names");
   cmd->add_option("--workers", a.workers, "number of workers (default: one per core)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 16));
   cmd->add_option("--placement", a.placement, "auto | pin | unpinned (default auto)")

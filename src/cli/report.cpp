@@ -134,7 +134,9 @@ std::string describe(const Plan& p, const Topology& t) {
   for (const WorkerSlot& w : p.workers) {
     o << "  worker " << w.index << ": node L#" << w.node << " (P#" << t.nodes()[w.node].os_index << "), core L#"
       << w.core << ", PU L#" << w.pu << " (P#" << t.pus()[w.pu].os_index << "), L3 group " << w.l3 << ", "
-      << (w.os_cpu >= 0 ? "bound to CPU " + std::to_string(w.os_cpu) : std::string("unpinned")) << "\n";
+      << (w.os_cpu >= 0 ? "bound to CPU " + std::to_string(w.os_cpu) : std::string("unpinned"))
+      << (t.is_this_machine() ? "" : " here; on that machine: CPU " + std::to_string(t.pus()[w.pu].os_index))
+      << "\n";
     o << "    steals:";
     if (p.steal_order[w.index].empty()) o << " (no other worker)";
     for (const StealLevel& l : p.steal_order[w.index]) {

@@ -10,9 +10,11 @@ namespace vitte::cli {
 
 namespace {
 
-Scheduler make_scheduler(const Topology& t, std::size_t workers, Placement placement) {
+Scheduler make_scheduler(const Topology& t, const std::optional<Config>& config, std::size_t workers,
+                         Placement placement) {
   Options o;
   o.topology = t;
+  o.config = config;
   o.workers = workers;
   o.placement = placement;
   return Scheduler(std::move(o));
@@ -26,11 +28,12 @@ bool same_answer(const JobResult& a, const JobResult& b) {
 }  // namespace
 
 int run_command(const RunArgs& args) {
+  const std::optional<Config> config = load_config(args.topo);
   const Topology topo = load_topology(args.topo);
   const Placement placement = parse_placement(args.topo.placement);
   std::vector<SourceFile> files = list_tree(args.dir);
 
-  Scheduler sched = make_scheduler(topo, args.topo.workers, placement);
+  Scheduler sched = make_scheduler(topo, config, args.topo.workers, placement);
   const std::size_t n = sched.num_workers();
   run_job(sched, args.dir, files);  // warm-up: page cache, frame pools, thread start-up
   const MetricsSnapshot before = sched.metrics();
@@ -40,7 +43,15 @@ int run_command(const RunArgs& args) {
   JobResult base;
   bool have_base = false;
   if (!args.skip_baseline) {
-    Scheduler one = make_scheduler(topo, 1, placement);
+    // The baseline: one worker, on the first CPU the config allows.
+    std::optional<Config> single = config;
+    if (single) {
+      single->plan.workers = 0;
+      single->plan.workers_per_node = 0;
+      single->sets_worker_count = false;
+      if (single->plan.nodes.size() > 1) single->plan.nodes.erase(single->plan.nodes.begin() + 1, single->plan.nodes.end());
+    }
+    Scheduler one = make_scheduler(topo, single, 1, placement);
     base = run_job(one, args.dir, files);
     have_base = true;
     if (!same_answer(base, par)) {

@@ -22,7 +22,13 @@ Placement parse_placement(const std::string& s) {
   throw UsageError("--placement '" + s + "': expected auto, pin or unpinned");
 }
 
-PlanOptions plan_options(const TopologyArgs& a) {
+std::optional<Config> load_config(const TopologyArgs& a) {
+  if (!a.config.empty()) return Config::from_file(a.config);
+  return Config::from_environment();
+}
+
+PlanOptions plan_options(const TopologyArgs& a, const std::optional<Config>& config) {
+  if (config) return config->merged_with(a.workers, parse_placement(a.placement));
   PlanOptions p;
   p.workers = a.workers;
   p.placement = parse_placement(a.placement);
@@ -30,18 +36,30 @@ PlanOptions plan_options(const TopologyArgs& a) {
 }
 
 int topo_command(const TopoArgs& args) {
+  const std::optional<Config> config = load_config(args.topo);
   const Topology t = load_topology(args.topo);
-  const Plan p = Plan::make(t, plan_options(args.topo));
+  const Plan p = Plan::make(t, plan_options(args.topo, config));
   const bool jemalloc = VITTE_HAVE_JEMALLOC, papi = VITTE_HAVE_PAPI;
   if (args.json) {
     nlohmann::json j;
     j["topology"] = to_json(t);
     j["plan"] = to_json(p, t);
     j["build"] = {{"version", VITTE_VERSION}, {"jemalloc_found", jemalloc}, {"papi_found", papi}};
+    if (config)
+      j["config"] = {{"source", config->source},
+                     {"steal_scope", p.cross_node_steals ? "cross-node" : "node"},
+                     {"policy", config->policy},
+                     {"policy_applied", false},
+                     {"allocator", config->allocator}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::cout << describe(t) << describe(p, t);
+  std::cout << describe(t);
+  if (config)
+    std::cout << "config: " << config->source << "; steal scope " << (p.cross_node_steals ? "cross-node" : "node")
+              << "; policy \"" << config->policy << "\" (recorded, not applied: the policy module is not built yet)"
+              << "; allocator \"" << config->allocator << "\"\n";
+  std::cout << describe(p, t);
   std::cout << "build: vitte-scheduler " << VITTE_VERSION << "; jemalloc " << (jemalloc ? "found" : "not found")
             << ", PAPI " << (papi ? "found" : "not found")
             << " (node-local allocators and hardware counters are not wired in yet)\n";

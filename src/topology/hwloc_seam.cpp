@@ -228,30 +228,35 @@ Topology load_this_machine() {
 }
 
 bool parse_cpu_list(const std::string& text, std::vector<unsigned>* out) {
-  // hwloc's parser accepts some junk (it stops at the first bad character), so check the
-  // characters first: digits, ',', '-' and spaces only.
-  if (text.empty() || text.find_first_not_of("0123456789,- ") != std::string::npos) return false;
-  std::unique_ptr<hwloc_bitmap_s, void (*)(hwloc_bitmap_t)> set(hwloc_bitmap_alloc(), hwloc_bitmap_free);
-  if (hwloc_bitmap_list_sscanf(set.get(), text.c_str()) != 0) return false;
-  if (hwloc_bitmap_weight(set.get()) <= 0) return false;  // empty or infinite
-  out->clear();
-  unsigned c = 0;
-  hwloc_bitmap_foreach_begin(c, set.get()) out->push_back(c);
-  hwloc_bitmap_foreach_end();
-  // Round-trip check: the canonical form of what hwloc read must cover the same CPUs as
-  // a strict reading of the text (catches "3-1", "1,,2", "-4").
-  for (std::size_t i = 0; i < text.size();) {
-    std::size_t j = text.find(',', i);
+  // Strict reading first (hwloc's parser stops quietly at the first bad character and
+  // accepts ranges of any size): comma-separated N or N-M, N <= M, every N <= kMaxCpu.
+  constexpr unsigned long kMaxCpu = 65535;
+  if (text.empty() || text.size() > 4096) return false;
+  auto number = [&](const std::string& s, unsigned long* v) {
+    const std::size_t a = s.find_first_not_of(' '), b = s.find_last_not_of(' ');
+    if (a == std::string::npos) return false;
+    const std::string digits = s.substr(a, b - a + 1);
+    if (digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos) return false;
+    *v = std::stoul(digits);
+    return *v <= kMaxCpu;
+  };
+  for (std::size_t i = 0;;) {
+    const std::size_t j = text.find(',', i);
     const std::string part = text.substr(i, j == std::string::npos ? std::string::npos : j - i);
     const std::size_t dash = part.find('-');
-    auto number = [](const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789 ") == std::string::npos; };
-    if (dash == std::string::npos ? !number(part)
-                                  : !number(part.substr(0, dash)) || !number(part.substr(dash + 1)) ||
-                                        std::stoul(part.substr(0, dash)) > std::stoul(part.substr(dash + 1)))
+    unsigned long lo = 0, hi = 0;
+    if (dash == std::string::npos ? !number(part, &lo)
+                                  : !number(part.substr(0, dash), &lo) || !number(part.substr(dash + 1), &hi) || lo > hi)
       return false;
     if (j == std::string::npos) break;
     i = j + 1;
   }
+  std::unique_ptr<hwloc_bitmap_s, void (*)(hwloc_bitmap_t)> set(hwloc_bitmap_alloc(), hwloc_bitmap_free);
+  if (hwloc_bitmap_list_sscanf(set.get(), text.c_str()) != 0 || hwloc_bitmap_weight(set.get()) <= 0) return false;
+  out->clear();
+  unsigned c = 0;
+  hwloc_bitmap_foreach_begin(c, set.get()) out->push_back(c);
+  hwloc_bitmap_foreach_end();
   return true;
 }
 

@@ -103,22 +103,23 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
   if (opts.workers != 0 && opts.workers_per_node != 0)
     throw PlanError("conflicting settings: " + std::to_string(opts.workers) + " workers in all and " +
                     std::to_string(opts.workers_per_node) + " per node; give one of them");
-  check_cpus(topo, opts.cpus, "cpuset");
-  check_cpus(topo, opts.reserve, "reserve");
+  check_cpus(topo, opts.cpus, "workers.cpuset");
+  check_cpus(topo, opts.reserve, "workers.reserve");
 
   // Nodes and their slots.
   std::vector<unsigned> chosen;
   if (!opts.nodes.empty()) {
     for (unsigned n : opts.nodes) {
       if (n >= topo.nodes().size())
-        throw PlanError("node " + std::to_string(n) + " does not exist: " + src + " has nodes 0.." +
+        throw PlanError("workers.nodes names node " + std::to_string(n) + ", which does not exist: " + src +
+                        " has nodes 0.." +
                         std::to_string(topo.nodes().size() - 1));
       if (!topo.nodes()[n].has_cpus())
-        throw PlanError("node " + std::to_string(n) + " has no CPUs" +
+        throw PlanError("workers.nodes names node " + std::to_string(n) + ", which has no CPUs" +
                         (topo.nodes()[n].subtype.empty() ? "" : " (" + topo.nodes()[n].subtype + " memory)") +
                         ": workers cannot run there");
       if (std::find(chosen.begin(), chosen.end(), n) != chosen.end())
-        throw PlanError("node " + std::to_string(n) + " is listed twice");
+        throw PlanError("workers.nodes names node " + std::to_string(n) + " twice");
       chosen.push_back(n);
     }
     std::sort(chosen.begin(), chosen.end());

@@ -1,0 +1,52 @@
+// Config: worker placement from a TOML file, for HPC engineers who pin the runtime without
+// touching code.
+//
+//   [workers]
+//   nodes     = [0, 1]       # NUMA nodes to use (logical ids); default: every node with CPUs
+//   per_node  = 4            # workers on each chosen node      } at most one of the two;
+//   total     = 8            # workers in all, spread by cores  } default: see `unit`
+//   unit      = "core"       # default count: one per "core", or one per "pu" (SMT siblings)
+//   cpuset    = "0-7,16-23"  # Linux CPUs workers may use (hwloc list syntax)
+//   reserve   = "0"          # Linux CPUs to leave free (the OS, I/O threads)
+//   placement = "auto"       # auto | pin | unpinned
+//
+//   [scheduling]
+//   steal_scope = "cross-node"   # or "node": never steal from another node
+//   policy      = "fifo"         # fifo | lifo | priority | fair (recorded; not applied yet)
+//
+//   [memory]
+//   allocator = "system"         # only "system" until node-local arenas are built
+//
+// Every key is optional. Unknown keys, wrong types and bad values are ConfigErrors naming
+// the file, line, key and value; whether the result fits the machine (nodes that exist,
+// CPUs the process may use) is checked by Plan::make, before any thread starts. A program
+// picks a config up without code changes through the VITTE_CONFIG environment variable.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "vitte/plan.hpp"
+
+namespace vitte {
+
+struct Config {
+  PlanOptions plan;              // what the [workers] and [scheduling] tables ask for
+  bool sets_worker_count = false;  // per_node or total given
+  bool sets_placement = false;
+  std::string policy = "fifo";
+  std::string allocator = "system";
+  std::string source = "<string>";  // the file it came from
+
+  static Config from_file(const std::string& path);
+  static Config parse(std::string_view text, const std::string& source = "<string>");
+  // The config VITTE_CONFIG names, or nothing when the variable is unset or empty.
+  static std::optional<Config> from_environment();
+
+  // Combines this config with what code asked for (Scheduler(n), Options::placement).
+  // Asking for the same thing in both places with different values is a ConfigError.
+  PlanOptions merged_with(std::size_t code_workers, Placement code_placement) const;
+};
+
+}  // namespace vitte

@@ -1,0 +1,217 @@
+// Placement configs: parsing, validation messages, merging with code, the environment
+// variable, the shipped examples, and a bounded fuzz run.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "test_support.hpp"
+#include "vitte/vitte.hpp"
+
+using vitte::Config;
+using vitte::Plan;
+using vitte::Topology;
+
+namespace {
+std::string config_error(const std::string& text) {
+  try {
+    Config::parse(text, "test.toml");
+  } catch (const vitte::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+std::string plan_error(const Topology& t, const std::string& text) {
+  try {
+    Plan::make(t, Config::parse(text, "test.toml").plan);
+  } catch (const vitte::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+const Topology& two_socket() {
+  static const Topology t = Topology::from_xml(vitte::test::topology_file("24em64t-2n6c2t-pci.xml"));
+  return t;
+}
+}  // namespace
+
+TEST(Config, ReadsEveryKey) {
+  const Config c = Config::parse(R"(
+[workers]
+nodes = [1]
+per_node = 3
+cpuset = "1-11"
+reserve = "1"
+placement = "unpinned"
+[scheduling]
+steal_scope = "node"
+policy = "lifo"
+[memory]
+allocator = "system"
+)");
+  EXPECT_EQ(c.plan.nodes, std::vector<unsigned>{1});
+  EXPECT_EQ(c.plan.workers_per_node, 3u);
+  EXPECT_EQ(c.plan.cpus.size(), 11u);
+  EXPECT_EQ(c.plan.reserve, std::vector<unsigned>{1});
+  EXPECT_EQ(c.plan.placement, vitte::Placement::Unpinned);
+  EXPECT_FALSE(c.plan.cross_node_steals);
+  EXPECT_EQ(c.policy, "lifo");
+  const Plan p = Plan::make(two_socket(), c.plan);
+  ASSERT_EQ(p.workers.size(), 3u);
+  for (const auto& w : p.workers) {
+    EXPECT_EQ(w.node, 1u);
+    EXPECT_NE(two_socket().pus()[w.pu].os_index, 1u) << "CPU 1 is reserved";
+    for (const auto& l : p.steal_order[w.index]) EXPECT_NE(l.kind, vitte::StealLevel::Kind::Remote);
+  }
+}
+
+TEST(Config, EmptyConfigMeansDefaults) {
+  const Config c = Config::parse("");
+  const Plan p = Plan::make(two_socket(), c.plan);
+  EXPECT_EQ(p.workers.size(), 12u);
+}
+
+TEST(Config, UnitPuCountsHardwareThreads) {
+  const Plan p = Plan::make(two_socket(), Config::parse("[workers]\nunit = \"pu\"\n").plan);
+  EXPECT_EQ(p.workers.size(), 24u);
+}
+
+TEST(Config, EveryBadKeyOrValueIsNamed) {
+  struct Case {
+    std::string text, must_mention;
+  };
+  const std::vector<Case> cases = {
+      {"[workers]\nper_nod = 2\n", "workers.per_nod"},
+      {"[worker]\n", "worker"},
+      {"threads = 4\n", "threads"},
+      {"[workers]\nper_node = 0\n", "workers.per_node = 0"},
+      {"[workers]\nper_node = -3\n", "workers.per_node = -3"},
+      {"[workers]\ntotal = \"four\"\n", "workers.total = \"four\""},
+      {"[workers]\ntotal = 4.5\n", "workers.total = 4.5"},
+      {"[workers]\ntotal = 100000000\n", "workers.total = 100000000"},
+      {"[workers]\nper_node = 2\ntotal = 4\n", "conflicting"},
+      {"[workers]\ntotal = 4\nunit = \"pu\"\n", "conflicting"},
+      {"[workers]\nunit = \"socket\"\n", "workers.unit = \"socket\""},
+      {"[workers]\ncpuset = \"0-x\"\n", "workers.cpuset = \"0-x\""},
+      {"[workers]\ncpuset = \"5-2\"\n", "workers.cpuset = \"5-2\""},
+      {"[workers]\ncpuset = 7\n", "workers.cpuset = 7"},
+      {"[workers]\ncpuset = \"0-3\"\nreserve = \"0-3\"\n", "conflicting"},
+      {"[workers]\nnodes = []\n", "workers.nodes"},
+      {"[workers]\nnodes = [0, \"one\"]\n", "\"one\""},
+      {"[workers]\nplacement = \"everywhere\"\n", "workers.placement = \"everywhere\""},
+      {"[scheduling]\nsteal_scope = \"galaxy\"\n", "scheduling.steal_scope = \"galaxy\""},
+      {"[scheduling]\npolicy = \"random\"\n", "scheduling.policy = \"random\""},
+      {"[memory]\nallocator = \"jemalloc\"\n", "memory.allocator = \"jemalloc\""},
+      {"workers = 3\n", "'workers' must be a table"},
+      {"[workers\n", "line 1"},
+      {"[workers]\nper_node = 2\nper_node = 3\n", "line 3"},
+  };
+  for (const Case& c : cases) {
+    const std::string e = config_error(c.text);
+    EXPECT_NE(e.find("test.toml"), std::string::npos) << c.text << " -> " << e;
+    EXPECT_NE(e.find(c.must_mention), std::string::npos) << c.text << " -> " << e;
+  }
+}
+
+TEST(Config, PlansThatDoNotFitTheMachineAreNamed) {
+  EXPECT_NE(plan_error(two_socket(), "[workers]\nnodes = [5]\n").find("node 5"), std::string::npos);
+  EXPECT_NE(plan_error(two_socket(), "[workers]\ncpuset = \"0-30\"\n").find("CPU 24"), std::string::npos);
+  EXPECT_NE(plan_error(two_socket(), "[workers]\nper_node = 13\n").find("13"), std::string::npos);
+  const Topology knl = Topology::from_xml(vitte::test::topology_file("64intel64-fakeKNL-SNC4-hybrid.xml"));
+  EXPECT_NE(plan_error(knl, "[workers]\nnodes = [1]\n").find("no CPUs"), std::string::npos);
+  EXPECT_NE(plan_error(two_socket(), "[workers]\nnodes = [0]\ncpuset = \"1,3\"\n").find("node 0"), std::string::npos);
+}
+
+TEST(Config, CodeAndConfigMustAgree) {
+  const Config c = Config::parse("[workers]\nper_node = 2\n", "farm.toml");
+  try {
+    c.merged_with(4, vitte::Placement::Auto);
+    FAIL();
+  } catch (const vitte::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("farm.toml"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("per_node = 2"), std::string::npos);
+  }
+  const Config cpus = Config::parse("[workers]\ncpuset = \"0\"\n");
+  EXPECT_EQ(cpus.merged_with(1, vitte::Placement::Auto).workers, 1u);
+}
+
+TEST(Config, BadConfigStartsNoThreads) {
+  vitte::Options o;
+  o.config = Config::parse("[workers]\nnodes = [7]\n");
+  const std::size_t before = vitte::test::thread_count();
+  EXPECT_THROW(vitte::Scheduler s(std::move(o)), vitte::PlanError);
+  EXPECT_EQ(vitte::test::thread_count(), before);
+}
+
+TEST(Config, EnvironmentVariableReachesTheScheduler) {
+  const auto path = std::filesystem::temp_directory_path() / "vitte-env.toml";
+  std::ofstream(path) << "[workers]\ntotal = 1\n";
+  setenv("VITTE_CONFIG", path.c_str(), 1);
+  {
+    vitte::Scheduler s;
+    EXPECT_EQ(s.num_workers(), 1u);
+    EXPECT_THROW(vitte::Scheduler s2(2), vitte::ConfigError) << "code and config both set the count";
+  }
+  std::ofstream(path) << "[workers]\ntotal = 0\n";
+  try {
+    vitte::Scheduler s;
+    FAIL();
+  } catch (const vitte::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("VITTE_CONFIG"), std::string::npos);
+  }
+  unsetenv("VITTE_CONFIG");
+  std::filesystem::remove(path);
+}
+
+TEST(Config, ShippedExamplesDryRunOnTheirMachines) {
+  int checked = 0;
+  for (const std::string& xml : vitte::test::shipped_topologies()) {
+    const std::string toml = xml.substr(0, xml.size() - 4) + ".toml";
+    if (!std::filesystem::exists(toml)) continue;
+    SCOPED_TRACE(toml);
+    const Config c = Config::from_file(toml);
+    const Plan p = Plan::make(Topology::from_xml(xml), c.plan);
+    EXPECT_GT(p.workers.size(), 0u);
+    ++checked;
+  }
+  EXPECT_EQ(checked, 5);
+}
+
+// Random mutations of valid configs: every outcome is a plan or a vitte::Error, never a
+// crash, a hang or another exception type.
+TEST(ConfigFuzz, MutatedConfigsGiveAPlanOrAClearError) {
+  const std::vector<std::string> seeds = {
+      "[workers]\nnodes = [0, 1]\nper_node = 4\nplacement = \"pin\"\n[scheduling]\nsteal_scope = \"node\"\n",
+      "[workers]\ncpuset = \"0-7,16-23\"\nreserve = \"0\"\ntotal = 6\n[memory]\nallocator = \"system\"\n",
+      "[workers]\nunit = \"pu\"\n[scheduling]\npolicy = \"fair\"\n",
+  };
+  const std::string alphabet = "[]=\"#,.-_ \n0123456789abcdefghijklmnopqrstuvwxyz";
+  std::mt19937 rng(20261124);
+  const int rounds = static_cast<int>(vitte::test::scaled(4000));
+  int plans = 0, errors = 0;
+  for (int i = 0; i < rounds; ++i) {
+    std::string s = seeds[static_cast<std::size_t>(i) % seeds.size()];
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits && !s.empty(); ++e) {
+      const std::size_t at = rng() % s.size();
+      switch (rng() % 4) {
+        case 0: s[at] = alphabet[rng() % alphabet.size()]; break;
+        case 1: s.erase(at, 1 + rng() % 6); break;
+        case 2: s.insert(at, 1, alphabet[rng() % alphabet.size()]); break;
+        case 3: s.insert(at, s.substr(rng() % s.size(), rng() % 12)); break;
+      }
+    }
+    try {
+      const Plan p = Plan::make(two_socket(), Config::parse(s, "fuzz.toml").plan);
+      EXPECT_GT(p.workers.size(), 0u);
+      ++plans;
+    } catch (const vitte::Error& e) {
+      EXPECT_GT(std::string(e.what()).size(), 10u);
+      ++errors;
+    }
+  }
+  EXPECT_GT(plans, 0);
+  EXPECT_GT(errors, 0);
+}

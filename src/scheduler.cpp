@@ -272,6 +272,7 @@ MetricsSnapshot Scheduler::metrics() const {
     s.nodes.push_back(NodeMetrics{n, static_cast<unsigned>(core_->plan.arenas[n].size()), {}});
   }
   s.frames_live = detail::external_frames.load(std::memory_order_relaxed);
+  s.memory = node_memory_stats();
   for (const auto& w : core_->workers) {
     const detail::WorkerCounters& c = w->counters;
     WorkerMetrics m;

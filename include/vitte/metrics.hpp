@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "vitte/memory.hpp"
+
 namespace vitte {
 
 struct Counts {
@@ -52,6 +54,9 @@ struct MetricsSnapshot {
   // the peak of live tasks plus the pools' caps (4096 per worker); it does not grow with
   // the number of finished tasks.
   std::int64_t frames_live = 0;
+  // Node-local allocations (vitte::allocate_on_node and friends), process-wide, one entry
+  // per NUMA node of this machine.
+  std::vector<NodeMemoryStats> memory;
 };
 
 // Counts accumulated between two snapshots of the same scheduler (later - earlier).

@@ -88,6 +88,9 @@ json to_json(const MetricsSnapshot& m) {
   json j;
   j["total"] = to_json(m.total);
   j["frames_live"] = m.frames_live;
+  for (const NodeMemoryStats& n : m.memory)
+    j["memory"].push_back({{"node", n.node}, {"allocations", n.allocations}, {"bytes_allocated", n.bytes_allocated},
+                           {"frees", n.frees}, {"bytes_freed", n.bytes_freed}});
   for (const NodeMetrics& n : m.nodes) {
     json jn = to_json(n.counts);
     jn["node"] = n.node;

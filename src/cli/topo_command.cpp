@@ -5,6 +5,7 @@
 #include "cli/commands.hpp"
 #include "cli/report.hpp"
 #include "vitte/error.hpp"
+#include "vitte/memory.hpp"
 #include "vitte/topology.hpp"
 
 namespace vitte::cli {
@@ -40,11 +41,13 @@ int topo_command(const TopoArgs& args) {
   const Topology t = load_topology(args.topo);
   const Plan p = Plan::make(t, plan_options(args.topo, config));
   const bool jemalloc = VITTE_HAVE_JEMALLOC, papi = VITTE_HAVE_PAPI;
+  (void)jemalloc;
   if (args.json) {
     nlohmann::json j;
     j["topology"] = to_json(t);
     j["plan"] = to_json(p, t);
-    j["build"] = {{"version", VITTE_VERSION}, {"jemalloc_found", jemalloc}, {"papi_found", papi}};
+    j["build"] = {{"version", VITTE_VERSION}, {"jemalloc_found", jemalloc}, {"papi_found", papi},
+                  {"node_memory", memory_backend()}};
     if (config)
       j["config"] = {{"source", config->source},
                      {"steal_scope", p.cross_node_steals ? "cross-node" : "node"},
@@ -60,9 +63,8 @@ int topo_command(const TopoArgs& args) {
               << "; policy \"" << config->policy << "\" (recorded, not applied: the policy module is not built yet)"
               << "; allocator \"" << config->allocator << "\"\n";
   std::cout << describe(p, t);
-  std::cout << "build: vitte-scheduler " << VITTE_VERSION << "; jemalloc " << (jemalloc ? "found" : "not found")
-            << ", PAPI " << (papi ? "found" : "not found")
-            << " (node-local allocators and hardware counters are not wired in yet)\n";
+  std::cout << "build: vitte-scheduler " << VITTE_VERSION << "; node memory: " << memory_backend() << "; PAPI "
+            << (papi ? "found, counters not wired in yet" : "not found") << "\n";
   return 0;
 }
 

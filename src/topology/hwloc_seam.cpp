@@ -11,6 +11,8 @@
 #include <hwloc.h>
 
 #include <algorithm>
+#include <sched.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -305,6 +307,67 @@ hwloc_topology_t machine_for_binding() {
   return t;
 }
 }  // namespace
+
+namespace {
+hwloc_obj_t numa_node(hwloc_topology_t t, unsigned node) {
+  return t == nullptr ? nullptr : hwloc_get_obj_by_type(t, HWLOC_OBJ_NUMANODE, node);
+}
+}  // namespace
+
+bool bind_area(void* p, std::size_t bytes, unsigned node, std::string* why) {
+  hwloc_topology_t t = machine_for_binding();
+  hwloc_obj_t n = numa_node(t, node);
+  if (n == nullptr) {
+    if (why) *why = "this machine has no NUMA node " + std::to_string(node);
+    return false;
+  }
+  if (hwloc_set_area_membind(t, p, bytes, n->nodeset, HWLOC_MEMBIND_BIND, HWLOC_MEMBIND_BYNODESET) != 0) {
+    if (why) *why = "binding memory to node " + std::to_string(node) + " failed: " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+std::vector<unsigned> area_binding(const void* p, std::size_t bytes) {
+  std::vector<unsigned> out;
+  hwloc_topology_t t = machine_for_binding();
+  if (t == nullptr) return out;
+  std::unique_ptr<hwloc_bitmap_s, void (*)(hwloc_bitmap_t)> set(hwloc_bitmap_alloc(), hwloc_bitmap_free);
+  hwloc_membind_policy_t policy;
+  if (hwloc_get_area_membind(t, p, bytes, set.get(), &policy, HWLOC_MEMBIND_BYNODESET) != 0) return out;
+  if (policy == HWLOC_MEMBIND_DEFAULT) return out;
+  hwloc_obj_t n = nullptr;
+  while ((n = hwloc_get_next_obj_by_type(t, HWLOC_OBJ_NUMANODE, n)) != nullptr)
+    if (hwloc_bitmap_isincluded(n->nodeset, set.get())) out.push_back(n->logical_index);
+  return out;
+}
+
+void* alloc_bound(std::size_t bytes, unsigned node) {
+  hwloc_topology_t t = machine_for_binding();
+  hwloc_obj_t n = numa_node(t, node);
+  if (n == nullptr) return nullptr;
+  return hwloc_alloc_membind(t, bytes, n->nodeset, HWLOC_MEMBIND_BIND, HWLOC_MEMBIND_BYNODESET);
+}
+
+void free_bound(void* p, std::size_t bytes) noexcept {
+  if (p != nullptr) hwloc_free(machine_for_binding(), p, bytes);
+}
+
+unsigned current_node() noexcept {
+  hwloc_topology_t t = machine_for_binding();
+  const int cpu = sched_getcpu();
+  if (t == nullptr || cpu < 0) return 0;
+  hwloc_obj_t pu = hwloc_get_pu_obj_by_os_index(t, static_cast<unsigned>(cpu));
+  hwloc_obj_t n = nullptr;
+  while ((n = hwloc_get_next_obj_by_type(t, HWLOC_OBJ_NUMANODE, n)) != nullptr)
+    if (pu != nullptr && hwloc_bitmap_isincluded(pu->cpuset, n->cpuset)) return n->logical_index;
+  return 0;
+}
+
+unsigned node_count() noexcept {
+  hwloc_topology_t t = machine_for_binding();
+  return t == nullptr ? 1u : static_cast<unsigned>(std::max(1, hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE)));
+}
 
 bool pin_current_thread(unsigned os_cpu, std::string* why) {
   hwloc_topology_t t = machine_for_binding();

@@ -5,6 +5,7 @@
 // speaks the model, so a later switch of discovery library touches this file alone.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -25,5 +26,20 @@ std::string format_cpu_list(const std::vector<unsigned>& cpus);
 // Binds the calling thread to the Linux CPU `os_cpu`. Returns false and fills `why` when
 // the kernel refuses.
 bool pin_current_thread(unsigned os_cpu, std::string* why);
+
+// Memory binding on this machine; nodes are logical ids of Topology::this_machine().
+// Sets the memory policy of [p, p+bytes) (page-aligned) to bind to `node`, before first
+// touch. Returns false and fills `why` when the kernel refuses.
+bool bind_area(void* p, std::size_t bytes, unsigned node, std::string* why);
+// The nodes the kernel reports for the policy of [p, p+bytes) (logical ids; empty when no
+// policy is set or it cannot be read).
+std::vector<unsigned> area_binding(const void* p, std::size_t bytes);
+// Page-granular memory bound to `node` (hwloc_alloc_membind); null on failure.
+void* alloc_bound(std::size_t bytes, unsigned node);
+void free_bound(void* p, std::size_t bytes) noexcept;
+// The node (logical id) of the CPU the calling thread runs on; 0 when unknown.
+unsigned current_node() noexcept;
+// Number of NUMA nodes of this machine.
+unsigned node_count() noexcept;
 
 }  // namespace vitte::detail::hw

@@ -7,6 +7,7 @@ packages=(
   g++ meson ninja-build pkg-config python3
   libtbb-dev libhwloc-dev hwloc-nox libjemalloc-dev libpapi-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
+  qemu-system-x86 busybox-static util-linux
 )
 
 missing=()

@@ -5,6 +5,9 @@
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build: the same suites
 #   4. install check: `meson install` into a staging prefix, then build the origin example
 #      against it with pkg-config and run it
+#   5. the NUMA suite on real multi-node kernels: scripts/numa-vm.sh boots QEMU guests of
+#      2 nodes x 2 CPUs and 4 nodes x 1 CPU and checks pinning, page placement and steal
+#      locality inside them (skipped, saying why, only where QEMU cannot start)
 # Ends with one line "N passed, N failed" over all of them; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -71,6 +74,21 @@ else
   failures+=("install")
 fi
 rm -rf "$stage"
+
+echo "=== numa: multi-node guests under QEMU"
+bash scripts/numa-vm.sh build | tee numa-vm.log
+numa_rc=${PIPESTATUS[0]}
+if [ "$numa_rc" -eq 77 ]; then
+  echo "numa: skipped (see the reason above)"
+else
+  line=$(grep -E '^numa-vm: [0-9]+ passed, [0-9]+ failed' numa-vm.log | tail -1)
+  p=$(echo "$line" | awk '{print $2}')
+  f=$(echo "$line" | awk '{print $4}')
+  passed=$((passed + ${p:-0}))
+  failed=$((failed + ${f:-1}))
+  [ "$numa_rc" -eq 0 ] || failures+=("numa")
+fi
+rm -f numa-vm.log
 
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
 echo "test: $passed passed, $failed failed"

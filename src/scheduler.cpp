@@ -68,7 +68,7 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
     go.count_down();
     for (auto& w : workers) w->join();
     shut_down = true;
-    throw PlanError("cannot pin workers as planned (" + plan.binding_reason + "): " + errors);
+    throw PlanError("cannot start the workers as planned (" + plan.binding_reason + "): " + errors);
   }
   go.count_down();
 }

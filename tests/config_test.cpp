@@ -104,6 +104,7 @@ TEST(Config, EveryBadKeyOrValueIsNamed) {
       {"[scheduling]\nsteal_scope = \"galaxy\"\n", "scheduling.steal_scope = \"galaxy\""},
       {"[scheduling]\npolicy = \"random\"\n", "scheduling.policy = \"random\""},
       {"[memory]\nallocator = \"jemalloc\"\n", "memory.allocator = \"jemalloc\""},
+      {"[memory]\nallocator = 3\n", "memory.allocator = 3"},
       {"workers = 3\n", "'workers' must be a table"},
       {"[workers\n", "line 1"},
       {"[workers]\nper_node = 2\nper_node = 3\n", "line 3"},

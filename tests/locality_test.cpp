@@ -1,7 +1,9 @@
 // Steal locality on a virtual two-node machine (4 workers, 2 per node, unpinned).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <vector>
 #include <cstdio>
 
 #include "test_support.hpp"
@@ -47,34 +49,40 @@ TEST(Locality, WithWorkOnEveryNodeRemoteStealsStayRare) {
   // starts its last tree (after which a dry node rightly helps the other).
   const int depth = 13;  // ~0.1 s; not scaled down: fewer steals would prove nothing
   const int trees = 12;
-  std::atomic<int> progress[2] = {0, 0};
-  std::atomic<int> past_first{0}, at_last{0};
-  std::atomic<std::uint64_t> sum{0};
-  vitte::MetricsSnapshot begin, end;
-  for (unsigned node = 0; node < 2; ++node)
-    sched.submit(vitte::Task::spawn([&, node] {
-                   for (int k = 0; k < trees; ++k) {
-                     if (k == trees - 1 && at_last.fetch_add(1) == 0) end = sched.metrics();
-                     sum += tree(depth);
-                     if (k == 0 && past_first.fetch_add(1) == 1) begin = sched.metrics();
-                     progress[node]++;
-                   }
-                 }),
-                 node);
-  sched.join_all();
-  ASSERT_FALSE(begin.workers.empty());
-  ASSERT_FALSE(end.workers.empty());
-  const vitte::Counts c = (end - begin).total;
-  std::printf("steady state: %llu steals within a node, %llu remote (%.2f%% remote); whole run %.2f%%\n",
-              static_cast<unsigned long long>(c.steals_l3 + c.steals_node),
-              static_cast<unsigned long long>(c.steals_remote), 100.0 * c.remote_steal_fraction(),
-              100.0 * sched.metrics().total.remote_steal_fraction());
-  ASSERT_GT(c.steals(), 40u) << "the workload did not make the workers steal";
-  // Typically 0% here; the slack is for the OS: on this 2-core test machine the 4 workers
+  // On this 2-core machine the OS may run one node's workers far ahead of the other's, so
+  // that no moment has work on both nodes (an empty window). That says nothing about the
+  // scheduler, so such a run is measured again. The bound applies to the median of three
+  // windows that hold enough steals to judge (one window in several can still catch the
+  // OS starving one node's pair of workers).
+  std::vector<double> fractions;
+  int attempts = 0;
+  for (; attempts < 10 && fractions.size() < 3; ++attempts) {
+    std::atomic<int> past_first{0}, at_last{0};
+    std::atomic<std::uint64_t> sum{0};
+    vitte::MetricsSnapshot begin, end;
+    for (unsigned node = 0; node < 2; ++node)
+      sched.submit(vitte::Task::spawn([&] {
+                     for (int k = 0; k < trees; ++k) {
+                       if (k == trees - 1 && at_last.fetch_add(1) == 0) end = sched.metrics();
+                       sum += tree(depth);
+                       if (k == 0 && past_first.fetch_add(1) == 1) begin = sched.metrics();
+                     }
+                   }),
+                   node);
+    sched.join_all();
+    EXPECT_EQ(sum.load(), 2 * trees * ((std::uint64_t{1} << depth) - 1 + tree_leaf_sum(depth)));
+    const vitte::Counts c = (end - begin).total;
+    std::printf("steady state: %llu steals within a node, %llu remote (%.2f%% remote)\n",
+                static_cast<unsigned long long>(c.steals_l3 + c.steals_node),
+                static_cast<unsigned long long>(c.steals_remote), 100.0 * c.remote_steal_fraction());
+    if (c.steals() > 40) fractions.push_back(c.remote_steal_fraction());
+  }
+  ASSERT_EQ(fractions.size(), 3u) << "too few runs with a window where both nodes had work";
+  std::sort(fractions.begin(), fractions.end());
+  // Typically 0-6% here; the slack is for the OS: on this 2-core test machine the 4 workers
   // time-share, and a node whose running worker has drained its preempted mate's deque
   // does cross after its patience.
-  EXPECT_LT(c.remote_steal_fraction(), 0.25);
-  EXPECT_EQ(sum.load(), 2 * trees * ((std::uint64_t{1} << depth) - 1 + tree_leaf_sum(depth)));
+  EXPECT_LT(fractions[1], 0.20) << "median remote fraction";
 }
 
 TEST(Locality, WorkSubmittedToOneNodeIsStolenByTheOther) {

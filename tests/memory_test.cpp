@@ -100,3 +100,29 @@ TEST(NodeMemoryStress, ManyThreadsAllocateAndFree) {
   EXPECT_EQ(after[0].allocations - before[0].allocations, static_cast<std::uint64_t>(threads * rounds));
   EXPECT_EQ(after[0].bytes_live(), before[0].bytes_live()) << "everything allocated was freed";
 }
+
+// memory.allocator = "node-local": plain new/malloc inside tasks come from the worker's node.
+TEST(NodeMemory, NodeLocalAllocatorRoutesTasksMalloc) {
+  vitte::Options o;
+  o.config = vitte::Config::parse("[memory]\nallocator = \"node-local\"\n", "node-local.toml");
+  if (!kJemalloc) {
+    try {
+      vitte::Scheduler s(std::move(o));
+      FAIL() << "node-local malloc cannot work without jemalloc";
+    } catch (const vitte::PlanError& e) {
+      EXPECT_NE(std::string(e.what()).find("jemalloc"), std::string::npos) << e.what();
+    }
+    return;
+  }
+  vitte::Scheduler sched(std::move(o));
+  std::vector<vitte::Future<bool>> checks;
+  for (int i = 0; i < 8; ++i)
+    checks.push_back(sched.async([] {
+      const std::size_t n = 256 * 1024;
+      auto* v = new std::vector<char>(n, 1);
+      const bool ok = vitte::memory_binding(v->data(), n) == std::vector<unsigned>{0};
+      delete v;
+      return ok;
+    }));
+  for (auto& f : checks) EXPECT_TRUE(f.get());
+}

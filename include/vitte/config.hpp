@@ -15,7 +15,8 @@
 //   policy      = "fifo"         # fifo | lifo | priority | fair (recorded; not applied yet)
 //
 //   [memory]
-//   allocator = "system"         # only "system" until node-local arenas are built
+//   allocator = "system"         # or "node-local": each worker's malloc/new use its node's
+//                                # jemalloc arena (pinned workers; jemalloc as the malloc)
 //
 // Every key is optional. Unknown keys, wrong types and bad values are ConfigErrors naming
 // the file, line, key and value; whether the result fits the machine (nodes that exist,

@@ -166,9 +166,9 @@ Config Config::parse(std::string_view text, const std::string& source) {
       const toml::node* n = m->get("allocator");
       if (!n->is_string()) r.fail(n, "memory.allocator = " + Reader::show(*n) + ": expected a string");
       c.allocator = std::string(n->as_string()->get());
-      if (c.allocator != "system")
-        r.fail(n, "memory.allocator = \"" + c.allocator +
-                      "\": only \"system\" is available (node-local arenas are not built yet)");
+      if (c.allocator != "system" && c.allocator != "node-local")
+        r.fail(n, "memory.allocator = \"" + c.allocator + "\": expected \"system\" or \"node-local\"");
+      c.plan.node_local_malloc = c.allocator == "node-local";
     }
   }
   return c;

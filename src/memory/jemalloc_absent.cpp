@@ -8,5 +8,10 @@ bool available() noexcept { return false; }
 void* allocate(std::size_t, std::size_t, unsigned) { return nullptr; }
 void deallocate(void*, std::size_t, std::size_t) noexcept {}
 std::string bind_error() { return ""; }
+bool is_process_malloc() noexcept { return false; }
+bool route_thread_malloc(unsigned, std::string* why) {
+  if (why) *why = "this build has no jemalloc (sanitizer builds switch it off)";
+  return false;
+}
 
 }  // namespace vitte::detail::je

@@ -2,7 +2,11 @@
 
 #include <jemalloc/jemalloc.h>
 
+#include <dlfcn.h>
+
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -111,6 +115,32 @@ void* allocate(std::size_t bytes, std::size_t align, unsigned node) {
 
 void deallocate(void* p, std::size_t bytes, std::size_t align) noexcept {
   if (p != nullptr) sdallocx(p, bytes == 0 ? 1 : bytes, flags(align));
+}
+
+bool is_process_malloc() noexcept {
+  // The malloc this library's calls resolve to: jemalloc's only if the program linked or
+  // preloaded libjemalloc ahead of libc.
+  Dl_info info{};
+  void* (*resolved)(std::size_t) = &::malloc;
+  return dladdr(reinterpret_cast<void*>(resolved), &info) != 0 && info.dli_fname != nullptr &&
+         std::strstr(info.dli_fname, "jemalloc") != nullptr;
+}
+
+bool route_thread_malloc(unsigned node, std::string* why) {
+  if (!is_process_malloc()) {
+    if (why) *why = "the process's malloc is not jemalloc's (link the program with -ljemalloc, or run it with "
+                    "LD_PRELOAD=libjemalloc.so.2)";
+    return false;
+  }
+  const int arena = arena_for(node);
+  unsigned ind = static_cast<unsigned>(arena);
+  bool off = false;
+  if (arena < 0 || mallctl("thread.arena", nullptr, nullptr, &ind, sizeof(ind)) != 0 ||
+      mallctl("thread.tcache.enabled", nullptr, nullptr, &off, sizeof(off)) != 0) {
+    if (why) *why = "jemalloc refused to route this thread to node " + std::to_string(node) + "'s arena";
+    return false;
+  }
+  return true;
 }
 
 std::string bind_error() {

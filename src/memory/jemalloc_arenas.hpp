@@ -21,5 +21,11 @@ void* allocate(std::size_t bytes, std::size_t align, unsigned node);
 void deallocate(void* p, std::size_t bytes, std::size_t align) noexcept;
 // A first failure to bind an extent, if any ("" when every bind succeeded).
 std::string bind_error();
+// Whether the process's malloc is jemalloc's (the program links or preloads it).
+bool is_process_malloc() noexcept;
+// Makes the calling thread's malloc/new use `node`'s arena, with its thread cache off (a
+// cache would hand out blocks other threads freed from other nodes). False with a reason
+// when that is not possible.
+bool route_thread_malloc(unsigned node, std::string* why);
 
 }  // namespace vitte::detail::je

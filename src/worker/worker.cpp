@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "scheduler_core.hpp"
+#include "memory/jemalloc_arenas.hpp"
 #include "topology/hwloc_seam.hpp"
 #include "worker/parking_lot.hpp"
 
@@ -49,6 +50,11 @@ void Worker::main() {
     std::string why;
     if (!hw::pin_current_thread(static_cast<unsigned>(slot_.os_cpu), &why))
       start_error_ = "worker " + std::to_string(slot_.index) + ": " + why;
+  }
+  if (start_error_.empty() && core_.plan.node_local_malloc) {
+    std::string why;
+    if (!je::route_thread_malloc(hw::current_node(), &why))
+      start_error_ = "worker " + std::to_string(slot_.index) + ": memory.allocator = \"node-local\": " + why;
   }
   const WorkerInfo info{slot_.index, slot_.node, slot_.os_cpu};
   core_.run_hook(core_.opts.on_worker_start, info, "on_worker_start");

@@ -159,6 +159,26 @@ int main() {
     check(bad == 0, "a worker's local allocations land on its own node", std::to_string(bad.load()) + " pages elsewhere");
   }
 
+  // memory.allocator = "node-local": plain new inside tasks lands on the worker's node.
+  {
+    vitte::Options o;
+    o.config = vitte::Config::parse("[memory]\nallocator = \"node-local\"\n", "guest-node-local.toml");
+    vitte::Scheduler s(std::move(o));
+    std::atomic<int> bad{0}, pages{0};
+    vitte::parallel_for(s, 0, 64, 1, [&](std::size_t) {
+      const std::size_t bytes = 32 * 4096;
+      auto* v = new std::vector<char>(bytes, 5);  // plain new, touched by the constructor
+      const unsigned node = s.plan().workers[static_cast<unsigned>(vitte::Scheduler::current_worker())].node;
+      for (int w : page_nodes(v->data(), bytes)) {
+        ++pages;
+        bad += w != static_cast<int>(topo.nodes()[node].os_index);
+      }
+      delete v;
+    });
+    check(pages > 0 && bad == 0, "with allocator = \"node-local\", plain new in tasks lands on the worker's node",
+          std::to_string(bad.load()) + " of " + std::to_string(pages.load()) + " pages elsewhere");
+  }
+
   // Steal locality, over the steady state only (both nodes past their first tree, until the
   // first node starts its last), as in tests/locality_test.cpp. Only meaningful where a node
   // has several workers: with one worker per node every steal is remote by definition.

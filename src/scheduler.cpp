@@ -35,6 +35,7 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
       opts(std::move(options)),
       topo(topology_of(opts)),
       plan(Plan::make(topo, plan_options_of(opts))),
+      malloc(malloc_routing(plan)),
       started(static_cast<std::ptrdiff_t>(plan.workers.size())) {
   const std::size_t nn = topo.nodes().size();
   inject_queues.resize(nn);
@@ -254,6 +255,7 @@ void Scheduler::join_all() {
 
 const Topology& Scheduler::topology() const noexcept { return core_->topo; }
 const Plan& Scheduler::plan() const noexcept { return core_->plan; }
+const MallocRouting& Scheduler::malloc_routing() const noexcept { return core_->malloc; }
 std::size_t Scheduler::num_workers() const noexcept { return core_->workers.size(); }
 
 Scheduler* Scheduler::current() noexcept {

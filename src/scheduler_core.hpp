@@ -50,6 +50,7 @@ class SchedulerCore {
   Options opts;
   Topology topo;
   Plan plan;
+  MallocRouting malloc;  // decided before any thread starts
   IdleState idle;
   WaitCounter detached{/*cancel_on_error=*/false};
   std::vector<std::unique_ptr<InjectionQueue>> inject_queues;  // by node; null: no arena

@@ -126,3 +126,17 @@ TEST(NodeMemory, NodeLocalAllocatorRoutesTasksMalloc) {
     }));
   for (auto& f : checks) EXPECT_TRUE(f.get());
 }
+
+TEST(NodeMemory, AutoRoutingSaysWhatItDecidedAndWhy) {
+  vitte::Scheduler sched(2);
+  const vitte::MallocRouting& m = sched.malloc_routing();
+  EXPECT_FALSE(m.reason.empty());
+  if (vitte::Topology::this_machine().nodes().size() < 2 || !kJemalloc) {
+    EXPECT_FALSE(m.node_local) << m.reason;
+  }
+  vitte::Options sys;
+  sys.config = vitte::Config::parse("[memory]\nallocator = \"system\"\n");
+  vitte::Scheduler s2(std::move(sys));
+  EXPECT_FALSE(s2.malloc_routing().node_local);
+  EXPECT_NE(s2.malloc_routing().reason.find("system"), std::string::npos);
+}

@@ -15,8 +15,9 @@
 //   policy      = "fifo"         # fifo | lifo | priority | fair (recorded; not applied yet)
 //
 //   [memory]
-//   allocator = "system"         # or "node-local": each worker's malloc/new use its node's
-//                                # jemalloc arena (pinned workers; jemalloc as the malloc)
+//   allocator = "auto"           # workers' malloc/new: "node-local" (their node's jemalloc
+//                                # arena), "system", or "auto": node-local when workers are
+//                                # pinned on a multi-node machine and jemalloc is the malloc
 //
 // Every key is optional. Unknown keys, wrong types and bad values are ConfigErrors naming
 // the file, line, key and value; whether the result fits the machine (nodes that exist,
@@ -37,7 +38,7 @@ struct Config {
   bool sets_worker_count = false;  // per_node or total given
   bool sets_placement = false;
   std::string policy = "fifo";
-  std::string allocator = "system";
+  std::string allocator = "auto";
   std::string source = "<string>";  // the file it came from
 
   static Config from_file(const std::string& path);

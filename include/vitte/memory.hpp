@@ -18,6 +18,8 @@
 
 namespace vitte {
 
+struct Plan;
+
 // Throws std::bad_alloc when the memory cannot be had, UsageError for a node this machine
 // does not have. `align` must be a power of two.
 void* allocate_on_node(std::size_t bytes, unsigned node, std::size_t align = alignof(std::max_align_t));
@@ -45,6 +47,15 @@ struct NodeMemoryStats {
 };
 // One entry per NUMA node of this machine, process-wide.
 std::vector<NodeMemoryStats> node_memory_stats();
+
+// Whether a scheduler's workers route their plain malloc/new to their node's arena, and why.
+struct MallocRouting {
+  bool node_local = false;
+  std::string reason;
+};
+// Decides for a plan (memory.allocator / PlanOptions::malloc). Throws PlanError when
+// "node-local" was asked for and cannot work here.
+MallocRouting malloc_routing(const Plan& plan);
 
 // STL allocator on a fixed node.
 template <class T>

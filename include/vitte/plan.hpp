@@ -37,9 +37,9 @@ struct PlanOptions {
   std::vector<unsigned> cpus;        // Linux CPUs workers may use (empty: all usable)
   std::vector<unsigned> reserve;     // Linux CPUs to leave free
   bool cross_node_steals = true;     // false: workers never steal from other nodes
-  // Workers' plain malloc/new come from their node's jemalloc arena (needs pinned workers
-  // and jemalloc as the process's malloc; checked when the scheduler starts).
-  bool node_local_malloc = false;
+  // Where workers' plain malloc/new come from: Auto decides at start-up (see
+  // vitte::malloc_routing), NodeLocal insists (pinned workers, jemalloc as the malloc).
+  enum class Malloc { Auto, System, NodeLocal } malloc = Malloc::Auto;
 };
 
 struct WorkerSlot {
@@ -71,7 +71,7 @@ struct Plan {
   std::string topology_source;
   std::string restriction;     // what limited the usable PUs ("" when nothing did)
   bool cross_node_steals = true;
-  bool node_local_malloc = false;
+  PlanOptions::Malloc malloc = PlanOptions::Malloc::Auto;
 };
 
 const char* to_string(Binding b) noexcept;

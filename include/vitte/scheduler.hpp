@@ -28,6 +28,7 @@
 
 #include "vitte/config.hpp"
 #include "vitte/future.hpp"
+#include "vitte/memory.hpp"
 #include "vitte/metrics.hpp"
 #include "vitte/plan.hpp"
 #include "vitte/task.hpp"
@@ -100,6 +101,8 @@ class Scheduler {
 
   const Topology& topology() const noexcept;
   const Plan& plan() const noexcept;
+  // Whether workers' plain malloc/new come from their node's arena, and why.
+  const MallocRouting& malloc_routing() const noexcept;
   std::size_t num_workers() const noexcept;
   MetricsSnapshot metrics() const;
 

@@ -84,6 +84,7 @@ int run_command(const RunArgs& args) {
       j["speedup_vs_1_worker"] = speedup;
     }
     j["peak_rss_bytes"] = peak_rss_bytes();
+    j["malloc"] = {{"node_local", sched.malloc_routing().node_local}, {"reason", sched.malloc_routing().reason}};
     j["metrics"] = to_json(metrics);
     std::cout << j.dump(2) << "\n";
     return 0;
@@ -100,7 +101,8 @@ int run_command(const RunArgs& args) {
               mb / par.seconds);
   if (have_base)
     std::printf("  1 worker: %.3f s; speedup with %zu workers: %.2fx (same answers checked)\n", base.seconds, n, speedup);
-  std::printf("  peak RSS %.0f MiB\n", static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0));
+  std::printf("  peak RSS %.0f MiB; workers' malloc: %s (%s)\n", static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0),
+              sched.malloc_routing().node_local ? "node-local" : "system", sched.malloc_routing().reason.c_str());
   std::cout << "  " << describe_locality(metrics);
   return 0;
 }

@@ -46,6 +46,10 @@ int topo_command(const TopoArgs& args) {
     nlohmann::json j;
     j["topology"] = to_json(t);
     j["plan"] = to_json(p, t);
+    if (t.is_this_machine()) {
+      const MallocRouting m = malloc_routing(p);
+      j["plan"]["malloc"] = {{"node_local", m.node_local}, {"reason", m.reason}};
+    }
     j["build"] = {{"version", VITTE_VERSION}, {"jemalloc_found", jemalloc}, {"papi_found", papi},
                   {"node_memory", memory_backend()}};
     if (config)
@@ -63,6 +67,11 @@ int topo_command(const TopoArgs& args) {
               << "; policy \"" << config->policy << "\" (recorded, not applied: the policy module is not built yet)"
               << "; allocator \"" << config->allocator << "\"\n";
   std::cout << describe(p, t);
+  if (t.is_this_machine()) {
+    const MallocRouting m = malloc_routing(p);
+    std::cout << "workers' malloc/new: " << (m.node_local ? "their node's arena" : "the system allocator") << " ("
+              << m.reason << ")\n";
+  }
   std::cout << "build: vitte-scheduler " << VITTE_VERSION << "; node memory: " << memory_backend() << "; PAPI "
             << (papi ? "found, counters not wired in yet" : "not found") << "\n";
   return 0;

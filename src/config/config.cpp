@@ -166,9 +166,11 @@ Config Config::parse(std::string_view text, const std::string& source) {
       const toml::node* n = m->get("allocator");
       if (!n->is_string()) r.fail(n, "memory.allocator = " + Reader::show(*n) + ": expected a string");
       c.allocator = std::string(n->as_string()->get());
-      if (c.allocator != "system" && c.allocator != "node-local")
-        r.fail(n, "memory.allocator = \"" + c.allocator + "\": expected \"system\" or \"node-local\"");
-      c.plan.node_local_malloc = c.allocator == "node-local";
+      if (c.allocator != "auto" && c.allocator != "system" && c.allocator != "node-local")
+        r.fail(n, "memory.allocator = \"" + c.allocator + "\": expected \"auto\", \"system\" or \"node-local\"");
+      c.plan.malloc = c.allocator == "node-local" ? PlanOptions::Malloc::NodeLocal
+                      : c.allocator == "system"   ? PlanOptions::Malloc::System
+                                                  : PlanOptions::Malloc::Auto;
     }
   }
   return c;

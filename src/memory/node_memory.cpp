@@ -12,6 +12,7 @@
 #include "memory/jemalloc_arenas.hpp"
 #include "topology/hwloc_seam.hpp"
 #include "vitte/error.hpp"
+#include "vitte/plan.hpp"
 
 namespace vitte {
 
@@ -95,6 +96,23 @@ std::string memory_backend() {
     return "jemalloc arenas, one per node, extents bound with hwloc" + (err.empty() ? "" : " (binding failed: " + err + ")");
   }
   return "no jemalloc in this build: blocks of 4 KiB or more on hwloc-bound pages, smaller ones from malloc (unbound)";
+}
+
+MallocRouting malloc_routing(const Plan& plan) {
+  using M = PlanOptions::Malloc;
+  if (plan.malloc == M::System) return {false, "memory.allocator = \"system\""};
+  const bool je_malloc = detail::je::is_process_malloc();
+  if (plan.malloc == M::NodeLocal) {
+    if (!je_malloc)
+      throw PlanError(std::string("memory.allocator = \"node-local\" needs jemalloc as the process's malloc: ") +
+                      (detail::je::available() ? "link the program with -ljemalloc, or run it with LD_PRELOAD=libjemalloc.so.2"
+                                               : "this build has no jemalloc (sanitizer builds switch it off)"));
+    return {true, "memory.allocator = \"node-local\""};
+  }
+  if (!je_malloc) return {false, "auto: jemalloc is not this process's malloc"};
+  if (plan.binding != Binding::Pinned) return {false, "auto: the workers are not pinned"};
+  if (detail::hw::node_count() < 2) return {false, "auto: this machine has one NUMA node, nothing to localise"};
+  return {true, "auto: pinned workers on a multi-node machine"};
 }
 
 std::vector<NodeMemoryStats> node_memory_stats() {

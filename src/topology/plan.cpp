@@ -99,7 +99,7 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
   plan.topology_source = topo.source();
   plan.restriction = topo.restriction();
   plan.cross_node_steals = opts.cross_node_steals;
-  plan.node_local_malloc = opts.node_local_malloc;
+  plan.malloc = opts.malloc;
   const std::string src = "'" + topo.source() + "'";
   if (opts.workers != 0 && opts.workers_per_node != 0)
     throw PlanError("conflicting settings: " + std::to_string(opts.workers) + " workers in all and " +
@@ -207,7 +207,7 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
                           " is not this machine: workers keep its node structure and steal order, unpinned";
   }
 
-  if (opts.node_local_malloc && plan.binding != Binding::Pinned)
+  if (opts.malloc == PlanOptions::Malloc::NodeLocal && plan.binding != Binding::Pinned)
     throw PlanError("memory.allocator = \"node-local\" needs workers pinned to this machine's nodes, but this plan is " +
                     std::string(to_string(plan.binding)) + " (" + plan.binding_reason + ")");
 

@@ -51,7 +51,7 @@ void Worker::main() {
     if (!hw::pin_current_thread(static_cast<unsigned>(slot_.os_cpu), &why))
       start_error_ = "worker " + std::to_string(slot_.index) + ": " + why;
   }
-  if (start_error_.empty() && core_.plan.node_local_malloc) {
+  if (start_error_.empty() && core_.malloc.node_local) {
     std::string why;
     if (!je::route_thread_malloc(hw::current_node(), &why))
       start_error_ = "worker " + std::to_string(slot_.index) + ": memory.allocator = \"node-local\": " + why;

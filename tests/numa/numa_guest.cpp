@@ -159,11 +159,12 @@ int main() {
     check(bad == 0, "a worker's local allocations land on its own node", std::to_string(bad.load()) + " pages elsewhere");
   }
 
-  // memory.allocator = "node-local": plain new inside tasks lands on the worker's node.
+  // By default (memory.allocator = "auto") pinned workers on this multi-node machine route
+  // their plain malloc/new to their node's arena: a task's new lands on its worker's node.
   {
-    vitte::Options o;
-    o.config = vitte::Config::parse("[memory]\nallocator = \"node-local\"\n", "guest-node-local.toml");
-    vitte::Scheduler s(std::move(o));
+    vitte::Scheduler s;
+    check(s.malloc_routing().node_local, "by default, workers' malloc/new are node-local here",
+          s.malloc_routing().reason);
     std::atomic<int> bad{0}, pages{0};
     vitte::parallel_for(s, 0, 64, 1, [&](std::size_t) {
       const std::size_t bytes = 32 * 4096;
@@ -175,7 +176,7 @@ int main() {
       }
       delete v;
     });
-    check(pages > 0 && bad == 0, "with allocator = \"node-local\", plain new in tasks lands on the worker's node",
+    check(pages > 0 && bad == 0, "plain new in tasks lands on the worker's node",
           std::to_string(bad.load()) + " of " + std::to_string(pages.load()) + " pages elsewhere");
   }
 

@@ -166,7 +166,10 @@ struct ExternalSubmission {
   SchedulerCore* core;
 };
 
-void report_unjoined(std::exception_ptr e, std::uint64_t others) {
+}  // namespace
+
+// An error nobody will rethrow is written to stderr rather than lost.
+void report_unjoined(std::exception_ptr e, std::uint64_t others, const char* what_happened) noexcept {
   if (!e) return;
   std::string what = "unknown exception";
   try {
@@ -175,15 +178,14 @@ void report_unjoined(std::exception_ptr e, std::uint64_t others) {
     what = ex.what();
   } catch (...) {
   }
-  std::fprintf(stderr, "vitte: %llu detached task(s) threw and were never joined; first: %s\n",
+  std::fprintf(stderr, "vitte: %s; %llu task(s) threw, first: %s\n", what_happened,
                static_cast<unsigned long long>(others + 1), what.c_str());
 }
-}  // namespace
 
 SchedulerCore::~SchedulerCore() {
   std::uint64_t others = 0;
   std::exception_ptr e = shutdown(&others);
-  report_unjoined(e, others);
+  report_unjoined(e, others, "detached tasks failed and join_all() never reported it");
 }
 
 SchedulerCore* core_of(Scheduler& s) noexcept { return s.core_.get(); }
@@ -322,17 +324,7 @@ TaskGroup::~TaskGroup() {
   }
   detail::wait_for(counter_);
   std::uint64_t others = 0;
-  if (std::exception_ptr e = counter_.take_error(&others)) {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      what = ex.what();
-    } catch (...) {
-    }
-    std::fprintf(stderr, "vitte: a TaskGroup was destroyed without wait(); %llu task(s) threw, first: %s\n",
-                 static_cast<unsigned long long>(others + 1), what.c_str());
-  }
+  detail::report_unjoined(counter_.take_error(&others), others, "a TaskGroup was destroyed without wait()");
 }
 
 void TaskGroup::wait() {

@@ -8,29 +8,17 @@
 
 #include "test_support.hpp"
 #include "vitte/vitte.hpp"
+#include "fork_join_tree.hpp"
 
 namespace {
+
+using vitte::test::tree;
 
 vitte::Scheduler two_node_scheduler() {
   vitte::Options o;
   o.topology = vitte::Topology::from_synthetic("pack:2 numa:1 core:2 pu:1");
   o.workers = 4;
   return vitte::Scheduler(std::move(o));
-}
-
-// A fork-join tree with some work at the leaves, so thieves have something to take.
-std::uint64_t tree(int depth) {
-  if (depth == 0) {
-    std::uint64_t x = 1;
-    for (int i = 0; i < 300; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
-    return x & 1;
-  }
-  std::uint64_t a = 0, b = 0;
-  vitte::TaskGroup g;
-  g.run([&] { a = tree(depth - 1); });
-  b = tree(depth - 1);
-  g.wait();
-  return a + b + 1;
 }
 
 // The leaves' contribution to tree(depth), computed serially.

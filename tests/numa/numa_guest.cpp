@@ -17,8 +17,11 @@
 #include <vector>
 
 #include "vitte/vitte.hpp"
+#include "../fork_join_tree.hpp"
 
 namespace {
+
+using vitte::test::tree;
 
 int passed = 0, failed = 0;
 
@@ -85,20 +88,6 @@ void check_pinning(const vitte::Topology& topo, const vitte::Options& base, cons
             sched.plan().binding == vitte::Binding::Pinned,
         name, why + "binding " + vitte::to_string(sched.plan().binding));
   (void)topo;
-}
-
-std::uint64_t tree(int depth) {
-  if (depth == 0) {
-    std::uint64_t x = 1;
-    for (int i = 0; i < 300; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
-    return x & 1;
-  }
-  std::uint64_t a = 0, b = 0;
-  vitte::TaskGroup g;
-  g.run([&] { a = tree(depth - 1); });
-  b = tree(depth - 1);
-  g.wait();
-  return a + b + 1;
 }
 
 }  // namespace

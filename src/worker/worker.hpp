@@ -23,7 +23,7 @@ namespace vitte::detail {
 class Worker : public WorkerLocal {
  public:
   // Steal rounds a worker spins through before it parks (each round visits every victim
-  // once, with growing pauses in between; about 50-100 us in all on current x86 parts).
+  // once, with growing pauses in between, then yields).
   static constexpr unsigned kSpinRounds = 48;
   // Failed rounds within the own node before a worker also looks at other nodes. Work
   // that appears on the node a moment later (a peer about to push, a node-local

@@ -69,7 +69,6 @@ struct Plan {
   Binding binding = Binding::Unpinned;
   std::string binding_reason;  // one sentence a user can read
   std::string topology_source;
-  std::string restriction;     // what limited the usable PUs ("" when nothing did)
   bool cross_node_steals = true;
   PlanOptions::Malloc malloc = PlanOptions::Malloc::Auto;
 };

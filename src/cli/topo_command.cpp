@@ -40,8 +40,7 @@ int topo_command(const TopoArgs& args) {
   const std::optional<Config> config = load_config(args.topo);
   const Topology t = load_topology(args.topo);
   const Plan p = Plan::make(t, plan_options(args.topo, config));
-  const bool jemalloc = VITTE_HAVE_JEMALLOC, papi = VITTE_HAVE_PAPI;
-  (void)jemalloc;
+  const bool papi = VITTE_HAVE_PAPI;
   if (args.json) {
     nlohmann::json j;
     j["topology"] = to_json(t);
@@ -50,7 +49,7 @@ int topo_command(const TopoArgs& args) {
       const MallocRouting m = malloc_routing(p);
       j["plan"]["malloc"] = {{"node_local", m.node_local}, {"reason", m.reason}};
     }
-    j["build"] = {{"version", VITTE_VERSION}, {"jemalloc_found", jemalloc}, {"papi_found", papi},
+    j["build"] = {{"version", VITTE_VERSION}, {"jemalloc_found", static_cast<bool>(VITTE_HAVE_JEMALLOC)}, {"papi_found", papi},
                   {"node_memory", memory_backend()}};
     if (config)
       j["config"] = {{"source", config->source},

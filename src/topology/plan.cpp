@@ -97,7 +97,6 @@ std::vector<unsigned> pu_slots(const Topology& topo, const NumaNode& node, const
 Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
   Plan plan;
   plan.topology_source = topo.source();
-  plan.restriction = topo.restriction();
   plan.cross_node_steals = opts.cross_node_steals;
   plan.malloc = opts.malloc;
   const std::string src = "'" + topo.source() + "'";

@@ -43,7 +43,6 @@ class Worker : public WorkerLocal {
 
   void start();
   void join();
-  const WorkerSlot& slot() const noexcept { return slot_; }
   const std::string& start_error() const noexcept { return start_error_; }
 
   // Runs other tasks until `c` finishes (TaskGroup::wait, Future::get on a worker).

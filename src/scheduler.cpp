@@ -283,6 +283,7 @@ MetricsSnapshot Scheduler::metrics() const {
     m.worker = w->index;
     m.node = w->node;
     m.counts.executed = c.executed.read();
+    m.counts.skipped = c.skipped.read();
     m.counts.failed = c.failed.read();
     m.counts.spawned = c.spawned.read();
     m.counts.injected_taken = c.injected_taken.read();

@@ -71,6 +71,11 @@ TEST(TaskGroup, AnErrorCancelsTasksThatHaveNotStarted) {
   });
   f.get();
   EXPECT_LT(ran.load(), 1000);
+  // Skipped tasks are counted apart from executed ones: 1000 + 1 run() calls, plus the
+  // async task itself.
+  const vitte::Counts c = sched.metrics().total;
+  EXPECT_EQ(c.skipped, 1000u - static_cast<unsigned>(ran.load()));
+  EXPECT_EQ(c.executed, static_cast<std::uint64_t>(ran.load()) + 2u);
 }
 
 TEST(TaskGroup, CancelSkipsQueuedTasks) {
@@ -147,4 +152,74 @@ TEST(ParallelFor, RethrowsAndHandlesEmptyRanges) {
                                      if (i == 777) throw std::out_of_range("777");
                                    }),
                std::out_of_range);
+}
+
+// run() from another thread while the owner waits: every completer's last touch of the
+// group must come before wait() returns (the group is freed right after). ASan/TSan
+// catch a completer that still touches it; release builds catch corrupted counts.
+TEST(TaskGroupStress, RunFromAnotherThreadWhileTheOwnerWaits) {
+  for (std::size_t workers : {std::size_t{1}, std::size_t{2}, std::size_t{4}}) {
+    vitte::Options o;
+    o.workers = workers;
+    o.placement = vitte::Placement::Unpinned;
+    vitte::Scheduler sched(o);
+    const std::size_t rounds = vitte::test::scaled(400);
+    for (std::size_t r = 0; r < rounds; ++r) {
+      auto* g = new vitte::TaskGroup(sched);
+      std::atomic<int> ran{0};
+      std::atomic<bool> done{false};
+      std::thread producer([&] {
+        for (int i = 0; i < 20; ++i) {
+          g->run([&] { ran.fetch_add(1, std::memory_order_relaxed); });
+          std::this_thread::yield();
+        }
+        done.store(true);
+      });
+      while (!done.load()) g->wait();
+      g->wait();
+      producer.join();
+      EXPECT_EQ(ran.load(), 20);
+      delete g;
+    }
+  }
+}
+
+// The first error stops the loop: a 2^30-iteration loop that throws at i = 0 must not run
+// the other billion calls, and the library's own groups must not report the error the
+// caller caught as "destroyed without wait()".
+TEST(ParallelFor, TheFirstErrorCancelsTheRestOfTheLoop) {
+  for (std::size_t workers : {std::size_t{1}, std::size_t{2}}) {
+    vitte::Scheduler sched(workers);
+    std::atomic<std::uint64_t> calls{0};
+    const std::size_t n = std::size_t{1} << 30;
+    testing::internal::CaptureStderr();
+    try {
+      vitte::parallel_for(sched, 0, n, 1, [&](std::size_t i) {
+        calls.fetch_add(1, std::memory_order_relaxed);
+        if (i == 0) throw std::runtime_error("first");
+      });
+      ADD_FAILURE() << "parallel_for must rethrow";
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "first");
+    }
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(err, "") << "an error the caller caught was also reported on stderr";
+    // Each worker may finish the piece it is in (at most kStopCheck calls) and every piece
+    // already split off is skipped: far below the 2^30 calls of the whole loop.
+    EXPECT_LT(calls.load(), std::uint64_t{1} << 16) << "workers: " << workers;
+  }
+}
+
+TEST(ParallelFor, AnErrorInALargeGrainStopsRunningPieces) {
+  vitte::Scheduler sched(2);
+  std::atomic<std::uint64_t> calls{0};
+  EXPECT_THROW(vitte::parallel_for(sched, 0, std::size_t{1} << 26, std::size_t{1} << 25,
+                                   [&](std::size_t i) {
+                                     calls.fetch_add(1, std::memory_order_relaxed);
+                                     if (i == 0) throw std::runtime_error("half");
+                                   }),
+               std::runtime_error);
+  // The piece that threw stops at once; the other half, if a thief already runs it, stops
+  // within kStopCheck calls of the flag instead of running its 2^25 calls.
+  EXPECT_LT(calls.load(), std::uint64_t{1} << 20);
 }

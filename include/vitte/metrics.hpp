@@ -13,6 +13,7 @@ namespace vitte {
 
 struct Counts {
   std::uint64_t executed = 0;        // tasks run
+  std::uint64_t skipped = 0;         // tasks of a cancelled group (or failed loop), not run
   std::uint64_t failed = 0;          // tasks that threw
   std::uint64_t spawned = 0;         // tasks pushed to a worker's own deque
   std::uint64_t injected_taken = 0;  // tasks taken from the own node's injection queue

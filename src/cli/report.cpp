@@ -71,6 +71,7 @@ json to_json(const Plan& p, const Topology& t) {
 
 json to_json(const Counts& c) {
   return json{{"executed", c.executed},
+              {"skipped", c.skipped},
               {"failed", c.failed},
               {"spawned", c.spawned},
               {"injected_taken", c.injected_taken},

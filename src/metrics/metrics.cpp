@@ -6,6 +6,7 @@ namespace vitte {
 
 Counts& Counts::operator+=(const Counts& o) noexcept {
   executed += o.executed;
+  skipped += o.skipped;
   failed += o.failed;
   spawned += o.spawned;
   injected_taken += o.injected_taken;
@@ -24,6 +25,7 @@ Counts minus(const Counts& a, const Counts& b) {
   auto d = [](std::uint64_t x, std::uint64_t y) { return x >= y ? x - y : 0; };
   Counts c;
   c.executed = d(a.executed, b.executed);
+  c.skipped = d(a.skipped, b.skipped);
   c.failed = d(a.failed, b.failed);
   c.spawned = d(a.spawned, b.spawned);
   c.injected_taken = d(a.injected_taken, b.injected_taken);

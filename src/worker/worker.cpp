@@ -78,7 +78,7 @@ void Worker::main() {
     }
     idle_rounds = 0;
     bool unused = false;
-    park(nullptr, unused);
+    park(nullptr, unused, false);
   }
   leave_search();
   core_.run_hook(core_.opts.on_worker_stop, info, "on_worker_stop");
@@ -136,9 +136,13 @@ TaskFrame* Worker::steal(unsigned failed_rounds) {
 
 void Worker::execute(TaskFrame* f) noexcept {
   WaitCounter* c = f->counter;
-  const bool threw = f->op(f, c->cancelled() ? FrameOp::Discard : FrameOp::Run);
+  const bool skip = c->cancelled();
+  const std::uint64_t outer = isolation;  // a task runs in the region it was spawned in
+  isolation = f->isolation;
+  const bool threw = f->op(f, skip ? FrameOp::Discard : FrameOp::Run);
+  isolation = outer;
   pool.put(f);
-  counters.executed.bump();
+  (skip ? counters.skipped : counters.executed).bump();
   if (threw) counters.failed.bump();
   c->done(this);  // last: the joiner may release everything the task referenced
 }
@@ -177,14 +181,14 @@ void Worker::leave_search() noexcept {
 // SchedulerCore::inject(): either the producer sees our announcement and wakes us, or we
 // see its work and do not sleep. A joining worker also arms its WaitCounter so that the
 // group's last task wakes it.
-void Worker::park(WaitCounter* joining, bool& armed) {
+void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
   const std::uint32_t epoch = waiter.epoch();
   core_.lot->enlist(this);
   leave_search();
   if (joining != nullptr && !armed) armed = joining->arm(&waiter);
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  const bool ready = (joining != nullptr && joining->finished()) ||
-                     core_.stopping.load(std::memory_order_acquire) || core_.any_work_visible();
+  const bool ready = (joining != nullptr && (joining->finished() || (armed && joining->notified()))) ||
+                     core_.stopping.load(std::memory_order_acquire) || (!isolated && core_.any_work_visible());
   if (!ready) {
     counters.parks.bump();
     waiter.wait(epoch);
@@ -196,11 +200,42 @@ void Worker::park(WaitCounter* joining, bool& armed) {
   }
 }
 
+// Inside an isolation region (vitte::isolate) a waiting worker runs only tasks of that
+// region and tasks of the group it waits for (those it runs inside the region too).
+// Its own deque holds the region's tasks on top of older work, so a foreign task at the
+// bottom is put back and the deque left alone; a foreign task taken from a queue or a
+// victim is handed to this node's injection queue, where another worker takes it. Its
+// sleep ignores visible work (which may all be foreign): only a producer's wake-up or the
+// group's notifier ends it.
+bool Worker::belongs(TaskFrame* f, const WaitCounter& c) noexcept {
+  if (f->isolation == isolation) return true;
+  if (f->counter != &c) return false;
+  f->isolation = isolation;  // we own the frame now; it runs inside our region
+  return true;
+}
+
+TaskFrame* Worker::find_work_isolated(WaitCounter& c, unsigned failed_rounds) {
+  if (TaskFrame* f = deque.pop()) {
+    if (belongs(f, c)) return f;
+    deque.push(f);  // older work from outside the region: back where it was
+  }
+  TaskFrame* f = own_inject_->try_pop();
+  if (f == nullptr) f = steal(failed_rounds);
+  if (f == nullptr || belongs(f, c)) return f;
+  core_.inject(f, static_cast<int>(node));  // foreign: someone else runs it
+  return nullptr;
+}
+
 void Worker::help_wait(WaitCounter& c) {
+  const bool isolated = isolation != 0;
   bool armed = false;
   unsigned idle_rounds = 0;
   while (!c.finished()) {
-    if (TaskFrame* f = find_work(idle_rounds)) {
+    if (armed && c.notified()) {  // the count reached zero and rose again: re-arm later
+      c.disarm();
+      armed = false;
+    }
+    if (TaskFrame* f = isolated ? find_work_isolated(c, idle_rounds) : find_work(idle_rounds)) {
       if (searching_) found_work();
       idle_rounds = 0;
       execute(f);
@@ -212,21 +247,34 @@ void Worker::help_wait(WaitCounter& c) {
       continue;
     }
     idle_rounds = 0;
-    park(&c, armed);
+    park(&c, armed, isolated);
   }
   leave_search();
   if (armed) c.disarm();
 }
 
+// Sleeps until a notifier ends the arming (WaitCounter I3/I4). The count can rise again
+// after it reached zero (run() from another thread meanwhile): then arm again.
 void block_wait(WaitCounter& c) {
   Waiter& w = this_thread_waiter();
-  std::uint32_t epoch = w.epoch();
-  if (!c.arm(&w)) return;  // finished before we could arm
-  while (!c.finished()) {
-    w.wait(epoch);
-    epoch = w.epoch();
+  for (;;) {
+    std::uint32_t epoch = w.epoch();  // before arming, so the notifier's wake is never missed
+    if (!c.arm(&w)) return;           // nothing pending
+    while (!c.notified()) {
+      w.wait(epoch);
+      epoch = w.epoch();
+    }
+    c.disarm();
+    if (c.finished()) return;
   }
-  c.disarm();
+}
+
+void yield_thread() noexcept { std::this_thread::yield(); }
+
+std::uint64_t new_isolation_tag() noexcept {
+  static std::atomic<std::uint64_t> last{0};
+  // relaxed: only uniqueness matters, which the RMW gives.
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 Waiter& this_thread_waiter() noexcept {

@@ -45,7 +45,8 @@ class Worker : public WorkerLocal {
   void join();
   const std::string& start_error() const noexcept { return start_error_; }
 
-  // Runs other tasks until `c` finishes (TaskGroup::wait, Future::get on a worker).
+  // Runs other tasks until `c` finishes (TaskGroup::wait, Future::get on a worker);
+  // inside an isolation region, only that region's tasks.
   void help_wait(WaitCounter& c);
 
  private:
@@ -57,9 +58,11 @@ class Worker : public WorkerLocal {
 
   void main();
   TaskFrame* find_work(unsigned failed_rounds);
+  bool belongs(TaskFrame* f, const WaitCounter& c) noexcept;
+  TaskFrame* find_work_isolated(WaitCounter& c, unsigned failed_rounds);
   TaskFrame* steal(unsigned failed_rounds);
   void execute(TaskFrame* f) noexcept;
-  void park(WaitCounter* joining, bool& armed);
+  void park(WaitCounter* joining, bool& armed, bool isolated);
   void backoff(unsigned round);
   void start_searching() noexcept;
   void found_work() noexcept;     // leaves the searching state, may wake a successor

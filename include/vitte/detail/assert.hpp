@@ -34,4 +34,7 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
+// Gives the CPU away (sched_yield) in a spin that has lasted too long.
+void yield_thread() noexcept;
+
 }  // namespace vitte::detail

@@ -25,6 +25,7 @@ class OwnerCounter {
 
 struct WorkerCounters {
   OwnerCounter executed;       // tasks run by this worker
+  OwnerCounter skipped;        // tasks of a cancelled group, destroyed without running
   OwnerCounter failed;         // tasks that threw
   OwnerCounter spawned;        // tasks pushed to this worker's own deque
   OwnerCounter injected_taken; // tasks taken from the own node's injection queue

@@ -37,7 +37,9 @@ struct alignas(kCacheLine) TaskFrame {
   bool (*op)(TaskFrame*, FrameOp) noexcept = nullptr;
   WaitCounter* counter = nullptr;  // who is told when this frame is done (never null once queued)
   TaskFrame* next = nullptr;       // free-list link while the frame sits in a pool
-  void* pad_ = nullptr;
+  // The isolation region (vitte::isolate) the task was spawned in, 0 for none. Whoever
+  // runs the task runs it inside that region, so its own waits stay isolated too.
+  std::uint64_t isolation = 0;
   alignas(16) unsigned char storage[kInlineBytes];
 };
 static_assert(sizeof(TaskFrame) == TaskFrame::kSize);

@@ -13,20 +13,34 @@
 //   pending = L + A.
 // State word: state_ = (A << 1) | kWaiting, two's complement; A is state_ >> 1 (signed).
 //
+// State word: state_ = (A << 2) | kNotifying | kWaiting; A is state_ >> 2 (signed).
+//
 // Joining: the owner (or, without an owner, the single joiner) helps or spins while
 // pending > 0. Before sleeping it arms: one CAS folds L into A and sets kWaiting, after
 // which A alone is the pending count (>= 1) and the owner too reports through the atomic
-// path until disarm(). So the completer that takes A from 1 to 0 while kWaiting is set
-// knows it finished the group.
+// path until disarm().
+// Completing on the atomic path is a CAS, not a fetch_sub: the completer that takes A
+// from 1 to 0 while kWaiting is set swaps kWaiting for kNotifying in the same step, so
+// exactly one completer per arming becomes the notifier, and nobody can be between
+// "took the count to zero" and "told the joiner" without the joiner seeing it. (With a
+// plain fetch_sub, run() from another thread could raise A again before the joiner left;
+// a second completer then also saw "1 -> 0 while waiting", and the joiner could leave on
+// the second one's signal while the first still touched the freed group: issue #6.)
 // Invariants:
 //   I1  without an owner, A never goes below zero (done() without add(); asserted).
-//   I2  while kWaiting is set, L == 0 and A == pending.
-//   I3  the completer that takes A from 1 to 0 with kWaiting set is the only one that
-//       touches waiter_, and it does so before it stores ack_.
-//   I4  ack_ is that completer's last access to this object: a joiner that armed leaves
-//       only after it has seen ack_, so the object may live on the joiner's stack.
+//   I2  while kWaiting is set, L == 0 and A == pending >= 1 (A reaching 0 clears it).
+//   I3  kWaiting and kNotifying are never both set; kNotifying is set only by the one
+//       completer whose CAS took A from 1 to 0 with kWaiting set (the notifier).
+//   I4  the notifier reads waiter_, wakes it, and then clears kNotifying (release); that
+//       is its last access to this object. Every other completer's last access is its
+//       successful CAS. A joiner that armed leaves only once it has seen kNotifying
+//       clear after kWaiting cleared (disarm()), so the object may live on its stack or
+//       be freed right after wait().
 //   I5  L, armed_ and the owner's view are touched by the owner thread only; other
 //       threads read owner_ alone, which never changes after construction.
+//   I6  arm() runs only when neither bit is set (the joiner's previous disarm() waited
+//       the notifier out), and only the joiner clears kWaiting without notifying, which
+//       it does only while A >= 1, when no completer can be the notifier.
 // Errors: the first exception recorded wins (claimed by CAS on has_error_); the rest are
 // counted. The joiner reads error_ after it observed pending == 0 (acquire on state_),
 // which happens after the recording task's completion (release), or on its own thread.
@@ -46,7 +60,8 @@ struct WorkerLocal;
 class WaitCounter {
  public:
   static constexpr std::uint64_t kWaiting = 1;
-  static constexpr std::uint64_t kOne = 2;
+  static constexpr std::uint64_t kNotifying = 2;
+  static constexpr std::uint64_t kOne = 4;
 
   // cancel_on_error: a TaskGroup skips its tasks that have not started once one of them
   // threw; the scheduler's detached tasks are unrelated to each other and keep running.
@@ -76,28 +91,41 @@ class WaitCounter {
       ++local_done_;
       return;
     }
-    // Read before the decrement: once it lands, the joiner may see the group finished and
-    // free this object (only a completer that finds kWaiting set may touch it after).
+    // Read before the CAS: once it lands, the joiner may see the group finished and free
+    // this object (only the notifier may touch it after, I4).
     [[maybe_unused]] const bool has_owner = owner_ != nullptr;
-    // acq_rel: release publishes the task's effects (and a recorded error) to the
-    // joiner's acquire load; acquire pairs with the joiner's arming CAS (release), so
-    // waiter_ is visible below.
-    const std::uint64_t prev = state_.fetch_sub(kOne, std::memory_order_acq_rel);
-    VITTE_ASSERT(has_owner || static_cast<std::int64_t>(prev) >= static_cast<std::int64_t>(kOne),
-                 "I1: WaitCounter::done() without a matching add()");
-    if (prev == (kOne | kWaiting)) {
-      Waiter* w = waiter_.load(std::memory_order_relaxed);
+    // relaxed: only a first guess for the CAS, which re-reads the word on failure.
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    std::uint64_t next;
+    do {
+      VITTE_ASSERT(has_owner || static_cast<std::int64_t>(s) >= static_cast<std::int64_t>(kOne),
+                   "I1: WaitCounter::done() without a matching add()");
+      next = s == (kOne | kWaiting) ? kNotifying : s - kOne;
+      // acq_rel: release publishes the task's effects (and a recorded error) to the
+      // joiner's acquire loads; acquire pairs with the joiner's arming CAS (release), so
+      // the notifier sees waiter_ below.
+    } while (!state_.compare_exchange_weak(s, next, std::memory_order_acq_rel, std::memory_order_relaxed));
+    if (next == kNotifying) {
+      Waiter* w = waiter_.load(std::memory_order_relaxed);  // published by arm()'s CAS
       w->wake();
-      // release: the joiner's acquire load of ack_ pairs with this; last touch (I4).
-      ack_.store(true, std::memory_order_release);
+      // release: pairs with the joiner's acquire loads in disarm(); last touch (I4).
+      state_.fetch_and(~kNotifying, std::memory_order_release);
     }
   }
 
   // Joiner side (the owner, when there is one).
   bool finished() const noexcept {
     // acquire: pairs with done()'s release, so the joiner sees the tasks' effects.
-    const std::int64_t a = static_cast<std::int64_t>(state_.load(std::memory_order_acquire)) >> 1;
+    const std::int64_t a = static_cast<std::int64_t>(state_.load(std::memory_order_acquire)) >> 2;
     return a + local_pending() == 0;
+  }
+
+  // Joiner side, while armed: true once a notifier took kWaiting (the count reached 0;
+  // it may have risen again since, if run() is called concurrently with the wait). The
+  // joiner then disarm()s and, if the group is not finished after all, arms again.
+  bool notified() const noexcept {
+    // acquire: pairs with the notifier's CAS (release), as in finished().
+    return (state_.load(std::memory_order_acquire) & kWaiting) == 0;
   }
 
   // Joiner side. Announces `w` as the sleeper; returns false if nothing is pending (then
@@ -108,10 +136,12 @@ class WaitCounter {
     const std::int64_t l = local_pending();
     std::uint64_t s = state_.load(std::memory_order_acquire);
     for (;;) {
-      if ((static_cast<std::int64_t>(s) >> 1) + l == 0) return false;
+      VITTE_ASSERT((s & (kWaiting | kNotifying)) == 0, "I6: arm() while armed or notifying");
+      if ((static_cast<std::int64_t>(s) >> 2) + l == 0) return false;
       const std::uint64_t folded = (s + static_cast<std::uint64_t>(l) * kOne) | kWaiting;
       // release: publishes waiter_ to the completer's acq_rel fetch_sub.
       // acquire (on failure too): we re-read the count as the completers left it.
+      // A's bits are added with wrap-around (L may be negative relative to A).
       if (state_.compare_exchange_weak(s, folded, std::memory_order_acq_rel, std::memory_order_acquire)) {
         local_spawned_ = local_done_ = 0;  // I2: L now lives in A
         armed_ = true;
@@ -120,14 +150,26 @@ class WaitCounter {
     }
   }
 
-  // Joiner side, after arm() returned true and finished() became true: waits for the
-  // completer to release the object (I4), then clears the waiting state for reuse.
+  // Joiner side, after arm() returned true: ends the arming. If a notifier was chosen,
+  // waits until it is done with this object (I4); if none was (the count never reached
+  // zero), clears kWaiting so that none will be (I6). Afterwards the joiner may leave, or
+  // check finished() and arm again.
   void disarm() noexcept {
-    // acquire: pairs with the completer's release store of ack_.
-    while (!ack_.load(std::memory_order_acquire)) cpu_relax();
-    ack_.store(false, std::memory_order_relaxed);
-    // relaxed: only the joiner clears the bit; concurrent add()s touch other bits.
-    state_.fetch_and(~kWaiting, std::memory_order_relaxed);
+    // acquire: pairs with the notifier's release clearing kNotifying, and with the
+    // completers' CAS releases.
+    std::uint64_t s = state_.load(std::memory_order_acquire);
+    for (unsigned spins = 0;;) {
+      if (s & kNotifying) {  // the notifier is between its CAS and its last store
+        if (++spins < 64) cpu_relax(); else yield_thread();
+        s = state_.load(std::memory_order_acquire);
+        continue;
+      }
+      if ((s & kWaiting) == 0) break;
+      VITTE_ASSERT((static_cast<std::int64_t>(s) >> 2) >= 1, "I2: waiting with nothing pending");
+      // acq_rel: as above; a completer that reads the word after this sees no waiter.
+      if (state_.compare_exchange_weak(s, s & ~kWaiting, std::memory_order_acq_rel, std::memory_order_acquire))
+        break;
+    }
     armed_ = false;
   }
 
@@ -167,7 +209,6 @@ class WaitCounter {
 
   std::atomic<std::uint64_t> state_{0};
   std::atomic<Waiter*> waiter_{nullptr};
-  std::atomic<bool> ack_{false};
   std::atomic<bool> has_error_{false};
   std::atomic<bool> cancelled_{false};
   std::atomic<std::uint64_t> extra_errors_{0};

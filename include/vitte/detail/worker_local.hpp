@@ -41,6 +41,10 @@ struct alignas(kCacheLine) WorkerLocal {
   WaitCounter* detached = nullptr;  // the scheduler's counter for submit()/spawn()
   std::uint32_t index = 0;          // worker index in the plan
   std::uint32_t node = 0;           // logical NUMA node index
+  // The isolation region of the task (or vitte::isolate call) running now; 0: none.
+  // Stamped on every frame this worker packs; while it is set, a wait on this worker
+  // runs only tasks of the same region (Worker::help_wait).
+  std::uint64_t isolation = 0;
 };
 
 // The worker running on this thread, or null on threads that are not workers.
@@ -77,6 +81,7 @@ TaskFrame* pack(WorkerLocal* w, F&& fn) {
     w != nullptr ? w->pool.put(f) : delete_frame(f);
     throw;
   }
+  f->isolation = w != nullptr ? w->isolation : 0;
   if constexpr (!kFitsInline<std::decay_t<F>>) {
     if (w != nullptr) w->counters.boxed.bump();
   }

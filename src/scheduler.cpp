@@ -1,8 +1,10 @@
 #include "vitte/scheduler.hpp"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <cstdio>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -13,6 +15,9 @@ namespace vitte {
 namespace detail {
 
 std::atomic<std::int64_t> external_frames{0};
+std::atomic<bool> trim_wanted{false};
+std::atomic<std::uint64_t> fork_generation{0};
+void release_free_memory() noexcept;  // memory/node_memory.cpp
 
 namespace {
 PlanOptions plan_options_of(const Options& o) {
@@ -22,6 +27,21 @@ PlanOptions plan_options_of(const Options& o) {
   p.workers = o.workers;
   p.placement = o.placement;
   return p;
+}
+
+void after_fork_in_child() noexcept {
+  // relaxed: the child has one thread now.
+  fork_generation.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::size_t checked_stack_size(std::size_t bytes) {
+  constexpr std::size_t kMin = 64 * 1024;
+  if (bytes == 0) return 0;
+  if (bytes < kMin)
+    throw PlanError("Options::stack_size = " + std::to_string(bytes) + " bytes is below the minimum of " +
+                    std::to_string(kMin) + " (64 KiB)");
+  const std::size_t page = 4096;
+  return (bytes + page - 1) / page * page;
 }
 
 Topology topology_of(Options& o) {
@@ -36,12 +56,16 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
       topo(topology_of(opts)),
       plan(Plan::make(topo, plan_options_of(opts))),
       malloc(malloc_routing(plan)),
-      started(static_cast<std::ptrdiff_t>(plan.workers.size())) {
+      started(static_cast<std::ptrdiff_t>(plan.workers.size())),
+      born_in_generation(fork_generation.load(std::memory_order_relaxed)) {
+  static std::once_flag atfork_once;
+  std::call_once(atfork_once, [] { pthread_atfork(nullptr, nullptr, &after_fork_in_child); });
+  opts.stack_size = checked_stack_size(opts.stack_size);
   const std::size_t nn = topo.nodes().size();
   inject_queues.resize(nn);
   for (unsigned n = 0; n < nn; ++n)
     if (!plan.arenas[n].empty()) {
-      inject_queues[n] = std::make_unique<InjectionQueue>();
+      inject_queues[n] = std::make_unique<InjectionQueue>(opts.max_backlog);
       arena_nodes.push_back(n);
     }
   // Every node, CPU-less ones included, maps to itself or to its nearest arena, and has
@@ -59,7 +83,7 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
   for (const WorkerSlot& s : plan.workers) workers.push_back(std::make_unique<Worker>(*this, s));
   for (auto& w : workers) w->wire(workers, inject_queues, plan);
 
-  for (auto& w : workers) w->start();
+  for (auto& w : workers) w->start(opts.stack_size);
   started.wait();
   std::string errors;
   for (auto& w : workers)
@@ -86,8 +110,31 @@ unsigned SchedulerCore::home_node() noexcept {
   return arena_nodes[k % arena_nodes.size()];
 }
 
+unsigned SchedulerCore::arena_for(int node) noexcept {
+  return node < 0 ? home_node() : arena_of[static_cast<unsigned>(node)];
+}
+
+void SchedulerCore::inject_external(TaskFrame* f, int node) {
+  const unsigned n = arena_for(node);
+  InjectionQueue& q = *inject_queues[n];
+  if (q.bounded()) {
+    const bool wait = opts.on_backlog_full == Options::BacklogFullAction::Block;
+    if (!q.admit(wait))
+      throw BacklogFull("node " + std::to_string(n) + "'s backlog is full (" + std::to_string(q.bound()) +
+                        " tasks queued, Options::max_backlog); the task was not queued");
+    try {
+      inject(f, static_cast<int>(n));
+    } catch (...) {
+      q.unadmit();
+      throw;
+    }
+    return;
+  }
+  inject(f, static_cast<int>(n));
+}
+
 void SchedulerCore::inject(TaskFrame* f, int node) {
-  const unsigned n = node < 0 ? home_node() : arena_of[static_cast<unsigned>(node)];
+  const unsigned n = arena_for(node);
   inject_queues[n]->push(f);
   // seq_cst fence: pairs with the fence in Worker::park. Either the sleeper's re-check
   // sees this push, or we see its enlistment below and wake it.
@@ -95,6 +142,22 @@ void SchedulerCore::inject(TaskFrame* f, int node) {
   if (idle.sleepers.load(std::memory_order_relaxed) > 0 &&
       (lot->sleepers_on(n) > 0 || idle.searching.load(std::memory_order_relaxed) == 0))
     lot->wake_one(n);
+}
+
+bool SchedulerCore::inherited() const noexcept {
+  return fork_generation.load(std::memory_order_relaxed) != born_in_generation;
+}
+
+void SchedulerCore::check_not_inherited(const char* what) const {
+  if (inherited())
+    throw UsageError(std::string(what) + " on a Scheduler inherited through fork(): its workers exist only in the "
+                     "parent process; make a new Scheduler in the child");
+}
+
+void SchedulerCore::on_idle() noexcept {
+  // relaxed: a hint; trimming twice or a little late is harmless.
+  if (trim_wanted.load(std::memory_order_relaxed) && trim_wanted.exchange(false, std::memory_order_relaxed))
+    release_free_memory();
 }
 
 bool SchedulerCore::any_work_visible() const {
@@ -133,6 +196,7 @@ void SchedulerCore::end_external() noexcept {
 }
 
 std::exception_ptr SchedulerCore::shutdown(std::uint64_t* others) noexcept {
+  if (inherited()) return nullptr;  // the child of a fork(): nothing of ours runs here
   std::lock_guard<std::mutex> lock(shutdown_mu);
   if (shut_down) return nullptr;
   shut_down = true;
@@ -191,8 +255,9 @@ SchedulerCore::~SchedulerCore() {
 SchedulerCore* core_of(Scheduler& s) noexcept { return s.core_.get(); }
 
 void submit_external(SchedulerCore* core, TaskFrame* f, int node) {
+  core->check_not_inherited("TaskGroup::run()");
   ExternalSubmission guard(core);
-  core->inject(f, node);
+  core->inject_external(f, node);
 }
 
 }  // namespace detail
@@ -210,9 +275,15 @@ Options with_workers(std::size_t n) {
 Scheduler::Scheduler() : Scheduler(Options{}) {}
 Scheduler::Scheduler(std::size_t workers) : Scheduler(with_workers(workers)) {}
 Scheduler::Scheduler(Options opts) : core_(std::make_unique<detail::SchedulerCore>(this, std::move(opts))) {}
-Scheduler::~Scheduler() = default;  // SchedulerCore's destructor shuts down
+Scheduler::~Scheduler() {
+  // In the child of a fork() the workers do not exist: joining them, or destroying the
+  // thread handles, would hang or abort. The inherited state is left as it is.
+  if (core_->inherited()) (void)core_.release();
+  // Otherwise SchedulerCore's destructor shuts down.
+}
 
 void Scheduler::shutdown() {
+  core_->check_not_inherited("shutdown()");
   std::uint64_t others = 0;
   if (std::exception_ptr e = core_->shutdown(&others)) std::rethrow_exception(e);
 }
@@ -227,26 +298,40 @@ void Scheduler::submit(Task&& t) {
     detail::push_local(w, f);
     return;
   }
-  submit(std::move(t), ~0u);
+  submit_to(std::move(t), -1);
 }
 
 void Scheduler::submit(Task&& t, unsigned node) {
-  if (!t) throw UsageError("submit() of an empty Task (moved from, or already submitted)");
-  const bool any_node = node == ~0u;
-  if (!any_node && node >= core_->topo.nodes().size())
+  if (node >= core_->topo.nodes().size())
     throw UsageError("submit() to node " + std::to_string(node) + ", but the topology has " +
                      std::to_string(core_->topo.nodes().size()) + " nodes (0.." +
                      std::to_string(core_->topo.nodes().size() - 1) + ")");
+  submit_to(std::move(t), static_cast<int>(node));
+}
+
+void Scheduler::submit_to(Task&& t, int node) {
+  if (!t) throw UsageError("submit() of an empty Task (moved from, or already submitted)");
+  core_->check_not_inherited("submit()");
   const bool from_own_worker = detail::tls_worker != nullptr && detail::tls_worker->core == core_.get();
   std::optional<detail::ExternalSubmission> guard;
   if (!from_own_worker) guard.emplace(core_.get());  // throws once shutdown began; t is kept
-  detail::TaskFrame* f = t.release();
+  detail::TaskFrame* f = t.frame_;  // still t's until it is queued (BacklogFull leaves it there)
   f->counter = &core_->detached;
   core_->detached.add(nullptr);
-  core_->inject(f, any_node ? -1 : static_cast<int>(node));
+  try {
+    if (from_own_worker)
+      core_->inject(f, node);
+    else
+      core_->inject_external(f, node);
+  } catch (...) {
+    core_->detached.done(nullptr);
+    throw;
+  }
+  (void)t.release();
 }
 
 void Scheduler::join_all() {
+  core_->check_not_inherited("join_all()");
   if (detail::tls_worker != nullptr && detail::tls_worker->core == core_.get())
     throw UsageError("join_all() called from a task of the same scheduler; it would wait for itself "
                      "(use a TaskGroup inside tasks)");
@@ -329,6 +414,7 @@ TaskGroup::~TaskGroup() {
 }
 
 void TaskGroup::wait() {
+  core_->check_not_inherited("TaskGroup::wait()");
   if (!on_owner_thread(counter_))
     throw UsageError("TaskGroup::wait() on a thread other than the worker that made the group (worker " +
                      std::to_string(counter_.owner()->index) + ")");

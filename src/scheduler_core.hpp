@@ -28,8 +28,20 @@ class SchedulerCore {
   ~SchedulerCore();
 
   // Queues a frame on a node's injection queue (node < 0: the caller's node). Wakes a
-  // sleeper of that node if there is one, else any sleeper if nobody is searching.
+  // sleeper of that node if there is one, else any sleeper if nobody is searching. Never
+  // bounded: for work queued by the workers themselves.
   void inject(TaskFrame* f, int node);
+  // The same for a thread that is not one of our workers: in bounded mode it first takes
+  // a slot in the node's backlog (waits, or throws BacklogFull and leaves f to the caller).
+  void inject_external(TaskFrame* f, int node);
+  // The arena node that work for `node` goes to (node < 0: the caller's node).
+  unsigned arena_for(int node) noexcept;
+  // Throws UsageError in a child process that inherited this scheduler through fork():
+  // its workers do not exist there (see Scheduler's fork contract).
+  void check_not_inherited(const char* what) const;
+  bool inherited() const noexcept;
+  // Called by a worker about to sleep when every worker is asleep.
+  void on_idle() noexcept;
   // Brackets a submission from a thread that is not one of our workers. begin_external()
   // returns false once shutdown has begun (nothing may be queued then). Between the two
   // calls shutdown() waits, so every accepted submission is queued before it drains.
@@ -69,6 +81,11 @@ class SchedulerCore {
   std::mutex join_mu;                  // one join_all() at a time
   std::mutex shutdown_mu;              // one shutdown() at a time
   bool shut_down = false;              // under shutdown_mu
+  std::uint64_t born_in_generation;    // fork_generation when made (see fork contract)
 };
+
+// Bumped in the child after every fork(); a scheduler made in an earlier generation is
+// inherited and unusable there.
+extern std::atomic<std::uint64_t> fork_generation;
 
 }  // namespace vitte::detail

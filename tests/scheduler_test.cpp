@@ -1,6 +1,7 @@
 // The Scheduler's public contract: the origin API, detached tasks, futures, shutdown,
 // external submitters, hooks, memory that does not grow with finished tasks.
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -10,6 +11,8 @@
 #include <functional>
 #include <latch>
 #include <stdexcept>
+#include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -332,4 +335,118 @@ TEST(SchedulerStress, MemoryDoesNotGrowWithFinishedTasks) {
   EXPECT_LT(after, warm + 8 * 1024) << "RSS grew from " << warm << " KiB to " << after << " KiB after "
                                     << rounds * 200'000 << " more tasks";
 #endif
+}
+
+TEST(Scheduler, SubmitToTheLargestNodeNumberIsRefused) {
+  vitte::Scheduler sched(1);
+  EXPECT_THROW(sched.submit(vitte::Task::spawn([] {}), ~0u), vitte::UsageError)
+      << "~0u is not a node (it was an internal 'any node' sentinel)";
+}
+
+// Backpressure: a bounded scheduler keeps each node's external backlog at the bound.
+TEST(Scheduler, BoundedBacklogFailsWithTheTaskKept) {
+  vitte::Options o;
+  o.workers = 1;
+  o.max_backlog = 4;
+  o.on_backlog_full = vitte::Options::BacklogFullAction::Fail;
+  vitte::Scheduler sched(o);
+  std::atomic<bool> release{false};
+  std::atomic<int> ran{0};
+  // Occupy the only worker, then fill the backlog.
+  sched.submit(vitte::Task::spawn([&] {
+    while (!release.load()) std::this_thread::sleep_for(1ms);
+  }));
+  while (sched.metrics().total.injected_taken == 0) std::this_thread::sleep_for(1ms);
+  for (int i = 0; i < 4; ++i) sched.submit(vitte::Task::spawn([&] { ran++; }));
+  auto t = vitte::Task::spawn([&] { ran += 100; });
+  EXPECT_THROW(sched.submit(std::move(t)), vitte::BacklogFull);
+  EXPECT_TRUE(static_cast<bool>(t)) << "a refused task stays with the caller";
+  release = true;
+  sched.join_all();
+  EXPECT_EQ(ran.load(), 4);
+  sched.submit(std::move(t));  // room again
+  sched.join_all();
+  EXPECT_EQ(ran.load(), 104);
+}
+
+TEST(SchedulerStress, BoundedBacklogBlocksProducersAndLosesNothing) {
+  vitte::Options o;
+  o.workers = 2;
+  o.max_backlog = 64;
+  vitte::Scheduler sched(o);
+  std::atomic<std::int64_t> queued_peak{0}, queued{0};
+  std::atomic<std::size_t> ran{0};
+  const std::size_t per = vitte::test::scaled(20'000);
+  std::vector<std::thread> producers;
+  for (int p = 0; p < 3; ++p)
+    producers.emplace_back([&] {
+      for (std::size_t i = 0; i < per; ++i) {
+        const std::int64_t q = queued.fetch_add(1) + 1;
+        std::int64_t peak = queued_peak.load();
+        while (q > peak && !queued_peak.compare_exchange_weak(peak, q)) {
+        }
+        sched.submit(vitte::Task::spawn([&] {
+          queued.fetch_sub(1);
+          ran.fetch_add(1, std::memory_order_relaxed);
+        }));
+      }
+    });
+  for (auto& t : producers) t.join();
+  sched.join_all();
+  EXPECT_EQ(ran.load(), 3 * per);
+  // Tasks counted before submit() and uncounted when they start: at most the bound
+  // queued, plus one being submitted per producer, plus one running per worker.
+  EXPECT_LE(queued_peak.load(), 64 + 3 + 2);
+}
+
+// A backlog of external work leaves freed heap behind; once every worker is idle the
+// runtime hands it back to the system.
+TEST(Scheduler, MemoryIsGivenBackOnceIdleAfterABigBacklog) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "sanitizer allocators keep freed memory resident by design";
+#else
+  // In a process of its own: the huge heap it leaves (even trimmed) would make RSS-based
+  // tests that follow measure its re-use, not themselves.
+  const int rc = vitte::test::in_child([] {
+    vitte::Scheduler sched(1);
+    const std::size_t before = rss_kib();
+    std::atomic<bool> release{false};
+    sched.submit(vitte::Task::spawn([&] {
+      while (!release.load()) std::this_thread::sleep_for(1ms);
+    }));
+    const std::size_t n = 1'000'000;  // 128 MB of frames queued
+    for (std::size_t i = 0; i < n; ++i) sched.submit(vitte::Task::spawn([] {}));
+    const std::size_t queued = rss_kib();
+    release = true;
+    sched.join_all();
+    for (int i = 0; i < 200 && rss_kib() > before + (queued - before) / 4; ++i) std::this_thread::sleep_for(10ms);
+    const std::size_t idle = rss_kib();
+    std::printf("RSS %zu KiB before, %zu KiB with the backlog, %zu KiB idle after it\n", before, queued, idle);
+    if (queued < before + 64 * 1024) return 2;  // the backlog should have cost memory
+    return idle < before + (queued - before) / 4 ? 0 : 1;
+  });
+  EXPECT_EQ(rc, 0) << "1: memory was not given back; 2: the backlog cost no memory; -1: crashed or hung";
+#endif
+}
+
+TEST(Scheduler, StackSizeIsAppliedAndCheckedAndWorkersAreNamed) {
+  vitte::Options o;
+  o.workers = 1;
+  o.stack_size = 1000;
+  EXPECT_THROW(vitte::Scheduler bad(o), vitte::PlanError);
+  o.stack_size = 256 * 1024 + 1;  // rounded up to pages
+  vitte::Scheduler sched(o);
+  auto [stack, name] = sched.async([] {
+                              pthread_attr_t a;
+                              std::size_t size = 0;
+                              pthread_getattr_np(pthread_self(), &a);
+                              pthread_attr_getstacksize(&a, &size);
+                              pthread_attr_destroy(&a);
+                              char n[16] = {};
+                              pthread_getname_np(pthread_self(), n, sizeof n);
+                              return std::pair<std::size_t, std::string>(size, n);
+                            }).get();
+  EXPECT_GE(stack, 256u * 1024 + 1);
+  EXPECT_LT(stack, 256u * 1024 + 64 * 1024);
+  EXPECT_EQ(name, "vitte-w0/n0");
 }

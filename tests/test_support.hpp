@@ -1,7 +1,13 @@
 // Shared helpers for the test suites.
 #pragma once
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
 #include <cstddef>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -26,5 +32,25 @@ std::vector<std::string> shipped_topologies();
 
 // Threads of this process now (from /proc/self/status).
 std::size_t thread_count();
+
+// Runs `child` in a forked process and returns its exit code; -1 if it died of a signal
+// or did not end within `limit` (it is then killed). For tests that need a process of
+// their own (a clean heap to measure, fork() itself).
+template <class F>
+int in_child(F child, std::chrono::seconds limit = std::chrono::seconds(20)) {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(child());
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 }  // namespace vitte::test

@@ -32,9 +32,19 @@ class ConfigError : public Error {
   using Error::Error;
 };
 
+// A bounded scheduler (Options::max_backlog, BacklogFull::Fail) refused an external
+// submission because the node's backlog is full; the task was not queued (submit() leaves
+// it in the Task).
+class BacklogFull;
+
 // The scheduler cannot do what was asked in its current state (submit after shutdown,
 // join_all from inside one of its own tasks, ...).
 class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+class BacklogFull : public Error {
  public:
   using Error::Error;
 };

@@ -17,6 +17,12 @@
 // workers. shutdown() rethrows the first error of a detached task that join_all() never
 // reported; the destructor, which cannot throw, writes it to stderr. Shutting down from one
 // of the scheduler's own workers is a usage error (it would wait for itself) and aborts.
+//
+// fork() contract: a child process gets none of the parent's worker threads. A Scheduler
+// the child inherited is unusable there: submit(), async(), join_all(), shutdown(),
+// TaskGroup::run()/wait() on it throw UsageError, and its destructor frees nothing (the
+// threads it would join do not exist). Futures and groups from the parent must not be
+// waited on in the child. A new Scheduler made in the child works normally.
 #pragma once
 
 #include <cstddef>
@@ -54,6 +60,18 @@ struct Options {
   // reported on stderr and otherwise ignored.
   std::function<void(const WorkerInfo&)> on_worker_start;
   std::function<void(const WorkerInfo&)> on_worker_stop;
+  // Stack of each worker thread, in bytes; 0: the process default (ulimit -s, usually
+  // 8 MiB). Nested waits (a TaskGroup::wait inside a task run by another wait) grow a
+  // worker's stack by a few hundred bytes per level plus the user's own frames: see
+  // docs/design.md for the measured cost per level. At least 64 KiB; rounded up to pages.
+  std::size_t stack_size = 0;
+  // Backpressure for external submissions (threads that are not this scheduler's
+  // workers): at most this many tasks queued per node (0: unbounded). When a node's
+  // backlog is full, submit()/async()/TaskGroup::run() from outside either wait for room
+  // (Block) or throw BacklogFull with the task left in the caller's hands (Fail). Work
+  // that tasks spawn is never bounded or blocked (a worker must not wait for itself).
+  std::size_t max_backlog = 0;
+  enum class BacklogFullAction { Block, Fail } on_backlog_full = BacklogFullAction::Block;
 };
 
 class Scheduler {
@@ -125,6 +143,8 @@ class Scheduler {
       submit(std::move(t), static_cast<unsigned>(node));
     return Future<R>(std::move(state));
   }
+
+  void submit_to(Task&& t, int node);  // node < 0: the caller's node
 
   std::unique_ptr<detail::SchedulerCore> core_;
 };

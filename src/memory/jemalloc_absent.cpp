@@ -9,6 +9,7 @@ void* allocate(std::size_t, std::size_t, unsigned) { return nullptr; }
 void deallocate(void*, std::size_t, std::size_t) noexcept {}
 std::string bind_error() { return ""; }
 bool is_process_malloc() noexcept { return false; }
+void purge_all() noexcept {}
 bool route_thread_malloc(unsigned, std::string* why) {
   if (why) *why = "this build has no jemalloc (sanitizer builds switch it off)";
   return false;

@@ -143,6 +143,12 @@ bool route_thread_malloc(unsigned node, std::string* why) {
   return true;
 }
 
+void purge_all() noexcept {
+  // MALLCTL_ARENAS_ALL (4096 in jemalloc 5) names every arena.
+  const std::string name = "arena." + std::to_string(MALLCTL_ARENAS_ALL) + ".purge";
+  mallctl(name.c_str(), nullptr, nullptr, nullptr, 0);
+}
+
 std::string bind_error() {
   std::lock_guard<std::mutex> lock(mu);
   return first_bind_error;

@@ -27,5 +27,7 @@ bool is_process_malloc() noexcept;
 // cache would hand out blocks other threads freed from other nodes). False with a reason
 // when that is not possible.
 bool route_thread_malloc(unsigned node, std::string* why);
+// Returns the free pages of every arena to the system (jemalloc as the process's malloc).
+void purge_all() noexcept;
 
 }  // namespace vitte::detail::je

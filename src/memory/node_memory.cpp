@@ -4,6 +4,8 @@
 // snapshot only needs totals that are exact once the allocating threads are done.
 #include "vitte/memory.hpp"
 
+#include <malloc.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <memory>
@@ -127,5 +129,16 @@ std::vector<NodeMemoryStats> node_memory_stats() {
   }
   return out;
 }
+
+namespace detail {
+
+void release_free_memory() noexcept {
+  if (je::is_process_malloc())
+    je::purge_all();
+  else
+    malloc_trim(0);  // glibc: hands free pages inside the heaps back (madvise), not only the top
+}
+
+}  // namespace detail
 
 }  // namespace vitte

@@ -10,11 +10,25 @@
 // Invariants: every pushed frame is popped exactly once (the queue's guarantee); FIFO
 // order per producer. Its empty() is a snapshot, used only by a worker that is about to
 // sleep, after a seq_cst fence that pairs with the producer's fence (see Worker::park).
+//
+// Bounded mode (Options::max_backlog > 0): external producers first admit() a slot,
+// which fails or waits while `bound` frames are queued or admitted; try_pop() gives the
+// slot back. Invariants:
+//   B1  backlog_ == admitted-and-not-yet-popped frames <= bound (CAS in admit()).
+//   B2  a producer that waits has counted itself in waiting_ before it re-reads
+//       backlog_ under mu_; a popper decrements backlog_ before it reads waiting_ (both
+//       seq_cst), so either the producer sees the space or the popper sees the producer
+//       and notifies it under mu_ (no lost wake-up).
+// Without a bound none of this runs: try_pop() pays one predictable branch.
 #pragma once
 
 #include <tbb/concurrent_queue.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "vitte/detail/task_frame.hpp"
 
@@ -22,15 +36,61 @@ namespace vitte::detail {
 
 class InjectionQueue {
  public:
+  explicit InjectionQueue(std::size_t bound = 0) noexcept : bound_(static_cast<std::int64_t>(bound)) {}
+
   void push(TaskFrame* f) { q_.push(f); }
   TaskFrame* try_pop() {
     TaskFrame* f = nullptr;
-    return q_.try_pop(f) ? f : nullptr;
+    if (!q_.try_pop(f)) return nullptr;
+    if (bound_ != 0) release_slot();
+    return f;
   }
   bool empty() const { return q_.empty(); }
 
+  bool bounded() const noexcept { return bound_ != 0; }
+  std::int64_t bound() const noexcept { return bound_; }
+  // Bounded mode: takes a slot for one frame. Returns false when the queue is full and
+  // `wait` is false; otherwise waits for a slot.
+  bool admit(bool wait) {
+    // relaxed: a first guess; the CAS below decides.
+    std::int64_t n = backlog_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (n >= bound_) {
+        if (!wait) return false;
+        wait_for_space();
+        n = backlog_.load(std::memory_order_relaxed);
+        continue;
+      }
+      // seq_cst: B2's counterpart of the popper's decrement.
+      if (backlog_.compare_exchange_weak(n, n + 1, std::memory_order_seq_cst, std::memory_order_relaxed))
+        return true;
+    }
+  }
+  // A slot admitted but never used (the push failed): give it back.
+  void unadmit() { release_slot(); }
+
  private:
+  void release_slot() {
+    // seq_cst, then the seq_cst load of waiting_: B2.
+    backlog_.fetch_sub(1, std::memory_order_seq_cst);
+    if (waiting_.load(std::memory_order_seq_cst) > 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      space_.notify_one();
+    }
+  }
+  void wait_for_space() {
+    std::unique_lock<std::mutex> lock(mu_);
+    waiting_.fetch_add(1, std::memory_order_seq_cst);  // B2: before the re-read
+    space_.wait(lock, [&] { return backlog_.load(std::memory_order_seq_cst) < bound_; });
+    waiting_.fetch_sub(1, std::memory_order_relaxed);  // only read as a hint by poppers
+  }
+
   tbb::concurrent_queue<TaskFrame*, std::allocator<TaskFrame*>> q_;
+  const std::int64_t bound_;
+  alignas(kCacheLine) std::atomic<std::int64_t> backlog_{0};
+  std::atomic<std::int32_t> waiting_{0};
+  std::mutex mu_;
+  std::condition_variable space_;
 };
 
 }  // namespace vitte::detail

@@ -1,6 +1,7 @@
 #include "worker/worker.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <exception>
 
 #include "scheduler_core.hpp"
@@ -32,9 +33,26 @@ void Worker::wire(const std::vector<std::unique_ptr<Worker>>& all,
   }
 }
 
-void Worker::start() { thread_ = std::thread([this] { main(); }); }
+void Worker::start(std::size_t stack_size) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  int rc = stack_size != 0 ? pthread_attr_setstacksize(&attr, stack_size) : 0;
+  if (rc == 0)
+    rc = pthread_create(
+        &thread_, &attr, [](void* self) -> void* { static_cast<Worker*>(self)->main(); return nullptr; }, this);
+  pthread_attr_destroy(&attr);
+  running_ = rc == 0;
+  if (!running_) {
+    start_error_ = "worker " + std::to_string(slot_.index) + ": cannot start its thread" +
+                   (stack_size != 0 ? " with a stack of " + std::to_string(stack_size) + " bytes" : "") + ": " +
+                   std::strerror(rc);
+    core_.started.count_down();  // main() never runs to count itself
+  }
+}
+
 void Worker::join() {
-  if (thread_.joinable()) thread_.join();
+  if (running_) pthread_join(thread_, nullptr);
+  running_ = false;
 }
 
 std::uint64_t Worker::next_random() noexcept {  // xorshift64*
@@ -46,6 +64,10 @@ std::uint64_t Worker::next_random() noexcept {  // xorshift64*
 
 void Worker::main() {
   tls_worker = this;
+  // Named for top -H, perf, gdb and traces: "vitte-w<index>/n<node>" (15 characters at most).
+  char name[16];
+  std::snprintf(name, sizeof name, "vitte-w%u/n%u", slot_.index, slot_.node);
+  pthread_setname_np(pthread_self(), name);
   if (slot_.os_cpu >= 0) {
     std::string why;
     if (!hw::pin_current_thread(static_cast<unsigned>(slot_.os_cpu), &why))
@@ -191,6 +213,10 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
                      core_.stopping.load(std::memory_order_acquire) || (!isolated && core_.any_work_visible());
   if (!ready) {
     counters.parks.bump();
+    // relaxed: a hint; the last worker to fall asleep hands freed memory back.
+    if (joining == nullptr && core_.idle.sleepers.load(std::memory_order_relaxed) ==
+                                  static_cast<std::int32_t>(core_.workers.size()))
+      core_.on_idle();
     waiter.wait(epoch);
   }
   if (!core_.lot->delist(this)) {

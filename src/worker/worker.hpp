@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <string>
+#include <pthread.h>
+
 #include <thread>
 #include <vector>
 
@@ -41,7 +43,9 @@ class Worker : public WorkerLocal {
   void wire(const std::vector<std::unique_ptr<Worker>>& all,
             const std::vector<std::unique_ptr<InjectionQueue>>& inject, const Plan& plan);
 
-  void start();
+  // Starts the thread (Options::stack_size bytes of stack; 0: the default). A failure
+  // is reported through start_error() like a failed pin.
+  void start(std::size_t stack_size);
   void join();
   const std::string& start_error() const noexcept { return start_error_; }
 
@@ -84,7 +88,8 @@ class Worker : public WorkerLocal {
   // costs a futex call and an IPI before our own task can start).
   bool more_where_found_ = false;
   std::string start_error_;
-  std::thread thread_;
+  pthread_t thread_{};
+  bool running_ = false;
 };
 
 // Blocks a thread that is not a worker until `c` finishes.

@@ -100,10 +100,17 @@ inline void system_delete_frame(TaskFrame* f) noexcept {
 // handed over. Live pools count their own traffic. Statistics only; touched on the
 // external submission path and when a pool dies, never by a running worker.
 extern std::atomic<std::int64_t> external_frames;
+// Set when external_frames climbs past kTrimAfterFrames (a backlog of external work that
+// will leave that much freed heap behind); the last worker to go idle then hands free
+// memory back to the system once (SchedulerCore::on_idle).
+inline constexpr std::int64_t kTrimAfterFrames = 1 << 16;  // 8 MiB of frames
+extern std::atomic<bool> trim_wanted;
 
 inline TaskFrame* new_frame() {
   TaskFrame* f = system_new_frame();
-  external_frames.fetch_add(1, std::memory_order_relaxed);
+  // relaxed: statistics and a hint; the RMW result tells us when we cross the mark.
+  if (external_frames.fetch_add(1, std::memory_order_relaxed) == kTrimAfterFrames) [[unlikely]]
+    trim_wanted.store(true, std::memory_order_relaxed);
   return f;
 }
 inline void delete_frame(TaskFrame* f) noexcept {

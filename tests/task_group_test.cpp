@@ -223,3 +223,23 @@ TEST(ParallelFor, AnErrorInALargeGrainStopsRunningPieces) {
   // within kStopCheck calls of the flag instead of running its 2^25 calls.
   EXPECT_LT(calls.load(), std::uint64_t{1} << 20);
 }
+
+// Nested waits grow the worker's stack (464 bytes a level in a release build); a larger
+// Options::stack_size buys depth that the default 8 MiB stack does not have.
+namespace {
+void nest(std::size_t depth) {
+  if (depth == 0) return;
+  vitte::TaskGroup g;
+  g.run([depth] { nest(depth - 1); });
+  g.wait();
+}
+}  // namespace
+
+TEST(TaskGroupStress, DeepNestedWaitsFitAConfiguredStack) {
+  vitte::Options o;
+  o.workers = 1;  // every level nests on the same thread
+  o.stack_size = std::size_t{64} << 20;
+  vitte::Scheduler sched(o);
+  const std::size_t depth = vitte::test::scaled(30'000);  // ~14 MB of stack in release
+  EXPECT_NO_THROW(sched.async([depth] { nest(depth); }).get());
+}

@@ -3,8 +3,10 @@
 #   1. release build: all suites (unit, stress, CLI, benchmark smoke run)
 #   2. ThreadSanitizer build: the stress suites (deque, scheduler, task groups, locality)
 #   3. AddressSanitizer + UndefinedBehaviorSanitizer build: the same suites
-#   4. install check: `meson install` into a staging prefix, then build the origin example
-#      against it with pkg-config and run it
+#   4. install checks: `meson install` into a staging prefix, then: the origin example built
+#      with the staged .pc's flags runs; those Cflags hold no private dependency (toml++...);
+#      the staged vitte-sched runs without LD_LIBRARY_PATH (its RUNPATH); a CMake project
+#      (tests/cmake_consumer) finds the package with find_package and vitte::scheduler
 #   5. the NUMA suite on real multi-node kernels: scripts/numa-vm.sh boots QEMU guests of
 #      2 nodes x 2 CPUs and 4 nodes x 1 CPU and checks pinning, page placement and steal
 #      locality inside them (skipped, saying why, only where QEMU cannot start)
@@ -56,22 +58,65 @@ run_meson asan+ubsan build-asan stress -Db_sanitize=address,undefined -Db_lundef
   -Dbuildtype=debugoptimized -Djemalloc=disabled -Dpapi=disabled -Dbenchmarks=disabled -Dtests=enabled \
   -Dstress_scale=25
 
-echo "=== install: meson install into a staging prefix, build the origin example with pkg-config"
+echo "=== install: meson install into a staging prefix, then use it as pkg-config and CMake users do"
+install_check() {  # name, then a command; counts one test
+  local name=$1
+  shift
+  if "$@"; then
+    echo "install: $name: OK"
+    passed=$((passed + 1))
+  else
+    echo "install: $name: FAILED"
+    failed=$((failed + 1))
+    failures+=("install: $name")
+  fi
+}
 stage=$(mktemp -d)
 if meson install -C build --destdir "$stage" --quiet >/dev/null &&
    prefix=$(meson introspect build --buildoptions | python3 -c \
-     'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"))') &&
-   pcdir=$(dirname "$(find "$stage" -name vitte-scheduler.pc | head -1)") &&
-   flags=$(PKG_CONFIG_SYSROOT_DIR="$stage" PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs vitte-scheduler) &&
-   libdir=$(dirname "$(find "$stage" -name 'libvitte-scheduler.so' | head -1)") &&
-   g++ -std=c++20 -O2 examples/origin.cpp $flags -o "$stage/origin" &&
-   LD_LIBRARY_PATH="$libdir" "$stage/origin" | grep -q "task on thread"; then
-  echo "install: OK (prefix $prefix)"
-  passed=$((passed + 1))
+     'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"))'); then
+  echo "install: staged prefix $prefix under $stage"
+  pc_file=$(find "$stage" -name vitte-scheduler.pc | head -1)
+  pkg() { PKG_CONFIG_SYSROOT_DIR="$stage" PKG_CONFIG_PATH="$(dirname "$pc_file")" pkg-config "$@" vitte-scheduler; }
+  # The origin example, built with the staged .pc's flags, runs.
+  pc_build() {
+    local flags libdir
+    flags=$(pkg --cflags --libs) && libdir=$(dirname "$(find "$stage" -name 'libvitte-scheduler.so' | head -1)") &&
+      g++ -std=c++20 -O2 examples/origin.cpp $flags -o "$stage/origin-pc" &&
+      LD_LIBRARY_PATH="$libdir" "$stage/origin-pc" | grep -q "task on thread"
+  }
+  # Users' Cflags hold only what the public headers need: no private dependency's flags.
+  pc_private() {
+    local cflags
+    cflags=$(pkg --cflags) || return 1
+    echo "install: pkg-config --cflags: $cflags"
+    ! grep -qiE 'toml|tbb|hwloc|jemalloc' <<<"$cflags"
+  }
+  # The installed vitte-sched finds the staged library through its RUNPATH alone.
+  sched_runs() {
+    local bin
+    bin=$(find "$stage" -type f -name vitte-sched | head -1)
+    [ -n "$bin" ] || return 1
+    echo "install: $(env -u LD_LIBRARY_PATH ldd "$bin" | grep libvitte-scheduler)"
+    env -u LD_LIBRARY_PATH ldd "$bin" | grep -q "libvitte-scheduler.so.0 => $stage/" &&
+      env -u LD_LIBRARY_PATH "$bin" topo >/dev/null
+  }
+  # find_package(vitte-scheduler CONFIG) and vitte::scheduler, from a prefix other than the
+  # configured one (relocatable), built and run without LD_LIBRARY_PATH.
+  cmake_build() {
+    cmake -S tests/cmake_consumer -B "$stage/cmake-consumer" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_PREFIX_PATH="$stage$prefix" >"$stage/cmake-consumer.log" 2>&1 &&
+      cmake --build "$stage/cmake-consumer" >>"$stage/cmake-consumer.log" 2>&1 &&
+      echo "install: cmake: $(grep -o 'vitte-scheduler [0-9.]* from .*' "$stage/cmake-consumer.log")" &&
+      env -u LD_LIBRARY_PATH "$stage/cmake-consumer/origin" | grep -q "task on thread" ||
+      { tail -20 "$stage/cmake-consumer.log"; return 1; }
+  }
+  install_check "pkg-config build of the origin example" pc_build
+  install_check "pkg-config --cflags free of private dependencies" pc_private
+  install_check "vitte-sched runs without LD_LIBRARY_PATH" sched_runs
+  install_check "CMake find_package(vitte-scheduler) and vitte::scheduler" cmake_build
 else
-  echo "install: FAILED"
-  failed=$((failed + 1))
-  failures+=("install")
+  install_check "meson install --destdir" false
 fi
 rm -rf "$stage"
 

@@ -184,16 +184,29 @@ int main() {
       // crosses. What must hold even so: clearly better than a node-blind scheduler, whose
       // uniform victim choice would give (workers outside the node) / (all other workers)
       // remote steals. The tight bound is asserted on the host (tests/locality_test.cpp).
+      //
+      // The premise, work on every node, is checked rather than assumed: a worker idle for
+      // its patience may take a root from another node's injection queue (by design), and
+      // here a woken vCPU can wait a host time slice (milliseconds) while a running one's
+      // rounds pass in microseconds. Both roots then run on one node, the other node has
+      // no work of its own, and every steal of that repetition is remote, rightly (seen:
+      // "11/11 remote"). Such a repetition is reported and not counted; the bound applies
+      // to the steals of the others, summed (a few dozen per repetition are too few to
+      // judge one by one).
       std::size_t local_peers = s.plan().arenas[0].size() - 1;
       const double blind = 1.0 - static_cast<double>(local_peers) / static_cast<double>(s.num_workers() - 1);
-      std::vector<double> fractions;
+      std::uint64_t remote = 0, steals = 0;
+      int counted = 0;
       std::string figures;
-      for (int rep = 0; rep < 3; ++rep) {
+      const int reps = 5;
+      for (int rep = 0; rep < reps; ++rep) {
         const int trees = 8;
         std::atomic<unsigned> past_first{0}, at_last{0};
         vitte::MetricsSnapshot begin, end;
+        std::vector<unsigned> ran_on(nodes);
         for (unsigned n = 0; n < nodes; ++n)
-          s.submit(vitte::Task::spawn([&] {
+          s.submit(vitte::Task::spawn([&, n] {
+                     ran_on[n] = s.plan().workers[static_cast<unsigned>(vitte::Scheduler::current_worker())].node;
                      for (int k = 0; k < trees; ++k) {
                        if (k == trees - 1 && at_last.fetch_add(1) == 0) end = s.metrics();
                        tree(11);
@@ -202,19 +215,31 @@ int main() {
                    }),
                    n);
         s.join_all();
+        // An empty window (one node started its last tree before the other finished its
+        // first) subtracts to zero steals and so adds nothing.
         const vitte::Counts c = (end - begin).total;
-        fractions.push_back(c.steals() == 0 ? 1.0 : c.remote_steal_fraction());
-        char buf[96];
-        std::snprintf(buf, sizeof buf, "%s%llu/%llu remote", figures.empty() ? "" : ", ",
-                      static_cast<unsigned long long>(c.steals_remote), static_cast<unsigned long long>(c.steals()));
-        figures += buf;
+        figures += (figures.empty() ? "" : ", ") + std::to_string(c.steals_remote) + "/" + std::to_string(c.steals());
+        std::string misplaced;
+        for (unsigned n = 0; n < nodes; ++n)
+          if (ran_on[n] != n)
+            misplaced += (misplaced.empty() ? "" : ", ") + std::string("node ") + std::to_string(n) +
+                         "'s root ran on node " + std::to_string(ran_on[n]);
+        if (misplaced.empty()) {
+          ++counted;
+          remote += c.steals_remote;
+          steals += c.steals();
+        } else {
+          figures += " (not counted: " + misplaced + ")";
+        }
       }
-      std::sort(fractions.begin(), fractions.end());
-      char buf[200];
-      std::snprintf(buf, sizeof buf, "%s; median %.1f%% remote, node-blind would be %.1f%%", figures.c_str(),
-                    100.0 * fractions[1], 100.0 * blind);
-      std::printf("locality with work on every node (steady state): %s\n", buf);
-      check(fractions[1] < 0.75 * blind, "with work on every node, steals stay mostly local", buf);
+      const double fraction = steals == 0 ? 0.0 : static_cast<double>(remote) / static_cast<double>(steals);
+      char sum[160];
+      std::snprintf(sum, sizeof sum, "; counted %d of %d: %llu/%llu remote, %.1f%%; node-blind would be %.1f%%", counted,
+                    reps, static_cast<unsigned long long>(remote), static_cast<unsigned long long>(steals),
+                    100.0 * fraction, 100.0 * blind);
+      const std::string why = figures + sum;
+      std::printf("locality with work on every node (steady state): %s\n", why.c_str());
+      check(steals > 0 && fraction < 0.75 * blind, "with work on every node, steals stay mostly local", why);
     }
   }
   {

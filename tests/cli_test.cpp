@@ -1,8 +1,12 @@
 // vitte-sched: the main job's workload, and clear errors for bad command lines.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -31,6 +35,32 @@ CliRun vitte_sched(const std::string& args, const std::string& env = "", const s
   while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
   const int st = pclose(p);
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+// stdout and stderr apart; `redirect` (e.g. ">/dev/full") replaces the captured stdout.
+struct CliStreams {
+  int status;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+fs::path stderr_file() { return fs::temp_directory_path() / ("vitte-cli-stderr-" + std::to_string(getpid())); }
+
+CliStreams vitte_sched_streams(const std::string& args, const std::string& redirect = "") {
+  const fs::path err = stderr_file();
+  const std::string cmd = std::string(VITTE_SCHED_BIN) + " " + args + " 2>" + err.string() + " " + redirect;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int st = pclose(p);
+  CliStreams r{WIFEXITED(st) ? WEXITSTATUS(st) : -1, out, slurp(err)};
+  fs::remove(err);
+  return r;
 }
 
 // a.h -> b.h -> c.h, d/e.h -> "../a.h" and <c.h>; f.h includes nothing it can find.
@@ -187,4 +217,67 @@ TEST(Cli, BadArgumentsGetAClearErrorNamingTheCulprit) {
     EXPECT_NE(r.output.find(c.must_mention), std::string::npos) << c.args << "\n" << r.output;
     EXPECT_EQ(r.output.find("Segmentation"), std::string::npos);
   }
+}
+
+// Every usage error exits with the same documented status, 2, whoever detects it: CLI11
+// (which numbers its own errors 101-127), the config, the topology loader, the planner.
+TEST(Cli, UsageErrorsAllExitWithTwo) {
+  const fs::path bad = fs::temp_directory_path() / "vitte-usage-bad.toml";
+  std::ofstream(bad) << "[workers]\nper_node = \"many\"\n";
+  const std::vector<std::string> cases = {
+      "topo --workers 0", "topo --workers -1", "topo --workers abc", "topo --workers 99999999999",
+      "topo --workers 65537", "run --workers 0 --dir /tmp", "topo --workers 65536 --placement pin",
+      "topo --placement everywhere", "topo --synthetic ''", "topo --synthetic 'pack:2 frob:3'",
+      "topo --topology /no/such.xml", "topo --topology a.xml --synthetic 'pack:2'", "topo --config " + bad.string(),
+      "topo --frobnicate", "run --dir /no/such/dir", "frobnicate", "", "topo extra"};
+  for (const std::string& c : cases) {
+    const CliRun r = vitte_sched(c);
+    EXPECT_EQ(r.status, 2) << c << "\n" << r.output;
+    EXPECT_FALSE(r.output.empty()) << c;
+  }
+  EXPECT_EQ(vitte_sched("topo --help").status, 0);
+  EXPECT_EQ(vitte_sched("--help").status, 0);
+  fs::remove(bad);
+}
+
+TEST(Cli, HelpDocumentsTheExitStatuses) {
+  for (const std::string c : {"--help", "topo --help", "run --help"}) {
+    const CliRun r = vitte_sched(c);
+    EXPECT_NE(r.output.find("Exit status: 0 ok; 2 usage error"), std::string::npos) << c << "\n" << r.output;
+    EXPECT_NE(r.output.find("3 runtime failure"), std::string::npos) << c;
+  }
+}
+
+// With --json, stdout holds exactly one JSON document, the result or the error, and every
+// document names its schema.
+TEST(Cli, JsonErrorsAreJsonOnStdoutWithTheExitCode) {
+  struct Case {
+    std::string args, must_mention;
+  };
+  const std::vector<Case> cases = {{"topo --json --workers 0", "--workers"},
+                                   {"topo --workers abc --json", "abc"},
+                                   {"topo --json --topology /no/such.xml", "/no/such.xml"},
+                                   {"topo --json --synthetic ''", "--synthetic"},
+                                   {"run --json --dir /no/such/dir", "/no/such/dir"}};
+  for (const Case& c : cases) {
+    const CliStreams r = vitte_sched_streams(c.args);
+    EXPECT_EQ(r.status, 2) << c.args;
+    EXPECT_TRUE(r.err.empty()) << c.args << "\n" << r.err;
+    ASSERT_TRUE(nlohmann::json::accept(r.out)) << c.args << "\n" << r.out;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["schema"], "vitte-sched/1") << c.args;
+    EXPECT_EQ(j["error"]["exit_code"], 2) << c.args;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(c.must_mention), std::string::npos) << c.args;
+  }
+}
+
+TEST(Cli, EveryJsonResultNamesItsSchema) {
+  const CliStreams topo = vitte_sched_streams("topo --json --synthetic 'pack:2 core:2 pu:1'");
+  ASSERT_EQ(topo.status, 0) << topo.err;
+  EXPECT_EQ(nlohmann::json::parse(topo.out)["schema"], "vitte-sched/1");
+  const fs::path root = make_tree();
+  const CliStreams run = vitte_sched_streams("run --json --workers 2 --dir " + root.string());
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(nlohmann::json::parse(run.out)["schema"], "vitte-sched/1");
+  fs::remove_all(root);
 }

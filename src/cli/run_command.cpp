@@ -55,15 +55,14 @@ int run_command(const RunArgs& args) {
     base = run_job(one, args.dir, files);
     have_base = true;
     if (!same_answer(base, par)) {
-      std::fprintf(stderr, "vitte-sched: error: the %zu-worker and 1-worker runs disagree (reach sum %llu vs %llu)\n",
-                   n, static_cast<unsigned long long>(par.reach_sum), static_cast<unsigned long long>(base.reach_sum));
-      return 4;
+      throw Failure(kExitMismatch, "the " + std::to_string(n) + "-worker and 1-worker runs disagree (reach sum " +
+                                       std::to_string(par.reach_sum) + " vs " + std::to_string(base.reach_sum) + ")");
     }
   }
   const double mb = static_cast<double>(par.bytes) / 1e6;
   const double speedup = have_base ? base.seconds / par.seconds : 0.0;
   if (args.json) {
-    nlohmann::json j;
+    nlohmann::json j = with_schema({});
     j["dir"] = args.dir;
     j["workers"] = n;
     j["plan"] = {{"binding", to_string(sched.plan().binding)}, {"reason", sched.plan().binding_reason},

@@ -63,6 +63,34 @@ CliStreams vitte_sched_streams(const std::string& args, const std::string& redir
   return r;
 }
 
+// Runs vitte-sched with SIGPIPE ignored and stdout a pipe whose reading end is already
+// closed, so that every write fails with EPIPE (no race with a reader).
+CliStreams vitte_sched_into_closed_pipe(std::vector<std::string> args) {
+  int fds[2];
+  if (pipe(fds) != 0) return {-1, "", "pipe failed"};
+  close(fds[0]);
+  const fs::path err = stderr_file();
+  args.insert(args.begin(), VITTE_SCHED_BIN);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::signal(SIGPIPE, SIG_IGN);  // stays ignored across exec
+    const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fds[1], 1);
+    dup2(e, 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  CliStreams r{WIFEXITED(st) ? WEXITSTATUS(st) : -1, "", slurp(err)};
+  fs::remove(err);
+  return r;
+}
+
 // a.h -> b.h -> c.h, d/e.h -> "../a.h" and <c.h>; f.h includes nothing it can find.
 fs::path make_tree() {
   const fs::path root = fs::temp_directory_path() / "vitte-cli-tree";
@@ -280,4 +308,21 @@ TEST(Cli, EveryJsonResultNamesItsSchema) {
   ASSERT_EQ(run.status, 0) << run.err;
   EXPECT_EQ(nlohmann::json::parse(run.out)["schema"], "vitte-sched/1");
   fs::remove_all(root);
+}
+
+// A result that could not be written is a failure (status 3) with a message on stderr.
+TEST(Cli, AFailedWriteOfTheOutputFails) {
+  if (fs::exists("/dev/full")) {
+    for (const std::string c : {"topo", "topo --json"}) {
+      const CliStreams r = vitte_sched_streams(c, ">/dev/full");
+      EXPECT_EQ(r.status, 3) << c;
+      EXPECT_NE(r.err.find("cannot write the output"), std::string::npos) << c << "\n" << r.err;
+    }
+  }
+  const CliStreams closed = vitte_sched_streams("topo", ">&-");
+  EXPECT_EQ(closed.status, 3);
+  EXPECT_NE(closed.err.find("cannot write the output"), std::string::npos) << closed.err;
+  const CliStreams pipe = vitte_sched_into_closed_pipe({"topo"});
+  EXPECT_EQ(pipe.status, 3);
+  EXPECT_NE(pipe.err.find("Broken pipe"), std::string::npos) << pipe.err;
 }

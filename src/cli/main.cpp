@@ -1,5 +1,6 @@
 // vitte-sched: inspect the machine and the worker plan, and run the main job.
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -40,6 +41,23 @@ int fail(bool json, int status, const std::string& message) {
   else
     std::fprintf(stderr, "vitte-sched: error: %s\n", message.c_str());
   return status;
+}
+
+// Flushes and closes stdout and checks that everything written reached it (a full disk, a
+// closed pipe with SIGPIPE ignored, a closed descriptor): a result that was not delivered
+// is a failure.
+int finish_output(int status) {
+  errno = 0;
+  std::cout.flush();
+  const bool stream_ok = !std::cout.fail();
+  const bool flushed = std::fflush(stdout) == 0 && !std::ferror(stdout);
+  const int flush_errno = errno;
+  const bool closed = std::fclose(stdout) == 0;
+  if (stream_ok && flushed && closed) return status;
+  const int e = flush_errno != 0 ? flush_errno : errno;
+  std::fprintf(stderr, "vitte-sched: error: cannot write the output to stdout%s%s\n", e != 0 ? ": " : "",
+               e != 0 ? std::strerror(e) : "");
+  return status == vitte::cli::kExitOk ? vitte::cli::kExitRuntime : status;
 }
 
 int run(int argc, char** argv) {
@@ -102,4 +120,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) { return run(argc, argv); }
+int main(int argc, char** argv) { return finish_output(run(argc, argv)); }

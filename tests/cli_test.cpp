@@ -118,7 +118,8 @@ TEST(IncludeGraph, TokenizerSkipsCommentsAndStrings) {
 TEST(IncludeGraph, TransitiveCountsOnASmallTree) {
   const fs::path root = make_tree();
   vitte::Scheduler sched(2);
-  auto files = vitte::cli::list_tree(root.string());
+  vitte::cli::SkipTally skipped;
+  auto files = vitte::cli::list_tree(root.string(), skipped);
   ASSERT_EQ(files.size(), 5u);
   const auto r = vitte::cli::run_job(sched, root.string(), files);
   std::map<std::string, unsigned> reach;
@@ -325,4 +326,73 @@ TEST(Cli, AFailedWriteOfTheOutputFails) {
   const CliStreams pipe = vitte_sched_into_closed_pipe({"topo"});
   EXPECT_EQ(pipe.status, 3);
   EXPECT_NE(pipe.err.find("Broken pipe"), std::string::npos) << pipe.err;
+}
+
+// What the job cannot read sensibly is skipped and counted by reason, never read whole,
+// and the 1-worker/N-worker comparison still runs.
+TEST(Cli, RunSkipsAndCountsWhatItCannotRead) {
+  const fs::path root = make_tree();
+  ASSERT_EQ(mkfifo((root / "fifo").c_str(), 0600), 0);
+  {
+    std::ofstream(root / "huge.h");
+  }
+  fs::resize_file(root / "huge.h", 4 * vitte::cli::kMaxSourceBytes);  // sparse: no disk, no time
+  fs::create_symlink("a.h", root / "link.h");
+  const bool root_user = geteuid() == 0;  // root reads a mode-000 file anyway
+  if (!root_user) {
+    std::ofstream(root / "secret.h") << "int s;\n";
+    fs::permissions(root / "secret.h", fs::perms::none);
+  }
+  const CliStreams r = vitte_sched_streams("run --json --workers 2 --dir " + root.string());
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["files"], 5);
+  EXPECT_EQ(j["transitive_includes_sum"], 6);
+  EXPECT_EQ(j["max_file_bytes"], vitte::cli::kMaxSourceBytes);
+  EXPECT_EQ(j["skipped"]["not_regular"], 1);
+  EXPECT_EQ(j["skipped"]["symlink"], 1);
+  EXPECT_EQ(j["skipped"]["too_large"], 1);
+  EXPECT_EQ(j["skipped"]["unreadable"], root_user ? 0 : 1);
+  EXPECT_EQ(j["skipped"]["total"], root_user ? 3 : 4);
+  std::map<std::string, std::string> first;
+  for (const auto& e : j["skipped_first"]) first[e["reason"]] = e["file"];
+  EXPECT_EQ(first["not_regular"], "fifo");
+  EXPECT_EQ(first["too_large"], "huge.h");
+  EXPECT_EQ(first["symlink"], "link.h");
+  EXPECT_TRUE(j.contains("speedup_vs_1_worker"));  // the comparison ran and agreed
+  EXPECT_LT(j["peak_rss_bytes"].get<std::uint64_t>(), vitte::cli::kMaxSourceBytes) << "the big file was read";
+  const CliStreams text = vitte_sched_streams("run --workers 2 --dir " + root.string());
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("5 files read"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("1 too_large (first: huge.h: "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("1 not_regular (first: fifo: a FIFO)"), std::string::npos) << text.out;
+  fs::remove_all(root);
+}
+
+// Kernel files fail to read in odd ways (EINVAL, EIO); each is skipped and named.
+TEST(Cli, RunOverProcNamesWhatItCannotRead) {
+  if (!fs::is_directory("/proc/self/attr")) GTEST_SKIP() << "no /proc";
+  const CliStreams r = vitte_sched_streams("run --json --workers 2 --no-baseline --dir /proc/self");
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["files"].get<int>(), 0);
+  EXPECT_GT(j["skipped"]["unreadable"].get<int>(), 0);
+  for (const auto& e : j["skipped_first"]) {
+    EXPECT_FALSE(e["file"].get<std::string>().empty());
+    EXPECT_FALSE(e["why"].get<std::string>().empty());
+  }
+}
+
+TEST(IncludeGraph, FirstInputChangeNamesTheFile) {
+  std::vector<vitte::cli::SourceFile> a(2), b;
+  a[0].path = "x.h";
+  a[1].path = "y.h";
+  a[1].bytes = 10;
+  b = a;
+  EXPECT_EQ(vitte::cli::first_input_change(a, b), "");
+  b[1].bytes = 12;
+  EXPECT_EQ(vitte::cli::first_input_change(a, b), "y.h (10 bytes then 12)");
+  b = a;
+  b[0].skipped = vitte::cli::Skip::Unreadable;
+  EXPECT_EQ(vitte::cli::first_input_change(a, b), "x.h (read then unreadable)");
 }

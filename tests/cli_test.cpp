@@ -1,8 +1,12 @@
 // vitte-sched: the main job's workload, and clear errors for bad command lines.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -33,6 +37,60 @@ CliRun vitte_sched(const std::string& args, const std::string& env = "", const s
   return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
+// stdout and stderr apart; `redirect` (e.g. ">/dev/full") replaces the captured stdout.
+struct CliStreams {
+  int status;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+fs::path stderr_file() { return fs::temp_directory_path() / ("vitte-cli-stderr-" + std::to_string(getpid())); }
+
+CliStreams vitte_sched_streams(const std::string& args, const std::string& redirect = "") {
+  const fs::path err = stderr_file();
+  const std::string cmd = std::string(VITTE_SCHED_BIN) + " " + args + " 2>" + err.string() + " " + redirect;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int st = pclose(p);
+  CliStreams r{WIFEXITED(st) ? WEXITSTATUS(st) : -1, out, slurp(err)};
+  fs::remove(err);
+  return r;
+}
+
+// Runs vitte-sched with SIGPIPE ignored and stdout a pipe whose reading end is already
+// closed, so that every write fails with EPIPE (no race with a reader).
+CliStreams vitte_sched_into_closed_pipe(std::vector<std::string> args) {
+  int fds[2];
+  if (pipe(fds) != 0) return {-1, "", "pipe failed"};
+  close(fds[0]);
+  const fs::path err = stderr_file();
+  args.insert(args.begin(), VITTE_SCHED_BIN);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::signal(SIGPIPE, SIG_IGN);  // stays ignored across exec
+    const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fds[1], 1);
+    dup2(e, 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  CliStreams r{WIFEXITED(st) ? WEXITSTATUS(st) : -1, "", slurp(err)};
+  fs::remove(err);
+  return r;
+}
+
 // a.h -> b.h -> c.h, d/e.h -> "../a.h" and <c.h>; f.h includes nothing it can find.
 fs::path make_tree() {
   const fs::path root = fs::temp_directory_path() / "vitte-cli-tree";
@@ -60,7 +118,8 @@ TEST(IncludeGraph, TokenizerSkipsCommentsAndStrings) {
 TEST(IncludeGraph, TransitiveCountsOnASmallTree) {
   const fs::path root = make_tree();
   vitte::Scheduler sched(2);
-  auto files = vitte::cli::list_tree(root.string());
+  vitte::cli::SkipTally skipped;
+  auto files = vitte::cli::list_tree(root.string(), skipped);
   ASSERT_EQ(files.size(), 5u);
   const auto r = vitte::cli::run_job(sched, root.string(), files);
   std::map<std::string, unsigned> reach;
@@ -187,4 +246,153 @@ TEST(Cli, BadArgumentsGetAClearErrorNamingTheCulprit) {
     EXPECT_NE(r.output.find(c.must_mention), std::string::npos) << c.args << "\n" << r.output;
     EXPECT_EQ(r.output.find("Segmentation"), std::string::npos);
   }
+}
+
+// Every usage error exits with the same documented status, 2, whoever detects it: CLI11
+// (which numbers its own errors 101-127), the config, the topology loader, the planner.
+TEST(Cli, UsageErrorsAllExitWithTwo) {
+  const fs::path bad = fs::temp_directory_path() / "vitte-usage-bad.toml";
+  std::ofstream(bad) << "[workers]\nper_node = \"many\"\n";
+  const std::vector<std::string> cases = {
+      "topo --workers 0", "topo --workers -1", "topo --workers abc", "topo --workers 99999999999",
+      "topo --workers 65537", "run --workers 0 --dir /tmp", "topo --workers 65536 --placement pin",
+      "topo --placement everywhere", "topo --synthetic ''", "topo --synthetic 'pack:2 frob:3'",
+      "topo --topology /no/such.xml", "topo --topology a.xml --synthetic 'pack:2'", "topo --config " + bad.string(),
+      "topo --frobnicate", "run --dir /no/such/dir", "frobnicate", "", "topo extra"};
+  for (const std::string& c : cases) {
+    const CliRun r = vitte_sched(c);
+    EXPECT_EQ(r.status, 2) << c << "\n" << r.output;
+    EXPECT_FALSE(r.output.empty()) << c;
+  }
+  EXPECT_EQ(vitte_sched("topo --help").status, 0);
+  EXPECT_EQ(vitte_sched("--help").status, 0);
+  fs::remove(bad);
+}
+
+TEST(Cli, HelpDocumentsTheExitStatuses) {
+  for (const std::string c : {"--help", "topo --help", "run --help"}) {
+    const CliRun r = vitte_sched(c);
+    EXPECT_NE(r.output.find("Exit status: 0 ok; 2 usage error"), std::string::npos) << c << "\n" << r.output;
+    EXPECT_NE(r.output.find("3 runtime failure"), std::string::npos) << c;
+  }
+}
+
+// With --json, stdout holds exactly one JSON document, the result or the error, and every
+// document names its schema.
+TEST(Cli, JsonErrorsAreJsonOnStdoutWithTheExitCode) {
+  struct Case {
+    std::string args, must_mention;
+  };
+  const std::vector<Case> cases = {{"topo --json --workers 0", "--workers"},
+                                   {"topo --workers abc --json", "abc"},
+                                   {"topo --json --topology /no/such.xml", "/no/such.xml"},
+                                   {"topo --json --synthetic ''", "--synthetic"},
+                                   {"run --json --dir /no/such/dir", "/no/such/dir"}};
+  for (const Case& c : cases) {
+    const CliStreams r = vitte_sched_streams(c.args);
+    EXPECT_EQ(r.status, 2) << c.args;
+    EXPECT_TRUE(r.err.empty()) << c.args << "\n" << r.err;
+    ASSERT_TRUE(nlohmann::json::accept(r.out)) << c.args << "\n" << r.out;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["schema"], "vitte-sched/1") << c.args;
+    EXPECT_EQ(j["error"]["exit_code"], 2) << c.args;
+    EXPECT_NE(j["error"]["message"].get<std::string>().find(c.must_mention), std::string::npos) << c.args;
+  }
+}
+
+TEST(Cli, EveryJsonResultNamesItsSchema) {
+  const CliStreams topo = vitte_sched_streams("topo --json --synthetic 'pack:2 core:2 pu:1'");
+  ASSERT_EQ(topo.status, 0) << topo.err;
+  EXPECT_EQ(nlohmann::json::parse(topo.out)["schema"], "vitte-sched/1");
+  const fs::path root = make_tree();
+  const CliStreams run = vitte_sched_streams("run --json --workers 2 --dir " + root.string());
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(nlohmann::json::parse(run.out)["schema"], "vitte-sched/1");
+  fs::remove_all(root);
+}
+
+// A result that could not be written is a failure (status 3) with a message on stderr.
+TEST(Cli, AFailedWriteOfTheOutputFails) {
+  if (fs::exists("/dev/full")) {
+    for (const std::string c : {"topo", "topo --json"}) {
+      const CliStreams r = vitte_sched_streams(c, ">/dev/full");
+      EXPECT_EQ(r.status, 3) << c;
+      EXPECT_NE(r.err.find("cannot write the output"), std::string::npos) << c << "\n" << r.err;
+    }
+  }
+  const CliStreams closed = vitte_sched_streams("topo", ">&-");
+  EXPECT_EQ(closed.status, 3);
+  EXPECT_NE(closed.err.find("cannot write the output"), std::string::npos) << closed.err;
+  const CliStreams pipe = vitte_sched_into_closed_pipe({"topo"});
+  EXPECT_EQ(pipe.status, 3);
+  EXPECT_NE(pipe.err.find("Broken pipe"), std::string::npos) << pipe.err;
+}
+
+// What the job cannot read sensibly is skipped and counted by reason, never read whole,
+// and the 1-worker/N-worker comparison still runs.
+TEST(Cli, RunSkipsAndCountsWhatItCannotRead) {
+  const fs::path root = make_tree();
+  ASSERT_EQ(mkfifo((root / "fifo").c_str(), 0600), 0);
+  {
+    std::ofstream(root / "huge.h");
+  }
+  fs::resize_file(root / "huge.h", 4 * vitte::cli::kMaxSourceBytes);  // sparse: no disk, no time
+  fs::create_symlink("a.h", root / "link.h");
+  const bool root_user = geteuid() == 0;  // root reads a mode-000 file anyway
+  if (!root_user) {
+    std::ofstream(root / "secret.h") << "int s;\n";
+    fs::permissions(root / "secret.h", fs::perms::none);
+  }
+  const CliStreams r = vitte_sched_streams("run --json --workers 2 --dir " + root.string());
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["files"], 5);
+  EXPECT_EQ(j["transitive_includes_sum"], 6);
+  EXPECT_EQ(j["max_file_bytes"], vitte::cli::kMaxSourceBytes);
+  EXPECT_EQ(j["skipped"]["not_regular"], 1);
+  EXPECT_EQ(j["skipped"]["symlink"], 1);
+  EXPECT_EQ(j["skipped"]["too_large"], 1);
+  EXPECT_EQ(j["skipped"]["unreadable"], root_user ? 0 : 1);
+  EXPECT_EQ(j["skipped"]["total"], root_user ? 3 : 4);
+  std::map<std::string, std::string> first;
+  for (const auto& e : j["skipped_first"]) first[e["reason"]] = e["file"];
+  EXPECT_EQ(first["not_regular"], "fifo");
+  EXPECT_EQ(first["too_large"], "huge.h");
+  EXPECT_EQ(first["symlink"], "link.h");
+  EXPECT_TRUE(j.contains("speedup_vs_1_worker"));  // the comparison ran and agreed
+  EXPECT_LT(j["peak_rss_bytes"].get<std::uint64_t>(), 2 * vitte::cli::kMaxSourceBytes) << "huge.h was read whole";
+  const CliStreams text = vitte_sched_streams("run --workers 2 --dir " + root.string());
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("5 files read"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("1 too_large (first: huge.h: "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("1 not_regular (first: fifo: a FIFO)"), std::string::npos) << text.out;
+  fs::remove_all(root);
+}
+
+// Kernel files fail to read in odd ways (EINVAL, EIO); each is skipped and named.
+TEST(Cli, RunOverProcNamesWhatItCannotRead) {
+  if (!fs::is_directory("/proc/self/attr")) GTEST_SKIP() << "no /proc";
+  const CliStreams r = vitte_sched_streams("run --json --workers 2 --no-baseline --dir /proc/self");
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["files"].get<int>(), 0);
+  EXPECT_GT(j["skipped"]["unreadable"].get<int>(), 0);
+  for (const auto& e : j["skipped_first"]) {
+    EXPECT_FALSE(e["file"].get<std::string>().empty());
+    EXPECT_FALSE(e["why"].get<std::string>().empty());
+  }
+}
+
+TEST(IncludeGraph, FirstInputChangeNamesTheFile) {
+  std::vector<vitte::cli::SourceFile> a(2), b;
+  a[0].path = "x.h";
+  a[1].path = "y.h";
+  a[1].bytes = 10;
+  b = a;
+  EXPECT_EQ(vitte::cli::first_input_change(a, b), "");
+  b[1].bytes = 12;
+  EXPECT_EQ(vitte::cli::first_input_change(a, b), "y.h (10 bytes then 12)");
+  b = a;
+  b[0].skipped = vitte::cli::Skip::Unreadable;
+  EXPECT_EQ(vitte::cli::first_input_change(a, b), "x.h (read then unreadable)");
 }

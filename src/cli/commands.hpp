@@ -2,15 +2,44 @@
 #pragma once
 
 #include <cstddef>
-#include <string>
-
 #include <optional>
+#include <stdexcept>
+#include <string>
 
 #include "vitte/config.hpp"
 #include "vitte/plan.hpp"
 #include "vitte/topology.hpp"
 
 namespace vitte::cli {
+
+// The exit statuses of vitte-sched, documented in README.md ("Exit status") and in the
+// --help footer. A usage error is anything about the inputs the user gave: the command
+// line, the config, a --topology/--synthetic machine, a plan that cannot be built from
+// them, a --dir that is not a directory. A runtime failure is the rest: this machine's
+// topology cannot be discovered, the output cannot be written, the tree changed between
+// runs, an unexpected error.
+enum ExitStatus : int {
+  kExitOk = 0,
+  kExitUsage = 2,
+  kExitRuntime = 3,
+  kExitMismatch = 4,  // the N-worker and 1-worker runs of the main job disagree
+};
+inline constexpr const char* kExitStatusHelp =
+    "Exit status: 0 ok; 2 usage error (bad arguments, config, --topology/--synthetic, or a plan that cannot be "
+    "built from them); 3 runtime failure (this machine cannot be discovered, the output cannot be written, the "
+    "tree changed between runs, an unexpected error); 4 the N-worker and 1-worker runs disagree. With --json, "
+    "stdout holds one JSON document, the result or {\"schema\", \"error\": {\"message\", \"exit_code\"}}.";
+
+// An error a command reports with a given exit status; main() prints it (as JSON with
+// --json) and exits with it.
+class Failure : public std::runtime_error {
+ public:
+  Failure(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
 
 // Where the topology comes from, shared by every subcommand.
 struct TopologyArgs {

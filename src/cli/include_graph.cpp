@@ -1,10 +1,14 @@
 #include "cli/include_graph.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
+#include <system_error>
 #include <unordered_map>
 
 #include "vitte/error.hpp"
@@ -14,24 +18,168 @@ namespace vitte::cli {
 
 namespace fs = std::filesystem;
 
-std::vector<SourceFile> list_tree(const std::string& root) {
+const char* to_string(Skip s) {
+  switch (s) {
+    case Skip::None: return "none";
+    case Skip::NotRegular: return "not_regular";
+    case Skip::Symlink: return "symlink";
+    case Skip::UnreadableDirectory: return "unreadable_directory";
+    case Skip::TooLarge: return "too_large";
+    case Skip::Unreadable: return "unreadable";
+  }
+  return "?";
+}
+
+void SkipTally::add(Skip s, const std::string& path, const std::string& why) {
+  const auto i = static_cast<std::size_t>(s);
+  // The first in path order, whatever order the entries come in.
+  if (count[i]++ == 0 || path < first[i]) {
+    first[i] = path;
+    first_why[i] = why;
+  }
+}
+
+void SkipTally::merge(const SkipTally& o) {
+  for (std::size_t i = 0; i < kSkipReasons; ++i) {
+    if (o.count[i] == 0) continue;
+    if (count[i] == 0 || o.first[i] < first[i]) {
+      first[i] = o.first[i];
+      first_why[i] = o.first_why[i];
+    }
+    count[i] += o.count[i];
+  }
+}
+
+std::uint64_t SkipTally::total() const {
+  std::uint64_t n = 0;
+  for (std::uint64_t c : count) n += c;
+  return n;
+}
+
+namespace {
+
+const char* kind_of(fs::file_type t) {
+  switch (t) {
+    case fs::file_type::fifo: return "a FIFO";
+    case fs::file_type::socket: return "a socket";
+    case fs::file_type::block: return "a block device";
+    case fs::file_type::character: return "a character device";
+    default: return "not a regular file";
+  }
+}
+
+}  // namespace
+
+std::vector<SourceFile> list_tree(const std::string& root, SkipTally& skipped) {
   std::error_code ec;
   if (!fs::is_directory(root, ec))
     throw UsageError("--dir '" + root + "' is not a readable directory");
   std::vector<SourceFile> files;
-  fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
-  if (ec) throw UsageError("--dir '" + root + "' cannot be read: " + ec.message());
-  for (; it != end; it.increment(ec)) {
-    if (ec) break;
-    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
-    SourceFile f;
-    f.path = fs::relative(it->path(), root, ec).generic_string();
-    files.push_back(std::move(f));
+  // Depth-first by hand rather than recursive_directory_iterator, so that a directory
+  // that cannot be opened or listed is counted and the walk goes on beside it.
+  std::vector<std::string> dirs{""};  // relative to the root; "" is the root
+  while (!dirs.empty()) {
+    const std::string rel = std::move(dirs.back());
+    dirs.pop_back();
+    fs::directory_iterator it(rel.empty() ? fs::path(root) : fs::path(root) / rel, ec), end;
+    if (ec) {
+      if (rel.empty()) throw UsageError("--dir '" + root + "' cannot be read: " + ec.message());
+      skipped.add(Skip::UnreadableDirectory, rel, ec.message());
+      ec.clear();
+      continue;
+    }
+    for (; it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().generic_string();
+      std::string path = rel.empty() ? name : rel + "/" + name;
+      const fs::file_status st = it->symlink_status(ec);
+      if (ec) {  // e.g. gone since the directory was read
+        skipped.add(Skip::Unreadable, path, ec.message());
+        ec.clear();
+        continue;
+      }
+      if (st.type() == fs::file_type::directory) {
+        dirs.push_back(std::move(path));
+      } else if (st.type() == fs::file_type::regular) {
+        SourceFile f;
+        f.path = std::move(path);
+        files.push_back(std::move(f));
+      } else if (st.type() == fs::file_type::symlink) {
+        skipped.add(Skip::Symlink, path, "a symbolic link (not followed)");
+      } else {
+        skipped.add(Skip::NotRegular, path, kind_of(st.type()));
+      }
+    }
+    if (ec) {  // the listing stopped part-way
+      skipped.add(Skip::UnreadableDirectory, rel.empty() ? "." : rel, "listing stopped: " + ec.message());
+      ec.clear();
+    }
   }
   std::sort(files.begin(), files.end(), [](const SourceFile& a, const SourceFile& b) { return a.path < b.path; });
   if (files.empty()) throw UsageError("--dir '" + root + "' holds no regular files");
   return files;
 }
+
+std::string first_input_change(const std::vector<SourceFile>& a, const std::vector<SourceFile>& b) {
+  if (a.size() != b.size()) return "the file lists differ";
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const SourceFile& x = a[i];
+    const SourceFile& y = b[i];
+    std::string what;
+    if (x.skipped != y.skipped)
+      what = std::string(x.skipped == Skip::None ? "read" : to_string(x.skipped)) + " then " +
+             (y.skipped == Skip::None ? "read" : to_string(y.skipped));
+    else if (x.bytes != y.bytes)
+      what = std::to_string(x.bytes) + " bytes then " + std::to_string(y.bytes);
+    else if (x.tokens != y.tokens)
+      what = std::to_string(x.tokens) + " tokens then " + std::to_string(y.tokens);
+    else if (x.includes != y.includes)
+      what = "its #include directives changed";
+    if (!what.empty()) return x.path + " (" + what + ")";
+  }
+  return "";
+}
+
+namespace {
+
+// Reads `path` into `text` if it is a regular file of at most kMaxSourceBytes; otherwise
+// marks `f` skipped, saying why. Never reads more than kMaxSourceBytes + 1 bytes, so a
+// huge (or sparse, or endless) file costs no memory.
+void read_source(const std::string& path, SourceFile& f, std::string& text) {
+  auto skip = [&f](Skip why, std::string detail) {
+    f.skipped = why;
+    f.skip_why = std::move(detail);
+  };
+  auto error = [] { return std::error_code(errno, std::generic_category()).message(); };
+  // O_NONBLOCK: never wait on a file that became a FIFO since the listing, nor on a
+  // kernel file that blocks until data arrives.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return skip(Skip::Unreadable, error());
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return skip(Skip::Unreadable, error());
+  if (!S_ISREG(st.st_mode)) return skip(Skip::Unreadable, "no longer a regular file");
+  if (static_cast<std::uint64_t>(st.st_size) > kMaxSourceBytes)
+    return skip(Skip::TooLarge, std::to_string(st.st_size) + " bytes");
+  // st_size is a hint (kernel files say 0): read until end of file or past the bound.
+  std::size_t len = 0;
+  text.resize(st.st_size > 0 ? static_cast<std::size_t>(st.st_size) + 1 : std::size_t{4096});
+  for (;;) {
+    if (len == text.size())
+      text.resize(std::min<std::size_t>(text.size() * 2, kMaxSourceBytes + 1));
+    const ssize_t n = ::read(fd, text.data() + len, text.size() - len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return skip(Skip::Unreadable, error());
+    if (n == 0) break;
+    len += static_cast<std::size_t>(n);
+    if (len > kMaxSourceBytes) return skip(Skip::TooLarge, "more than " + std::to_string(kMaxSourceBytes) + " bytes");
+  }
+  text.resize(len);
+}
+
+}  // namespace
 
 namespace {
 
@@ -108,19 +256,17 @@ JobResult run_job(Scheduler& sched, const std::string& root, std::vector<SourceF
     f.bytes = f.tokens = f.reach = 0;
     f.includes.clear();
     f.edges.clear();
-    f.read_ok = true;
+    f.skipped = Skip::None;
+    f.skip_why.clear();
   }
   const auto t0 = std::chrono::steady_clock::now();
 
   // Phase 1: read and tokenize, one task per file.
   parallel_for(sched, 0, files.size(), 1, [&](std::size_t i) {
     SourceFile& f = files[i];
-    std::ifstream in(root + "/" + f.path, std::ios::binary);
-    if (!in) {
-      f.read_ok = false;
-      return;
-    }
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string text;
+    read_source(root + "/" + f.path, f, text);
+    if (f.skipped != Skip::None) return;
     f.bytes = text.size();
     scan_source(text, f);
   });
@@ -194,7 +340,10 @@ JobResult run_job(Scheduler& sched, const std::string& root, std::vector<SourceF
     r.tokens += f.tokens;
     r.include_directives += f.includes.size();
     r.resolved += f.edges.size();
-    r.unreadable += f.read_ok ? 0 : 1;
+    if (f.skipped != Skip::None)
+      r.skipped.add(f.skipped, f.path, f.skip_why);
+    else
+      ++r.files_read;
     r.reach_sum += f.reach;
     if (f.reach > r.reach_max) {
       r.reach_max = f.reach;

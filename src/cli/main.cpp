@@ -1,9 +1,14 @@
 // vitte-sched: inspect the machine and the worker plan, and run the main job.
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <iostream>
+#include <string>
 
 #include "cli/commands.hpp"
+#include "cli/report.hpp"
 #include "vitte/error.hpp"
 
 namespace {
@@ -19,49 +24,100 @@ void add_topology_options(CLI::App* cmd, vitte::cli::TopologyArgs& a) {
       ->check(CLI::IsMember({"auto", "pin", "unpinned"}));
 }
 
-}  // namespace
+// Whether the command line asks for JSON; looked up before parsing so that parse errors
+// are JSON too.
+bool wants_json(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--") == 0) return false;
+    if (std::strcmp(argv[i], "--json") == 0) return true;
+  }
+  return false;
+}
 
-int main(int argc, char** argv) {
+// Reports an error: a JSON document on stdout with --json, a line on stderr otherwise.
+int fail(bool json, int status, const std::string& message) {
+  if (json)
+    std::cout << vitte::cli::error_json(message, status).dump(2) << "\n";
+  else
+    std::fprintf(stderr, "vitte-sched: error: %s\n", message.c_str());
+  return status;
+}
+
+// Flushes and closes stdout and checks that everything written reached it (a full disk, a
+// closed pipe with SIGPIPE ignored, a closed descriptor): a result that was not delivered
+// is a failure.
+int finish_output(int status) {
+  errno = 0;
+  std::cout.flush();
+  const bool stream_ok = !std::cout.fail();
+  const bool flushed = std::fflush(stdout) == 0 && !std::ferror(stdout);
+  const int flush_errno = errno;
+  const bool closed = std::fclose(stdout) == 0;
+  if (stream_ok && flushed && closed) return status;
+  const int e = flush_errno != 0 ? flush_errno : errno;
+  std::fprintf(stderr, "vitte-sched: error: cannot write the output to stdout%s%s\n", e != 0 ? ": " : "",
+               e != 0 ? std::strerror(e) : "");
+  return status == vitte::cli::kExitOk ? vitte::cli::kExitRuntime : status;
+}
+
+int run(int argc, char** argv) {
+  using namespace vitte::cli;
+  const bool json = wants_json(argc, argv);
   CLI::App app{"vitte-sched: NUMA-aware work-stealing scheduler: topology, plans and the main job"};
   app.require_subcommand(1);
+  app.footer(kExitStatusHelp);
 
-  vitte::cli::TopoArgs topo;
+  TopoArgs topo;
   CLI::App* topo_cmd = app.add_subcommand("topo", "show the machine as seen and the worker plan with steal orders");
   add_topology_options(topo_cmd, topo.topo);
   topo_cmd->add_flag("--json", topo.json, "print JSON");
+  topo_cmd->footer(kExitStatusHelp);
 
-  vitte::cli::RunArgs run;
+  RunArgs run;
   CLI::App* run_cmd = app.add_subcommand(
       "run", "the main job: tokenize every file of a source tree and analyse its include graph in parallel");
   add_topology_options(run_cmd, run.topo);
   run_cmd->add_option("--dir", run.dir, "source tree to process (default /usr/include)");
   run_cmd->add_flag("--json", run.json, "print JSON");
   run_cmd->add_flag("--no-baseline", run.skip_baseline, "skip the 1-worker baseline run (no speedup figure)");
+  run_cmd->footer(kExitStatusHelp);
 
-  if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "topo" && std::string(argv[1]) != "run") {
-    std::fprintf(stderr, "vitte-sched: error: unknown command '%s' (expected 'topo' or 'run'; see --help)\n", argv[1]);
-    return 2;
-  }
+  if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "topo" && std::string(argv[1]) != "run")
+    return fail(json, kExitUsage,
+                "unknown command '" + std::string(argv[1]) + "' (expected 'topo' or 'run'; see --help)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version end here too, with CLI11's status 0; every other parse error
+    // (CLI11 numbers them 101-127) is a usage error.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    if (json) return fail(true, kExitUsage, e.what());
+    app.exit(e);
+    return kExitUsage;
   }
   for (CLI::App* cmd : {topo_cmd, run_cmd})
     if (*cmd && cmd->count("--synthetic") > 0 &&
-        (cmd == topo_cmd ? topo.topo.synthetic : run.topo.synthetic).empty()) {
-      std::fprintf(stderr, "vitte-sched: error: --synthetic needs a description, e.g. 'pack:2 numa:2 core:4 pu:2'\n");
-      return 2;
-    }
+        (cmd == topo_cmd ? topo.topo.synthetic : run.topo.synthetic).empty())
+      return fail(json, kExitUsage, "--synthetic needs a description, e.g. 'pack:2 numa:2 core:4 pu:2'");
   try {
-    if (*topo_cmd) return vitte::cli::topo_command(topo);
-    if (*run_cmd) return vitte::cli::run_command(run);
-  } catch (const vitte::Error& e) {
-    std::fprintf(stderr, "vitte-sched: error: %s\n", e.what());
-    return 2;
+    if (*topo_cmd) return topo_command(topo);
+    if (*run_cmd) return run_command(run);
+  } catch (const Failure& e) {
+    return fail(json, e.status(), e.what());
+  } catch (const vitte::ConfigError& e) {
+    return fail(json, kExitUsage, e.what());
+  } catch (const vitte::PlanError& e) {
+    return fail(json, kExitUsage, e.what());
+  } catch (const vitte::UsageError& e) {
+    return fail(json, kExitUsage, e.what());
+  } catch (const vitte::TopologyError& e) {
+    return fail(json, kExitUsage, e.what());  // from --topology/--synthetic; see load_topology
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "vitte-sched: unexpected error: %s\n", e.what());
-    return 3;
+    return fail(json, kExitRuntime, std::string("unexpected error: ") + e.what());
   }
-  return 1;
+  return fail(json, kExitUsage, "no command given (expected 'topo' or 'run'; see --help)");
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return finish_output(run(argc, argv)); }

@@ -22,6 +22,15 @@ std::string join(const std::vector<unsigned>& v) {
 }
 }  // namespace
 
+json with_schema(json doc) {
+  doc["schema"] = kJsonSchema;
+  return doc;
+}
+
+json error_json(const std::string& message, int exit_code) {
+  return with_schema(json{{"error", {{"message", message}, {"exit_code", exit_code}}}});
+}
+
 json to_json(const Topology& t) {
   json j;
   j["source"] = t.source();

@@ -10,6 +10,16 @@
 
 namespace vitte::cli {
 
+// Every JSON document vitte-sched prints carries "schema": kJsonSchema. The number goes up
+// when a field changes meaning or disappears; new fields do not change it.
+inline constexpr const char* kJsonSchema = "vitte-sched/1";
+
+// `doc` with its "schema" field set.
+nlohmann::json with_schema(nlohmann::json doc);
+// The document printed on stdout instead of the result when a command fails with --json:
+// {"schema": ..., "error": {"message": ..., "exit_code": ...}}.
+nlohmann::json error_json(const std::string& message, int exit_code);
+
 nlohmann::json to_json(const Topology& t);
 nlohmann::json to_json(const Plan& p, const Topology& t);
 nlohmann::json to_json(const Counts& c);

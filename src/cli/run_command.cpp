@@ -21,8 +21,36 @@ Scheduler make_scheduler(const Topology& t, const std::optional<Config>& config,
 }
 
 bool same_answer(const JobResult& a, const JobResult& b) {
-  return a.files == b.files && a.bytes == b.bytes && a.tokens == b.tokens && a.resolved == b.resolved &&
-         a.reach_sum == b.reach_sum;
+  return a.files == b.files && a.files_read == b.files_read && a.skipped == b.skipped && a.bytes == b.bytes &&
+         a.tokens == b.tokens && a.resolved == b.resolved && a.reach_sum == b.reach_sum;
+}
+
+// "3 skipped: 1 not_regular (first: fifo: a FIFO), 2 too_large (first: big: 268435456 bytes)"
+std::string describe_skips(const SkipTally& s) {
+  std::string out = std::to_string(s.total()) + " skipped";
+  const char* sep = ": ";
+  for (std::size_t i = 0; i < kSkipReasons; ++i) {
+    if (s.count[i] == 0) continue;
+    out += sep + std::to_string(s.count[i]) + " " + to_string(static_cast<Skip>(i)) + " (first: " + s.first[i] +
+           ": " + s.first_why[i] + ")";
+    sep = ", ";
+  }
+  return out;
+}
+
+nlohmann::json skips_json(const SkipTally& s) {
+  nlohmann::json j;
+  j["total"] = s.total();
+  for (std::size_t i = 1; i < kSkipReasons; ++i) j[to_string(static_cast<Skip>(i))] = s.count[i];
+  return j;
+}
+
+nlohmann::json skip_examples_json(const SkipTally& s) {
+  nlohmann::json j = nlohmann::json::array();
+  for (std::size_t i = 1; i < kSkipReasons; ++i)
+    if (s.count[i] > 0)
+      j.push_back({{"reason", to_string(static_cast<Skip>(i))}, {"file", s.first[i]}, {"why", s.first_why[i]}});
+  return j;
 }
 
 }  // namespace
@@ -31,7 +59,8 @@ int run_command(const RunArgs& args) {
   const std::optional<Config> config = load_config(args.topo);
   const Topology topo = load_topology(args.topo);
   const Placement placement = parse_placement(args.topo.placement);
-  std::vector<SourceFile> files = list_tree(args.dir);
+  SkipTally listing_skips;
+  std::vector<SourceFile> files = list_tree(args.dir, listing_skips);
 
   Scheduler sched = make_scheduler(topo, config, args.topo.workers, placement);
   const std::size_t n = sched.num_workers();
@@ -39,6 +68,8 @@ int run_command(const RunArgs& args) {
   const MetricsSnapshot before = sched.metrics();
   const JobResult par = run_job(sched, args.dir, files);
   const MetricsSnapshot metrics = sched.metrics() - before;
+  SkipTally skipped = listing_skips;
+  skipped.merge(par.skipped);
 
   JobResult base;
   bool have_base = false;
@@ -52,32 +83,42 @@ int run_command(const RunArgs& args) {
       if (single->plan.nodes.size() > 1) single->plan.nodes.erase(single->plan.nodes.begin() + 1, single->plan.nodes.end());
     }
     Scheduler one = make_scheduler(topo, single, 1, placement);
+    const std::vector<SourceFile> par_files = files;
     base = run_job(one, args.dir, files);
     have_base = true;
     if (!same_answer(base, par)) {
-      std::fprintf(stderr, "vitte-sched: error: the %zu-worker and 1-worker runs disagree (reach sum %llu vs %llu)\n",
-                   n, static_cast<unsigned long long>(par.reach_sum), static_cast<unsigned long long>(base.reach_sum));
-      return 4;
+      // Different input is not a disagreement: say which file changed.
+      const std::string changed = first_input_change(par_files, files);
+      if (!changed.empty())
+        throw Failure(kExitRuntime, "the tree '" + args.dir + "' changed between the " + std::to_string(n) +
+                                        "-worker and 1-worker runs, so their answers cannot be compared: " +
+                                        changed + "; --no-baseline skips the comparison");
+      throw Failure(kExitMismatch, "the " + std::to_string(n) + "-worker and 1-worker runs disagree (reach sum " +
+                                       std::to_string(par.reach_sum) + " vs " + std::to_string(base.reach_sum) +
+                                       ", files read " + std::to_string(par.files_read) + " vs " +
+                                       std::to_string(base.files_read) + ")");
     }
   }
   const double mb = static_cast<double>(par.bytes) / 1e6;
   const double speedup = have_base ? base.seconds / par.seconds : 0.0;
   if (args.json) {
-    nlohmann::json j;
+    nlohmann::json j = with_schema({});
     j["dir"] = args.dir;
     j["workers"] = n;
     j["plan"] = {{"binding", to_string(sched.plan().binding)}, {"reason", sched.plan().binding_reason},
                  {"topology", topo.source()}};
-    j["files"] = par.files;
+    j["files"] = par.files_read;
+    j["max_file_bytes"] = kMaxSourceBytes;
+    j["skipped"] = skips_json(skipped);
+    j["skipped_first"] = skip_examples_json(skipped);
     j["bytes"] = par.bytes;
     j["tokens"] = par.tokens;
     j["include_directives"] = par.include_directives;
     j["includes_resolved"] = par.resolved;
-    j["unreadable_files"] = par.unreadable;
     j["transitive_includes_sum"] = par.reach_sum;
     j["transitive_includes_max"] = {{"file", par.reach_max_file}, {"count", par.reach_max}};
     j["seconds"] = par.seconds;
-    j["files_per_second"] = static_cast<double>(par.files) / par.seconds;
+    j["files_per_second"] = static_cast<double>(par.files_read) / par.seconds;
     j["mb_per_second"] = mb / par.seconds;
     if (have_base) {
       j["baseline_1_worker_seconds"] = base.seconds;
@@ -91,13 +132,13 @@ int run_command(const RunArgs& args) {
   }
   std::printf("vitte-sched run: %s with %zu worker(s) (%s: %s)\n", args.dir.c_str(), n,
               to_string(sched.plan().binding), sched.plan().binding_reason.c_str());
-  std::printf("  %zu files, %.1f MB, %llu tokens, %llu #include directives (%llu resolved in the tree), %llu unreadable\n",
-              par.files, mb, static_cast<unsigned long long>(par.tokens),
-              static_cast<unsigned long long>(par.include_directives), static_cast<unsigned long long>(par.resolved),
-              static_cast<unsigned long long>(par.unreadable));
+  std::printf("  %zu files read, %.1f MB, %llu tokens, %llu #include directives (%llu resolved in the tree)\n",
+              par.files_read, mb, static_cast<unsigned long long>(par.tokens),
+              static_cast<unsigned long long>(par.include_directives), static_cast<unsigned long long>(par.resolved));
+  std::printf("  %s\n", describe_skips(skipped).c_str());
   std::printf("  transitive includes: %llu in all, most %u (%s)\n", static_cast<unsigned long long>(par.reach_sum),
               par.reach_max, par.reach_max_file.c_str());
-  std::printf("  time %.3f s: %.0f files/s, %.1f MB/s\n", par.seconds, static_cast<double>(par.files) / par.seconds,
+  std::printf("  time %.3f s: %.0f files/s, %.1f MB/s\n", par.seconds, static_cast<double>(par.files_read) / par.seconds,
               mb / par.seconds);
   if (have_base)
     std::printf("  1 worker: %.3f s; speedup with %zu workers: %.2fx (same answers checked)\n", base.seconds, n, speedup);

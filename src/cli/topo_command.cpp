@@ -13,7 +13,11 @@ namespace vitte::cli {
 Topology load_topology(const TopologyArgs& a) {
   if (!a.xml.empty()) return Topology::from_xml(a.xml);
   if (!a.synthetic.empty()) return Topology::from_synthetic(a.synthetic);
-  return Topology::this_machine();
+  try {
+    return Topology::this_machine();
+  } catch (const TopologyError& e) {
+    throw Failure(kExitRuntime, e.what());  // nothing the user gave is wrong
+  }
 }
 
 Placement parse_placement(const std::string& s) {
@@ -42,7 +46,7 @@ int topo_command(const TopoArgs& args) {
   const Plan p = Plan::make(t, plan_options(args.topo, config));
   const bool papi = VITTE_HAVE_PAPI;
   if (args.json) {
-    nlohmann::json j;
+    nlohmann::json j = with_schema({});
     j["topology"] = to_json(t);
     j["plan"] = to_json(p, t);
     if (t.is_this_machine()) {

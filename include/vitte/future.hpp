@@ -1,7 +1,9 @@
 // Future<T>: the result of Scheduler::async().
 //
 // get() waits like TaskGroup::wait() (a worker runs other tasks meanwhile, other threads
-// sleep), then returns the value or rethrows the task's exception. A future can be
+// sleep), then returns the value or rethrows the task's exception. The same hazard as
+// TaskGroup::wait() applies: a task holding a mutex across get() should call it inside
+// vitte::isolate(). A future can be
 // dropped unread: the task still runs and join_all() still waits for it.
 #pragma once
 

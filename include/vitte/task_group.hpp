@@ -13,7 +13,9 @@
 //   the group that have not started yet are then skipped (the group is cancelled), as
 //   are tasks after cancel(). Later exceptions are counted in the metrics (failed).
 // - One thread waits at a time: for a group made on a worker, that worker (it keeps the
-//   group's books without atomics). run() may be called from any thread. The destructor
+//   group's books without atomics). run() may be called from any thread, also while the
+//   owner waits; wait() returns once it saw the count at zero, and the group may be
+//   destroyed right after it returns. The destructor
 //   waits for unfinished tasks; an error it cannot rethrow there is written to stderr
 //   rather than lost.
 #pragma once
@@ -62,6 +64,11 @@ class TaskGroup {
 
   // Waits for every task of the group; rethrows the first exception one of them threw.
   // A group made on a worker is waited for on that worker (UsageError otherwise).
+  // Hazard: on a worker, wait() runs other queued tasks on this thread meanwhile, on top
+  // of the caller's stack. If the caller holds a mutex (or any non-reentrant state), an
+  // unrelated task may try to take it here: a deadlock. Wait inside vitte::isolate() to
+  // run only the region's own tasks (isolate.hpp). Each nested wait also costs the worker
+  // some stack (Options::stack_size).
   void wait();
   // Skips the group's tasks that have not started yet.
   void cancel() noexcept { counter_.cancel(); }

@@ -447,6 +447,8 @@ TEST(Scheduler, StackSizeIsAppliedAndCheckedAndWorkersAreNamed) {
                               return std::pair<std::size_t, std::string>(size, n);
                             }).get();
   EXPECT_GE(stack, 256u * 1024 + 1);
-  EXPECT_LT(stack, 256u * 1024 + 64 * 1024);
+  // glibc adds the static TLS block to a requested stack (large under the sanitizers), so
+  // the upper bound only says "not the 8 MiB default".
+  EXPECT_LT(stack, std::size_t{4} << 20);
   EXPECT_EQ(name, "vitte-w0/n0");
 }

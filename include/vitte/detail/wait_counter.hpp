@@ -96,16 +96,20 @@ class WaitCounter {
     [[maybe_unused]] const bool has_owner = owner_ != nullptr;
     // relaxed: only a first guess for the CAS, which re-reads the word on failure.
     std::uint64_t s = state_.load(std::memory_order_relaxed);
+    bool notifier;
     std::uint64_t next;
     do {
       VITTE_ASSERT(has_owner || static_cast<std::int64_t>(s) >= static_cast<std::int64_t>(kOne),
                    "I1: WaitCounter::done() without a matching add()");
-      next = s == (kOne | kWaiting) ? kNotifying : s - kOne;
+      // Only the swap of kWaiting for kNotifying makes a notifier: a count that reaches 0
+      // while an earlier notifier is still in flight (state kOne | kNotifying) does not.
+      notifier = s == (kOne | kWaiting);
+      next = notifier ? kNotifying : s - kOne;
       // acq_rel: release publishes the task's effects (and a recorded error) to the
       // joiner's acquire loads; acquire pairs with the joiner's arming CAS (release), so
       // the notifier sees waiter_ below.
     } while (!state_.compare_exchange_weak(s, next, std::memory_order_acq_rel, std::memory_order_relaxed));
-    if (next == kNotifying) {
+    if (notifier) {
       Waiter* w = waiter_.load(std::memory_order_relaxed);  // published by arm()'s CAS
       w->wake();
       // release: pairs with the joiner's acquire loads in disarm(); last touch (I4).

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <mutex>
@@ -32,6 +33,9 @@ PlanOptions plan_options_of(const Options& o) {
 void after_fork_in_child() noexcept {
   // relaxed: the child has one thread now.
   fork_generation.fetch_add(1, std::memory_order_relaxed);
+  // A task that called fork() leaves the child's only thread looking like a worker; it is
+  // not one there, so every call takes the checked external path.
+  tls_worker = nullptr;
 }
 
 std::size_t checked_stack_size(std::size_t bytes) {
@@ -40,7 +44,11 @@ std::size_t checked_stack_size(std::size_t bytes) {
   if (bytes < kMin)
     throw PlanError("Options::stack_size = " + std::to_string(bytes) + " bytes is below the minimum of " +
                     std::to_string(kMin) + " (64 KiB)");
-  const std::size_t page = 4096;
+  constexpr std::size_t kMax = std::size_t{1} << 40;  // 1 TiB: far beyond any real stack
+  if (bytes > kMax)
+    throw PlanError("Options::stack_size = " + std::to_string(bytes) + " bytes is above the maximum of " +
+                    std::to_string(kMax) + " (1 TiB)");
+  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   return (bytes + page - 1) / page * page;
 }
 
@@ -123,11 +131,12 @@ void SchedulerCore::inject_external(TaskFrame* f, int node) {
       throw BacklogFull("node " + std::to_string(n) + "'s backlog is full (" + std::to_string(q.bound()) +
                         " tasks queued, Options::max_backlog); the task was not queued");
     try {
-      inject(f, static_cast<int>(n));
+      q.push_admitted(f);
     } catch (...) {
       q.unadmit();
       throw;
     }
+    wake_for_injection(n);
     return;
   }
   inject(f, static_cast<int>(n));
@@ -136,6 +145,10 @@ void SchedulerCore::inject_external(TaskFrame* f, int node) {
 void SchedulerCore::inject(TaskFrame* f, int node) {
   const unsigned n = arena_for(node);
   inject_queues[n]->push(f);
+  wake_for_injection(n);
+}
+
+void SchedulerCore::wake_for_injection(unsigned n) {
   // seq_cst fence: pairs with the fence in Worker::park. Either the sleeper's re-check
   // sees this push, or we see its enlistment below and wake it.
   std::atomic_thread_fence(std::memory_order_seq_cst);

@@ -34,6 +34,8 @@ class SchedulerCore {
   // The same for a thread that is not one of our workers: in bounded mode it first takes
   // a slot in the node's backlog (waits, or throws BacklogFull and leaves f to the caller).
   void inject_external(TaskFrame* f, int node);
+  // After a push to node n's injection queue: the Dekker half that pairs with park.
+  void wake_for_injection(unsigned n);
   // The arena node that work for `node` goes to (node < 0: the caller's node).
   unsigned arena_for(int node) noexcept;
   // Throws UsageError in a child process that inherited this scheduler through fork():

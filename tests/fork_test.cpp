@@ -51,3 +51,24 @@ TEST(Fork, DestroyingAnInheritedSchedulerDoesNotHang) {
   EXPECT_EQ(rc, 0);
   delete sched;
 }
+
+TEST(Fork, ForkFromInsideATaskLeavesNoWorkerInTheChild) {
+  vitte::Scheduler sched(2);
+  const int rc = sched.async([&] {
+                        return in_child([&] {
+                          if (vitte::Scheduler::current() != nullptr) return 1;  // not a worker here
+                          try {
+                            sched.submit(vitte::Task::spawn([] {}));
+                            return 2;  // accepted onto a dead worker's deque: lost silently
+                          } catch (const vitte::UsageError&) {
+                          }
+                          try {
+                            vitte::spawn([] {});
+                            return 3;
+                          } catch (const vitte::UsageError&) {
+                          }
+                          return 0;
+                        });
+                      }).get();
+  EXPECT_EQ(rc, 0) << "1: still a worker; 2: submit accepted; 3: spawn accepted; -1: crash/hang";
+}

@@ -7,6 +7,8 @@
 #include <mutex>
 #include <thread>
 
+using namespace std::chrono_literals;
+
 #include "test_support.hpp"
 #include "vitte/vitte.hpp"
 
@@ -105,4 +107,80 @@ TEST(IsolateStress, MutexHeldAcrossNestedWaits) {
   sched.join_all();
   EXPECT_EQ(unrelated.load(), rounds * 4);
   EXPECT_EQ(inner.load(), rounds * 8);
+}
+
+// What an isolated wait waits for may lie outside its region: it must still run it, with
+// one worker and nobody else to help (these hung before; each runs in a child process so
+// that a hang fails the test instead of stalling the suite).
+namespace {
+vitte::Scheduler one_worker() {
+  vitte::Options o;
+  o.workers = 1;
+  o.placement = vitte::Placement::Unpinned;
+  return vitte::Scheduler(o);
+}
+int child_ok(bool ok) { return ok ? 0 : 1; }
+}  // namespace
+
+TEST(Isolate, GetOfAFutureMadeOutsideTheRegion) {
+  EXPECT_EQ(vitte::test::in_child([] {
+              auto s = one_worker();
+              const int v = s.async([&] {
+                              auto fut = s.async([] { return 42; });  // queued under the region
+                              return vitte::isolate([&] { return fut.get(); });
+                            }).get();
+              return child_ok(v == 42);
+            }),
+            0);
+}
+
+TEST(Isolate, GetOfAFutureSubmittedFromAnotherThread) {
+  EXPECT_EQ(vitte::test::in_child([] {
+              auto s = one_worker();
+              std::atomic<bool> go{false};
+              vitte::Future<int> ext;
+              auto f = s.async([&] {
+                while (!go.load()) std::this_thread::yield();
+                return vitte::isolate([&] { return ext.get(); });
+              });
+              std::this_thread::sleep_for(20ms);
+              ext = s.async([] { return 7; });  // lands in the injection queue behind nothing
+              go = true;
+              return child_ok(f.get() == 7);
+            }),
+            0);
+}
+
+TEST(Isolate, AwaitedTaskBelowForeignWorkInTheOwnDeque) {
+  EXPECT_EQ(vitte::test::in_child([] {
+              auto s = one_worker();
+              std::atomic<int> ran{0};
+              s.async([&] {
+                 vitte::TaskGroup g;
+                 g.run([&] { ran++; });          // awaited, made before the region
+                 vitte::spawn([&] { ran++; });   // foreign, on top of it
+                 vitte::isolate([&] { g.wait(); });
+               }).get();
+              s.join_all();
+              return child_ok(ran.load() == 2);
+            }),
+            0);
+}
+
+TEST(Isolate, DetachedSpawnFromANestedRegionAboveTheAwaitedTask) {
+  EXPECT_EQ(vitte::test::in_child([] {
+              auto s = one_worker();
+              std::atomic<int> ran{0};
+              s.async([&] {
+                 vitte::isolate([&] {
+                   vitte::TaskGroup g;
+                   g.run([&] { ran++; });
+                   vitte::isolate([&] { vitte::spawn([&] { ran++; }); });
+                   g.wait();
+                 });
+               }).get();
+              s.join_all();
+              return child_ok(ran.load() == 2);
+            }),
+            0);
 }

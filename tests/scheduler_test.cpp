@@ -434,6 +434,8 @@ TEST(Scheduler, StackSizeIsAppliedAndCheckedAndWorkersAreNamed) {
   o.workers = 1;
   o.stack_size = 1000;
   EXPECT_THROW(vitte::Scheduler bad(o), vitte::PlanError);
+  o.stack_size = SIZE_MAX;  // must not wrap round to "the default"
+  EXPECT_THROW(vitte::Scheduler bad(o), vitte::PlanError);
   o.stack_size = 256 * 1024 + 1;  // rounded up to pages
   vitte::Scheduler sched(o);
   auto [stack, name] = sched.async([] {
@@ -451,4 +453,36 @@ TEST(Scheduler, StackSizeIsAppliedAndCheckedAndWorkersAreNamed) {
   // the upper bound only says "not the 8 MiB default".
   EXPECT_LT(stack, std::size_t{4} << 20);
   EXPECT_EQ(name, "vitte-w0/n0");
+}
+
+// Work the workers inject themselves (submit to a node from a task) counts towards the
+// backlog but takes no slot; it must not open extra room for external producers.
+TEST(Scheduler, WorkerInjectionsDoNotWidenTheBound) {
+  vitte::Options o;
+  o.workers = 1;
+  o.max_backlog = 4;
+  o.on_backlog_full = vitte::Options::BacklogFullAction::Fail;
+  vitte::Scheduler sched(o);
+  std::atomic<int> ran{0};
+  sched.async([&] {
+         for (int i = 0; i < 100; ++i) sched.submit(vitte::Task::spawn([&] { ran++; }), 0u);
+       }).get();
+  sched.join_all();  // those 100 ran and gave their places back
+  std::atomic<bool> release{false};
+  sched.submit(vitte::Task::spawn([&] {
+    while (!release.load()) std::this_thread::sleep_for(1ms);
+  }));
+  while (sched.metrics().total.injected_taken < 102) std::this_thread::sleep_for(1ms);
+  int accepted = 0;
+  for (int i = 0; i < 20; ++i) {
+    try {
+      sched.submit(vitte::Task::spawn([&] { ran++; }));
+      ++accepted;
+    } catch (const vitte::BacklogFull&) {
+    }
+  }
+  release = true;
+  sched.join_all();
+  EXPECT_EQ(accepted, 4);
+  EXPECT_EQ(ran.load(), 104);
 }

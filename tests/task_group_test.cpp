@@ -243,3 +243,14 @@ TEST(TaskGroupStress, DeepNestedWaitsFitAConfiguredStack) {
   const std::size_t depth = vitte::test::scaled(30'000);  // ~14 MB of stack in release
   EXPECT_NO_THROW(sched.async([depth] { nest(depth); }).get());
 }
+
+// One throwing call is one failed task in the metrics, however deep the loop was split.
+TEST(ParallelFor, AnErrorIsCountedOnceNotOncePerSplitLevel) {
+  vitte::Scheduler sched(2);
+  EXPECT_THROW(vitte::parallel_for(sched, 0, std::size_t{1} << 20, 1,
+                                   [](std::size_t i) {
+                                     if (i == (std::size_t{1} << 20) - 1) throw std::runtime_error("last");
+                                   }),
+               std::runtime_error);
+  EXPECT_EQ(sched.metrics().total.failed, 1u);
+}

@@ -2,16 +2,20 @@
 // at most `grain` iterations. Halves are forked with a TaskGroup, so idle workers steal
 // the largest pieces first (the top of a deque holds the oldest, biggest halves).
 //
-// Errors: the first exception thrown by fn stops the loop. Every piece of the loop shares
-// one stop flag; pieces that have not started are skipped, and running pieces stop within
-// kStopCheck iterations. That exception is rethrown by parallel_for; later ones (from
-// pieces already running) are counted in the metrics (failed) and dropped.
+// Errors: the first exception thrown by fn stops the loop. Every piece shares one
+// LoopState: the first error is kept there and the stop flag set; pieces that have not
+// started are skipped, and running pieces stop within kStopCheck iterations. parallel_for
+// rethrows that first error; later ones (from pieces already running) are dropped. The
+// error travels in the LoopState, not through the splitting tasks, so metrics count each
+// call of fn that threw once (failed), not once per level of splitting.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <exception>
 
+#include "vitte/detail/worker_local.hpp"
 #include "vitte/scheduler.hpp"
 #include "vitte/task_group.hpp"
 
@@ -22,33 +26,42 @@ namespace detail {
 // Iterations a running piece executes between two looks at the loop's stop flag.
 inline constexpr std::size_t kStopCheck = 256;
 
+struct LoopState {
+  std::atomic<bool> stop{false};
+  std::atomic<bool> claimed{false};
+  std::exception_ptr first;  // written by the claimer; read after the loop's groups joined
+
+  void fail(std::exception_ptr e) noexcept {
+    if (WorkerLocal* w = tls_worker) w->counters.failed.bump();
+    // acq_rel: the claimer alone writes `first`; the final reader is ordered after it by
+    // the task groups' joins.
+    if (!claimed.exchange(true, std::memory_order_acq_rel)) first = std::move(e);
+    // relaxed: a hint read by the other pieces.
+    stop.store(true, std::memory_order_relaxed);
+  }
+};
+
 template <class F>
-void parallel_for_split(std::size_t b, std::size_t e, std::size_t grain, const F& fn,
-                        std::atomic<bool>& stop) {
-  // relaxed: a hint; the error itself travels through the task groups.
-  if (stop.load(std::memory_order_relaxed)) return;
+void parallel_for_split(std::size_t b, std::size_t e, std::size_t grain, const F& fn, LoopState& st) {
+  // relaxed: a hint (see LoopState).
+  if (st.stop.load(std::memory_order_relaxed)) return;
   TaskGroup g;
+  while (e - b > grain) {
+    const std::size_t mid = b + (e - b) / 2;
+    g.run([mid, e, grain, &fn, &st] { parallel_for_split(mid, e, grain, fn, st); });
+    e = mid;
+  }
   try {
-    while (e - b > grain) {
-      const std::size_t mid = b + (e - b) / 2;
-      g.run([mid, e, grain, &fn, &stop] { parallel_for_split(mid, e, grain, fn, stop); });
-      e = mid;
-    }
     while (b < e) {
       const std::size_t chunk_end = b + std::min(e - b, kStopCheck);
       for (; b < chunk_end; ++b) fn(b);
-      if (stop.load(std::memory_order_relaxed)) break;
+      if (st.stop.load(std::memory_order_relaxed)) break;
     }
-    g.wait();  // a half's error lands in the handler below too, so it stops the whole loop
   } catch (...) {
-    stop.store(true, std::memory_order_relaxed);
+    st.fail(std::current_exception());
     g.cancel();
-    try {
-      g.wait();  // what is left of the halves forked above; later errors are dropped
-    } catch (...) {
-    }
-    throw;
   }
+  g.wait();  // the halves forked above never throw: their errors went to `st`
 }
 
 }  // namespace detail
@@ -61,14 +74,15 @@ void parallel_for(Scheduler& sched, std::size_t begin, std::size_t end, std::siz
                   const F& fn) {
   if (begin >= end) return;
   if (grain == 0) grain = 1;
-  std::atomic<bool> stop{false};
+  detail::LoopState st;
   if (Scheduler::current() == &sched) {
-    detail::parallel_for_split(begin, end, grain, fn, stop);
-    return;
+    detail::parallel_for_split(begin, end, grain, fn, st);
+  } else {
+    TaskGroup root(sched);
+    root.run([&] { detail::parallel_for_split(begin, end, grain, fn, st); });
+    root.wait();
   }
-  TaskGroup root(sched);
-  root.run([&] { detail::parallel_for_split(begin, end, grain, fn, stop); });
-  root.wait();
+  if (st.first) std::rethrow_exception(st.first);
 }
 
 }  // namespace vitte

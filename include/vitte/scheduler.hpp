@@ -68,8 +68,10 @@ struct Options {
   // Backpressure for external submissions (threads that are not this scheduler's
   // workers): at most this many tasks queued per node (0: unbounded). When a node's
   // backlog is full, submit()/async()/TaskGroup::run() from outside either wait for room
-  // (Block) or throw BacklogFull with the task left in the caller's hands (Fail). Work
-  // that tasks spawn is never bounded or blocked (a worker must not wait for itself).
+  // (Block) or throw BacklogFull (Fail): submit() then leaves the task in its Task, while
+  // async() and run(), which took the closure, destroy it unrun. Work that the workers
+  // queue themselves is never refused or blocked (a worker must not wait for itself), but
+  // it counts towards the backlog that external producers see.
   std::size_t max_backlog = 0;
   enum class BacklogFullAction { Block, Fail } on_backlog_full = BacklogFullAction::Block;
 };
@@ -137,6 +139,7 @@ class Scheduler {
     using R = std::invoke_result_t<std::decay_t<F>&>;
     auto state = std::make_shared<detail::FutureState<R>>();
     Task t = Task::spawn([state, f = std::forward<F>(fn)]() mutable { state->fulfil(f); });
+    t.frame_->joins = &state->counter;  // an isolated get() may run this task
     if (node < 0)
       submit(std::move(t));
     else

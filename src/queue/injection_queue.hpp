@@ -12,9 +12,11 @@
 // sleep, after a seq_cst fence that pairs with the producer's fence (see Worker::park).
 //
 // Bounded mode (Options::max_backlog > 0): external producers first admit() a slot,
-// which fails or waits while `bound` frames are queued or admitted; try_pop() gives the
-// slot back. Invariants:
-//   B1  backlog_ == admitted-and-not-yet-popped frames <= bound (CAS in admit()).
+// which fails or waits while `bound` frames are queued or admitted, then push_admitted();
+// the workers' own pushes (push()) are counted but never refused; try_pop() gives the slot
+// back. Invariants:
+//   B1  backlog_ == frames admitted or pushed and not yet popped; admit() raises it only
+//       while it is below the bound (CAS), push() raises it unconditionally.
 //   B2  a producer that waits has counted itself in waiting_ before it re-reads
 //       backlog_ under mu_; a popper decrements backlog_ before it reads waiting_ (both
 //       seq_cst), so either the producer sees the space or the popper sees the producer
@@ -38,7 +40,19 @@ class InjectionQueue {
  public:
   explicit InjectionQueue(std::size_t bound = 0) noexcept : bound_(static_cast<std::int64_t>(bound)) {}
 
-  void push(TaskFrame* f) { q_.push(f); }
+  // A push that took no slot (work queued by the workers themselves).
+  void push(TaskFrame* f) {
+    // relaxed: only admit()'s CAS compares against it, and a late view only delays it.
+    if (bound_ != 0) backlog_.fetch_add(1, std::memory_order_relaxed);
+    q_.push(f);
+  }
+  // A push after admit() returned true.
+  void push_admitted(TaskFrame* f) { q_.push(f); }
+  // Frames queued now (a hint under concurrency).
+  std::size_t size_hint() const {
+    const auto n = q_.unsafe_size();
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
   TaskFrame* try_pop() {
     TaskFrame* f = nullptr;
     if (!q_.try_pop(f)) return nullptr;

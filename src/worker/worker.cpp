@@ -227,28 +227,38 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
 }
 
 // Inside an isolation region (vitte::isolate) a waiting worker runs only tasks of that
-// region and tasks of the group it waits for (those it runs inside the region too).
-// Its own deque holds the region's tasks on top of older work, so a foreign task at the
-// bottom is put back and the deque left alone; a foreign task taken from a queue or a
-// victim is handed to this node's injection queue, where another worker takes it. Its
-// sleep ignores visible work (which may all be foreign): only a producer's wake-up or the
-// group's notifier ends it.
+// region and tasks of the group or future it waits for (those it runs inside the region).
+// Every foreign task it comes across is handed to its node's injection queue, where
+// another worker (or this one, after the wait) takes it:
+//   - its own deque, drained from the bottom: the region's work usually lies on top, but a
+//     task the wait needs can sit below foreign work (a group made before the region, a
+//     detached spawn from a nested region), and a deque is only reachable from its ends;
+//   - its node's injection queue, scanned once through (foreign frames go back to its
+//     tail), so a task the wait needs is found behind any number of foreign ones;
+//   - one steal round, as usual.
+// Its sleep then ignores visible work: all of it near this worker is foreign, and a new
+// injection or the group's notifier wakes it (Worker::park).
 bool Worker::belongs(TaskFrame* f, const WaitCounter& c) noexcept {
   if (f->isolation == isolation) return true;
-  if (f->counter != &c) return false;
+  if (f->counter != &c && f->joins != &c) return false;
   f->isolation = isolation;  // we own the frame now; it runs inside our region
   return true;
 }
 
 TaskFrame* Worker::find_work_isolated(WaitCounter& c, unsigned failed_rounds) {
-  if (TaskFrame* f = deque.pop()) {
+  while (TaskFrame* f = deque.pop()) {
     if (belongs(f, c)) return f;
-    deque.push(f);  // older work from outside the region: back where it was
+    core_.inject(f, static_cast<int>(node));
   }
-  TaskFrame* f = own_inject_->try_pop();
-  if (f == nullptr) f = steal(failed_rounds);
+  for (std::size_t n = own_inject_->size_hint() + 1; n > 0; --n) {
+    TaskFrame* f = own_inject_->try_pop();
+    if (f == nullptr) break;
+    if (belongs(f, c)) return f;
+    core_.inject(f, static_cast<int>(node));  // back to the tail
+  }
+  TaskFrame* f = steal(failed_rounds);
   if (f == nullptr || belongs(f, c)) return f;
-  core_.inject(f, static_cast<int>(node));  // foreign: someone else runs it
+  core_.inject(f, static_cast<int>(node));
   return nullptr;
 }
 

@@ -36,7 +36,13 @@ struct alignas(kCacheLine) TaskFrame {
   // returns true when the closure threw.
   bool (*op)(TaskFrame*, FrameOp) noexcept = nullptr;
   WaitCounter* counter = nullptr;  // who is told when this frame is done (never null once queued)
-  TaskFrame* next = nullptr;       // free-list link while the frame sits in a pool
+  union {
+    TaskFrame* next = nullptr;     // free-list link while the frame sits in a pool
+    // While queued: the counter of a future this task fulfils (its `counter` is the
+    // scheduler's detached one), so an isolated Future::get() recognises the task it waits
+    // for; null for every other task. Set by pack() and Scheduler::async.
+    const WaitCounter* joins;
+  };
   // The isolation region (vitte::isolate) the task was spawned in, 0 for none. Whoever
   // runs the task runs it inside that region, so its own waits stay isolated too.
   std::uint64_t isolation = 0;

@@ -82,6 +82,7 @@ TaskFrame* pack(WorkerLocal* w, F&& fn) {
     throw;
   }
   f->isolation = w != nullptr ? w->isolation : 0;
+  f->joins = nullptr;  // was the pool's free-list link
   if constexpr (!kFitsInline<std::decay_t<F>>) {
     if (w != nullptr) w->counters.boxed.bump();
   }

@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -18,6 +19,19 @@ std::string mib(std::uint64_t b) {
 std::string join(const std::vector<unsigned>& v) {
   std::string s;
   for (unsigned x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
+}
+// Worker ids as sorted ranges ("0-47,52"), so that a many-core plan stays readable.
+std::string ranges(std::vector<unsigned> v) {
+  std::sort(v.begin(), v.end());
+  std::string s;
+  for (std::size_t i = 0; i < v.size();) {
+    std::size_t j = i;
+    while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
+    s += (s.empty() ? "" : ",") + std::to_string(v[i]);
+    if (j > i) s += "-" + std::to_string(v[j]);
+    i = j + 1;
+  }
   return s;
 }
 }  // namespace
@@ -57,8 +71,9 @@ json to_json(const Plan& p, const Topology& t) {
             {"core", w.core}, {"pu", w.pu}, {"pu_os_index", t.pus()[w.pu].os_index},
             {"l3", w.l3}, {"os_cpu", w.os_cpu}, {"pinned", w.os_cpu >= 0}};
     for (const StealLevel& l : p.steal_order[w.index]) {
-      json jl{{"level", to_string(l.kind)}, {"distance", l.distance}, {"workers", l.workers}};
-      if (!l.nodes.empty()) jl["nodes"] = l.nodes;
+      json jl{{"level", to_string(l.kind)}, {"distance", l.distance}, {"workers", ranges(p.victims(l))},
+              {"count", l.count}};
+      if (l.kind == StealLevel::Kind::Remote) jl["nodes"] = p.nodes(l);
       jw["steal_order"].push_back(jl);
     }
     if (!jw.contains("steal_order")) jw["steal_order"] = json::array();
@@ -144,8 +159,8 @@ std::string describe(const Plan& p, const Topology& t) {
     if (p.steal_order[w.index].empty()) o << " (no other worker)";
     for (const StealLevel& l : p.steal_order[w.index]) {
       o << " " << to_string(l.kind);
-      if (l.kind == StealLevel::Kind::Remote) o << "@" << l.distance << "[nodes " << join(l.nodes) << "]";
-      o << "{" << join(l.workers) << "}";
+      if (l.kind == StealLevel::Kind::Remote) o << "@" << l.distance << "[nodes " << join(p.nodes(l)) << "]";
+      o << "{workers " << ranges(p.victims(l)) << "}";
       if (&l != &p.steal_order[w.index].back()) o << " ->";
     }
     o << "\n";

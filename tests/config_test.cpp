@@ -1,6 +1,7 @@
 // Placement configs: parsing, validation messages, merging with code, the environment
 // variable, the shipped examples, and a bounded fuzz run.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -215,4 +216,35 @@ TEST(ConfigFuzz, MutatedConfigsGiveAPlanOrAClearError) {
   }
   EXPECT_GT(plans, 0);
   EXPECT_GT(errors, 0);
+}
+
+TEST(ConfigFile, OnlyARegularFileOfBoundedSizeIsRead) {
+  namespace fs = std::filesystem;
+  const auto error_of = [](const std::string& path) {
+    try {
+      Config::from_file(path);
+    } catch (const vitte::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const fs::path dir = fs::temp_directory_path() / "vitte-config-dir";
+  fs::create_directories(dir);
+  std::string e = error_of(dir.string());
+  EXPECT_NE(e.find("'" + dir.string() + "' is a directory"), std::string::npos) << e;
+  e = error_of("/dev/zero");
+  EXPECT_NE(e.find("'/dev/zero' is a character device"), std::string::npos) << e;
+  const fs::path fifo = fs::temp_directory_path() / "vitte-config-fifo";
+  fs::remove(fifo);
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  e = error_of(fifo.string());  // must not block waiting for a writer
+  EXPECT_NE(e.find("is a FIFO"), std::string::npos) << e;
+  fs::remove(fifo);
+  const fs::path big = fs::temp_directory_path() / "vitte-config-big.toml";
+  std::ofstream(big) << std::string(Config::kMaxBytes + 1, '#');
+  e = error_of(big.string());
+  EXPECT_NE(e.find("is too large: " + std::to_string(Config::kMaxBytes + 1) + " bytes"), std::string::npos) << e;
+  fs::remove(big);
+  e = error_of("/no/such/config.toml");
+  EXPECT_NE(e.find("'/no/such/config.toml' does not exist"), std::string::npos) << e;
 }

@@ -1,5 +1,6 @@
 // Topology loading, worker plans and steal orders, against the shipped machine files.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdint>
@@ -263,4 +264,19 @@ TEST(Plan, HugeWorkerCountsAreRefusedQuickly) {
   EXPECT_EQ(Plan::max_workers(big), Plan::kMaxWorkers);
   const std::string cap = error_of([&] { Plan::make(big, workers(Plan::kMaxWorkers + 1)); });
   EXPECT_NE(cap.find("never more than 16384"), std::string::npos) << cap;
+}
+
+TEST(BadInput, XmlMustBeARegularFileOfBoundedSize) {
+  std::string e = error_of([] { Topology::from_xml("/dev/zero"); });
+  EXPECT_NE(e.find("'/dev/zero' is a character device"), std::string::npos) << e;
+  const auto fifo = std::filesystem::temp_directory_path() / "vitte-test-fifo.xml";
+  std::filesystem::remove(fifo);
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  e = error_of([&] { Topology::from_xml(fifo.string()); });  // must not block
+  EXPECT_NE(e.find("is a FIFO"), std::string::npos) << e;
+  std::filesystem::remove(fifo);
+  const std::string big = temp_file("big.xml", "<" + std::string(Topology::kMaxXmlBytes, ' '));
+  e = error_of([&] { Topology::from_xml(big); });
+  EXPECT_NE(e.find("'" + big + "' is too large"), std::string::npos) << e;
+  std::filesystem::remove(big);
 }

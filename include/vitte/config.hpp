@@ -25,6 +25,7 @@
 // picks a config up without code changes through the VITTE_CONFIG environment variable.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,6 +42,9 @@ struct Config {
   std::string allocator = "auto";
   std::string source = "<string>";  // the file it came from
 
+  // A config file must be a regular file of at most kMaxBytes; a directory, FIFO, device
+  // or larger file is a ConfigError naming the path and what it is.
+  static constexpr std::size_t kMaxBytes = std::size_t{1} << 20;
   static Config from_file(const std::string& path);
   static Config parse(std::string_view text, const std::string& source = "<string>");
   // The config VITTE_CONFIG names, or nothing when the variable is unset or empty.

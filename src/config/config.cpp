@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "io/regular_file.hpp"
 #include "topology/hwloc_seam.hpp"
 #include "vitte/error.hpp"
 
@@ -177,11 +178,11 @@ Config Config::parse(std::string_view text, const std::string& source) {
 }
 
 Config Config::from_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError("config '" + path + "' cannot be read: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), path);
+  std::string text, why;
+  if (!detail::read_regular_file(path, kMaxBytes, &text, &why))
+    throw ConfigError("config '" + path + "' " + why + " (expected a TOML file of at most " +
+                      std::to_string(kMaxBytes >> 10) + " KiB)");
+  return parse(text, path);
 }
 
 std::optional<Config> Config::from_environment() {

@@ -139,6 +139,19 @@ TEST(Config, CodeAndConfigMustAgree) {
   EXPECT_EQ(cpus.merged_with(1, vitte::Placement::Auto).workers, 1u);
 }
 
+TEST(Config, EqualCountsInCodeAndConfigAreNoConflict) {
+  const Config c = Config::parse("[workers]\ntotal = 2\nplacement = \"unpinned\"\n", "farm.toml");
+  const vitte::PlanOptions p = c.merged_with(2, vitte::Placement::Unpinned);
+  EXPECT_EQ(p.workers, 2u);
+  EXPECT_EQ(p.placement, vitte::Placement::Unpinned);
+  try {
+    c.merged_with(3, vitte::Placement::Auto);
+    FAIL() << "3 workers in code and total = 2 in the config must conflict";
+  } catch (const vitte::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("total = 2"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Config, BadConfigStartsNoThreads) {
   vitte::Options o;
   o.config = Config::parse("[workers]\nnodes = [7]\n");

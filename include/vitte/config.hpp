@@ -51,7 +51,10 @@ struct Config {
   static std::optional<Config> from_environment();
 
   // Combines this config with what code asked for (Scheduler(n), Options::placement).
-  // Asking for the same thing in both places with different values is a ConfigError.
+  // Precedence: neither wins silently. A setting made in one place only is taken from
+  // there; made in both places it must agree: the same total (`Scheduler(2)` with
+  // `total = 2`) or the same placement is fine, different values are a ConfigError, and a
+  // count in code with `per_node` in the config is always one (they count differently).
   PlanOptions merged_with(std::size_t code_workers, Placement code_placement) const;
 };
 

@@ -198,7 +198,9 @@ std::optional<Config> Config::from_environment() {
 PlanOptions Config::merged_with(std::size_t code_workers, Placement code_placement) const {
   PlanOptions p = plan;
   if (code_workers != 0) {
-    if (sets_worker_count)
+    // Equal totals agree; a different total, or per_node (a count of another shape), is a conflict.
+    const bool same = plan.workers_per_node == 0 && plan.workers == code_workers;
+    if (sets_worker_count && !same)
       throw ConfigError("conflicting settings: the program asks for " + std::to_string(code_workers) +
                         " workers and config '" + source + "' sets workers." +
                         (plan.workers_per_node != 0 ? "per_node = " + std::to_string(plan.workers_per_node)

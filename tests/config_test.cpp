@@ -261,3 +261,22 @@ TEST(ConfigFile, OnlyARegularFileOfBoundedSizeIsRead) {
   e = error_of("/no/such/config.toml");
   EXPECT_NE(e.find("'/no/such/config.toml' does not exist"), std::string::npos) << e;
 }
+
+TEST(Config, ARestrictionIsNeverDroppedToFitMoreWorkers) {
+  // 2 cores, CPUs 0 and 1; reserving CPU 0 leaves one PU for two workers.
+  const vitte::Topology t = vitte::Topology::from_synthetic("numa:1 core:2 pu:1");
+  const auto plan_error = [&](const std::string& text) {
+    try {
+      vitte::Plan::make(t, Config::parse(text, "pin.toml").merged_with(0, vitte::Placement::Auto));
+    } catch (const vitte::PlanError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  std::string e = plan_error("[workers]\nreserve = \"0\"\ntotal = 2\n");
+  EXPECT_NE(e.find("2 workers need 2 PUs, but workers.reserve '0' leave(s) 1 usable PU"), std::string::npos) << e;
+  e = plan_error("[workers]\ncpuset = \"1\"\ntotal = 2\n");
+  EXPECT_NE(e.find("workers.cpuset '1'"), std::string::npos) << e;
+  EXPECT_TRUE(plan_error("[workers]\nreserve = \"0\"\ntotal = 1\n").empty());
+  EXPECT_TRUE(plan_error("[workers]\ntotal = 4\n").empty()) << "unrestricted oversubscription stays allowed";
+}

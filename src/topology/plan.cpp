@@ -211,6 +211,27 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
       crowded = "node " + std::to_string(id) + " gets " + std::to_string(count[id]) + " workers for " +
                 std::to_string(slots[id].size()) + " usable PUs";
 
+  // A CPU restriction (cpuset, reserve) is never dropped silently: workers that float
+  // (more of them than the allowed PUs, or unpinned by request) could run on the very CPUs
+  // the config excluded, so such a plan is refused rather than quietly unpinned.
+  const bool restricted = !opts.cpus.empty() || !opts.reserve.empty();
+  std::string restriction;
+  if (!opts.cpus.empty()) restriction = "workers.cpuset '" + cpu_list(opts.cpus) + "'";
+  if (!opts.reserve.empty())
+    restriction += (restriction.empty() ? "" : " and ") + std::string("workers.reserve '") + cpu_list(opts.reserve) + "'";
+  const std::string restriction_key = opts.reserve.empty() ? "workers.cpuset" : "workers.reserve";
+  if (restricted && !crowded.empty())
+    throw PlanError(std::to_string(n) + " workers need " + std::to_string(n) + " PUs, but " + restriction +
+                        " leave(s) " + std::to_string(total_slots) + " usable PU(s) in " + src + " (" + crowded +
+                        "): unpinned workers would run on the excluded CPUs; ask for at most " +
+                        std::to_string(total_slots) + " workers or widen the restriction",
+                    restriction_key);
+  if (restricted && opts.placement == Placement::Unpinned && topo.is_this_machine())
+    throw PlanError("placement \"unpinned\" with " + restriction +
+                        ": unpinned workers would run on the excluded CPUs; pin them (placement \"auto\" or "
+                        "\"pin\") or drop the restriction",
+                    restriction_key);
+
   // Binding.
   std::vector<unsigned> fold_cpus;
   const std::string unit = " PUs";

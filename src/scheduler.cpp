@@ -15,13 +15,13 @@ namespace detail {
 std::atomic<std::int64_t> external_frames{0};
 
 namespace {
-PlanOptions plan_options_of(const Options& o) {
+Plan plan_of(const Topology& topo, const Options& o) {
   std::optional<Config> config = o.config ? o.config : Config::from_environment();
-  if (config) return config->merged_with(o.workers, o.placement);
+  if (config) return config->make_plan(topo, config->merged_with(o.workers, o.placement));
   PlanOptions p;
   p.workers = o.workers;
   p.placement = o.placement;
-  return p;
+  return Plan::make(topo, p);
 }
 
 Topology topology_of(Options& o) {
@@ -34,7 +34,7 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
     : owner(owner_),
       opts(std::move(options)),
       topo(topology_of(opts)),
-      plan(Plan::make(topo, plan_options_of(opts))),
+      plan(plan_of(topo, opts)),
       malloc(malloc_routing(plan)),
       started(static_cast<std::ptrdiff_t>(plan.workers.size())) {
   const std::size_t nn = topo.nodes().size();

@@ -124,6 +124,16 @@ TEST(Cli, ABadConfigIsNamedAndExitsNonZero) {
   fs::remove(bad);
 }
 
+TEST(Cli, PlanErrorsFromAConfigNameItsFileAndLine) {
+  const fs::path cfg = fs::temp_directory_path() / "vitte-cli-node1.toml";
+  std::ofstream(cfg) << "[workers]\nper_node = 1\nnodes = [1]\n";
+  const CliRun r = vitte_sched("topo --synthetic 'numa:1 core:2 pu:1' --config " + cfg.string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("config '" + cfg.string() + "' line 3: workers.nodes names node 1"), std::string::npos)
+      << r.output;
+  fs::remove(cfg);
+}
+
 TEST(Cli, ADirectoryOrDeviceAsConfigOrTopologyIsRefused) {
   const fs::path dir = fs::temp_directory_path() / "vitte-cli-config-dir";
   fs::create_directories(dir);

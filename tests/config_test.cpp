@@ -280,3 +280,22 @@ TEST(Config, ARestrictionIsNeverDroppedToFitMoreWorkers) {
   EXPECT_TRUE(plan_error("[workers]\nreserve = \"0\"\ntotal = 1\n").empty());
   EXPECT_TRUE(plan_error("[workers]\ntotal = 4\n").empty()) << "unrestricted oversubscription stays allowed";
 }
+
+TEST(Config, PlanErrorsNameTheConfigFileAndLine) {
+  const vitte::Topology one = vitte::Topology::from_synthetic("numa:1 core:2 pu:1");
+  const Config c = Config::parse("[scheduling]\npolicy = \"fifo\"\n[workers]\nnodes = [1]\n", "one-node.toml");
+  try {
+    c.make_plan(one, c.merged_with(0, vitte::Placement::Auto));
+    FAIL() << "node 1 does not exist";
+  } catch (const vitte::PlanError& e) {
+    EXPECT_NE(std::string(e.what()).find("config 'one-node.toml' line 4: workers.nodes names node 1"),
+              std::string::npos) << e.what();
+  }
+  const Config r = Config::parse("[workers]\nreserve = \"0\"\ntotal = 2\n", "reserve.toml");
+  try {
+    r.make_plan(one, r.merged_with(0, vitte::Placement::Auto));
+    FAIL() << "reserve leaves one PU for two workers";
+  } catch (const vitte::PlanError& e) {
+    EXPECT_NE(std::string(e.what()).find("config 'reserve.toml' line 2: "), std::string::npos) << e.what();
+  }
+}

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,6 +42,7 @@ struct Config {
   std::string policy = "fifo";
   std::string allocator = "auto";
   std::string source = "<string>";  // the file it came from
+  std::map<std::string, unsigned> lines;  // key ("workers.nodes") -> the line that sets it
 
   // A config file must be a regular file of at most kMaxBytes; a directory, FIFO, device
   // or larger file is a ConfigError naming the path and what it is.
@@ -56,6 +58,11 @@ struct Config {
   // `total = 2`) or the same placement is fine, different values are a ConfigError, and a
   // count in code with `per_node` in the config is always one (they count differently).
   PlanOptions merged_with(std::size_t code_workers, Placement code_placement) const;
+
+  // Plan::make(topo, merged) where `merged` came from merged_with(): a PlanError about a key
+  // this config sets (nodes, cpuset, ...) is rethrown naming the config file and the line of
+  // that key, as parse errors do.
+  Plan make_plan(const Topology& topo, const PlanOptions& merged) const;
 };
 
 }  // namespace vitte

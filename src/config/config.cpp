@@ -124,6 +124,10 @@ Config Config::parse(std::string_view text, const std::string& source) {
                       std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
   }
   r.only_keys(root, "", {"workers", "scheduling", "memory"});
+  for (auto&& [name, table] : root)
+    if (const toml::table* t = table.as_table())
+      for (auto&& [k, v] : *t)
+        c.lines[std::string(name.str()) + "." + std::string(k.str())] = v.source().begin.line;
 
   if (const toml::table* w = r.table(root, "workers")) {
     r.only_keys(*w, "workers.", {"nodes", "per_node", "total", "unit", "cpuset", "reserve", "placement"});
@@ -214,6 +218,16 @@ PlanOptions Config::merged_with(std::size_t code_workers, Placement code_placeme
     p.placement = code_placement;
   }
   return p;
+}
+
+Plan Config::make_plan(const Topology& topo, const PlanOptions& merged) const {
+  try {
+    return Plan::make(topo, merged);
+  } catch (const PlanError& e) {
+    const auto at = lines.find(e.key());
+    if (e.key().empty() || at == lines.end()) throw;
+    throw PlanError("config '" + source + "' line " + std::to_string(at->second) + ": " + e.what(), e.key());
+  }
 }
 
 }  // namespace vitte

@@ -134,6 +134,22 @@ TEST(Cli, PlanErrorsFromAConfigNameItsFileAndLine) {
   fs::remove(cfg);
 }
 
+TEST(Cli, TopoSaysWhenL3GroupsAreInferred) {
+  const std::string xml = vitte::test::topology_file("16amd64-4distances.xml");
+  const CliRun text = vitte_sched("topo --topology " + xml);
+  ASSERT_EQ(text.status, 0) << text.output;
+  EXPECT_NE(text.output.find("L3 group(s) (inferred"), std::string::npos) << text.output;
+  EXPECT_EQ(text.output.find("same-l3{"), std::string::npos) << text.output;
+  const CliRun json = vitte_sched("topo --json --topology " + xml);
+  ASSERT_EQ(json.status, 0) << json.output;
+  const auto j = nlohmann::json::parse(json.output);
+  EXPECT_EQ(j["topology"]["l3_inferred"], true);
+  EXPECT_EQ(j["topology"]["nodes"][0]["l3_inferred"], true);
+  EXPECT_EQ(j["plan"]["workers"][0]["l3_inferred"], true);
+  const CliRun l3 = vitte_sched("topo --json --topology " + vitte::test::topology_file("96em64t-4n4d3ca2co-pci.xml"));
+  EXPECT_EQ(nlohmann::json::parse(l3.output)["topology"]["l3_inferred"], false);
+}
+
 TEST(Cli, ADirectoryOrDeviceAsConfigOrTopologyIsRefused) {
   const fs::path dir = fs::temp_directory_path() / "vitte-cli-config-dir";
   fs::create_directories(dir);

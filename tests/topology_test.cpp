@@ -280,3 +280,19 @@ TEST(BadInput, XmlMustBeARegularFileOfBoundedSize) {
   EXPECT_NE(e.find("'" + big + "' is too large"), std::string::npos) << e;
   std::filesystem::remove(big);
 }
+
+TEST(Plan, MachinesWithoutL3HaveInferredGroupsAndNoSameL3Steals) {
+  for (const char* f : {"16amd64-4distances.xml", "28intel64-2p2g7c-CoDgroups.v1tov2.xml"}) {
+    SCOPED_TRACE(f);
+    const Topology t = Topology::from_xml(vitte::test::topology_file(f));
+    for (const vitte::L3Group& g : t.l3s()) EXPECT_TRUE(g.inferred);
+    const Plan p = Plan::make(t, PlanOptions{});
+    bool same_node = false;
+    for (const auto& order : p.steal_order)
+      for (const StealLevel& l : order) {
+        EXPECT_NE(l.kind, StealLevel::Kind::SameL3) << "no L3 cache: there is no same-L3 level";
+        same_node = same_node || l.kind == StealLevel::Kind::SameNode;
+      }
+    EXPECT_TRUE(same_node);
+  }
+}

@@ -298,10 +298,13 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
     for (std::size_t i = 0; i < vl.workers.size();) {
       std::size_t j = i;
       while (j < vl.workers.size() && plan.workers[vl.workers[j]].l3 == plan.workers[vl.workers[i]].l3) ++j;
+      // An inferred group (no L3 in the topology) is no cache level: its workers get no
+      // same-L3 level, only same-node (each is a group of one).
+      const bool inferred = topo.l3s()[plan.workers[vl.workers[i]].l3].inferred;
       for (std::size_t k = i; k < j; ++k) {
         pos[vl.workers[k]] = static_cast<unsigned>(k);
-        group_begin[vl.workers[k]] = static_cast<unsigned>(i);
-        group_size[vl.workers[k]] = static_cast<unsigned>(j - i);
+        group_begin[vl.workers[k]] = static_cast<unsigned>(inferred ? k : i);
+        group_size[vl.workers[k]] = static_cast<unsigned>(inferred ? 1 : j - i);
       }
       i = j;
     }

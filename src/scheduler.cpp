@@ -21,13 +21,13 @@ std::atomic<std::uint64_t> fork_generation{0};
 void release_free_memory() noexcept;  // memory/node_memory.cpp
 
 namespace {
-PlanOptions plan_options_of(const Options& o) {
+Plan plan_of(const Topology& topo, const Options& o) {
   std::optional<Config> config = o.config ? o.config : Config::from_environment();
-  if (config) return config->merged_with(o.workers, o.placement);
+  if (config) return config->make_plan(topo, config->merged_with(o.workers, o.placement));
   PlanOptions p;
   p.workers = o.workers;
   p.placement = o.placement;
-  return p;
+  return Plan::make(topo, p);
 }
 
 void after_fork_in_child() noexcept {
@@ -62,7 +62,7 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
     : owner(owner_),
       opts(std::move(options)),
       topo(topology_of(opts)),
-      plan(Plan::make(topo, plan_options_of(opts))),
+      plan(plan_of(topo, opts)),
       malloc(malloc_routing(plan)),
       started(static_cast<std::ptrdiff_t>(plan.workers.size())),
       born_in_generation(fork_generation.load(std::memory_order_relaxed)) {

@@ -183,6 +183,58 @@ TEST(Cli, ABadConfigIsNamedAndExitsNonZero) {
   fs::remove(bad);
 }
 
+TEST(Cli, PlanErrorsFromAConfigNameItsFileAndLine) {
+  const fs::path cfg = fs::temp_directory_path() / "vitte-cli-node1.toml";
+  std::ofstream(cfg) << "[workers]\nper_node = 1\nnodes = [1]\n";
+  const CliRun r = vitte_sched("topo --synthetic 'numa:1 core:2 pu:1' --config " + cfg.string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("config '" + cfg.string() + "' line 3: workers.nodes names node 1"), std::string::npos)
+      << r.output;
+  fs::remove(cfg);
+}
+
+TEST(Cli, TopoSaysWhenL3GroupsAreInferred) {
+  const std::string xml = vitte::test::topology_file("16amd64-4distances.xml");
+  const CliRun text = vitte_sched("topo --topology " + xml);
+  ASSERT_EQ(text.status, 0) << text.output;
+  EXPECT_NE(text.output.find("L3 group(s) (inferred"), std::string::npos) << text.output;
+  EXPECT_EQ(text.output.find("same-l3{"), std::string::npos) << text.output;
+  const CliRun json = vitte_sched("topo --json --topology " + xml);
+  ASSERT_EQ(json.status, 0) << json.output;
+  const auto j = nlohmann::json::parse(json.output);
+  EXPECT_EQ(j["topology"]["l3_inferred"], true);
+  EXPECT_EQ(j["topology"]["nodes"][0]["l3_inferred"], true);
+  EXPECT_EQ(j["plan"]["workers"][0]["l3_inferred"], true);
+  const CliRun l3 = vitte_sched("topo --json --topology " + vitte::test::topology_file("96em64t-4n4d3ca2co-pci.xml"));
+  EXPECT_EQ(nlohmann::json::parse(l3.output)["topology"]["l3_inferred"], false);
+}
+
+TEST(Cli, ADirectoryOrDeviceAsConfigOrTopologyIsRefused) {
+  const fs::path dir = fs::temp_directory_path() / "vitte-cli-config-dir";
+  fs::create_directories(dir);
+  const CliRun r = vitte_sched("topo --config " + dir.string());
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("'" + dir.string() + "' is a directory"), std::string::npos) << r.output;
+  const CliRun env = vitte_sched("topo", "VITTE_CONFIG=" + dir.string());
+  EXPECT_EQ(env.status, 2);
+  EXPECT_NE(env.output.find("is a directory"), std::string::npos) << env.output;
+  EXPECT_NE(env.output.find("VITTE_CONFIG"), std::string::npos) << env.output;
+  const CliRun zero = vitte_sched("topo --topology /dev/zero");
+  EXPECT_NE(zero.status, 0);
+  EXPECT_NE(zero.output.find("'/dev/zero' is a character device"), std::string::npos) << zero.output;
+}
+
+TEST(Cli, HugeWorkerCountsAreRefusedAndPlansPrintRanges) {
+  const CliRun r = vitte_sched("topo --workers 65536");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("65536 workers asked"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("limit"), std::string::npos) << r.output;
+  const CliRun big = vitte_sched("topo --topology " + vitte::test::topology_file("96em64t-4n4d3ca2co-pci.xml"));
+  ASSERT_EQ(big.status, 0) << big.output;
+  EXPECT_NE(big.output.find("same-node{workers 6-23} -> remote@"), std::string::npos) << big.output;
+  EXPECT_LT(big.output.size(), 40000u) << "a 96-worker plan stays readable";
+}
+
 // The process's own limits restrict the plan, and the plan says so: run under an affinity
 // mask of one CPU.
 TEST(Cli, AffinityMaskRestrictsThePlan) {

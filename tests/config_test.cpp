@@ -1,6 +1,7 @@
 // Placement configs: parsing, validation messages, merging with code, the environment
 // variable, the shipped examples, and a bounded fuzz run.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -138,6 +139,19 @@ TEST(Config, CodeAndConfigMustAgree) {
   EXPECT_EQ(cpus.merged_with(1, vitte::Placement::Auto).workers, 1u);
 }
 
+TEST(Config, EqualCountsInCodeAndConfigAreNoConflict) {
+  const Config c = Config::parse("[workers]\ntotal = 2\nplacement = \"unpinned\"\n", "farm.toml");
+  const vitte::PlanOptions p = c.merged_with(2, vitte::Placement::Unpinned);
+  EXPECT_EQ(p.workers, 2u);
+  EXPECT_EQ(p.placement, vitte::Placement::Unpinned);
+  try {
+    c.merged_with(3, vitte::Placement::Auto);
+    FAIL() << "3 workers in code and total = 2 in the config must conflict";
+  } catch (const vitte::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("total = 2"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Config, BadConfigStartsNoThreads) {
   vitte::Options o;
   o.config = Config::parse("[workers]\nnodes = [7]\n");
@@ -215,4 +229,73 @@ TEST(ConfigFuzz, MutatedConfigsGiveAPlanOrAClearError) {
   }
   EXPECT_GT(plans, 0);
   EXPECT_GT(errors, 0);
+}
+
+TEST(ConfigFile, OnlyARegularFileOfBoundedSizeIsRead) {
+  namespace fs = std::filesystem;
+  const auto error_of = [](const std::string& path) {
+    try {
+      Config::from_file(path);
+    } catch (const vitte::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const fs::path dir = fs::temp_directory_path() / "vitte-config-dir";
+  fs::create_directories(dir);
+  std::string e = error_of(dir.string());
+  EXPECT_NE(e.find("'" + dir.string() + "' is a directory"), std::string::npos) << e;
+  e = error_of("/dev/zero");
+  EXPECT_NE(e.find("'/dev/zero' is a character device"), std::string::npos) << e;
+  const fs::path fifo = fs::temp_directory_path() / "vitte-config-fifo";
+  fs::remove(fifo);
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  e = error_of(fifo.string());  // must not block waiting for a writer
+  EXPECT_NE(e.find("is a FIFO"), std::string::npos) << e;
+  fs::remove(fifo);
+  const fs::path big = fs::temp_directory_path() / "vitte-config-big.toml";
+  std::ofstream(big) << std::string(Config::kMaxBytes + 1, '#');
+  e = error_of(big.string());
+  EXPECT_NE(e.find("is too large: " + std::to_string(Config::kMaxBytes + 1) + " bytes"), std::string::npos) << e;
+  fs::remove(big);
+  e = error_of("/no/such/config.toml");
+  EXPECT_NE(e.find("'/no/such/config.toml' does not exist"), std::string::npos) << e;
+}
+
+TEST(Config, ARestrictionIsNeverDroppedToFitMoreWorkers) {
+  // 2 cores, CPUs 0 and 1; reserving CPU 0 leaves one PU for two workers.
+  const vitte::Topology t = vitte::Topology::from_synthetic("numa:1 core:2 pu:1");
+  const auto plan_error = [&](const std::string& text) {
+    try {
+      vitte::Plan::make(t, Config::parse(text, "pin.toml").merged_with(0, vitte::Placement::Auto));
+    } catch (const vitte::PlanError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  std::string e = plan_error("[workers]\nreserve = \"0\"\ntotal = 2\n");
+  EXPECT_NE(e.find("2 workers need 2 PUs, but workers.reserve '0' leave(s) 1 usable PU"), std::string::npos) << e;
+  e = plan_error("[workers]\ncpuset = \"1\"\ntotal = 2\n");
+  EXPECT_NE(e.find("workers.cpuset '1'"), std::string::npos) << e;
+  EXPECT_TRUE(plan_error("[workers]\nreserve = \"0\"\ntotal = 1\n").empty());
+  EXPECT_TRUE(plan_error("[workers]\ntotal = 4\n").empty()) << "unrestricted oversubscription stays allowed";
+}
+
+TEST(Config, PlanErrorsNameTheConfigFileAndLine) {
+  const vitte::Topology one = vitte::Topology::from_synthetic("numa:1 core:2 pu:1");
+  const Config c = Config::parse("[scheduling]\npolicy = \"fifo\"\n[workers]\nnodes = [1]\n", "one-node.toml");
+  try {
+    c.make_plan(one, c.merged_with(0, vitte::Placement::Auto));
+    FAIL() << "node 1 does not exist";
+  } catch (const vitte::PlanError& e) {
+    EXPECT_NE(std::string(e.what()).find("config 'one-node.toml' line 4: workers.nodes names node 1"),
+              std::string::npos) << e.what();
+  }
+  const Config r = Config::parse("[workers]\nreserve = \"0\"\ntotal = 2\n", "reserve.toml");
+  try {
+    r.make_plan(one, r.merged_with(0, vitte::Placement::Auto));
+    FAIL() << "reserve leaves one PU for two workers";
+  } catch (const vitte::PlanError& e) {
+    EXPECT_NE(std::string(e.what()).find("config 'reserve.toml' line 2: "), std::string::npos) << e.what();
+  }
 }

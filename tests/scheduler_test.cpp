@@ -45,6 +45,20 @@ TEST(Scheduler, ZeroWorkersIsAClearError) {
   }
 }
 
+TEST(Scheduler, HugeWorkerCountsAreRefusedBeforeAnyThreadStarts) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const std::size_t n : {std::size_t{100000}, static_cast<std::size_t>(-1)}) {
+    try {
+      vitte::Scheduler s(n);
+      FAIL() << "Scheduler(" << n << ") must throw";
+    } catch (const vitte::PlanError& e) {
+      EXPECT_NE(std::string(e.what()).find(std::to_string(n) + " workers"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("limit"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
 TEST(Scheduler, UnsubmittedTaskIsDestroyedNotRun) {
   std::atomic<int> ran{0};
   auto token = std::make_shared<int>(7);

@@ -1,6 +1,9 @@
 // Topology loading, worker plans and steal orders, against the shipped machine files.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -66,14 +69,15 @@ TEST(Topology, EveryShippedXmlLoadsAndPlans) {
       std::multiset<unsigned> victims;
       unsigned last_distance = 0;
       for (const StealLevel& l : p.steal_order[w.index]) {
-        victims.insert(l.workers.begin(), l.workers.end());
+        const std::vector<unsigned> vs = p.victims(l);
+        victims.insert(vs.begin(), vs.end());
         if (l.kind == StealLevel::Kind::Remote) {
           EXPECT_GT(l.distance, last_distance);
           last_distance = l.distance;
-          for (unsigned n : l.nodes) EXPECT_EQ(t.distance(w.node, n), l.distance);
-          for (unsigned v : l.workers) EXPECT_NE(p.workers[v].node, w.node);
+          for (unsigned n : p.nodes(l)) EXPECT_EQ(t.distance(w.node, n), l.distance);
+          for (unsigned v : vs) EXPECT_NE(p.workers[v].node, w.node);
         } else {
-          for (unsigned v : l.workers) EXPECT_EQ(p.workers[v].node, w.node);
+          for (unsigned v : vs) EXPECT_EQ(p.workers[v].node, w.node);
         }
       }
       EXPECT_EQ(victims.size(), p.workers.size() - 1);
@@ -101,8 +105,8 @@ TEST(Topology, ClusterOnDieStealsFromTheSamePackageFirst) {
   ASSERT_GE(levels.size(), 3u);
   const StealLevel& first_remote = levels[levels.size() - 2];
   EXPECT_EQ(first_remote.kind, StealLevel::Kind::Remote);
-  EXPECT_EQ(first_remote.nodes, std::vector<unsigned>{1});
-  EXPECT_EQ(levels.back().nodes, (std::vector<unsigned>{2, 3}));
+  EXPECT_EQ(p.nodes(first_remote), std::vector<unsigned>{1});
+  EXPECT_EQ(p.nodes(levels.back()), (std::vector<unsigned>{2, 3}));
 }
 
 TEST(Topology, KnlMcdramNodesAreCpuLess) {
@@ -131,9 +135,9 @@ TEST(Plan, SameL3PeersComeBeforeTheRestOfTheNode) {
   const auto& levels = p.steal_order[0];
   ASSERT_EQ(levels.size(), 2u);
   EXPECT_EQ(levels[0].kind, StealLevel::Kind::SameL3);
-  EXPECT_EQ(levels[0].workers.size(), 1u);
+  EXPECT_EQ(p.victims(levels[0]).size(), 1u);
   EXPECT_EQ(levels[1].kind, StealLevel::Kind::SameNode);
-  EXPECT_EQ(levels[1].workers.size(), 2u);
+  EXPECT_EQ(p.victims(levels[1]).size(), 2u);
 }
 
 TEST(Plan, ForeignTopologyFoldsOntoThisMachineWhenPinningIsAsked) {
@@ -199,4 +203,96 @@ TEST(BadInput, PinnedPlacementOfMoreWorkersThanPus) {
   const Plan p = Plan::make(real, workers(too_many, vitte::Placement::Auto));
   EXPECT_EQ(p.binding, vitte::Binding::Unpinned);
   EXPECT_NE(p.binding_reason.find("oversubscribed"), std::string::npos);
+}
+
+TEST(Plan, ManyWorkersPlanFastWithMemoryLinearInTheWorkers) {
+  // 2 x 2 nodes, 4 L3 groups each, 1024 PUs: 4096 workers is the per-PU limit.
+  const Topology t = Topology::from_synthetic("pack:2 numa:2 l3:4 core:16 pu:4");
+  ASSERT_EQ(t.pus().size(), 1024u);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Plan p = Plan::make(t, workers(4096));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(p.workers.size(), 4096u);
+  EXPECT_LT(took, std::chrono::seconds(2));
+  // Shared lists: each node's workers once, plus each node's remote lists (the other
+  // nodes' workers once each): at most nodes x workers entries, not workers^2.
+  std::size_t entries = 0, levels = 0;
+  for (const vitte::VictimList& l : p.victim_lists) entries += l.workers.size();
+  for (const auto& order : p.steal_order) levels += order.size();
+  EXPECT_LE(entries, t.nodes().size() * p.workers.size());
+  EXPECT_LE(levels, (2 + t.nodes().size()) * p.workers.size());
+  for (unsigned w : {0u, 1u, 1023u, 1500u, 4095u}) {
+    SCOPED_TRACE(w);
+    std::multiset<unsigned> victims;
+    for (const StealLevel& l : p.steal_order[w]) {
+      const std::vector<unsigned> vs = p.victims(l);
+      victims.insert(vs.begin(), vs.end());
+      for (unsigned v : vs) {
+        if (l.kind == StealLevel::Kind::SameL3) {
+          EXPECT_EQ(p.workers[v].l3, p.workers[w].l3);
+        } else if (l.kind == StealLevel::Kind::SameNode) {
+          EXPECT_NE(p.workers[v].l3, p.workers[w].l3);
+        }
+      }
+    }
+    EXPECT_EQ(victims.size(), p.workers.size() - 1);
+    EXPECT_EQ(std::set<unsigned>(victims.begin(), victims.end()).size(), p.workers.size() - 1);
+    EXPECT_EQ(victims.count(w), 0u);
+  }
+}
+
+TEST(Plan, HugeWorkerCountsAreRefusedQuickly) {
+  const Topology t = Topology::from_synthetic("numa:2 core:2 pu:1");  // 4 PUs: limit 16
+  ASSERT_EQ(Plan::max_workers(t), 16u);
+  EXPECT_EQ(Plan::make(t, workers(16)).workers.size(), 16u);
+  const std::string e17 = error_of([&] { Plan::make(t, workers(17)); });
+  EXPECT_NE(e17.find("17 workers"), std::string::npos) << e17;
+  EXPECT_NE(e17.find("limit for 'synthetic:numa:2 core:2 pu:1' is 16"), std::string::npos) << e17;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string neg = error_of([&] { Plan::make(t, workers(SIZE_MAX)); });
+  EXPECT_NE(neg.find("18446744073709551615 workers"), std::string::npos) << neg;
+  EXPECT_NE(neg.find("negative"), std::string::npos) << neg;
+  PlanOptions per_node;
+  per_node.workers_per_node = 9;  // 9 x 2 nodes = 18 > 16
+  const std::string pn = error_of([&] { Plan::make(t, per_node); });
+  EXPECT_NE(pn.find("make 18 workers"), std::string::npos) << pn;
+  per_node.workers_per_node = SIZE_MAX / 2 + 1;  // would overflow when multiplied
+  EXPECT_NE(error_of([&] { Plan::make(t, per_node); }).find("too many"), std::string::npos);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  // The absolute cap holds on machines with very many PUs.
+  const Topology big = Topology::from_synthetic("pack:4 numa:2 l3:4 core:16 pu:9");  // 4608 PUs
+  EXPECT_EQ(Plan::max_workers(big), Plan::kMaxWorkers);
+  const std::string cap = error_of([&] { Plan::make(big, workers(Plan::kMaxWorkers + 1)); });
+  EXPECT_NE(cap.find("never more than 16384"), std::string::npos) << cap;
+}
+
+TEST(BadInput, XmlMustBeARegularFileOfBoundedSize) {
+  std::string e = error_of([] { Topology::from_xml("/dev/zero"); });
+  EXPECT_NE(e.find("'/dev/zero' is a character device"), std::string::npos) << e;
+  const auto fifo = std::filesystem::temp_directory_path() / "vitte-test-fifo.xml";
+  std::filesystem::remove(fifo);
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  e = error_of([&] { Topology::from_xml(fifo.string()); });  // must not block
+  EXPECT_NE(e.find("is a FIFO"), std::string::npos) << e;
+  std::filesystem::remove(fifo);
+  const std::string big = temp_file("big.xml", "<" + std::string(Topology::kMaxXmlBytes, ' '));
+  e = error_of([&] { Topology::from_xml(big); });
+  EXPECT_NE(e.find("'" + big + "' is too large"), std::string::npos) << e;
+  std::filesystem::remove(big);
+}
+
+TEST(Plan, MachinesWithoutL3HaveInferredGroupsAndNoSameL3Steals) {
+  for (const char* f : {"16amd64-4distances.xml", "28intel64-2p2g7c-CoDgroups.v1tov2.xml"}) {
+    SCOPED_TRACE(f);
+    const Topology t = Topology::from_xml(vitte::test::topology_file(f));
+    for (const vitte::L3Group& g : t.l3s()) EXPECT_TRUE(g.inferred);
+    const Plan p = Plan::make(t, PlanOptions{});
+    bool same_node = false;
+    for (const auto& order : p.steal_order)
+      for (const StealLevel& l : order) {
+        EXPECT_NE(l.kind, StealLevel::Kind::SameL3) << "no L3 cache: there is no same-L3 level";
+        same_node = same_node || l.kind == StealLevel::Kind::SameNode;
+      }
+    EXPECT_TRUE(same_node);
+  }
 }

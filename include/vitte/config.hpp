@@ -25,6 +25,8 @@
 // picks a config up without code changes through the VITTE_CONFIG environment variable.
 #pragma once
 
+#include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,15 +42,27 @@ struct Config {
   std::string policy = "fifo";
   std::string allocator = "auto";
   std::string source = "<string>";  // the file it came from
+  std::map<std::string, unsigned> lines;  // key ("workers.nodes") -> the line that sets it
 
+  // A config file must be a regular file of at most kMaxBytes; a directory, FIFO, device
+  // or larger file is a ConfigError naming the path and what it is.
+  static constexpr std::size_t kMaxBytes = std::size_t{1} << 20;
   static Config from_file(const std::string& path);
   static Config parse(std::string_view text, const std::string& source = "<string>");
   // The config VITTE_CONFIG names, or nothing when the variable is unset or empty.
   static std::optional<Config> from_environment();
 
   // Combines this config with what code asked for (Scheduler(n), Options::placement).
-  // Asking for the same thing in both places with different values is a ConfigError.
+  // Precedence: neither wins silently. A setting made in one place only is taken from
+  // there; made in both places it must agree: the same total (`Scheduler(2)` with
+  // `total = 2`) or the same placement is fine, different values are a ConfigError, and a
+  // count in code with `per_node` in the config is always one (they count differently).
   PlanOptions merged_with(std::size_t code_workers, Placement code_placement) const;
+
+  // Plan::make(topo, merged) where `merged` came from merged_with(): a PlanError about a key
+  // this config sets (nodes, cpuset, ...) is rethrown naming the config file and the line of
+  // that key, as parse errors do.
+  Plan make_plan(const Topology& topo, const PlanOptions& merged) const;
 };
 
 }  // namespace vitte

@@ -23,6 +23,13 @@ class TopologyError : public Error {
 class PlanError : public Error {
  public:
   using Error::Error;
+  PlanError(const std::string& what, std::string key) : Error(what), key_(std::move(key)) {}
+  // The config key the error is about (e.g. "workers.nodes"), or "" when none is; lets a
+  // Config point at the line that set it.
+  const std::string& key() const noexcept { return key_; }
+
+ private:
+  std::string key_;
 };
 
 // A placement config is malformed or invalid: the message names the file, line, key and

@@ -53,7 +53,9 @@ struct Options {
   std::optional<Topology> topology;   // default: this machine
   Placement placement = Placement::Auto;
   // Placement config; when unset, the file named by VITTE_CONFIG (if any). Settings both
-  // here and in the config must agree (ConfigError otherwise).
+  // here and in the config must agree: equal values are fine (workers = 2 with
+  // total = 2), different ones are a ConfigError; neither silently overrides the other
+  // (Config::merged_with).
   std::optional<Config> config;
   // Called on each worker thread after it is pinned and before it runs tasks, and after
   // its last task. For embedding runtimes and profilers. Exceptions thrown here are

@@ -10,6 +10,7 @@
 // the two differ on real machines, and the CLI prints both as L#id (P#os).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -61,7 +62,10 @@ class Topology {
   // The running machine, restricted to the PUs this process may use: the cgroup's
   // cpuset and the process's affinity mask (see restriction()).
   static Topology this_machine();
-  // An hwloc XML export (hwloc 2.x format, as `lstopo --of xml` writes).
+  // An hwloc XML export (hwloc 2.x format, as `lstopo --of xml` writes): a regular file
+  // of at most kMaxXmlBytes (a 96-core export is under 100 KB); a directory, FIFO, device
+  // or larger file is a TopologyError naming the path and what it is.
+  static constexpr std::size_t kMaxXmlBytes = std::size_t{16} << 20;
   static Topology from_xml(const std::string& path);
   // An hwloc synthetic description, e.g. "pack:2 numa:2 core:4 pu:2".
   static Topology from_synthetic(const std::string& description);

@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -19,6 +20,23 @@ std::string join(const std::vector<unsigned>& v) {
   std::string s;
   for (unsigned x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
   return s;
+}
+// Worker ids as sorted ranges ("0-47,52"), so that a many-core plan stays readable.
+std::string ranges(std::vector<unsigned> v) {
+  std::sort(v.begin(), v.end());
+  std::string s;
+  for (std::size_t i = 0; i < v.size();) {
+    std::size_t j = i;
+    while (j + 1 < v.size() && v[j + 1] == v[j] + 1) ++j;
+    s += (s.empty() ? "" : ",") + std::to_string(v[i]);
+    if (j > i) s += "-" + std::to_string(v[j]);
+    i = j + 1;
+  }
+  return s;
+}
+// Whether some L3 group was inferred (the topology has no L3 cache objects there).
+bool l3_inferred(const Topology& t) {
+  return std::any_of(t.l3s().begin(), t.l3s().end(), [](const L3Group& g) { return g.inferred; });
 }
 }  // namespace
 
@@ -40,13 +58,15 @@ json to_json(const Topology& t) {
   j["cores"] = t.cores().size();
   j["pus"] = t.pus().size();
   j["distance_origin"] = t.distance_origin();
+  j["l3_inferred"] = l3_inferred(t);
   if (!t.restriction().empty()) {
     j["restriction"] = t.restriction();
     j["unusable_os_cpus"] = t.unusable_os_cpus();
   }
   for (const NumaNode& n : t.nodes()) {
     json jn{{"id", n.id}, {"os_index", n.os_index}, {"memory_bytes", n.memory_bytes},
-            {"cores", n.cores.size()}, {"has_cpus", n.has_cpus()}, {"l3_groups", n.l3s.size()}};
+            {"cores", n.cores.size()}, {"has_cpus", n.has_cpus()}, {"l3_groups", n.l3s.size()},
+            {"l3_inferred", std::any_of(n.l3s.begin(), n.l3s.end(), [&](unsigned g) { return t.l3s()[g].inferred; })}};
     if (!n.subtype.empty()) jn["subtype"] = n.subtype;
     json d = json::array();
     for (const NumaNode& m : t.nodes()) d.push_back(t.distance(n.id, m.id));
@@ -64,10 +84,11 @@ json to_json(const Plan& p, const Topology& t) {
   for (const WorkerSlot& w : p.workers) {
     json jw{{"worker", w.index}, {"node", w.node}, {"node_os_index", t.nodes()[w.node].os_index},
             {"core", w.core}, {"pu", w.pu}, {"pu_os_index", t.pus()[w.pu].os_index},
-            {"l3", w.l3}, {"os_cpu", w.os_cpu}, {"pinned", w.os_cpu >= 0}};
+            {"l3", w.l3}, {"l3_inferred", t.l3s()[w.l3].inferred}, {"os_cpu", w.os_cpu}, {"pinned", w.os_cpu >= 0}};
     for (const StealLevel& l : p.steal_order[w.index]) {
-      json jl{{"level", to_string(l.kind)}, {"distance", l.distance}, {"workers", l.workers}};
-      if (!l.nodes.empty()) jl["nodes"] = l.nodes;
+      json jl{{"level", to_string(l.kind)}, {"distance", l.distance}, {"workers", ranges(p.victims(l))},
+              {"count", l.count}};
+      if (l.kind == StealLevel::Kind::Remote) jl["nodes"] = p.nodes(l);
       jw["steal_order"].push_back(jl);
     }
     if (!jw.contains("steal_order")) jw["steal_order"] = json::array();
@@ -120,14 +141,18 @@ std::string describe(const Topology& t) {
   std::ostringstream o;
   o << "topology: " << t.source() << (t.is_this_machine() ? "" : " (not this machine)") << "\n";
   o << "  " << t.packages().size() << " package(s), " << t.nodes().size() << " NUMA node(s), "
-    << t.l3s().size() << " L3 group(s), " << t.cores().size() << " core(s), " << t.pus().size() << " PU(s)\n";
+    << t.l3s().size() << " L3 group(s)"
+    << (l3_inferred(t) ? " (inferred: the topology has no L3 cache; one group per node, no same-l3 steals)" : "")
+    << ", " << t.cores().size() << " core(s), " << t.pus().size() << " PU(s)\n";
   o << "  ids are hwloc logical indexes, shown as L#id (P#os = the Linux number)\n";
   if (!t.restriction().empty()) o << "  " << t.restriction() << "\n";
   for (const NumaNode& n : t.nodes()) {
     o << "  node L#" << n.id << " (P#" << n.os_index << ") " << mib(n.memory_bytes);
     if (!n.subtype.empty()) o << " " << n.subtype;
     if (n.has_cpus())
-      o << ": " << n.cores.size() << " cores in " << n.l3s.size() << " L3 group(s)";
+      o << ": " << n.cores.size() << " cores in " << n.l3s.size() << " L3 group(s)"
+        << (std::any_of(n.l3s.begin(), n.l3s.end(), [&](unsigned g) { return t.l3s()[g].inferred; }) ? " (inferred)"
+                                                                                                  : "");
     else
       o << ": no CPUs of its own (memory only, no arena)";
     o << "\n";
@@ -146,7 +171,8 @@ std::string describe(const Plan& p, const Topology& t) {
   o << "plan: " << p.workers.size() << " worker(s), " << to_string(p.binding) << ": " << p.binding_reason << "\n";
   for (const WorkerSlot& w : p.workers) {
     o << "  worker " << w.index << ": node L#" << w.node << " (P#" << t.nodes()[w.node].os_index << "), core L#"
-      << w.core << ", PU L#" << w.pu << " (P#" << t.pus()[w.pu].os_index << "), L3 group " << w.l3 << ", "
+      << w.core << ", PU L#" << w.pu << " (P#" << t.pus()[w.pu].os_index << "), L3 group " << w.l3
+      << (t.l3s()[w.l3].inferred ? " (inferred)" : "") << ", "
       << (w.os_cpu >= 0 ? "bound to CPU " + std::to_string(w.os_cpu) : std::string("unpinned"))
       << (t.is_this_machine() ? "" : " here; on that machine: CPU " + std::to_string(t.pus()[w.pu].os_index))
       << "\n";
@@ -154,8 +180,8 @@ std::string describe(const Plan& p, const Topology& t) {
     if (p.steal_order[w.index].empty()) o << " (no other worker)";
     for (const StealLevel& l : p.steal_order[w.index]) {
       o << " " << to_string(l.kind);
-      if (l.kind == StealLevel::Kind::Remote) o << "@" << l.distance << "[nodes " << join(l.nodes) << "]";
-      o << "{" << join(l.workers) << "}";
+      if (l.kind == StealLevel::Kind::Remote) o << "@" << l.distance << "[nodes " << join(p.nodes(l)) << "]";
+      o << "{workers " << ranges(p.victims(l)) << "}";
       if (&l != &p.steal_order[w.index].back()) o << " ->";
     }
     o << "\n";

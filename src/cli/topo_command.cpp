@@ -43,7 +43,8 @@ PlanOptions plan_options(const TopologyArgs& a, const std::optional<Config>& con
 int topo_command(const TopoArgs& args) {
   const std::optional<Config> config = load_config(args.topo);
   const Topology t = load_topology(args.topo);
-  const Plan p = Plan::make(t, plan_options(args.topo, config));
+  const PlanOptions o = plan_options(args.topo, config);
+  const Plan p = config ? config->make_plan(t, o) : Plan::make(t, o);
   const bool papi = VITTE_HAVE_PAPI;
   if (args.json) {
     nlohmann::json j = with_schema({});

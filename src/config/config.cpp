@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "io/regular_file.hpp"
 #include "topology/hwloc_seam.hpp"
 #include "vitte/error.hpp"
 
@@ -123,6 +124,10 @@ Config Config::parse(std::string_view text, const std::string& source) {
                       std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
   }
   r.only_keys(root, "", {"workers", "scheduling", "memory"});
+  for (auto&& [name, table] : root)
+    if (const toml::table* t = table.as_table())
+      for (auto&& [k, v] : *t)
+        c.lines[std::string(name.str()) + "." + std::string(k.str())] = v.source().begin.line;
 
   if (const toml::table* w = r.table(root, "workers")) {
     r.only_keys(*w, "workers.", {"nodes", "per_node", "total", "unit", "cpuset", "reserve", "placement"});
@@ -177,11 +182,11 @@ Config Config::parse(std::string_view text, const std::string& source) {
 }
 
 Config Config::from_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError("config '" + path + "' cannot be read: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse(text.str(), path);
+  std::string text, why;
+  if (!detail::read_regular_file(path, kMaxBytes, &text, &why))
+    throw ConfigError("config '" + path + "' " + why + " (expected a TOML file of at most " +
+                      std::to_string(kMaxBytes >> 10) + " KiB)");
+  return parse(text, path);
 }
 
 std::optional<Config> Config::from_environment() {
@@ -197,7 +202,9 @@ std::optional<Config> Config::from_environment() {
 PlanOptions Config::merged_with(std::size_t code_workers, Placement code_placement) const {
   PlanOptions p = plan;
   if (code_workers != 0) {
-    if (sets_worker_count)
+    // Equal totals agree; a different total, or per_node (a count of another shape), is a conflict.
+    const bool same = plan.workers_per_node == 0 && plan.workers == code_workers;
+    if (sets_worker_count && !same)
       throw ConfigError("conflicting settings: the program asks for " + std::to_string(code_workers) +
                         " workers and config '" + source + "' sets workers." +
                         (plan.workers_per_node != 0 ? "per_node = " + std::to_string(plan.workers_per_node)
@@ -211,6 +218,16 @@ PlanOptions Config::merged_with(std::size_t code_workers, Placement code_placeme
     p.placement = code_placement;
   }
   return p;
+}
+
+Plan Config::make_plan(const Topology& topo, const PlanOptions& merged) const {
+  try {
+    return Plan::make(topo, merged);
+  } catch (const PlanError& e) {
+    const auto at = lines.find(e.key());
+    if (e.key().empty() || at == lines.end()) throw;
+    throw PlanError("config '" + source + "' line " + std::to_string(at->second) + ": " + e.what(), e.key());
+  }
 }
 
 }  // namespace vitte

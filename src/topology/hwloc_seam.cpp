@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 
+#include "io/regular_file.hpp"
 #include "vitte/error.hpp"
 
 namespace vitte {
@@ -263,21 +264,15 @@ bool parse_cpu_list(const std::string& text, std::vector<unsigned>* out) {
 }
 
 Topology load_xml(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::exists(path, ec))
-    throw TopologyError("topology file '" + path + "' does not exist");
-  if (fs::is_directory(path, ec))
-    throw TopologyError("topology file '" + path + "' is a directory, not an hwloc XML file");
-  std::ifstream probe(path);
-  if (!probe) throw TopologyError("topology file '" + path + "' cannot be read: " + std::strerror(errno));
-  std::string head(64, '\0');
-  probe.read(head.data(), static_cast<std::streamsize>(head.size()));
-  head.resize(static_cast<std::size_t>(probe.gcount()));
-  if (head.find('<') == std::string::npos)
+  std::string xml, why;
+  if (!read_regular_file(path, Topology::kMaxXmlBytes, &xml, &why))
+    throw TopologyError("topology file '" + path + "' " + why + " (expected an hwloc XML export, at most " +
+                        std::to_string(Topology::kMaxXmlBytes >> 20) + " MiB)");
+  if (xml.substr(0, 64).find('<') == std::string::npos)
     throw TopologyError("topology file '" + path + "' is not XML (expected an hwloc export, e.g. `lstopo --of xml`)");
   HwlocTopology h;
-  if (hwloc_topology_set_xml(h.t, path.c_str()) != 0)
+  // From the buffer we checked, not the path: the file cannot change between check and use.
+  if (hwloc_topology_set_xmlbuffer(h.t, xml.data(), static_cast<int>(xml.size())) != 0)
     throw TopologyError("topology file '" + path + "' was rejected by hwloc: " + std::strerror(errno));
   if (hwloc_topology_load(h.t) != 0)
     throw TopologyError("topology file '" + path + "' is not a valid hwloc XML topology (hwloc could not load it; "

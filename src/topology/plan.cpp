@@ -8,6 +8,7 @@
 #include "vitte/plan.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <set>
 
@@ -50,13 +51,13 @@ void check_cpus(const Topology& topo, const std::vector<unsigned>& cpus, const c
     if (known.count(c) != 0) continue;
     if (unusable.count(c) != 0)
       throw PlanError(std::string(what) + " names CPU " + std::to_string(c) + ", which this process may not use (" +
-                      topo.restriction() + ")");
+                      topo.restriction() + ")", what);
     throw PlanError(std::string(what) + " names CPU " + std::to_string(c) + ", which '" + topo.source() +
                     "' does not have (its CPUs: " + std::to_string(topo.pus().size()) + " PUs, Linux numbers " +
                     cpu_list([&] {
                       std::vector<unsigned> v(known.begin(), known.end());
                       return v;
-                    }()) + ")");
+                    }()) + ")", what);
   }
 }
 
@@ -94,6 +95,18 @@ std::vector<unsigned> pu_slots(const Topology& topo, const NumaNode& node, const
 
 }  // namespace
 
+std::size_t Plan::max_workers(const Topology& topo) noexcept {
+  const std::size_t per_pu = kMaxWorkersPerPu * std::max<std::size_t>(topo.pus().size(), 1);
+  return std::min(per_pu, kMaxWorkers);
+}
+
+std::vector<unsigned> Plan::victims(const StealLevel& l) const {
+  std::vector<unsigned> v;
+  v.reserve(l.count);
+  for (unsigned k = 0; k < l.count; ++k) v.push_back(victim(l, k));
+  return v;
+}
+
 Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
   Plan plan;
   plan.topology_source = topo.source();
@@ -103,6 +116,22 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
   if (opts.workers != 0 && opts.workers_per_node != 0)
     throw PlanError("conflicting settings: " + std::to_string(opts.workers) + " workers in all and " +
                     std::to_string(opts.workers_per_node) + " per node; give one of them");
+  // Bounds first: everything below is linear in the workers, but a count such as
+  // size_t(-1) must not even start the loops.
+  const std::size_t limit = max_workers(topo);
+  const std::string why_limit = "the limit for " + src + " is " + std::to_string(limit) + " (" +
+                                std::to_string(kMaxWorkersPerPu) + " per PU x " + std::to_string(topo.pus().size()) +
+                                " PUs, never more than " + std::to_string(kMaxWorkers) + ")";
+  const auto negative = [](std::size_t n) {
+    return n > SIZE_MAX / 2 ? std::string(" (a negative number converted to size_t?)") : std::string();
+  };
+  if (opts.workers > limit)
+    throw PlanError(std::to_string(opts.workers) + " workers asked" + negative(opts.workers) + ": too many; " +
+                        why_limit, "workers.total");
+  if (opts.workers_per_node > limit)
+    throw PlanError(std::to_string(opts.workers_per_node) + " workers per node asked" +
+                        negative(opts.workers_per_node) + ": too many; " + why_limit,
+                    "workers.per_node");
   check_cpus(topo, opts.cpus, "workers.cpuset");
   check_cpus(topo, opts.reserve, "workers.reserve");
 
@@ -113,13 +142,13 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
       if (n >= topo.nodes().size())
         throw PlanError("workers.nodes names node " + std::to_string(n) + ", which does not exist: " + src +
                         " has nodes 0.." +
-                        std::to_string(topo.nodes().size() - 1));
+                        std::to_string(topo.nodes().size() - 1), "workers.nodes");
       if (!topo.nodes()[n].has_cpus())
         throw PlanError("workers.nodes names node " + std::to_string(n) + ", which has no CPUs" +
                         (topo.nodes()[n].subtype.empty() ? "" : " (" + topo.nodes()[n].subtype + " memory)") +
-                        ": workers cannot run there");
+                        ": workers cannot run there", "workers.nodes");
       if (std::find(chosen.begin(), chosen.end(), n) != chosen.end())
-        throw PlanError("workers.nodes names node " + std::to_string(n) + " twice");
+        throw PlanError("workers.nodes names node " + std::to_string(n) + " twice", "workers.nodes");
       chosen.push_back(n);
     }
     std::sort(chosen.begin(), chosen.end());
@@ -133,7 +162,8 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
     if (slots[n].empty() && !opts.nodes.empty())
       throw PlanError("node " + std::to_string(n) + " has no CPU left for workers after cpuset" +
                       (opts.cpus.empty() ? "" : " '" + cpu_list(opts.cpus) + "'") + " and reserve" +
-                      (opts.reserve.empty() ? "" : " '" + cpu_list(opts.reserve) + "'"));
+                      (opts.reserve.empty() ? "" : " '" + cpu_list(opts.reserve) + "'"),
+                      opts.reserve.empty() ? "workers.cpuset" : "workers.reserve");
   }
   std::erase_if(chosen, [&](unsigned n) { return slots[n].empty(); });
   if (chosen.empty())
@@ -147,7 +177,11 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
   std::size_t n = 0;
   if (opts.workers_per_node != 0) {
     for (unsigned id : chosen) count[id] = opts.workers_per_node;
-    n = opts.workers_per_node * chosen.size();
+    n = opts.workers_per_node * chosen.size();  // no overflow: both are bounded above
+    if (n > limit)
+      throw PlanError(std::to_string(opts.workers_per_node) + " workers per node on " + std::to_string(chosen.size()) +
+                          " nodes make " + std::to_string(n) + " workers: too many; " + why_limit,
+                      "workers.per_node");
   } else if (opts.workers != 0) {
     n = opts.workers;
     for (std::size_t k = 0; k < n; ++k) {
@@ -177,6 +211,27 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
       crowded = "node " + std::to_string(id) + " gets " + std::to_string(count[id]) + " workers for " +
                 std::to_string(slots[id].size()) + " usable PUs";
 
+  // A CPU restriction (cpuset, reserve) is never dropped silently: workers that float
+  // (more of them than the allowed PUs, or unpinned by request) could run on the very CPUs
+  // the config excluded, so such a plan is refused rather than quietly unpinned.
+  const bool restricted = !opts.cpus.empty() || !opts.reserve.empty();
+  std::string restriction;
+  if (!opts.cpus.empty()) restriction = "workers.cpuset '" + cpu_list(opts.cpus) + "'";
+  if (!opts.reserve.empty())
+    restriction += (restriction.empty() ? "" : " and ") + std::string("workers.reserve '") + cpu_list(opts.reserve) + "'";
+  const std::string restriction_key = opts.reserve.empty() ? "workers.cpuset" : "workers.reserve";
+  if (restricted && !crowded.empty())
+    throw PlanError(std::to_string(n) + " workers need " + std::to_string(n) + " PUs, but " + restriction +
+                        " leave(s) " + std::to_string(total_slots) + " usable PU(s) in " + src + " (" + crowded +
+                        "): unpinned workers would run on the excluded CPUs; ask for at most " +
+                        std::to_string(total_slots) + " workers or widen the restriction",
+                    restriction_key);
+  if (restricted && opts.placement == Placement::Unpinned && topo.is_this_machine())
+    throw PlanError("placement \"unpinned\" with " + restriction +
+                        ": unpinned workers would run on the excluded CPUs; pin them (placement \"auto\" or "
+                        "\"pin\") or drop the restriction",
+                    restriction_key);
+
   // Binding.
   std::vector<unsigned> fold_cpus;
   const std::string unit = " PUs";
@@ -187,7 +242,7 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
     const std::string what = "placement of " + std::to_string(n) + " workers needs " + std::to_string(n) +
                              unit + ", but " + src + " offers " + std::to_string(total_slots) + " (" + crowded + ")";
     if (opts.placement == Placement::Pin || opts.workers_per_node != 0)
-      throw PlanError("pinned " + what);
+      throw PlanError("pinned " + what, opts.placement == Placement::Pin ? "workers.placement" : "workers.per_node");
     plan.binding = Binding::Unpinned;
     plan.binding_reason = std::to_string(n) + " workers for " + std::to_string(total_slots) + unit +
                           ": oversubscribed, so the threads are not pinned";
@@ -208,7 +263,8 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
 
   if (opts.malloc == PlanOptions::Malloc::NodeLocal && plan.binding != Binding::Pinned)
     throw PlanError("memory.allocator = \"node-local\" needs workers pinned to this machine's nodes, but this plan is " +
-                    std::string(to_string(plan.binding)) + " (" + plan.binding_reason + ")");
+                    std::string(to_string(plan.binding)) + " (" + plan.binding_reason + ")",
+                    "memory.allocator");
 
   plan.arenas.assign(topo.nodes().size(), {});
   for (unsigned id : chosen) {
@@ -227,27 +283,62 @@ Plan Plan::make(const Topology& topo, const PlanOptions& opts) {
     }
   }
 
-  // Steal orders.
-  plan.steal_order.resize(plan.workers.size());
+  // Steal orders, from shared lists (memory linear in the workers). Each node's list holds
+  // its workers ordered by L3 group, so a worker's same-L3 level is the window of its own
+  // group (itself skipped) and its same-node level the rest of the ring.
+  const std::size_t nw = plan.workers.size();
+  std::vector<unsigned> node_list(topo.nodes().size(), 0);
+  std::vector<unsigned> pos(nw), group_begin(nw), group_size(nw);
+  for (unsigned id : chosen) {
+    VictimList vl;
+    vl.nodes = {id};
+    vl.workers = plan.arenas[id];
+    std::stable_sort(vl.workers.begin(), vl.workers.end(),
+                     [&](unsigned a, unsigned b) { return plan.workers[a].l3 < plan.workers[b].l3; });
+    for (std::size_t i = 0; i < vl.workers.size();) {
+      std::size_t j = i;
+      while (j < vl.workers.size() && plan.workers[vl.workers[j]].l3 == plan.workers[vl.workers[i]].l3) ++j;
+      // An inferred group (no L3 in the topology) is no cache level: its workers get no
+      // same-L3 level, only same-node (each is a group of one).
+      const bool inferred = topo.l3s()[plan.workers[vl.workers[i]].l3].inferred;
+      for (std::size_t k = i; k < j; ++k) {
+        pos[vl.workers[k]] = static_cast<unsigned>(k);
+        group_begin[vl.workers[k]] = static_cast<unsigned>(inferred ? k : i);
+        group_size[vl.workers[k]] = static_cast<unsigned>(inferred ? 1 : j - i);
+      }
+      i = j;
+    }
+    node_list[id] = static_cast<unsigned>(plan.victim_lists.size());
+    plan.victim_lists.push_back(std::move(vl));
+  }
+  // Remote levels: one shared list per (node, distance), nearest first.
+  std::vector<std::vector<StealLevel>> remote(topo.nodes().size());
+  if (opts.cross_node_steals)
+    for (unsigned id : chosen)
+      for (unsigned other : topo.nodes_by_distance(id)) {
+        if (plan.arenas[other].empty()) continue;
+        const unsigned d = topo.distance(id, other);
+        if (remote[id].empty() || remote[id].back().distance != d) {
+          remote[id].push_back(StealLevel{StealLevel::Kind::Remote, d,
+                                          static_cast<unsigned>(plan.victim_lists.size()), 0, 0, 0, 0});
+          plan.victim_lists.emplace_back();
+        }
+        VictimList& vl = plan.victim_lists[remote[id].back().list];
+        vl.nodes.push_back(other);
+        vl.workers.insert(vl.workers.end(), plan.arenas[other].begin(), plan.arenas[other].end());
+        remote[id].back().size = remote[id].back().count = static_cast<unsigned>(vl.workers.size());
+      }
+  plan.steal_order.resize(nw);
   for (const WorkerSlot& w : plan.workers) {
     std::vector<StealLevel>& levels = plan.steal_order[w.index];
-    StealLevel l3{StealLevel::Kind::SameL3, topo.distance(w.node, w.node), {}, {}};
-    StealLevel node{StealLevel::Kind::SameNode, topo.distance(w.node, w.node), {}, {}};
-    for (unsigned v : plan.arenas[w.node]) {
-      if (v == w.index) continue;
-      (plan.workers[v].l3 == w.l3 ? l3 : node).workers.push_back(v);
-    }
-    if (!l3.workers.empty()) levels.push_back(std::move(l3));
-    if (!node.workers.empty()) levels.push_back(std::move(node));
-    if (!opts.cross_node_steals) continue;
-    for (unsigned other : topo.nodes_by_distance(w.node)) {
-      if (plan.arenas[other].empty()) continue;
-      const unsigned d = topo.distance(w.node, other);
-      if (levels.empty() || levels.back().kind != StealLevel::Kind::Remote || levels.back().distance != d)
-        levels.push_back(StealLevel{StealLevel::Kind::Remote, d, {}, {}});
-      levels.back().nodes.push_back(other);
-      for (unsigned v : plan.arenas[other]) levels.back().workers.push_back(v);
-    }
+    const unsigned list = node_list[w.node];
+    const unsigned n = static_cast<unsigned>(plan.arenas[w.node].size());
+    const unsigned local = topo.distance(w.node, w.node);
+    const unsigned gb = group_begin[w.index], gs = group_size[w.index], p = pos[w.index];
+    if (gs > 1)
+      levels.push_back(StealLevel{StealLevel::Kind::SameL3, local, list, gb, gs, (p - gb + 1) % gs, gs - 1});
+    if (n > gs) levels.push_back(StealLevel{StealLevel::Kind::SameNode, local, list, 0, n, (gb + gs) % n, n - gs});
+    levels.insert(levels.end(), remote[w.node].begin(), remote[w.node].end());
   }
   return plan;
 }

@@ -25,11 +25,11 @@ Worker::Worker(SchedulerCore& core, const WorkerSlot& slot)
 void Worker::wire(const std::vector<std::unique_ptr<Worker>>& all,
                   const std::vector<std::unique_ptr<InjectionQueue>>& inject, const Plan& plan) {
   own_inject_ = inject[slot_.node].get();
+  all_ = all.data();
+  inject_ = inject.data();
   for (const StealLevel& sl : plan.steal_order[slot_.index]) {
-    Level l{sl.kind, {}, {}};
-    for (unsigned v : sl.workers) l.victims.push_back(all[v].get());
-    for (unsigned n : sl.nodes) l.injects.push_back(inject[n].get());
-    levels_.push_back(std::move(l));
+    const VictimList& vl = plan.victim_lists[sl.list];
+    levels_.push_back(Level{sl.kind, vl.workers.data(), sl.base, sl.size, sl.first, sl.count, &vl.nodes});
   }
 }
 
@@ -126,10 +126,11 @@ TaskFrame* Worker::steal(unsigned failed_rounds) {
   const bool remote_inject = crossing_ || failed_rounds >= kRemoteInjectPatience;
   for (Level& l : levels_) {
     if (l.kind == StealLevel::Kind::Remote && !remote) break;  // levels are nearest first
-    const std::size_t n = l.victims.size();
-    const std::size_t start = n > 1 ? next_random() % n : 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      Worker* v = l.victims[(start + i) % n];
+    const unsigned n = l.count;
+    const unsigned start = n > 1 ? static_cast<unsigned>(next_random() % n) : 0;
+    for (unsigned i = 0, k = start; i < n; ++i, k = k + 1 == n ? 0 : k + 1) {
+      const unsigned r = l.first + k;  // < 2 * size: first < size, k < count <= size
+      Worker* v = all_[l.list[l.base + (r >= l.size ? r - l.size : r)]].get();
       if (TaskFrame* f = v->deque.steal()) {
         switch (l.kind) {
           case StealLevel::Kind::SameL3: counters.steals_l3.bump(); break;
@@ -142,8 +143,8 @@ TaskFrame* Worker::steal(unsigned failed_rounds) {
       }
     }
     if (l.kind == StealLevel::Kind::Remote && remote_inject) {
-      for (InjectionQueue* q : l.injects)
-        if (TaskFrame* f = q->try_pop()) {
+      for (unsigned node : *l.nodes)
+        if (InjectionQueue* q = inject_[node].get(); TaskFrame* f = q->try_pop()) {
           counters.steals_remote.bump();
           crossing_ = true;
           more_where_found_ = !q->empty();

@@ -54,10 +54,14 @@ class Worker : public WorkerLocal {
   void help_wait(WaitCounter& c);
 
  private:
+  // A StealLevel resolved against the plan's shared lists: no per-worker copy of the
+  // victims (memory stays linear in the workers); victim k is
+  // workers[list[base + (first + k) % size]].
   struct Level {
     StealLevel::Kind kind;
-    std::vector<Worker*> victims;
-    std::vector<InjectionQueue*> injects;  // Remote levels: those nodes' injection queues
+    const unsigned* list;       // the plan's VictimList::workers (the plan outlives us)
+    unsigned base, size, first, count;
+    const std::vector<unsigned>* nodes;  // Remote levels: those nodes' injection queues
   };
 
   void main();
@@ -77,6 +81,8 @@ class Worker : public WorkerLocal {
   WorkerSlot slot_;
   InjectionQueue* own_inject_ = nullptr;
   std::vector<Level> levels_;
+  const std::unique_ptr<Worker>* all_ = nullptr;            // every worker, by index
+  const std::unique_ptr<InjectionQueue>* inject_ = nullptr;  // every node's injection queue
   std::uint64_t rng_;
   bool searching_ = false;
   // Set after a successful remote take; cleared by the next local take or by a round

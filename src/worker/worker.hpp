@@ -44,6 +44,8 @@ class Worker : public WorkerLocal {
   void start();
   void join();
   const std::string& start_error() const noexcept { return start_error_; }
+  // Linux CPU this worker is bound to; -1 when unpinned.
+  int os_cpu() const noexcept { return slot_.os_cpu; }
 
   // Runs other tasks until `c` finishes (TaskGroup::wait, Future::get on a worker).
   void help_wait(WaitCounter& c);

@@ -7,6 +7,8 @@
 // The hot part (deque, pool, counters) is WorkerLocal, visible to inline code; this class
 // adds the thread, the steal plan and the sleep protocol. See docs/design.md for the
 // searching/parking protocol and why a missed wake-up can delay but never lose work.
+// Pinned workers ask the kernel for a short time slice so that a wake-up preempts another
+// process on their CPU instead of waiting out its slice (worker.cpp, request_short_slice).
 #pragma once
 
 #include <cstdint>

@@ -122,60 +122,85 @@ void uts_bench(benchmark::State& st, Runtime r, int threads, std::uint64_t want)
   add_common_counters(st, want - 1);
 }
 
+// Latency distribution of one benchmark's iterations (microseconds) as counters: the mean
+// alone (the reported Time) hides whether a runtime is slow always or only sometimes.
+void add_latency_counters(benchmark::State& st, std::vector<double> us) {
+  if (us.empty()) return;
+  std::sort(us.begin(), us.end());
+  double sum = 0;
+  for (double v : us) sum += v;
+  st.counters["median_us"] = us[us.size() / 2];
+  st.counters["mean_us"] = sum / static_cast<double>(us.size());
+  st.counters["p99_us"] = us[std::min(us.size() - 1, us.size() * 99 / 100)];
+  st.counters["max_us"] = us.back();
+}
+
 // Wake-up latency: an idle runtime (workers asleep for 5 ms) gets one task; we time from
-// the submission until the task starts running. Median and p99 over the iterations. The
-// submitting thread then blocks (futex) rather than spins, so it does not hold the CPU a
-// woken worker may need.
+// the submission until the task starts running, and report the distribution (the Time
+// column is the mean). The scheduler, arena or thread team is made and used once before
+// the timed iterations: its construction (topology discovery, thread creation: several
+// milliseconds) is not a wake-up. The submitting thread then blocks (futex) rather than
+// spins, so it does not hold the CPU a woken worker may need.
+//
+// woken_pct (vitte): iterations in which a producer woke a parked worker for the task,
+// from the scheduler's metrics; below 100 means workers were still spinning after 5 ms.
+struct WakeSample {
+  std::chrono::steady_clock::time_point t0, t1;
+};
+
+WakeSample wake_once(Runtime r, int threads, std::atomic<int>& started_seq, int seq) {
+  WakeSample w;
+  switch (r) {
+    case Runtime::Vitte: {
+      vitte::Scheduler& s = bench::vitte_scheduler(threads);
+      w.t0 = std::chrono::steady_clock::now();
+      s.submit(vitte::Task::spawn([&w] { w.t1 = std::chrono::steady_clock::now(); }));
+      s.join_all();
+      break;
+    }
+    case Runtime::Tbb: {
+      tbb::task_arena& a = bench::tbb_arena(threads);
+      w.t0 = std::chrono::steady_clock::now();
+      a.enqueue([&w, &started_seq, seq] {
+        w.t1 = std::chrono::steady_clock::now();
+        started_seq.store(seq, std::memory_order_release);
+        started_seq.notify_one();
+      });
+      for (int v = started_seq.load(std::memory_order_acquire); v != seq;
+           v = started_seq.load(std::memory_order_acquire))
+        started_seq.wait(v, std::memory_order_acquire);
+      break;
+    }
+    case Runtime::Omp: {
+      // The analogue for OpenMP: a parallel region starts and its last thread runs.
+      w.t0 = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads)
+      if (omp_get_thread_num() == threads - 1) w.t1 = std::chrono::steady_clock::now();
+      break;
+    }
+  }
+  return w;
+}
+
 void wakeup_bench(benchmark::State& st, Runtime r, int threads) {
   std::vector<double> us;
   std::atomic<int> started_seq{0};  // outlives every task that notifies it
   int seq = 0;
+  wake_once(r, threads, started_seq, ++seq);  // construction and first use, untimed
+  std::uint64_t woken = 0;
   for (auto _ : st) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    ++seq;
-    std::atomic<bool> started{false};
-    std::chrono::steady_clock::time_point t1;
-    const auto t0 = std::chrono::steady_clock::now();
-    switch (r) {
-      case Runtime::Vitte: {
-        vitte::Scheduler& s = bench::vitte_scheduler(threads);
-        s.submit(vitte::Task::spawn([&] {
-          t1 = std::chrono::steady_clock::now();
-          started.store(true, std::memory_order_release);
-        }));
-        s.join_all();
-        break;
-      }
-      case Runtime::Tbb: {
-        bench::tbb_arena(threads).enqueue([&t1, &started_seq, seq] {
-          t1 = std::chrono::steady_clock::now();
-          started_seq.store(seq, std::memory_order_release);
-          started_seq.notify_one();
-        });
-        for (int v = started_seq.load(std::memory_order_acquire); v != seq;
-             v = started_seq.load(std::memory_order_acquire))
-          started_seq.wait(v, std::memory_order_acquire);
-        break;
-      }
-      case Runtime::Omp: {
-        // The analogue for OpenMP: a parallel region starts and a second thread runs.
-#pragma omp parallel num_threads(threads)
-        if (omp_get_thread_num() == threads - 1) {
-          t1 = std::chrono::steady_clock::now();
-          started.store(true, std::memory_order_release);
-        }
-        break;
-      }
-    }
-    const double d = std::chrono::duration<double>(t1 - t0).count();
+    std::uint64_t wakeups0 = 0;
+    if (r == Runtime::Vitte) wakeups0 = bench::vitte_scheduler(threads).metrics().total.wakeups;
+    const WakeSample w = wake_once(r, threads, started_seq, ++seq);
+    if (r == Runtime::Vitte) woken += bench::vitte_scheduler(threads).metrics().total.wakeups - wakeups0;
+    const double d = std::chrono::duration<double>(w.t1 - w.t0).count();
     st.SetIterationTime(d);
     us.push_back(d * 1e6);
   }
-  std::sort(us.begin(), us.end());
-  if (!us.empty()) {
-    st.counters["median_us"] = us[us.size() / 2];
-    st.counters["p99_us"] = us[std::min(us.size() - 1, us.size() * 99 / 100)];
-  }
+  add_latency_counters(st, us);
+  if (r == Runtime::Vitte && !us.empty())
+    st.counters["woken_pct"] = 100.0 * static_cast<double>(woken) / static_cast<double>(us.size());
 }
 
 std::vector<int> thread_counts() {
@@ -206,7 +231,7 @@ void register_all() {
           ->Unit(benchmark::kMillisecond)->UseRealTime();
       if (r != Runtime::Omp || t > 1)
         benchmark::RegisterBenchmark(("wakeup" + suffix).c_str(), wakeup_bench, r, t)
-            ->Unit(benchmark::kMicrosecond)->UseManualTime()->Iterations(200);
+            ->Unit(benchmark::kMicrosecond)->UseManualTime()->Iterations(500);
     }
   }
 }

@@ -152,9 +152,13 @@ void SchedulerCore::wake_for_injection(unsigned n) {
   // seq_cst fence: pairs with the fence in Worker::park. Either the sleeper's re-check
   // sees this push, or we see its enlistment below and wake it.
   std::atomic_thread_fence(std::memory_order_seq_cst);
+  // A thread that is not a worker asks for the sleeper bound to its own CPU: it usually
+  // blocks in a join next, and that CPU is then free at once, while another worker's CPU
+  // may be running another process for the rest of its time slice (ParkingLot). A worker
+  // producer keeps running, so it takes the default choice.
   if (idle.sleepers.load(std::memory_order_relaxed) > 0 &&
       (lot->sleepers_on(n) > 0 || idle.searching.load(std::memory_order_relaxed) == 0))
-    lot->wake_one(n);
+    lot->wake_one(n, tls_worker == nullptr ? sched_getcpu() : -1);
 }
 
 bool SchedulerCore::inherited() const noexcept {

@@ -28,7 +28,8 @@ class SchedulerCore {
   ~SchedulerCore();
 
   // Queues a frame on a node's injection queue (node < 0: the caller's node). Wakes a
-  // sleeper of that node if there is one, else any sleeper if nobody is searching. Never
+  // sleeper of that node if there is one (from a thread that is not a worker: preferably
+  // the one bound to the caller's CPU), else any sleeper if nobody is searching. Never
   // bounded: for work queued by the workers themselves.
   void inject(TaskFrame* f, int node);
   // The same for a thread that is not one of our workers: in bounded mode it first takes

@@ -32,8 +32,17 @@ bool ParkingLot::delist(Worker* w) {
   return true;
 }
 
-Worker* ParkingLot::take_locked(NodeList& l) {
-  Worker* w = l.sleepers.back();  // most recent sleeper: its caches are warmest
+Worker* ParkingLot::take_locked(NodeList& l, int cpu) {
+  // Most recent sleeper (its caches are warmest), unless one is bound to `cpu`.
+  auto it = l.sleepers.end() - 1;
+  if (cpu >= 0)
+    for (auto i = l.sleepers.begin(); i != l.sleepers.end(); ++i)
+      if ((*i)->os_cpu() == cpu) {
+        it = i;
+        break;
+      }
+  Worker* w = *it;
+  *it = l.sleepers.back();
   l.sleepers.pop_back();
   l.count.fetch_sub(1, std::memory_order_relaxed);
   idle_.sleepers.fetch_sub(1, std::memory_order_seq_cst);
@@ -41,7 +50,7 @@ Worker* ParkingLot::take_locked(NodeList& l) {
   return w;
 }
 
-bool ParkingLot::wake_one(unsigned near) {
+bool ParkingLot::wake_one(unsigned near, int cpu) {
   for (unsigned n : near_order_[near]) {
     NodeList& l = lists_[n];
     if (l.count.load(std::memory_order_relaxed) == 0) continue;
@@ -49,7 +58,7 @@ bool ParkingLot::wake_one(unsigned near) {
     {
       std::lock_guard<std::mutex> lock(l.mu);
       if (l.sleepers.empty()) continue;
-      w = take_locked(l);
+      w = take_locked(l, cpu);
     }
     w->waiter.wake();
     return true;
@@ -62,7 +71,7 @@ void ParkingLot::wake_all() {
     std::vector<Worker*> woken;
     {
       std::lock_guard<std::mutex> lock(l.mu);
-      while (!l.sleepers.empty()) woken.push_back(take_locked(l));
+      while (!l.sleepers.empty()) woken.push_back(take_locked(l, -1));
     }
     for (Worker* w : woken) w->waiter.wake();
   }

@@ -1,8 +1,13 @@
 // ParkingLot: the sleeping workers of one scheduler, listed by NUMA node.
 //
 // Roles: a worker that found no work enlists itself, re-checks every queue, then sleeps
-// on its own Waiter; producers call wake_one(near) to wake the sleeper nearest to the
-// node where work appeared.
+// on its own Waiter; producers call wake_one(near, cpu) to wake the sleeper nearest to the
+// node where work appeared. Within that node an external producer asks for the sleeper
+// bound to its own CPU: a pinned worker can only run on its CPU, and when that CPU is busy
+// with another process the woken worker waits for the end of that process's time slice
+// (milliseconds, measured on a loaded 2-core VM), whereas the submitting thread's CPU
+// frees up as soon as it blocks in its join. Which sleeper is woken never affects
+// correctness (P1-P3 hold for any choice).
 // Invariants:
 //   P1  a worker is listed at most once; only enlist() adds it and only the lock holder
 //       removes it (delist() by the worker itself, or wake_one()/wake_all()).
@@ -33,8 +38,10 @@ class ParkingLot {
   void enlist(Worker* w);
   // Removes w if it is still listed; returns false if a waker took it off the list.
   bool delist(Worker* w);
-  // Wakes the listed worker nearest to `near`; false if nobody sleeps.
-  bool wake_one(unsigned near);
+  // Wakes the listed worker nearest to `near`; false if nobody sleeps. Among the sleepers
+  // of the nearest node with any, the one bound to Linux CPU `cpu` is preferred when there
+  // is one (cpu < 0: no preference), else the most recent sleeper.
+  bool wake_one(unsigned near, int cpu = -1);
   // Wakes every listed worker (shutdown).
   void wake_all();
   // Sleepers listed on node n (a hint).
@@ -48,7 +55,7 @@ class ParkingLot {
     std::vector<Worker*> sleepers;
     std::atomic<std::int32_t> count{0};  // == sleepers.size(), readable without the lock
   };
-  Worker* take_locked(NodeList& l);
+  Worker* take_locked(NodeList& l, int cpu);
 
   IdleState& idle_;
   std::vector<std::vector<unsigned>> near_order_;

@@ -7,6 +7,8 @@
 // The hot part (deque, pool, counters) is WorkerLocal, visible to inline code; this class
 // adds the thread, the steal plan and the sleep protocol. See docs/design.md for the
 // searching/parking protocol and why a missed wake-up can delay but never lose work.
+// Pinned workers ask the kernel for a short time slice so that a wake-up preempts another
+// process on their CPU instead of waiting out its slice (worker.cpp, request_short_slice).
 #pragma once
 
 #include <cstdint>
@@ -48,6 +50,8 @@ class Worker : public WorkerLocal {
   void start(std::size_t stack_size);
   void join();
   const std::string& start_error() const noexcept { return start_error_; }
+  // Linux CPU this worker is bound to; -1 when unpinned.
+  int os_cpu() const noexcept { return slot_.os_cpu; }
 
   // Runs other tasks until `c` finishes (TaskGroup::wait, Future::get on a worker);
   // inside an isolation region, only that region's tasks.

@@ -21,8 +21,42 @@ std::atomic<std::uint64_t> fork_generation{0};
 void release_free_memory() noexcept;  // memory/node_memory.cpp
 
 namespace {
+// Reads VITTE_CONFIG once (when Options::config is unset) and takes the runtime settings
+// a config may make: set in one place they are taken from there; set in both they must
+// agree (the rule of Config::merged_with).
+Options resolved(Options o) {
+  if (!o.config) o.config = Config::from_environment();
+  if (!o.config) return o;
+  const Config& c = *o.config;
+  auto conflict = [&](const std::string& key, const std::string& code, const std::string& file) {
+    const auto line = c.lines.find(key);
+    throw ConfigError("config '" + c.source + "'" +
+                      (line != c.lines.end() ? " line " + std::to_string(line->second) : std::string()) +
+                      ": conflicting settings: " + key + " = " + file + " but the code asks for " + code);
+  };
+  if (c.stack_size != 0) {
+    if (o.stack_size != 0 && o.stack_size != c.stack_size)
+      conflict("workers.stack_size", "Options::stack_size = " + std::to_string(o.stack_size),
+               std::to_string(c.stack_size));
+    o.stack_size = c.stack_size;
+  }
+  if (c.max_backlog != 0) {
+    if (o.max_backlog != 0 && o.max_backlog != c.max_backlog)
+      conflict("scheduling.max_backlog", "Options::max_backlog = " + std::to_string(o.max_backlog),
+               std::to_string(c.max_backlog));
+    o.max_backlog = c.max_backlog;
+  }
+  if (!c.on_backlog_full.empty()) {
+    const auto action = c.on_backlog_full == "fail" ? Options::BacklogFullAction::Fail : Options::BacklogFullAction::Block;
+    if (o.on_backlog_full != Options::BacklogFullAction::Block && o.on_backlog_full != action)
+      conflict("scheduling.on_backlog_full", "BacklogFullAction::Fail", "\"" + c.on_backlog_full + "\"");
+    o.on_backlog_full = action;
+  }
+  return o;
+}
+
 Plan plan_of(const Topology& topo, const Options& o) {
-  std::optional<Config> config = o.config ? o.config : Config::from_environment();
+  const std::optional<Config>& config = o.config;  // resolved() read VITTE_CONFIG already
   if (config) return config->make_plan(topo, config->merged_with(o.workers, o.placement));
   PlanOptions p;
   p.workers = o.workers;
@@ -60,7 +94,7 @@ Topology topology_of(Options& o) {
 
 SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
     : owner(owner_),
-      opts(std::move(options)),
+      opts(resolved(std::move(options))),
       topo(topology_of(opts)),
       plan(plan_of(topo, opts)),
       malloc(malloc_routing(plan)),

@@ -1,12 +1,17 @@
 // Placement configs: parsing, validation messages, merging with code, the environment
 // variable, the shipped examples, and a bounded fuzz run.
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <string>
+#include <thread>
 
 #include "test_support.hpp"
 #include "vitte/vitte.hpp"
@@ -298,4 +303,73 @@ TEST(Config, PlanErrorsNameTheConfigFileAndLine) {
   } catch (const vitte::PlanError& e) {
     EXPECT_NE(std::string(e.what()).find("config 'reserve.toml' line 2: "), std::string::npos) << e.what();
   }
+}
+
+TEST(Config, StackSizeAndBacklogKeysAreReadAndChecked) {
+  const vitte::Config c = vitte::Config::parse(
+      "[workers]\nstack_size = \"16M\"\n[scheduling]\nmax_backlog = 1000\non_backlog_full = \"fail\"\n", "rt.toml");
+  EXPECT_EQ(c.stack_size, std::size_t{16} << 20);
+  EXPECT_EQ(c.max_backlog, 1000u);
+  EXPECT_EQ(c.on_backlog_full, "fail");
+  EXPECT_EQ(vitte::Config::parse("[workers]\nstack_size = 65536\n").stack_size, 65536u);
+  auto error_of = [](const char* text) {
+    try {
+      vitte::Config::parse(text, "bad.toml");
+    } catch (const vitte::ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_NE(error_of("[workers]\nstack_size = \"lots\"\n").find("line 2"), std::string::npos);
+  EXPECT_NE(error_of("[workers]\nstack_size = \"lots\"\n").find("workers.stack_size"), std::string::npos);
+  EXPECT_NE(error_of("[workers]\nstack_size = -5\n").find("workers.stack_size"), std::string::npos);
+  EXPECT_NE(error_of("[scheduling]\nmax_backlog = 0\n").find("scheduling.max_backlog"), std::string::npos);
+  EXPECT_NE(error_of("[scheduling]\non_backlog_full = \"fail\"\n").find("needs scheduling.max_backlog"),
+            std::string::npos);
+  EXPECT_NE(error_of("[scheduling]\nmax_backlog = 5\non_backlog_full = \"drop\"\n").find("on_backlog_full"),
+            std::string::npos);
+}
+
+// Accepted means applied: the scheduler's workers get the config's stack and bound.
+TEST(Config, StackSizeAndBacklogFromAConfigAreApplied) {
+  vitte::Options o;
+  o.workers = 1;
+  o.config = vitte::Config::parse(
+      "[workers]\nstack_size = \"1M\"\n[scheduling]\nmax_backlog = 2\non_backlog_full = \"fail\"\n", "rt.toml");
+  vitte::Scheduler sched(o);
+  const std::size_t stack = sched.async([] {
+                                   pthread_attr_t a;
+                                   std::size_t size = 0;
+                                   pthread_getattr_np(pthread_self(), &a);
+                                   pthread_attr_getstacksize(&a, &size);
+                                   pthread_attr_destroy(&a);
+                                   return size;
+                                 }).get();
+  EXPECT_GE(stack, std::size_t{1} << 20);
+  EXPECT_LT(stack, std::size_t{4} << 20);
+  std::atomic<bool> release{false};
+  sched.submit(vitte::Task::spawn([&] {
+    while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }));
+  while (sched.metrics().total.injected_taken < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  sched.submit(vitte::Task::spawn([] {}));
+  sched.submit(vitte::Task::spawn([] {}));
+  EXPECT_THROW(sched.submit(vitte::Task::spawn([] {})), vitte::BacklogFull);
+  release = true;
+  sched.join_all();
+}
+
+TEST(Config, RuntimeSettingsInCodeAndConfigMustAgree) {
+  vitte::Options o;
+  o.workers = 1;
+  o.stack_size = std::size_t{2} << 20;
+  o.config = vitte::Config::parse("[workers]\nstack_size = \"1M\"\n", "rt.toml");
+  try {
+    vitte::Scheduler sched(o);
+    ADD_FAILURE() << "different stack sizes in code and config must be refused";
+  } catch (const vitte::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("rt.toml' line 2"), std::string::npos) << e.what();
+  }
+  o.stack_size = std::size_t{1} << 20;  // the same value: no conflict
+  EXPECT_NO_THROW(vitte::Scheduler ok(o));
 }

@@ -9,10 +9,13 @@
 //   cpuset    = "0-7,16-23"  # Linux CPUs workers may use (hwloc list syntax)
 //   reserve   = "0"          # Linux CPUs to leave free (the OS, I/O threads)
 //   placement = "auto"       # auto | pin | unpinned
+//   stack_size = "16M"       # each worker's stack (bytes, or K/M/G); default: ulimit -s
 //
 //   [scheduling]
 //   steal_scope = "cross-node"   # or "node": never steal from another node
 //   policy      = "fifo"         # fifo | lifo | priority | fair (recorded; not applied yet)
+//   max_backlog = 100000         # external tasks queued per node before producers wait
+//   on_backlog_full = "block"    # block | fail (BacklogFull); needs max_backlog
 //
 //   [memory]
 //   allocator = "auto"           # workers' malloc/new: "node-local" (their node's jemalloc
@@ -41,6 +44,9 @@ struct Config {
   bool sets_placement = false;
   std::string policy = "fifo";
   std::string allocator = "auto";
+  std::size_t stack_size = 0;           // [workers] stack_size in bytes (0: not set)
+  std::size_t max_backlog = 0;          // [scheduling] max_backlog (0: not set, unbounded)
+  std::string on_backlog_full;          // [scheduling] "block" | "fail" ("": not set)
   std::string source = "<string>";  // the file it came from
   std::map<std::string, unsigned> lines;  // key ("workers.nodes") -> the line that sets it
 

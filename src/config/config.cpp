@@ -70,6 +70,24 @@ class Reader {
     return static_cast<std::size_t>(v);
   }
 
+  // A size in bytes: a whole number, or a string with a binary suffix ("512K", "16M", "1G").
+  std::size_t bytes(const toml::table& t, const std::string& key, const std::string& full) const {
+    const toml::node* n = t.get(key);
+    std::int64_t v = -1;
+    if (n->is_integer()) {
+      v = n->as_integer()->get();
+    } else if (n->is_string()) {
+      const std::string s = n->as_string()->get();
+      std::size_t digits = 0;
+      while (digits < s.size() && digits < 12 && s[digits] >= '0' && s[digits] <= '9') ++digits;
+      const std::string unit = s.substr(digits);
+      const int shift = unit.empty() ? 0 : unit == "K" ? 10 : unit == "M" ? 20 : unit == "G" ? 30 : -1;
+      if (digits > 0 && shift >= 0) v = std::stoll(s.substr(0, digits)) << shift;
+    }
+    if (v < 0) fail(n, full + " = " + show(*n) + ": expected bytes, as a whole number or a string like \"16M\" (K, M, G)");
+    return static_cast<std::size_t>(v);
+  }
+
   std::string choice(const toml::table& t, const std::string& key, const std::string& full,
                      const std::set<std::string>& allowed) const {
     const toml::node* n = t.get(key);
@@ -130,7 +148,11 @@ Config Config::parse(std::string_view text, const std::string& source) {
         c.lines[std::string(name.str()) + "." + std::string(k.str())] = v.source().begin.line;
 
   if (const toml::table* w = r.table(root, "workers")) {
-    r.only_keys(*w, "workers.", {"nodes", "per_node", "total", "unit", "cpuset", "reserve", "placement"});
+    r.only_keys(*w, "workers.", {"nodes", "per_node", "total", "unit", "cpuset", "reserve", "placement", "stack_size"});
+    if (w->contains("stack_size")) {
+      c.stack_size = r.bytes(*w, "stack_size", "workers.stack_size");
+      if (c.stack_size == 0) r.fail(w->get("stack_size"), "workers.stack_size = 0: leave the key out for the default");
+    }
     if (w->contains("per_node") && w->contains("total"))
       r.fail(w->get("total"), "conflicting settings: workers.per_node and workers.total; give one of them");
     if (w->contains("nodes")) c.plan.nodes = r.nodes(*w, "workers.nodes");
@@ -159,7 +181,18 @@ Config Config::parse(std::string_view text, const std::string& source) {
     }
   }
   if (const toml::table* s = r.table(root, "scheduling")) {
-    r.only_keys(*s, "scheduling.", {"steal_scope", "policy"});
+    r.only_keys(*s, "scheduling.", {"steal_scope", "policy", "max_backlog", "on_backlog_full"});
+    if (s->contains("max_backlog")) {
+      const toml::node* n = s->get("max_backlog");
+      if (!n->is_integer() || n->as_integer()->get() < 1)
+        r.fail(n, "scheduling.max_backlog = " + Reader::show(*n) + ": expected a whole number of tasks, at least 1");
+      c.max_backlog = static_cast<std::size_t>(n->as_integer()->get());
+    }
+    if (s->contains("on_backlog_full")) {
+      if (c.max_backlog == 0)
+        r.fail(s->get("on_backlog_full"), "scheduling.on_backlog_full needs scheduling.max_backlog (there is no bound to be full)");
+      c.on_backlog_full = r.choice(*s, "on_backlog_full", "scheduling.on_backlog_full", {"block", "fail"});
+    }
     if (s->contains("steal_scope"))
       c.plan.cross_node_steals = r.choice(*s, "steal_scope", "scheduling.steal_scope", {"node", "cross-node"}) != "node";
     if (s->contains("policy"))

@@ -51,56 +51,64 @@ void NodeList::reset_joins() noexcept {
   for (GraphNode& n : nodes) n.join.store(n.in_degree, std::memory_order_relaxed);
 }
 
-void NodeList::validate() {
-  const std::size_t count = nodes.size();
-  sources.clear();
+int NodeList::rescan_affinity() noexcept {
   max_affinity = -1;
-  // Kahn's algorithm with the join counters as scratch space (reset below).
-  std::vector<GraphNode*> ready;
-  ready.reserve(count);
-  for (GraphNode& n : nodes) {
-    n.join.store(n.in_degree, std::memory_order_relaxed);
-    if (n.in_degree == 0) {
-      sources.push_back(&n);
-      ready.push_back(&n);
-    }
+  for (const GraphNode& n : nodes)
     if (n.affinity > max_affinity) max_affinity = n.affinity;
+  return max_affinity;
+}
+
+void NodeList::clear() noexcept {
+  nodes.clear();
+  sources.clear();
+  edges = 0;
+  back_edges = 0;
+  max_affinity = -1;
+  validated = false;
+  sealed = false;
+}
+
+void NodeList::validate() {
+  if (back_edges == 0) {  // addition order is topological: no cycle possible
+    validated = true;
+    return;
   }
+  const std::size_t count = nodes.size();
+  // Kahn's algorithm over plain counters (this thread owns the graph here).
+  std::vector<std::uint32_t> deg(count);
+  std::vector<GraphNode*> ready(sources.begin(), sources.end());
+  ready.reserve(count);
+  for (const GraphNode& n : nodes) deg[n.index] = n.in_degree;
   std::size_t seen = 0;
   while (!ready.empty()) {
     GraphNode* n = ready.back();
     ready.pop_back();
     ++seen;
     for (GraphNode* s : n->succ)
-      if (s->join.fetch_sub(1, std::memory_order_relaxed) == 1) ready.push_back(s);
+      if (--deg[s->index] == 0) ready.push_back(s);
   }
   if (seen != count) {
-    // Every node left has a predecessor that is left too; walking such predecessors from
-    // any of them must repeat, and the first node seen twice lies on a cycle.
+    // Every node left (deg > 0) has a predecessor that is left too; walking such
+    // predecessors from any of them must repeat, and the first node seen twice lies on a
+    // cycle.
     std::vector<GraphNode*> pred(count, nullptr);
-    for (GraphNode& n : nodes)
-      if (n.join.load(std::memory_order_relaxed) > 0)
-        for (GraphNode* s : n.succ)
-          if (s->join.load(std::memory_order_relaxed) > 0) pred[s->index] = &n;
     GraphNode* v = nullptr;
     for (GraphNode& n : nodes)
-      if (n.join.load(std::memory_order_relaxed) > 0) {
-        v = &n;
-        break;
+      if (deg[n.index] > 0) {
+        if (v == nullptr) v = &n;
+        for (GraphNode* s : n.succ)
+          if (deg[s->index] > 0) pred[s->index] = &n;
       }
     std::vector<char> visited(count, 0);
     while (v != nullptr && !visited[v->index]) {
       visited[v->index] = 1;
       v = pred[v->index];
     }
-    reset_joins();
-    validated = false;
     const std::size_t left = count - seen;
     throw UsageError("cycle in " + where(*this) + ": task '" + (v ? label_of(*v) : "?") +
                      "' depends on itself through its predecessors (" + std::to_string(left) +
                      " task(s) on or after cycles); a task graph must be acyclic");
   }
-  reset_joins();
   validated = true;
 }
 
@@ -117,7 +125,9 @@ TaskRef add_to(NodeList& l, TaskBody body, std::string name, GraphNode* parent) 
   check_editable(l, "add()");
   if (!body.fn) throw UsageError("add() of an empty function to " + where(l));
   const auto index = static_cast<std::uint32_t>(l.nodes.size());
-  l.nodes.emplace_back(&l, index, std::move(body), std::move(name), parent);
+  GraphNode& n = l.nodes.emplace_back(&l, index, std::move(body), std::move(name), parent);
+  n.source_slot = static_cast<std::uint32_t>(l.sources.size());
+  l.sources.push_back(&n);
   l.validated = false;
   return GraphAccess::make(&l.nodes.back());
 }
@@ -141,10 +151,19 @@ TaskRef& TaskRef::precede(TaskRef other) {
                      " and task '" + detail::label_of(*b) + "' to " + detail::where(*b->owner) +
                      "; a dependency between two graphs (or subflows) is not allowed");
   detail::check_editable(*a->owner, "precede()");
-  a->succ.push_back(b);
-  ++b->in_degree;
-  ++a->owner->edges;
-  a->owner->validated = false;
+  detail::NodeList& l = *a->owner;
+  a->succ.push(b);
+  if (b->in_degree++ == 0) {  // b is no longer a source: swap it out of the list
+    detail::GraphNode* last = l.sources.back();
+    l.sources[b->source_slot] = last;
+    last->source_slot = b->source_slot;
+    l.sources.pop_back();
+  }
+  // relaxed: the builder's own field until run() publishes the graph (G3).
+  b->join.store(b->in_degree, std::memory_order_relaxed);
+  if (a->index >= b->index) ++l.back_edges;
+  ++l.edges;
+  l.validated = false;
   return *this;
 }
 
@@ -157,7 +176,7 @@ TaskRef& TaskRef::on_node(unsigned node) {
   detail::GraphNode* a = checked(node_, "on_node()");
   detail::check_editable(*a->owner, "on_node()");
   a->affinity = static_cast<int>(node);
-  a->owner->validated = false;
+  if (a->affinity > a->owner->max_affinity) a->owner->max_affinity = a->affinity;
   return *this;
 }
 
@@ -236,7 +255,7 @@ void dot_list(std::string& out, const detail::NodeList& l, const std::string& pr
     }
     out += indent + id + " [label=\"" + label + "\"";
     if (n.affinity >= 0) out += ", xlabel=\"node=" + std::to_string(n.affinity) + "\"";
-    if (n.body.dynamic) out += ", shape=box";
+    if (n.dynamic) out += ", shape=box";
     out += "];\n";
     for (const detail::GraphNode* s : n.succ) out += indent + id + " -> " + prefix + std::to_string(s->index) + ";\n";
     if (trace && n.sub && !n.sub->nodes.empty()) {

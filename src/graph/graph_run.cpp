@@ -108,19 +108,17 @@ template <bool Trace>
 GraphNode* run_dynamic(GraphState* gs, GraphNode* n, WorkerLocal* w, bool& waits) {
   if (!n->sub) n->sub = std::make_unique<NodeList>(gs, n);
   NodeList& l = *n->sub;
-  l.nodes.clear();  // the previous run's tasks, long finished (G1)
-  l.edges = 0;
-  l.validated = false;
-  l.sealed = false;
+  l.clear();  // the previous run's tasks, long finished (G1)
   {
     Subflow sf = GraphAccess::subflow(&l);
-    n->body.fn(&sf);
+    n->fn(&sf);
   }
   l.sealed = true;
   if (l.nodes.empty()) return nullptr;
   waits = true;
   l.validate();  // throws for a cycle
-  if (l.max_affinity >= static_cast<int>(gs->core->topo.nodes().size()))
+  if (l.max_affinity >= static_cast<int>(gs->core->topo.nodes().size()) &&
+      l.rescan_affinity() >= static_cast<int>(gs->core->topo.nodes().size()))
     throw UsageError("on_node(" + std::to_string(l.max_affinity) + ") in a subflow, but the topology has " +
                      std::to_string(gs->core->topo.nodes().size()) + " nodes");
   // relaxed: published to the children by the pushes below (release) or, for the first,
@@ -150,8 +148,8 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
     GraphNode* child = nullptr;
     bool waits = false;  // n finishes when its subflow does
     try {
-      if (!n->body.dynamic)
-        n->body.fn(nullptr);
+      if (!n->dynamic)
+        n->fn(nullptr);
       else
         child = run_dynamic<Trace>(gs, n, w, waits);
     } catch (...) {
@@ -240,13 +238,11 @@ GraphRun Scheduler::run(Graph& g, const RunOptions& opts) {
                      "time; build a second Graph to run the same work concurrently)");
   try {
     detail::NodeList& top = gs->top;
-    if (!top.validated) {
-      top.validate();  // throws for a cycle; also resets the join counters
-    } else if (gs->dirty) {
-      top.reset_joins();
-    }
+    if (!top.validated) top.validate();  // throws for a cycle
+    if (gs->dirty) top.reset_joins();
     gs->dirty = false;
-    if (top.max_affinity >= static_cast<int>(core->topo.nodes().size()))
+    if (top.max_affinity >= static_cast<int>(core->topo.nodes().size()) &&
+        top.rescan_affinity() >= static_cast<int>(core->topo.nodes().size()))
       throw UsageError("Scheduler::run(): a task of graph '" + gs->name + "' has on_node(" +
                        std::to_string(top.max_affinity) + "), but the scheduler's topology has " +
                        std::to_string(core->topo.nodes().size()) + " nodes");

@@ -11,8 +11,9 @@
 //   G2  While `running` is set, the static structure (nodes, succ, in_degree, affinity,
 //       names) of the graph's own list is read-only; a subflow's list is writable only
 //       by its parent task's body, until `sealed`.
-//   G3  Between runs every node's `join` equals its `in_degree`, unless `dirty` (a
-//       cancelled run may stop half-way): then run() resets them all first.
+//   G3  Between runs every node's `join` equals its `in_degree` (precede() keeps them
+//       equal while building), unless `dirty` (a cancelled run may stop half-way): then
+//       run() resets them all first.
 //   G4  During a run each node becomes ready exactly once: by having no predecessors
 //       (a source), by the single predecessor of an in_degree-1 node, or by the
 //       predecessor whose decrement takes `join` to 0. Whoever makes it ready restores
@@ -38,22 +39,52 @@ namespace vitte::detail {
 
 class SchedulerCore;
 
-struct GraphNode {
-  GraphNode(NodeList* owner_, std::uint32_t index_, TaskBody body_, std::string name_, GraphNode* parent_)
-      : body(std::move(body_)), owner(owner_), parent(parent_), name(std::move(name_)), index(index_) {}
+// A node's successors: up to two inline (chains, trees, grids need no allocation and no
+// extra cache line), more on the heap.
+class Successors {
+ public:
+  void push(GraphNode* s) {
+    if (size_ < 2 && heap_.empty()) {
+      inline_[size_] = s;
+    } else {
+      if (heap_.empty()) heap_.assign(inline_, inline_ + 2);
+      heap_.push_back(s);
+    }
+    ++size_;
+  }
+  GraphNode* const* begin() const noexcept { return heap_.empty() ? inline_ : heap_.data(); }
+  GraphNode* const* end() const noexcept { return begin() + size_; }
+  std::size_t size() const noexcept { return size_; }
+  GraphNode* operator[](std::size_t i) const noexcept { return begin()[i]; }
 
-  TaskBody body;
-  std::vector<GraphNode*> succ;
-  // Predecessors not yet finished in this run. acq_rel fetch_sub by each finishing
-  // predecessor (release: its effects; acquire: the last one sees all of theirs). Never
-  // touched for in_degree <= 1 (G4).
-  std::atomic<std::uint32_t> join{0};
+ private:
+  GraphNode* inline_[2] = {nullptr, nullptr};
+  std::uint32_t size_ = 0;
+  std::vector<GraphNode*> heap_;
+};
+
+// Hot fields (read for every node a run executes) first: the body, the successors, the
+// in-degree, the affinity, the join counter, the parent; the rest is cold.
+struct alignas(64) GraphNode {
+  GraphNode(NodeList* owner_, std::uint32_t index_, TaskBody body_, std::string name_, GraphNode* parent_)
+      : fn(std::move(body_.fn)), dynamic(body_.dynamic), parent(parent_), owner(owner_), index(index_),
+        name(std::move(name_)) {}
+
+  std::function<void(Subflow*)> fn;  // dynamic bodies get a Subflow, the others nullptr
+  Successors succ;
   std::uint32_t in_degree = 0;
   int affinity = -1;                 // NUMA node, -1: anywhere
-  NodeList* owner;                   // the graph's list or a subflow's
+  // Predecessors not yet finished in this run. acq_rel fetch_sub by each finishing
+  // predecessor (release: its effects; acquire: the last one sees all of theirs). Never
+  // touched during a run for in_degree <= 1 (G4). Kept equal to in_degree by precede()
+  // while the graph is built (G3).
+  std::atomic<std::uint32_t> join{0};
+  bool dynamic;
   GraphNode* parent;                 // the task whose subflow added this one (or null)
-  std::string name;
+  NodeList* owner;                   // the graph's list or a subflow's
   std::uint32_t index;               // position in its list
+  std::uint32_t source_slot = 0;     // position in owner->sources while in_degree == 0
+  std::string name;
   // Dynamic work: the subflow this task's last run added (kept until its next run), and
   // how many of those tasks have not finished. acq_rel fetch_sub by each finishing child;
   // the one that takes it to 0 completes this task (releases its successors). Set
@@ -75,17 +106,25 @@ struct NodeList {
   GraphState* graph;
   GraphNode* parent;             // null: the graph's own list
   bool sealed = false;           // a subflow's list after its task returned (G2)
-  // Cached by validate() until the next edit: the sources, and the largest affinity.
-  bool validated = false;
+  // Kept up to date by add() and precede(): the tasks with no predecessor (each knows
+  // its slot), the largest affinity ever set (run() rescans before refusing), and the
+  // edges from a task to one added no later than itself. Without such back edges the
+  // order of addition is a topological order, so the list cannot hold a cycle and run()
+  // needs no pass over it.
   std::vector<GraphNode*> sources;
   int max_affinity = -1;
+  std::size_t back_edges = 0;
+  bool validated = false;        // no edit since the last cycle check
 
   bool editable() const noexcept;
-  // Kahn's algorithm: throws UsageError naming a node on a cycle; otherwise caches the
-  // sources and resets every join counter (G3). O(nodes + edges), no allocation once the
-  // cached vectors have their size.
+  // The cycle check: free without back edges, else Kahn's algorithm on plain scratch
+  // counters, O(nodes + edges), on the first run after an edit. Throws UsageError naming
+  // a node on a cycle.
   void validate();
   void reset_joins() noexcept;
+  // The exact largest affinity (max_affinity only grows while building).
+  int rescan_affinity() noexcept;
+  void clear() noexcept;  // a subflow's list, before its task runs again
 };
 
 struct GraphState {

@@ -3,6 +3,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -58,7 +59,20 @@ int NodeList::rescan_affinity() noexcept {
   return max_affinity;
 }
 
+void NodeList::release_subflows() noexcept {
+  std::vector<std::unique_ptr<NodeList>> pending;
+  for (GraphNode& n : nodes)
+    if (n.sub) pending.push_back(std::move(n.sub));
+  while (!pending.empty()) {
+    std::unique_ptr<NodeList> l = std::move(pending.back());
+    pending.pop_back();
+    for (GraphNode& n : l->nodes)
+      if (n.sub) pending.push_back(std::move(n.sub));
+  }  // each list dies with no subflow left under it
+}
+
 void NodeList::clear() noexcept {
+  release_subflows();
   nodes.clear();
   sources.clear();
   edges = 0;

@@ -101,6 +101,11 @@ struct alignas(64) GraphNode {
 
 struct NodeList {
   NodeList(GraphState* g, GraphNode* parent_) : graph(g), parent(parent_) {}
+  NodeList(const NodeList&) = delete;
+  NodeList& operator=(const NodeList&) = delete;
+  // Frees nested subflows with a work list, not recursion (they may nest deeply).
+  ~NodeList() { release_subflows(); }
+  void release_subflows() noexcept;
   std::deque<GraphNode> nodes;
   std::size_t edges = 0;
   GraphState* graph;

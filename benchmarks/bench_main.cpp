@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "graph_kernels.hpp"
 #include "kernels.hpp"
 #include "runtimes.hpp"
 
@@ -234,6 +235,7 @@ void register_all() {
             ->Unit(benchmark::kMicrosecond)->UseManualTime()->Iterations(500);
     }
   }
+  bench::register_graph_kernels(thread_counts(), g_wrong_answer);  // graph_kernels.hpp
 }
 
 }  // namespace

@@ -42,6 +42,10 @@
 
 namespace vitte {
 
+class Graph;      // graph.hpp
+class GraphRun;
+struct RunOptions;
+
 struct WorkerInfo {
   unsigned index = 0;
   unsigned node = 0;
@@ -107,6 +111,12 @@ class Scheduler {
   auto async(unsigned node, F&& fn) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
     return async_impl(std::forward<F>(fn), static_cast<int>(node));
   }
+
+  // Starts a run of a task graph and returns its handle (graph.hpp: the contract, and
+  // the UsageErrors for a cycle or a graph already running). RunOptions{.trace = true}
+  // records each task's timings.
+  GraphRun run(Graph& g);
+  GraphRun run(Graph& g, const RunOptions& opts);
 
   // Waits until every task submitted so far (and every task they spawned) has finished.
   // Rethrows the first exception a detached task threw since the last join_all(); the

@@ -4,6 +4,7 @@
 #include "vitte/config.hpp"
 #include "vitte/error.hpp"
 #include "vitte/future.hpp"
+#include "vitte/graph.hpp"
 #include "vitte/isolate.hpp"
 #include "vitte/memory.hpp"
 #include "vitte/metrics.hpp"

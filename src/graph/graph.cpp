@@ -1,0 +1,336 @@
+// Graph building, validation (cycle refusal) and export (DOT, trace JSON).
+// The run itself is in graph_run.cpp.
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph/graph_state.hpp"
+
+namespace vitte {
+
+namespace detail {
+
+namespace {
+std::string label_of(const GraphNode& n) {
+  return n.name.empty() ? "#" + std::to_string(n.index) : n.name;
+}
+std::string where(const NodeList& l) {
+  return l.parent == nullptr ? "graph '" + l.graph->name + "'"
+                             : "the subflow of task '" + label_of(*l.parent) + "' in graph '" + l.graph->name + "'";
+}
+std::string escaped(const std::string& s) {  // for DOT and JSON strings
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+bool NodeList::editable() const noexcept {
+  if (parent != nullptr) return !sealed;
+  // acquire: pairs with the joiner's release store, so edits come after the run's tasks.
+  return !graph->running.load(std::memory_order_acquire);
+}
+
+void NodeList::reset_joins() noexcept {
+  // relaxed: published to the workers by the push of the run's first frame (release).
+  for (GraphNode& n : nodes) n.join.store(n.in_degree, std::memory_order_relaxed);
+}
+
+int NodeList::rescan_affinity() noexcept {
+  max_affinity = -1;
+  for (const GraphNode& n : nodes)
+    if (n.affinity > max_affinity) max_affinity = n.affinity;
+  return max_affinity;
+}
+
+void NodeList::release_subflows() noexcept {
+  std::vector<std::unique_ptr<NodeList>> pending;
+  for (GraphNode& n : nodes)
+    if (n.sub) pending.push_back(std::move(n.sub));
+  while (!pending.empty()) {
+    std::unique_ptr<NodeList> l = std::move(pending.back());
+    pending.pop_back();
+    for (GraphNode& n : l->nodes)
+      if (n.sub) pending.push_back(std::move(n.sub));
+  }  // each list dies with no subflow left under it
+}
+
+void NodeList::clear() noexcept {
+  release_subflows();
+  nodes.clear();
+  sources.clear();
+  edges = 0;
+  back_edges = 0;
+  max_affinity = -1;
+  validated = false;
+  sealed = false;
+}
+
+void NodeList::validate() {
+  if (back_edges == 0) {  // addition order is topological: no cycle possible
+    validated = true;
+    return;
+  }
+  const std::size_t count = nodes.size();
+  // Kahn's algorithm over plain counters (this thread owns the graph here).
+  std::vector<std::uint32_t> deg(count);
+  std::vector<GraphNode*> ready(sources.begin(), sources.end());
+  ready.reserve(count);
+  for (const GraphNode& n : nodes) deg[n.index] = n.in_degree;
+  std::size_t seen = 0;
+  while (!ready.empty()) {
+    GraphNode* n = ready.back();
+    ready.pop_back();
+    ++seen;
+    for (GraphNode* s : n->succ)
+      if (--deg[s->index] == 0) ready.push_back(s);
+  }
+  if (seen != count) {
+    // Every node left (deg > 0) has a predecessor that is left too; walking such
+    // predecessors from any of them must repeat, and the first node seen twice lies on a
+    // cycle.
+    std::vector<GraphNode*> pred(count, nullptr);
+    GraphNode* v = nullptr;
+    for (GraphNode& n : nodes)
+      if (deg[n.index] > 0) {
+        if (v == nullptr) v = &n;
+        for (GraphNode* s : n.succ)
+          if (deg[s->index] > 0) pred[s->index] = &n;
+      }
+    std::vector<char> visited(count, 0);
+    while (v != nullptr && !visited[v->index]) {
+      visited[v->index] = 1;
+      v = pred[v->index];
+    }
+    const std::size_t left = count - seen;
+    throw UsageError("cycle in " + where(*this) + ": task '" + (v ? label_of(*v) : "?") +
+                     "' depends on itself through its predecessors (" + std::to_string(left) +
+                     " task(s) on or after cycles); a task graph must be acyclic");
+  }
+  validated = true;
+}
+
+namespace {
+void check_editable(const NodeList& l, const char* what) {
+  if (!l.editable())
+    throw UsageError(std::string(what) + " on " + where(l) +
+                     (l.parent == nullptr ? " while it runs; wait() for the run first"
+                                          : " after its task returned; a subflow is built only inside its task"));
+}
+}  // namespace
+
+TaskRef add_to(NodeList& l, TaskBody body, std::string name, GraphNode* parent) {
+  check_editable(l, "add()");
+  if (!body.fn) throw UsageError("add() of an empty function to " + where(l));
+  const auto index = static_cast<std::uint32_t>(l.nodes.size());
+  GraphNode& n = l.nodes.emplace_back(&l, index, std::move(body), std::move(name), parent);
+  n.source_slot = static_cast<std::uint32_t>(l.sources.size());
+  l.sources.push_back(&n);
+  l.validated = false;
+  return GraphAccess::make(&l.nodes.back());
+}
+
+}  // namespace detail
+
+// ---- TaskRef ------------------------------------------------------------------------------
+
+namespace {
+detail::GraphNode* checked(detail::GraphNode* n, const char* what) {
+  if (n == nullptr) throw UsageError(std::string(what) + " on an empty TaskRef");
+  return n;
+}
+}  // namespace
+
+TaskRef& TaskRef::precede(TaskRef other) {
+  detail::GraphNode* a = checked(node_, "precede()");
+  detail::GraphNode* b = checked(other.node_, "precede() with an empty TaskRef as argument; it");
+  if (a->owner != b->owner)
+    throw UsageError("precede(): task '" + detail::label_of(*a) + "' belongs to " + detail::where(*a->owner) +
+                     " and task '" + detail::label_of(*b) + "' to " + detail::where(*b->owner) +
+                     "; a dependency between two graphs (or subflows) is not allowed");
+  detail::check_editable(*a->owner, "precede()");
+  detail::NodeList& l = *a->owner;
+  a->succ.push(b);
+  if (b->in_degree++ == 0) {  // b is no longer a source: swap it out of the list
+    detail::GraphNode* last = l.sources.back();
+    l.sources[b->source_slot] = last;
+    last->source_slot = b->source_slot;
+    l.sources.pop_back();
+  }
+  // relaxed: the builder's own field until run() publishes the graph (G3).
+  b->join.store(b->in_degree, std::memory_order_relaxed);
+  if (a->index >= b->index) ++l.back_edges;
+  ++l.edges;
+  l.validated = false;
+  return *this;
+}
+
+TaskRef& TaskRef::succeed(TaskRef other) {
+  other.precede(*this);
+  return *this;
+}
+
+TaskRef& TaskRef::on_node(unsigned node) {
+  detail::GraphNode* a = checked(node_, "on_node()");
+  detail::check_editable(*a->owner, "on_node()");
+  a->affinity = static_cast<int>(node);
+  if (a->affinity > a->owner->max_affinity) a->owner->max_affinity = a->affinity;
+  return *this;
+}
+
+TaskRef& TaskRef::name(std::string n) {
+  detail::GraphNode* a = checked(node_, "name()");
+  detail::check_editable(*a->owner, "name()");
+  a->name = std::move(n);
+  return *this;
+}
+
+const std::string& TaskRef::name() const { return checked(node_, "name()")->name; }
+
+// ---- Subflow ------------------------------------------------------------------------------
+
+TaskRef Subflow::add_body(detail::TaskBody body, std::string name) {
+  return detail::add_to(*list_, std::move(body), std::move(name), list_->parent);
+}
+std::size_t Subflow::size() const noexcept { return list_->nodes.size(); }
+
+// ---- Graph --------------------------------------------------------------------------------
+
+Graph::Graph(std::string name) : state_(std::make_unique<detail::GraphState>(std::move(name))) {}
+Graph::Graph(Graph&&) noexcept = default;
+Graph& Graph::operator=(Graph&& o) noexcept {
+  if (this != &o) {
+    if (state_ && state_->running.load(std::memory_order_acquire)) {
+      std::fprintf(stderr, "vitte: graph '%s' was assigned over while a run of it was in flight; aborting\n",
+                   state_->name.c_str());
+      std::abort();
+    }
+    state_ = std::move(o.state_);
+  }
+  return *this;
+}
+Graph::~Graph() {
+  // acquire: pairs with the joiner's release; a finished run is fully done with us.
+  if (state_ && state_->running.load(std::memory_order_acquire)) {
+    std::fprintf(stderr,
+                 "vitte: graph '%s' was destroyed while a run of it was in flight (wait() for the run "
+                 "first); aborting\n",
+                 state_->name.c_str());
+    std::abort();
+  }
+}
+
+TaskRef Graph::add_body(detail::TaskBody body, std::string name) {
+  if (!state_) throw UsageError("add() on a moved-from Graph");
+  return detail::add_to(state_->top, std::move(body), std::move(name), nullptr);
+}
+
+std::size_t Graph::size() const noexcept { return state_ ? state_->top.nodes.size() : 0; }
+std::size_t Graph::edges() const noexcept { return state_ ? state_->top.edges : 0; }
+const std::string& Graph::name() const noexcept {
+  static const std::string none;
+  return state_ ? state_->name : none;
+}
+bool Graph::running() const noexcept {
+  return state_ && state_->running.load(std::memory_order_acquire);
+}
+
+namespace {
+
+void dot_list(std::string& out, const detail::NodeList& l, const std::string& prefix, bool trace, int depth) {
+  const std::string indent(static_cast<std::size_t>(2 + 2 * depth), ' ');
+  for (const detail::GraphNode& n : l.nodes) {
+    const std::string id = prefix + std::to_string(n.index);
+    std::string label = detail::escaped(detail::label_of(n));
+    if (trace) {
+      char buf[128];
+      if (n.t_start >= 0)
+        std::snprintf(buf, sizeof buf, "\\nstart %.1f us, %.1f us\\nworker %d, node %d", n.t_start / 1e3,
+                      n.t_duration / 1e3, n.t_worker, n.t_node);
+      else
+        std::snprintf(buf, sizeof buf, "\\n(did not run)");
+      label += buf;
+    }
+    out += indent + id + " [label=\"" + label + "\"";
+    if (n.affinity >= 0) out += ", xlabel=\"node=" + std::to_string(n.affinity) + "\"";
+    if (n.dynamic) out += ", shape=box";
+    out += "];\n";
+    for (const detail::GraphNode* s : n.succ) out += indent + id + " -> " + prefix + std::to_string(s->index) + ";\n";
+    if (trace && n.sub && !n.sub->nodes.empty()) {
+      out += indent + "subgraph cluster_" + id + " {\n" + indent + "  label=\"subflow of " + label + "\";\n";
+      dot_list(out, *n.sub, id + "_", trace, depth + 1);
+      out += indent + "}\n";
+      for (const detail::GraphNode& c : n.sub->nodes)
+        if (c.in_degree == 0) out += indent + id + " -> " + id + "_" + std::to_string(c.index) + " [style=dashed];\n";
+    }
+  }
+}
+
+void json_list(std::string& out, const detail::NodeList& l, const std::string& prefix, const std::string& parent,
+               bool& first) {
+  for (const detail::GraphNode& n : l.nodes) {
+    const std::string id = prefix + std::to_string(n.index);
+    out += first ? "\n    " : ",\n    ";
+    first = false;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "\"start_ns\": %" PRId64 ", \"duration_ns\": %" PRId64 ", \"worker\": %d, \"node\": %d",
+                  n.t_start, n.t_duration, n.t_worker, n.t_node);
+    out += "{\"id\": \"" + id + "\", \"name\": \"" + detail::escaped(n.name) + "\", \"ran\": " +
+           (n.t_start >= 0 ? "true" : "false") + ", " + buf + ", \"affinity\": " + std::to_string(n.affinity) +
+           ", \"parent\": " + (parent.empty() ? "null" : "\"" + parent + "\"") + ", \"successors\": [";
+    for (std::size_t i = 0; i < n.succ.size(); ++i)
+      out += (i ? ", \"" : "\"") + prefix + std::to_string(n.succ[i]->index) + "\"";
+    out += "]}";
+    if (n.sub) json_list(out, *n.sub, id + ".", id, first);
+  }
+}
+
+void check_traced(const detail::GraphState* s, const char* what) {
+  if (!s) throw UsageError(std::string(what) + " on a moved-from Graph");
+  if (s->running.load(std::memory_order_acquire))
+    throw UsageError(std::string(what) + " on graph '" + s->name + "' while it runs; wait() for the run first");
+  if (!s->traced)
+    throw UsageError(std::string(what) + ": the last run of graph '" + s->name +
+                     "' recorded no timings; run it with vitte::RunOptions{.trace = true}");
+}
+
+}  // namespace
+
+std::string Graph::dot() const {
+  std::string out = "digraph \"" + detail::escaped(name()) + "\" {\n";
+  if (state_) dot_list(out, state_->top, "n", false, 0);
+  return out + "}\n";
+}
+
+std::string Graph::trace_dot() const {
+  check_traced(state_.get(), "trace_dot()");
+  std::string out = "digraph \"" + detail::escaped(name()) + "\" {\n";
+  dot_list(out, state_->top, "n", true, 0);
+  return out + "}\n";
+}
+
+std::string Graph::trace_json() const {
+  check_traced(state_.get(), "trace_json()");
+  std::string out = "{\n  \"graph\": \"" + detail::escaped(name()) + "\",\n  \"tasks\": [";
+  bool first = true;
+  json_list(out, state_->top, "", "", first);
+  return out + "\n  ]\n}\n";
+}
+
+}  // namespace vitte

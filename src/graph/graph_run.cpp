@@ -1,0 +1,305 @@
+// Running a Graph: strands, successor release, affinity, subflows, the run handle.
+//
+// A *strand* is one queued frame (a TaskFrame whose closure is Strand<Trace>): it runs a
+// node, releases the node's successors, and keeps running the first ready successor in a
+// loop on the same worker, pushing the other ready ones to its own deque (or, for a node
+// with an affinity elsewhere, to that node's injection queue). It ends when a node leaves
+// nothing ready, so a chain of a million nodes is one strand, one frame, no recursion,
+// and stays on one worker. The run's WaitCounter counts strands (graph_state.hpp G5);
+// Worker::execute calls done() after the closure returned, and skips strands queued after
+// the run was cancelled, so no hook in the worker is needed and the fork-join path is
+// untouched.
+//
+// Release (G4): a successor with in_degree 1 is ready at once (no atomic: its only
+// predecessor is the current thread). Otherwise each finishing predecessor does
+// join.fetch_sub(1, acq_rel); the one that reads 1 owns the successor: the release half
+// publishes each predecessor's effects, the acquire half gives the owner all of them.
+// It then restores join to in_degree (relaxed) for the next run; the next run's
+// decrements are ordered after it by the joiner's acquire of the counter and the release
+// of the push that starts that run.
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "graph/graph_state.hpp"
+#include "scheduler_core.hpp"
+#include "vitte/detail/task_frame.hpp"
+#include "vitte/detail/worker_local.hpp"
+#include "vitte/scheduler.hpp"
+
+namespace vitte {
+namespace detail {
+
+namespace {
+
+std::int64_t ns_since(std::chrono::steady_clock::time_point t0) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// True when `n` may run on `w` (no affinity, or w belongs to the arena n's node maps to).
+inline bool placed_here(const GraphState* gs, const GraphNode* n, const WorkerLocal* w) noexcept {
+  return n->affinity < 0 || gs->core->arena_of[static_cast<unsigned>(n->affinity)] == w->node;
+}
+
+template <bool Trace>
+void run_strand(GraphState* gs, GraphNode* n) noexcept;
+
+template <bool Trace>
+struct Strand {
+  GraphState* gs;
+  GraphNode* n;
+  void operator()() const noexcept { run_strand<Trace>(gs, n); }
+};
+
+// Queues `n` as a new strand: on w's own deque, or on the injection queue of the node
+// it must run on. A frame that cannot be allocated ends the process (std::bad_alloc in
+// a noexcept strand), as a failed push_local would.
+template <bool Trace>
+void spawn(GraphState* gs, GraphNode* n, WorkerLocal* w) noexcept {
+  TaskFrame* f = pack(w, Strand<Trace>{gs, n});
+  f->counter = &gs->counter;
+  gs->counter.add(w);  // before the push that publishes the frame (G5)
+  if (placed_here(gs, n, w))
+    push_local(w, f);
+  else
+    gs->core->inject(f, n->affinity);
+}
+
+// Releases n's successors: the first ready one that may run here goes to `next` (if
+// `next` is still empty), every other ready one is spawned.
+template <bool Trace>
+void release(GraphState* gs, GraphNode* n, WorkerLocal* w, GraphNode*& next) noexcept {
+  for (GraphNode* s : n->succ) {
+    if (s->in_degree != 1) {
+      // acq_rel: see the file comment (G4).
+      if (s->join.fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
+      s->join.store(s->in_degree, std::memory_order_relaxed);  // for the next run (G3)
+    }
+    if (next == nullptr && placed_here(gs, s, w))
+      next = s;
+    else
+      spawn<Trace>(gs, s, w);
+  }
+}
+
+// n finished (its body returned and its subflow, if any, finished). Releases its
+// successors, and completes its parents whose subflows it was the last to finish.
+// Returns the node this strand runs next, or null.
+template <bool Trace>
+GraphNode* finish(GraphState* gs, GraphNode* n, WorkerLocal* w) noexcept {
+  GraphNode* next = nullptr;
+  for (;;) {
+    release<Trace>(gs, n, w, next);
+    GraphNode* p = n->parent;
+    // acq_rel: the last child sees every sibling's effects before completing the parent,
+    // and the parent's successors then see them through the release above.
+    if (p == nullptr || p->sub_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return next;
+    n = p;  // every task of p's subflow finished: p completes now
+  }
+}
+
+// Runs a dynamic task's body with a fresh subflow, then starts the subflow's tasks.
+// Returns the first of them to run on this strand (null if none may run here); sets
+// `waits` when it added any (the task then finishes when they do, else at once). Throws
+// what the body threw, or UsageError for a cycle.
+template <bool Trace>
+GraphNode* run_dynamic(GraphState* gs, GraphNode* n, WorkerLocal* w, bool& waits) {
+  if (!n->sub) n->sub = std::make_unique<NodeList>(gs, n);
+  NodeList& l = *n->sub;
+  l.clear();  // the previous run's tasks, long finished (G1)
+  {
+    Subflow sf = GraphAccess::subflow(&l);
+    n->fn(&sf);
+  }
+  l.sealed = true;
+  if (l.nodes.empty()) return nullptr;
+  waits = true;
+  l.validate();  // throws for a cycle
+  if (l.max_affinity >= static_cast<int>(gs->core->topo.nodes().size()) &&
+      l.rescan_affinity() >= static_cast<int>(gs->core->topo.nodes().size()))
+    throw UsageError("on_node(" + std::to_string(l.max_affinity) + ") in a subflow, but the topology has " +
+                     std::to_string(gs->core->topo.nodes().size()) + " nodes");
+  // relaxed: published to the children by the pushes below (release) or, for the first,
+  // by program order.
+  n->sub_pending.store(static_cast<std::uint32_t>(l.nodes.size()), std::memory_order_relaxed);
+  GraphNode* first = nullptr;
+  for (GraphNode* s : l.sources) {
+    if (first == nullptr && placed_here(gs, s, w))
+      first = s;
+    else
+      spawn<Trace>(gs, s, w);
+  }
+  return first;
+}
+
+template <bool Trace>
+void run_strand(GraphState* gs, GraphNode* n) noexcept {
+  WorkerLocal* w = tls_worker;
+  while (n != nullptr) {
+    if (gs->counter.cancelled()) return;  // an error: what has not started is skipped
+    if (!placed_here(gs, n, w)) {         // stolen across nodes: back to its own node
+      spawn<Trace>(gs, n, w);
+      return;
+    }
+    std::int64_t start = 0;
+    if constexpr (Trace) start = ns_since(gs->t0);
+    GraphNode* child = nullptr;
+    bool waits = false;  // n finishes when its subflow does
+    try {
+      if (!n->dynamic)
+        n->fn(nullptr);
+      else
+        child = run_dynamic<Trace>(gs, n, w, waits);
+    } catch (...) {
+      gs->counter.record_exception(std::current_exception());  // cancels the run
+      return;
+    }
+    if constexpr (Trace) {
+      n->t_start = start;
+      n->t_duration = ns_since(gs->t0) - start;
+      n->t_worker = static_cast<int>(w->index);
+      n->t_node = static_cast<int>(w->node);
+    }
+    // With a subflow running, n's children may finish (and complete n) on other workers
+    // from here on: n is not touched again.
+    n = waits ? child : finish<Trace>(gs, n, w);
+  }
+}
+
+// The run's first strand: spawns every source but the first and runs that one.
+template <bool Trace>
+struct Root {
+  GraphState* gs;
+  void operator()() const noexcept {
+    WorkerLocal* w = tls_worker;
+    GraphNode* first = nullptr;
+    for (GraphNode* s : gs->top.sources) {
+      if (first == nullptr && placed_here(gs, s, w))
+        first = s;
+      else
+        spawn<Trace>(gs, s, w);
+    }
+    run_strand<Trace>(gs, first);
+  }
+};
+
+template <bool Trace>
+void start_run(GraphState* gs) {
+  SchedulerCore* core = gs->core;
+  WorkerLocal* w = tls_worker;
+  const bool local = w != nullptr && w->core == core;
+  TaskFrame* f = pack(local ? w : nullptr, Root<Trace>{gs});
+  f->counter = &gs->counter;
+  gs->counter.add(local ? w : nullptr);
+  if (local) {
+    push_local(w, f);
+    return;
+  }
+  try {
+    submit_external(core, f, -1);  // UsageError once the scheduler shuts down
+  } catch (...) {
+    f->op(f, FrameOp::Discard);
+    delete_frame(f);
+    gs->counter.done(nullptr);
+    throw;
+  }
+}
+
+// Ends a run for the joiner: clears `running` last (release; pairs with run()'s
+// exchange and the editors' acquire loads). Returns the first error.
+std::exception_ptr end_run(GraphState* gs) noexcept {
+  wait_for(gs->counter);
+  // A cancelled run may have stopped with join counters half-way (G3).
+  if (gs->counter.cancelled()) gs->dirty = true;
+  std::exception_ptr e = gs->counter.take_error();
+  gs->traced = gs->trace;
+  gs->core = nullptr;
+  gs->running.store(false, std::memory_order_release);
+  return e;
+}
+
+}  // namespace
+}  // namespace detail
+
+GraphRun Scheduler::run(Graph& g) { return run(g, RunOptions{}); }
+
+GraphRun Scheduler::run(Graph& g, const RunOptions& opts) {
+  detail::GraphState* gs = detail::GraphAccess::state(g);
+  if (gs == nullptr) throw UsageError("Scheduler::run() of a moved-from Graph");
+  detail::SchedulerCore* core = detail::core_of(*this);
+  core->check_not_inherited("Scheduler::run()");
+  // acq_rel: acquire orders us after the previous joiner's release (its run is over);
+  // release publishes `running` to editors on other threads.
+  if (gs->running.exchange(true, std::memory_order_acq_rel))
+    throw UsageError("Scheduler::run(): graph '" + gs->name +
+                     "' is already running; wait() for its run before running it again (a graph runs once at a "
+                     "time; build a second Graph to run the same work concurrently)");
+  try {
+    detail::NodeList& top = gs->top;
+    if (!top.validated) top.validate();  // throws for a cycle
+    if (gs->dirty) top.reset_joins();
+    gs->dirty = false;
+    if (top.max_affinity >= static_cast<int>(core->topo.nodes().size()) &&
+        top.rescan_affinity() >= static_cast<int>(core->topo.nodes().size()))
+      throw UsageError("Scheduler::run(): a task of graph '" + gs->name + "' has on_node(" +
+                       std::to_string(top.max_affinity) + "), but the scheduler's topology has " +
+                       std::to_string(core->topo.nodes().size()) + " nodes");
+    gs->core = core;
+    gs->trace = opts.trace;
+    gs->traced = false;
+    if (top.nodes.empty()) return detail::GraphAccess::run_handle(gs);  // finished at once
+    if (opts.trace) {
+      for (detail::GraphNode& n : top.nodes) n.t_start = -1;
+      gs->t0 = std::chrono::steady_clock::now();
+      detail::start_run<true>(gs);
+    } else {
+      detail::start_run<false>(gs);
+    }
+  } catch (...) {
+    gs->core = nullptr;
+    gs->running.store(false, std::memory_order_release);
+    throw;
+  }
+  return detail::GraphAccess::run_handle(gs);
+}
+
+GraphRun& GraphRun::operator=(GraphRun&& o) noexcept {
+  if (this != &o) {
+    if (state_ != nullptr) {
+      try {
+        wait();
+      } catch (...) {
+        std::fprintf(stderr, "vitte: a GraphRun was assigned over before wait(); its error is dropped\n");
+      }
+    }
+    state_ = std::exchange(o.state_, nullptr);
+  }
+  return *this;
+}
+
+GraphRun::~GraphRun() {
+  if (state_ == nullptr) return;
+  const std::string name = state_->name;
+  if (std::exception_ptr e = detail::end_run(std::exchange(state_, nullptr))) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      what = ex.what();
+    } catch (...) {
+    }
+    std::fprintf(stderr, "vitte: a run of graph '%s' failed and was never waited for: %s\n", name.c_str(),
+                 what.c_str());
+  }
+}
+
+bool GraphRun::ready() const noexcept { return state_ != nullptr && state_->counter.finished(); }
+
+void GraphRun::wait() {
+  if (state_ == nullptr) throw UsageError("GraphRun::wait()/get() on an empty handle (already waited for?)");
+  if (std::exception_ptr e = detail::end_run(std::exchange(state_, nullptr))) std::rethrow_exception(e);
+}
+
+}  // namespace vitte

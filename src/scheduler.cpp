@@ -465,7 +465,9 @@ TaskGroup::~TaskGroup() {
 }
 
 void TaskGroup::wait() {
-  core_->check_not_inherited("TaskGroup::wait()");
+  // Only a thread that is not a worker can be in a fork() child (the child's thread is
+  // never a worker, see after_fork_in_child), and the check stays off the fork-join path.
+  if (detail::tls_worker == nullptr) core_->check_not_inherited("TaskGroup::wait()");
   if (!on_owner_thread(counter_))
     throw UsageError("TaskGroup::wait() on a thread other than the worker that made the group (worker " +
                      std::to_string(counter_.owner()->index) + ")");

@@ -194,17 +194,34 @@ TaskFrame* Worker::steal(unsigned failed_rounds) {
   return nullptr;
 }
 
+// The common case (a group that is not cancelled, a task of the region this worker is in
+// already, almost always none) is the straight line; the rest is execute_rare().
 void Worker::execute(TaskFrame* f) noexcept {
   WaitCounter* c = f->counter;
+  if (c->cancelled() || f->isolation != isolation) [[unlikely]] {
+    execute_rare(f);
+    return;
+  }
+  const bool threw = f->op(f, FrameOp::Run);
+  pool.put(f);
+  counters.executed.bump();
+  if (threw) [[unlikely]] counters.failed.bump();
+  c->done(this);  // last: the joiner may release everything the task referenced
+}
+
+// A cancelled group's task is destroyed unrun and counted as skipped; a task of another
+// isolation region runs inside that region (the one it was spawned in).
+void Worker::execute_rare(TaskFrame* f) noexcept {
+  WaitCounter* c = f->counter;
   const bool skip = c->cancelled();
-  const std::uint64_t outer = isolation;  // a task runs in the region it was spawned in
+  const std::uint64_t outer = isolation;
   isolation = f->isolation;
   const bool threw = f->op(f, skip ? FrameOp::Discard : FrameOp::Run);
   isolation = outer;
   pool.put(f);
   (skip ? counters.skipped : counters.executed).bump();
   if (threw) counters.failed.bump();
-  c->done(this);  // last: the joiner may release everything the task referenced
+  c->done(this);
 }
 
 void Worker::backoff(unsigned round) {

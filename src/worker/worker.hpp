@@ -74,6 +74,7 @@ class Worker : public WorkerLocal {
   TaskFrame* find_work_isolated(WaitCounter& c, unsigned failed_rounds);
   TaskFrame* steal(unsigned failed_rounds);
   void execute(TaskFrame* f) noexcept;
+  [[gnu::cold, gnu::noinline]] void execute_rare(TaskFrame* f) noexcept;
   void park(WaitCounter* joining, bool& armed, bool isolated);
   void backoff(unsigned round);
   void start_searching() noexcept;

@@ -35,22 +35,21 @@ class FramePool {
     }
   }
 
+  // The fast paths are a few instructions and are inlined into every spawn and execute;
+  // the allocator calls sit in cold functions so that they never stop that inlining (a
+  // lost inlining of get() cost fib35 about 5 %).
   TaskFrame* get() {
-    if (head_ == nullptr) {
-      TaskFrame* f = system_new_frame();
-      from_system_.bump();
-      return f;
-    }
     TaskFrame* f = head_;
+    if (f == nullptr) [[unlikely]]
+      return get_from_system();
     head_ = f->next;
     --size_;
     return f;
   }
 
   void put(TaskFrame* f) noexcept {
-    if (size_ >= kCap) {
-      to_system_.bump();
-      system_delete_frame(f);
+    if (size_ >= kCap) [[unlikely]] {
+      put_to_system(f);
       return;
     }
     f->next = head_;
@@ -64,6 +63,15 @@ class FramePool {
   std::uint64_t to_system() const noexcept { return to_system_.read(); }
 
  private:
+  [[gnu::cold, gnu::noinline]] TaskFrame* get_from_system() {
+    from_system_.bump();
+    return system_new_frame();
+  }
+  [[gnu::cold, gnu::noinline]] void put_to_system(TaskFrame* f) noexcept {
+    to_system_.bump();
+    system_delete_frame(f);
+  }
+
   TaskFrame* head_ = nullptr;
   std::uint32_t size_ = 0;
   OwnerCounter from_system_;

@@ -29,8 +29,9 @@ TEST(NodeMemory, SmallBlocksToo) {
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 16, 0u);
   std::memset(p, 2, 48);
-  if (kJemalloc)
+  if (kJemalloc) {
     EXPECT_EQ(vitte::memory_binding(p, 48), std::vector<unsigned>{0}) << "the arena's extents are bound";
+  }
   vitte::deallocate(p, 48, 16);
 }
 

@@ -1,8 +1,9 @@
 // The calling worker's node's tbb::task_arena (see vitte/tbb_interop.hpp for the contract).
 //
 // Unlike the rest of vitte's public headers this one includes oneTBB's headers: a program
-// that uses it needs oneTBB's include path and `-ltbb` (pkg-config: vitte-scheduler-tbb;
-// CMake: find_package(vitte-scheduler CONFIG COMPONENTS tbb), target vitte::scheduler_tbb).
+// that uses it needs oneTBB's include path and `-ltbb` (pkg-config: `vitte-scheduler-tbb`,
+// which requires vitte-scheduler and tbb; CMake: find_package(TBB) and link TBB::tbb
+// beside vitte::scheduler).
 // The arena comes from the oneTBB the library was built with (libtbb.so.12): build against
 // the same oneTBB major version.
 #pragma once

@@ -38,12 +38,19 @@ std::vector<unsigned> node_cpus(const Topology& t, unsigned node) {
 }
 
 // Runs a parallel_for from a task on `node` and returns the CPUs its iterations ran on
-// and how many threads took part.
+// and how many threads took part. An idle worker of another node may take the task from
+// node's queue (by design); the task is submitted again until a worker of `node` runs it.
 std::pair<std::set<int>, std::size_t> cpus_of_parallel_for(Scheduler& s, unsigned node) {
   std::mutex mu;
   std::set<int> cpus;
   std::set<std::thread::id> threads;
-  auto f = s.async(node, [&] {
+  bool on_node = false;
+  for (int attempt = 0; !on_node && attempt < 1000; ++attempt) {
+    cpus.clear();
+    threads.clear();
+    auto f = s.async(node, [&] {
+    on_node = s.plan().workers[static_cast<unsigned>(Scheduler::current_worker())].node == node;
+    if (!on_node) return;
     with_tbb([&] {
       tbb::parallel_for(tbb::blocked_range<int>(0, 20000, 1), [&](const tbb::blocked_range<int>& r) {
         for (int i = r.begin(); i != r.end(); ++i) {
@@ -57,7 +64,9 @@ std::pair<std::set<int>, std::size_t> cpus_of_parallel_for(Scheduler& s, unsigne
       });
     });
   });
-  f.get();
+    f.get();
+  }
+  EXPECT_TRUE(on_node) << "no worker of node " << node << " took the task in 1000 tries";
   return {cpus, threads.size()};
 }
 

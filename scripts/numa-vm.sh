@@ -39,6 +39,17 @@ LD_LIBRARY_PATH="$build/src" ldd "$guest_bin" | awk '/=> \//{print $3} /^\t\/lib
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"
 done
+# oneTBB loads its hwloc binding (libtbbbind) with dlopen, from libtbb's own folder, so ldd
+# does not list it: copy it beside libtbb when the host has it, with what it needs.
+tbb=$(LD_LIBRARY_PATH="$build/src" ldd "$guest_bin" | awk '/libtbb\.so/{print $3; exit}')
+for bind in "$(dirname "${tbb:-/nonexistent}")"/libtbbbind_2_5.so.3; do
+  [ -f "$bind" ] || continue
+  cp -L "$bind" "$root$(dirname "$tbb")/"
+  ldd "$bind" | awk '/=> \//{print $3}' | while read -r lib; do
+    mkdir -p "$root$(dirname "$lib")"
+    [ -f "$root$lib" ] || cp -L "$lib" "$root$lib"
+  done
+done
 mkdir -p "$root/usr/local/lib"
 cp -L "$build"/src/libvitte-scheduler.so* "$root/usr/local/lib/" 2>/dev/null
 cat > "$root/init" <<'INIT'

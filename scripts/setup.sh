@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ meson ninja-build pkg-config cmake python3
-  libtbb-dev libhwloc-dev hwloc-nox libjemalloc-dev libpapi-dev
+  libtbb-dev libtbbbind-2-5 libhwloc-dev hwloc-nox libjemalloc-dev libpapi-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
   qemu-system-x86 busybox-static util-linux
 )

@@ -122,6 +122,7 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
     arena_of[n] = near[n].front();
   }
   lot = std::make_unique<ParkingLot>(idle, std::move(near));
+  tbb_arenas = make_tbb_arenas(*this);  // no oneTBB call until an arena is asked for
   for (const WorkerSlot& s : plan.workers) workers.push_back(std::make_unique<Worker>(*this, s));
   for (auto& w : workers) w->wire(workers, inject_queues, plan);
 
@@ -266,6 +267,7 @@ std::exception_ptr SchedulerCore::shutdown(std::uint64_t* others) noexcept {
   stopping.store(true, std::memory_order_seq_cst);
   lot->wake_all();
   for (auto& w : workers) w->join();
+  destroy_tbb_arenas(tbb_arenas.get());
   VITTE_ASSERT(!any_work_visible(), "every queue is empty after shutdown");
   return e;
 }

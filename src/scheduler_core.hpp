@@ -22,6 +22,14 @@
 
 namespace vitte::detail {
 
+class SchedulerCore;
+class TbbArenas;  // interop/tbb_arenas.hpp: the oneTBB arenas, made on first use
+struct TbbArenasDeleter {
+  void operator()(TbbArenas* a) const noexcept;
+};
+std::unique_ptr<TbbArenas, TbbArenasDeleter> make_tbb_arenas(SchedulerCore& core);
+void destroy_tbb_arenas(TbbArenas* a) noexcept;
+
 class SchedulerCore {
  public:
   SchedulerCore(Scheduler* owner, Options options);
@@ -73,6 +81,9 @@ class SchedulerCore {
   std::vector<unsigned> arena_nodes;    // nodes with an arena
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<ParkingLot> lot;
+  // One oneTBB arena per arena node, each made on first use; destroyed by shutdown() once
+  // the workers are joined (no task can be inside one of them then).
+  std::unique_ptr<TbbArenas, TbbArenasDeleter> tbb_arenas;
 
   std::atomic<bool> accepting{true};   // external submissions allowed
   std::atomic<std::int64_t> external_in_flight{0};  // inside begin/end_external

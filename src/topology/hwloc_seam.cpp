@@ -364,6 +364,42 @@ unsigned node_count() noexcept {
   return t == nullptr ? 1u : static_cast<unsigned>(std::max(1, hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE)));
 }
 
+std::vector<std::pair<unsigned, int>> tbbbind_numa_ids(const std::string& xml_path, const std::vector<unsigned>& cpus) {
+  // As oneTBB's src/tbbbind/tbb_bind.cpp (2021.x) does: on this machine, flags
+  // IS_THISSYSTEM | RESTRICT_TO_CPUBINDING; the nodes are those of the process's binding
+  // (hwloc_cpuset_to_nodeset), each numbered by its logical index.
+  std::vector<std::pair<unsigned, int>> out;
+  HwlocTopology h;
+  using Bitmap = std::unique_ptr<hwloc_bitmap_s, void (*)(hwloc_bitmap_t)>;
+  Bitmap set(hwloc_bitmap_alloc(), hwloc_bitmap_free), nodes(hwloc_bitmap_alloc(), hwloc_bitmap_free);
+  std::string xml;
+  if (xml_path.empty()) {
+    if (hwloc_topology_set_flags(h.t, HWLOC_TOPOLOGY_FLAG_IS_THISSYSTEM | HWLOC_TOPOLOGY_FLAG_RESTRICT_TO_CPUBINDING) != 0 ||
+        hwloc_topology_load(h.t) != 0 || hwloc_get_cpubind(h.t, set.get(), 0) != 0)
+      return out;
+  } else {
+    std::string why;
+    if (!read_regular_file(xml_path, Topology::kMaxXmlBytes, &xml, &why) ||
+        hwloc_topology_set_xmlbuffer(h.t, xml.data(), static_cast<int>(xml.size())) != 0 || hwloc_topology_load(h.t) != 0)
+      throw TopologyError("topology file '" + xml_path + "' could not be loaded: " + why);
+    if (cpus.empty()) {
+      hwloc_bitmap_copy(set.get(), hwloc_topology_get_complete_cpuset(h.t));
+    } else {
+      for (unsigned c : cpus) hwloc_bitmap_set(set.get(), c);
+      if (hwloc_topology_restrict(h.t, set.get(), 0) != 0)
+        throw TopologyError("cannot restrict '" + xml_path + "' to CPUs " + format_cpu_list(cpus));
+    }
+  }
+  hwloc_cpuset_to_nodeset(h.t, set.get(), nodes.get());
+  unsigned os = 0;
+  hwloc_bitmap_foreach_begin(os, nodes.get()) {
+    hwloc_obj_t n = hwloc_get_numanode_obj_by_os_index(h.t, os);
+    if (n != nullptr) out.emplace_back(os, static_cast<int>(n->logical_index));
+  }
+  hwloc_bitmap_foreach_end();
+  return out;
+}
+
 bool pin_current_thread(unsigned os_cpu, std::string* why) {
   hwloc_topology_t t = machine_for_binding();
   if (t == nullptr) {

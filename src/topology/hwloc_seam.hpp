@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vitte/topology.hpp"
@@ -41,5 +42,12 @@ void free_bound(void* p, std::size_t bytes) noexcept;
 unsigned current_node() noexcept;
 // Number of NUMA nodes of this machine.
 unsigned node_count() noexcept;
+
+// NUMA nodes numbered as oneTBB's hwloc binding (tbbbind) numbers them: (Linux node
+// number, hwloc logical index) for each node that has CPUs in the allowed set, in a
+// topology loaded the way tbbbind loads it. xml_path empty: this machine, restricted to
+// the process's CPU binding; otherwise that XML export, restricted to `cpus` when given.
+std::vector<std::pair<unsigned, int>> tbbbind_numa_ids(const std::string& xml_path = "",
+                                                       const std::vector<unsigned>& cpus = {});
 
 }  // namespace vitte::detail::hw

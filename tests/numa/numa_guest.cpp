@@ -13,9 +13,15 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
+#include <oneapi/tbb/parallel_for.h>
+
+#include <set>
+
+#include "vitte/tbb_interop.hpp"
 #include "vitte/vitte.hpp"
 #include "../fork_join_tree.hpp"
 
@@ -252,6 +258,45 @@ int main() {
       if (n.node != 0) elsewhere += n.counts.executed;
     check(elsewhere > 0, "with work on node 0 only, the other nodes' workers take some",
           "no task ran outside node 0");
+  }
+
+  // oneTBB from a task on node 1: every iteration of its parallel_for runs on node 1's CPUs.
+  {
+    vitte::Scheduler s;
+    const vitte::TbbArenaSpec spec = vitte::tbb_arena_spec(s, 1);
+    std::printf("oneTBB arena of node 1: %s (%s)\n", vitte::to_string(spec.placement), spec.reason.c_str());
+    std::set<int> allowed;
+    for (unsigned c : topo.nodes()[1].cores)
+      for (unsigned pu : topo.cores()[c].pus) allowed.insert(static_cast<int>(topo.pus()[pu].os_index));
+    std::mutex mu;
+    std::set<int> cpus;
+    std::set<std::thread::id> threads;
+    // An idle worker of node 0 may take the task from node 1's queue (by design): submit
+    // again until a worker of node 1 runs it.
+    bool on_node1 = false;
+    for (int attempt = 0; !on_node1 && attempt < 100; ++attempt)
+    s.async(1u, [&] {
+       on_node1 = s.plan().workers[static_cast<unsigned>(vitte::Scheduler::current_worker())].node == 1;
+       if (!on_node1) return;
+       vitte::with_tbb([&] {
+         tbb::parallel_for(0, 4000, [&](int) {
+           volatile double x = 1;
+           for (int k = 0; k < 2000; ++k) x = x * 1.0000001;
+           std::lock_guard<std::mutex> lock(mu);
+           cpus.insert(sched_getcpu());
+           threads.insert(std::this_thread::get_id());
+         });
+       });
+     }).get();
+    std::string where;
+    bool inside = on_node1 && !cpus.empty();
+    for (int c : cpus) {
+      where += (where.empty() ? "" : ",") + std::to_string(c);
+      inside = inside && allowed.count(c) != 0;
+    }
+    check(inside, "a tbb::parallel_for from a task on node 1 runs on node 1's CPUs only",
+          "ran on CPUs " + where + " (" + std::to_string(threads.size()) + " threads, " + vitte::to_string(spec.placement) + ")");
+    std::printf("oneTBB on node 1: CPUs %s, %zu thread(s)\n", where.c_str(), threads.size());
   }
 
   std::printf("numa-guest: %d passed, %d failed\n", passed, failed);

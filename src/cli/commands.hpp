@@ -60,7 +60,13 @@ struct RunArgs {
   std::string dir = "/usr/include";
   bool json = false;
   bool skip_baseline = false;
+  std::string dot;      // --dot FILE: write the pass graph (a small --dir only)
+  bool passes = false;  // --passes: per-pass time totals
 };
+
+// --dot refuses pass graphs of more tasks than this (4 per file, plus one): a drawing of
+// more is not readable.
+inline constexpr std::size_t kMaxDotTasks = 2000;
 
 int topo_command(const TopoArgs& args);
 int run_command(const RunArgs& args);

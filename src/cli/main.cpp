@@ -75,7 +75,7 @@ int run(int argc, char** argv) {
 
   RunArgs run;
   CLI::App* run_cmd = app.add_subcommand(
-      "run", "the main job: tokenize every file of a source tree and analyse its include graph in parallel");
+      "run", "the main job: a pass pipeline (read, lex, collect, link, analyse) over every file of a source tree");
   add_topology_options(run_cmd, run.topo);
   run_cmd->add_option("--dir", run.dir, "source tree to process (default /usr/include)");
   run_cmd->add_flag("--json", run.json, "print JSON");

@@ -12,8 +12,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <regex>
+#include <set>
+#include <sstream>
 
 #include "cli/include_graph.hpp"
+#include "cli/pipeline.hpp"
 #include "test_support.hpp"
 #include "vitte/vitte.hpp"
 
@@ -91,10 +95,16 @@ CliStreams vitte_sched_into_closed_pipe(std::vector<std::string> args) {
   return r;
 }
 
+// A fresh directory of this process's own (mkdtemp), so that parallel runs never collide.
+fs::path make_temp_dir(const std::string& tag) {
+  std::string tmpl = (fs::temp_directory_path() / ("vitte-cli-" + tag + "-XXXXXX")).string();
+  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
+  return tmpl;
+}
+
 // a.h -> b.h -> c.h, d/e.h -> "../a.h" and <c.h>; f.h includes nothing it can find.
 fs::path make_tree() {
-  const fs::path root = fs::temp_directory_path() / "vitte-cli-tree";
-  fs::remove_all(root);
+  const fs::path root = make_temp_dir("tree");
   fs::create_directories(root / "d");
   std::ofstream(root / "a.h") << "#include \"b.h\"\nint a(); // #include \"f.h\" in a comment\n";
   std::ofstream(root / "b.h") << "#  include <c.h>\n/* #include <a.h> */ int b = 0x10;\n";
@@ -121,7 +131,8 @@ TEST(IncludeGraph, TransitiveCountsOnASmallTree) {
   vitte::cli::SkipTally skipped;
   auto files = vitte::cli::list_tree(root.string(), skipped);
   ASSERT_EQ(files.size(), 5u);
-  const auto r = vitte::cli::run_job(sched, root.string(), files);
+  vitte::cli::PassPipeline pipeline(root.string(), files);
+  const auto r = pipeline.run(sched);
   std::map<std::string, unsigned> reach;
   for (const auto& f : files) reach[f.path] = f.reach;
   EXPECT_EQ(reach["a.h"], 2u);    // b, c
@@ -131,6 +142,9 @@ TEST(IncludeGraph, TransitiveCountsOnASmallTree) {
   EXPECT_EQ(reach["f.h"], 0u);
   EXPECT_EQ(r.include_directives, 5u);
   EXPECT_EQ(r.resolved, 4u);
+  EXPECT_EQ(r.tasks, 21u);  // 3 per file, link, 1 analyse per file
+  EXPECT_EQ(r.analyse_edges, 4u);
+  EXPECT_EQ(r.cycle_edges_dropped, 0u);
   fs::remove_all(root);
 }
 
@@ -143,6 +157,11 @@ TEST(Cli, RunPrintsJsonWithSpeedupAndLocality) {
   EXPECT_EQ(j["transitive_includes_sum"], 6);
   EXPECT_TRUE(j.contains("speedup_vs_1_worker"));
   EXPECT_TRUE(j["metrics"]["total"].contains("steals_remote"));
+  EXPECT_EQ(j["pipeline"]["tasks"], 21);
+  EXPECT_EQ(j["pipeline"]["analyse_edges"], 4);
+  EXPECT_EQ(j["pipeline"]["include_cycle_edges_dropped"], 0);
+  EXPECT_EQ(j["pipeline"]["passes"], nlohmann::json({"read", "lex", "collect", "link", "analyse"}));
+  EXPECT_FALSE(j.contains("passes")) << "per-pass times only with --passes";
   fs::remove_all(root);
 }
 
@@ -447,4 +466,214 @@ TEST(IncludeGraph, FirstInputChangeNamesTheFile) {
   b = a;
   b[0].skipped = vitte::cli::Skip::Unreadable;
   EXPECT_EQ(vitte::cli::first_input_change(a, b), "x.h (read then unreadable)");
+}
+
+// ---- The main job as a pass pipeline (#7) -------------------------------------------------
+
+namespace {
+
+std::map<std::string, std::uint32_t> reach_of(const std::vector<vitte::cli::SourceFile>& files) {
+  std::map<std::string, std::uint32_t> m;
+  for (const auto& f : files) m[f.path] = f.reach;
+  return m;
+}
+
+// A random tree of `n` headers in a few directories, each including a few others (quoted
+// relative, quoted from the root, angle), some missing, some itself: many include cycles.
+fs::path make_random_tree(std::size_t n, unsigned seed) {
+  const fs::path root = make_temp_dir("random");
+  const std::vector<std::string> dirs = {"", "sys/", "bits/", "c++/12/", "c++/12/bits/"};
+  std::vector<std::string> paths;
+  for (std::size_t i = 0; i < n; ++i) paths.push_back(dirs[i % dirs.size()] + "h" + std::to_string(i) + ".h");
+  std::mt19937 rng(seed);
+  for (std::size_t i = 0; i < n; ++i) {
+    fs::create_directories((root / paths[i]).parent_path());
+    std::ofstream out(root / paths[i]);
+    const int k = static_cast<int>(rng() % 5);
+    for (int e = 0; e < k; ++e) {
+      const std::string& to = paths[rng() % n];
+      switch (rng() % 4) {
+        case 0: out << "#include <" << to << ">\n"; break;
+        case 1: out << "#include \"" << fs::path(to).filename().string() << "\"\n"; break;  // beside it or by suffix
+        case 2: out << "# include \"" << to << "\"  // from the root\n"; break;
+        default: out << "#include <missing/" << rng() % 7 << ".h>\n"; break;
+      }
+    }
+    if (rng() % 10 == 0) out << "#include \"" << fs::path(paths[i]).filename().string() << "\"\n";  // itself
+    out << "int f" << i << "(int x) { return x * " << i << "; } /* #include <h1.h> */\n";
+  }
+  return root;
+}
+
+}  // namespace
+
+// The pipeline gives the answers of the job as it was before it (three parallel_for phases):
+// per file, at 1 and at 3 workers, on a tree with many include cycles, and again when the
+// same graph runs a second time.
+TEST(Pipeline, AnswersEqualTheOldJobOnATreeWithCycles) {
+  const fs::path root = make_random_tree(300, 11);
+  vitte::cli::SkipTally skipped;
+  auto old_files = vitte::cli::list_tree(root.string(), skipped);
+  ASSERT_EQ(old_files.size(), 300u);
+  vitte::Scheduler two(2);
+  const auto old_result = vitte::cli::run_job_phases(two, root.string(), old_files);
+  ASSERT_GT(old_result.resolved, 300u);
+
+  auto files = old_files;
+  vitte::cli::PassPipeline pipeline(root.string(), files);
+  std::uint64_t dropped = 0;
+  for (std::size_t workers : {1u, 3u, 1u}) {
+    vitte::Scheduler sched(workers);
+    const auto r = pipeline.run(sched);
+    EXPECT_EQ(reach_of(files), reach_of(old_files)) << workers << " workers";
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      EXPECT_EQ(files[i].edges, old_files[i].edges) << files[i].path;
+      EXPECT_EQ(files[i].tokens, old_files[i].tokens) << files[i].path;
+      EXPECT_EQ(files[i].includes, old_files[i].includes) << files[i].path;
+    }
+    EXPECT_EQ(r.reach_sum, old_result.reach_sum);
+    EXPECT_EQ(r.reach_max, old_result.reach_max);
+    EXPECT_EQ(r.reach_max_file, old_result.reach_max_file);
+    EXPECT_EQ(r.tokens, old_result.tokens);
+    EXPECT_EQ(r.resolved, old_result.resolved);
+    EXPECT_GT(r.cycle_edges_dropped, 0u) << "the tree has include cycles";
+    EXPECT_EQ(r.analyse_edges + r.cycle_edges_dropped, r.resolved);
+    if (dropped == 0) dropped = r.cycle_edges_dropped;
+    EXPECT_EQ(r.cycle_edges_dropped, dropped) << "cycle breaking is deterministic";
+  }
+  // The CLI reports the same count, and its 1-worker and 3-worker runs agree.
+  const CliStreams cli = vitte_sched_streams("run --json --workers 3 --dir " + root.string());
+  ASSERT_EQ(cli.status, 0) << cli.err << cli.out;
+  const auto j = nlohmann::json::parse(cli.out);
+  EXPECT_EQ(j["transitive_includes_sum"], old_result.reach_sum);
+  EXPECT_EQ(j["pipeline"]["include_cycle_edges_dropped"], dropped);
+  EXPECT_EQ(j["pipeline"]["tasks"], 4 * 300 + 1);
+  const CliStreams text = vitte_sched_streams("run --workers 2 --no-baseline --dir " + root.string());
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("include cycles broken: " + std::to_string(dropped) + " edge(s) dropped"),
+            std::string::npos)
+      << text.out;
+  fs::remove_all(root);
+}
+
+// A DFS in path order drops the edge that closes each cycle: b.h -> a.h (a.h is on the
+// stack), c.h -> c.h (itself), e.h -> d.h. The counts still follow every edge.
+TEST(Pipeline, CyclesAreBrokenDeterministically) {
+  const fs::path root = make_temp_dir("cycles");
+  std::ofstream(root / "a.h") << "#include \"b.h\"\n";
+  std::ofstream(root / "b.h") << "#include \"a.h\"\n#include \"c.h\"\n";
+  std::ofstream(root / "c.h") << "#include \"c.h\"\n";
+  std::ofstream(root / "d.h") << "#include \"e.h\"\n";
+  std::ofstream(root / "e.h") << "#include \"d.h\"\n";
+  vitte::cli::SkipTally skipped;
+  auto files = vitte::cli::list_tree(root.string(), skipped);
+  auto old_files = files;
+  vitte::Scheduler sched(2);
+  vitte::cli::run_job_phases(sched, root.string(), old_files);
+  vitte::cli::PassPipeline pipeline(root.string(), files);
+  const auto r = pipeline.run(sched);
+  EXPECT_EQ(r.cycle_edges_dropped, 3u);
+  using Edges = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(pipeline.dropped_edges(), (Edges{{"c.h", "c.h"}, {"b.h", "a.h"}, {"e.h", "d.h"}}));
+  const auto reach = reach_of(files);
+  EXPECT_EQ(reach, reach_of(old_files));
+  EXPECT_EQ(reach.at("a.h"), 2u);  // b, c (not itself)
+  EXPECT_EQ(reach.at("b.h"), 2u);  // a, c
+  EXPECT_EQ(reach.at("c.h"), 0u);
+  EXPECT_EQ(reach.at("d.h"), 1u);
+  fs::remove_all(root);
+}
+
+// --dot writes the pass graph: every task of the tiny tree, its chains, the fan-in to
+// link, and the analyse edges along the includes.
+TEST(Cli, RunDotWritesThePassGraph) {
+  const fs::path root = make_tree();
+  const fs::path out_dir = make_temp_dir("dot");
+  const fs::path dot = out_dir / "passes.dot";
+  const CliStreams r = vitte_sched_streams("run --workers 2 --dir " + root.string() + " --dot " + dot.string());
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("pass graph written to " + dot.string()), std::string::npos) << r.out;
+  const std::string text = slurp(dot);
+  ASSERT_EQ(text.rfind("digraph ", 0), 0u) << text;
+  EXPECT_EQ(text.back(), '\n');
+  EXPECT_EQ(text.substr(text.size() - 2), "}\n");
+  // id -> task name (the label's first line), and the edges as names.
+  std::map<std::string, std::string> name;
+  const std::regex vertex(R"(^\s*(\w+) \[label="([^"\\]*)(\\n[^"]*)?")");
+  const std::regex edge(R"(^\s*(\w+) -> (\w+)( \[style=dashed\])?;)");
+  std::vector<std::pair<std::string, std::string>> edge_ids;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, vertex)) name[m[1]] = m[2];
+    else if (std::regex_search(line, m, edge)) edge_ids.emplace_back(m[1], m[2]);
+  }
+  std::set<std::string> names;
+  for (const auto& [id, n] : name) names.insert(n);
+  for (const std::string f : {"a.h", "b.h", "c.h", "d/e.h", "f.h"})
+    for (const std::string pass : {"read", "lex", "collect", "analyse"})
+      EXPECT_TRUE(names.count(pass + " " + f)) << pass << " " << f << "\n" << text;
+  EXPECT_TRUE(names.count("link"));
+  EXPECT_EQ(name.size(), 21u) << text;
+  std::set<std::pair<std::string, std::string>> edges;
+  for (const auto& [a, b] : edge_ids) edges.emplace(name[a], name[b]);
+  for (const auto& e : std::vector<std::pair<std::string, std::string>>
+       {std::pair<std::string, std::string>{"read a.h", "lex a.h"}, {"lex a.h", "collect a.h"},
+        {"collect a.h", "link"}, {"collect d/e.h", "link"}, {"analyse b.h", "analyse a.h"},
+        {"analyse c.h", "analyse b.h"}, {"analyse a.h", "analyse d/e.h"}, {"analyse c.h", "analyse d/e.h"}})
+    EXPECT_TRUE(edges.count(e)) << e.first << " -> " << e.second << "\n" << text;
+  EXPECT_FALSE(edges.count({"analyse a.h", "analyse b.h"})) << "analyse waits on what a file includes";
+  EXPECT_NE(text.find("include cycles broken: 0 edge(s) dropped"), std::string::npos);
+  fs::remove_all(out_dir);
+  fs::remove_all(root);
+}
+
+TEST(Cli, RunDotRefusesBigGraphsAndNamesAnUnwritableFile) {
+  const fs::path big = make_temp_dir("big");
+  for (int i = 0; i < 500; ++i) std::ofstream(big / ("h" + std::to_string(i) + ".h")) << "int x;\n";
+  const fs::path out_dir = make_temp_dir("dot");
+  const fs::path dot = out_dir / "big.dot";
+  const CliStreams r = vitte_sched_streams("run --workers 2 --dir " + big.string() + " --dot " + dot.string());
+  EXPECT_EQ(r.status, 2) << r.err << r.out;
+  EXPECT_NE(r.err.find("would have 2001 tasks"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("more than 2000"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dot));
+  const CliStreams j = vitte_sched_streams("run --json --workers 2 --dir " + big.string() + " --dot " + dot.string());
+  EXPECT_EQ(j.status, 2);
+  EXPECT_EQ(nlohmann::json::parse(j.out)["error"]["exit_code"], 2);
+  fs::remove(big / "h0.h");  // 499 files: 1997 tasks, drawn
+  const CliStreams fits = vitte_sched_streams("run --workers 2 --no-baseline --dir " + big.string() + " --dot " +
+                                              dot.string());
+  EXPECT_EQ(fits.status, 0) << fits.err;
+  EXPECT_TRUE(fs::exists(dot));
+
+  const fs::path root = make_tree();
+  const std::string bad = (out_dir / "no-such-dir" / "x.dot").string();
+  const CliStreams w = vitte_sched_streams("run --workers 2 --dir " + root.string() + " --dot " + bad);
+  EXPECT_EQ(w.status, 3) << w.err << w.out;
+  EXPECT_NE(w.err.find("cannot write the pass graph to '" + bad + "'"), std::string::npos) << w.err;
+  EXPECT_EQ(vitte_sched("run --workers 2 --dir " + root.string() + " --dot ''").status, 2);
+  fs::remove_all(root);
+  fs::remove_all(out_dir);
+  fs::remove_all(big);
+}
+
+TEST(Cli, RunPassesPrintsEveryPass) {
+  const fs::path root = make_tree();
+  const CliStreams text = vitte_sched_streams("run --workers 2 --passes --dir " + root.string());
+  ASSERT_EQ(text.status, 0) << text.err;
+  for (const std::string pass : {"read", "lex", "collect", "link", "analyse"})
+    EXPECT_NE(text.out.find("    " + pass + " "), std::string::npos) << pass << "\n" << text.out;
+  EXPECT_NE(text.out.find("speedup with 2 workers"), std::string::npos) << text.out;
+  const CliStreams json = vitte_sched_streams("run --json --workers 2 --passes --dir " + root.string());
+  ASSERT_EQ(json.status, 0) << json.err;
+  const auto j = nlohmann::json::parse(json.out);
+  ASSERT_EQ(j["passes"].size(), 5u) << json.out;
+  const std::map<std::string, int> tasks = {{"read", 5}, {"lex", 5}, {"collect", 5}, {"link", 1}, {"analyse", 5}};
+  for (const auto& p : j["passes"]) {
+    EXPECT_EQ(p["tasks"], tasks.at(p["pass"].get<std::string>())) << p;
+    EXPECT_GE(p["task_seconds"].get<double>(), 0.0);
+    EXPECT_GE(p["wall_seconds"].get<double>(), 0.0);
+  }
+  fs::remove_all(root);
 }

@@ -25,9 +25,9 @@ enum ExitStatus : int {
   kExitMismatch = 4,  // the N-worker and 1-worker runs of the main job disagree
 };
 inline constexpr const char* kExitStatusHelp =
-    "Exit status: 0 ok; 2 usage error (bad arguments, config, --topology/--synthetic, or a plan that cannot be "
-    "built from them); 3 runtime failure (this machine cannot be discovered, the output cannot be written, the "
-    "tree changed between runs, an unexpected error); 4 the N-worker and 1-worker runs disagree. With --json, "
+    "Exit status: 0 ok; 2 usage error (bad arguments, config, --topology/--synthetic, a plan that cannot be "
+    "built from them, a --dot graph too big to draw); 3 runtime failure (this machine cannot be discovered, the "
+    "output or the --dot file cannot be written, the tree changed between runs, an unexpected error); 4 the N-worker and 1-worker runs disagree. With --json, "
     "stdout holds one JSON document, the result or {\"schema\", \"error\": {\"message\", \"exit_code\"}}.";
 
 // An error a command reports with a given exit status; main() prints it (as JSON with
@@ -60,7 +60,13 @@ struct RunArgs {
   std::string dir = "/usr/include";
   bool json = false;
   bool skip_baseline = false;
+  std::string dot;      // --dot FILE: write the pass graph (a small --dir only)
+  bool passes = false;  // --passes: per-pass time totals
 };
+
+// --dot refuses pass graphs of more tasks than this (4 per file, plus one): a drawing of
+// more is not readable.
+inline constexpr std::size_t kMaxDotTasks = 2000;
 
 int topo_command(const TopoArgs& args);
 int run_command(const RunArgs& args);

@@ -139,15 +139,13 @@ std::string first_input_change(const std::vector<SourceFile>& a, const std::vect
   return "";
 }
 
-namespace {
-
-// Reads `path` into `text` if it is a regular file of at most kMaxSourceBytes; otherwise
-// marks `f` skipped, saying why. Never reads more than kMaxSourceBytes + 1 bytes, so a
-// huge (or sparse, or endless) file costs no memory.
+// Never reads more than kMaxSourceBytes + 1 bytes, so a huge (or sparse, or endless) file
+// costs no memory.
 void read_source(const std::string& path, SourceFile& f, std::string& text) {
-  auto skip = [&f](Skip why, std::string detail) {
+  auto skip = [&f, &text](Skip why, std::string detail) {
     f.skipped = why;
     f.skip_why = std::move(detail);
+    text.clear();
   };
   auto error = [] { return std::error_code(errno, std::generic_category()).message(); };
   // O_NONBLOCK: never wait on a file that became a FIFO since the listing, nor on a
@@ -179,7 +177,13 @@ void read_source(const std::string& path, SourceFile& f, std::string& text) {
   text.resize(len);
 }
 
-}  // namespace
+void reset_file(SourceFile& f) {
+  f.bytes = f.tokens = f.reach = 0;
+  f.includes.clear();
+  f.edges.clear();
+  f.skipped = Skip::None;
+  f.skip_why.clear();
+}
 
 namespace {
 
@@ -206,7 +210,7 @@ void parse_directive(const std::string& s, std::size_t i, SourceFile& out) {
 
 }  // namespace
 
-void scan_source(const std::string& s, SourceFile& out) {
+void lex_source(const std::string& s, SourceFile& out, std::vector<std::uint32_t>& directives) {
   std::uint64_t tokens = 0;
   bool line_start = true;
   const std::size_t n = s.size();
@@ -224,7 +228,7 @@ void scan_source(const std::string& s, SourceFile& out) {
       const std::size_t e = s.find("*/", i + 2);
       i = e == std::string::npos ? n : e + 2;
     } else if (c == '#' && line_start) {
-      parse_directive(s, i, out);
+      directives.push_back(static_cast<std::uint32_t>(i));  // kMaxSourceBytes < 2^32
       ++tokens;
       ++i;
       line_start = false;
@@ -251,14 +255,51 @@ void scan_source(const std::string& s, SourceFile& out) {
   out.tokens = tokens;
 }
 
-JobResult run_job(Scheduler& sched, const std::string& root, std::vector<SourceFile>& files) {
-  for (SourceFile& f : files) {
-    f.bytes = f.tokens = f.reach = 0;
-    f.includes.clear();
-    f.edges.clear();
-    f.skipped = Skip::None;
-    f.skip_why.clear();
+void collect_includes(const std::string& text, const std::vector<std::uint32_t>& directives, SourceFile& out) {
+  for (std::uint32_t at : directives) parse_directive(text, at, out);
+}
+
+void scan_source(const std::string& text, SourceFile& out) {
+  std::vector<std::uint32_t> directives;
+  lex_source(text, out, directives);
+  collect_includes(text, directives, out);
+}
+
+IncludeIndex::IncludeIndex(const std::vector<SourceFile>& files) {
+  by_suffix_.reserve(files.size() * 4);
+  for (std::uint32_t i = 0; i < files.size(); ++i) {
+    const std::string& p = files[i].path;
+    for (std::size_t pos = 0;;) {
+      auto [it, fresh] = by_suffix_.emplace(p.substr(pos), i);
+      if (!fresh && files[it->second].path.size() > p.size()) it->second = i;
+      const std::size_t slash = p.find('/', pos);
+      if (slash == std::string::npos) break;
+      pos = slash + 1;
+    }
   }
+  by_path_.reserve(files.size());
+  for (std::uint32_t i = 0; i < files.size(); ++i) by_path_.emplace(files[i].path, i);
+}
+
+void IncludeIndex::resolve(SourceFile& f) const {
+  const std::string dir = f.path.rfind('/') == std::string::npos ? "" : f.path.substr(0, f.path.rfind('/') + 1);
+  for (const auto& [name, quoted] : f.includes) {
+    if (quoted) {
+      auto it = by_path_.find(fs::path(dir + name).lexically_normal().generic_string());
+      if (it != by_path_.end()) {
+        f.edges.push_back(it->second);
+        continue;
+      }
+    }
+    auto it = by_suffix_.find(fs::path(name).lexically_normal().generic_string());
+    if (it != by_suffix_.end()) f.edges.push_back(it->second);
+  }
+  std::sort(f.edges.begin(), f.edges.end());
+  f.edges.erase(std::unique(f.edges.begin(), f.edges.end()), f.edges.end());
+}
+
+JobResult run_job_phases(Scheduler& sched, const std::string& root, std::vector<SourceFile>& files) {
+  for (SourceFile& f : files) reset_file(f);
   const auto t0 = std::chrono::steady_clock::now();
 
   // Phase 1: read and tokenize, one task per file.
@@ -272,38 +313,8 @@ JobResult run_job(Scheduler& sched, const std::string& root, std::vector<SourceF
   });
 
   // Phase 2: resolve includes by path suffix (serial index build, parallel lookups).
-  std::unordered_map<std::string, std::uint32_t> by_suffix;
-  by_suffix.reserve(files.size() * 4);
-  for (std::uint32_t i = 0; i < files.size(); ++i) {
-    const std::string& p = files[i].path;
-    for (std::size_t pos = 0;;) {
-      auto [it, fresh] = by_suffix.emplace(p.substr(pos), i);
-      if (!fresh && files[it->second].path.size() > p.size()) it->second = i;
-      const std::size_t slash = p.find('/', pos);
-      if (slash == std::string::npos) break;
-      pos = slash + 1;
-    }
-  }
-  std::unordered_map<std::string, std::uint32_t> by_path;
-  by_path.reserve(files.size());
-  for (std::uint32_t i = 0; i < files.size(); ++i) by_path.emplace(files[i].path, i);
-  parallel_for(sched, 0, files.size(), 16, [&](std::size_t i) {
-    SourceFile& f = files[i];
-    const std::string dir = f.path.rfind('/') == std::string::npos ? "" : f.path.substr(0, f.path.rfind('/') + 1);
-    for (const auto& [name, quoted] : f.includes) {
-      if (quoted) {
-        auto it = by_path.find(fs::path(dir + name).lexically_normal().generic_string());
-        if (it != by_path.end()) {
-          f.edges.push_back(it->second);
-          continue;
-        }
-      }
-      auto it = by_suffix.find(fs::path(name).lexically_normal().generic_string());
-      if (it != by_suffix.end()) f.edges.push_back(it->second);
-    }
-    std::sort(f.edges.begin(), f.edges.end());
-    f.edges.erase(std::unique(f.edges.begin(), f.edges.end()), f.edges.end());
-  });
+  const IncludeIndex index(files);
+  parallel_for(sched, 0, files.size(), 16, [&](std::size_t i) { index.resolve(files[i]); });
 
   // Phase 3: transitive include count per file (a DFS per file, one task each; each
   // worker keeps an epoch-stamped visited array, so no clearing between searches).
@@ -332,8 +343,13 @@ JobResult run_job(Scheduler& sched, const std::string& root, std::vector<SourceF
     files[root_file].reach = count;
   });
 
-  JobResult r;
+  JobResult r = summarize(files);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+JobResult summarize(const std::vector<SourceFile>& files) {
+  JobResult r;
   r.files = files.size();
   for (const SourceFile& f : files) {
     r.bytes += f.bytes;

@@ -1,9 +1,9 @@
-// The main job's workload: a compile-like pass over a source tree.
-//
-// Phase 1 (one task per file): read the file, tokenize it as C/C++ (identifiers, numbers,
-// strings, punctuators; comments skipped), collect its #include directives.
-// Phase 2: resolve each include to a file of the tree (below), building the include graph.
-// Phase 3 (one task per file): count the files each file reaches transitively.
+// The main job's workload: a compile-like pass over a source tree. What each file goes
+// through: read it, tokenize it as C/C++ (identifiers, numbers, strings, punctuators;
+// comments skipped), collect its #include directives and resolve them to files of the tree
+// (below), then count the files it reaches transitively. The main job runs these as a
+// pass pipeline on a vitte::Graph (cli/pipeline.hpp); run_job_phases() is the job as it
+// was before (three parallel_for phases), kept as the reference the tests compare with.
 //
 // Resolution, as a compiler with every directory of the tree on its search path would
 // do it: a quoted include is first tried beside the including file; then any include
@@ -19,6 +19,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "vitte/scheduler.hpp"
@@ -73,7 +74,11 @@ struct JobResult {
   std::uint64_t reach_sum = 0;  // sum over files of their transitive include counts
   std::uint32_t reach_max = 0;
   std::string reach_max_file;
-  double seconds = 0;           // phases 1-3
+  double seconds = 0;           // the whole job (phases 1-3, or the pipeline's run)
+  // The pass pipeline only (zero for run_job_phases):
+  std::size_t tasks = 0;              // tasks that ran: read, lex, collect, link, analyse
+  std::size_t analyse_edges = 0;      // include edges kept between analyse tasks
+  std::uint64_t cycle_edges_dropped = 0;  // include edges dropped to break cycles
 };
 
 // Lists the regular files under `root` (sorted, so every run sees the same order); what is
@@ -85,11 +90,39 @@ std::vector<SourceFile> list_tree(const std::string& root, SkipTally& skipped);
 // between two processed copies of the same list, with what differs; "" when none does.
 std::string first_input_change(const std::vector<SourceFile>& a, const std::vector<SourceFile>& b);
 
-// Runs the three phases on `sched`; `files` is reset first, so the same list can be
-// processed again with another scheduler.
-JobResult run_job(Scheduler& sched, const std::string& root, std::vector<SourceFile>& files);
+// The job before the pass pipeline (#7): three parallel_for phases on `sched` (read and
+// tokenize; resolve; transitive counts). `files` is reset first, so the same list can be
+// processed again with another scheduler. Kept as the reference for the tests.
+JobResult run_job_phases(Scheduler& sched, const std::string& root, std::vector<SourceFile>& files);
 
-// Tokenizes one buffer; exposed for tests.
+// The totals of a processed list (everything but the timings and the pipeline's counts).
+JobResult summarize(const std::vector<SourceFile>& files);
+
+// Clears what a run computed in `f` (keeps its path).
+void reset_file(SourceFile& f);
+
+// Reads `path` into `text` if it is a regular file of at most kMaxSourceBytes; otherwise
+// marks `f` skipped (reason and why) and leaves `text` empty.
+void read_source(const std::string& path, SourceFile& f, std::string& text);
+
+// Tokenizes one buffer: sets out.tokens and appends the offset of every '#' that starts
+// a line (outside comments and strings) to `directives`.
+void lex_source(const std::string& text, SourceFile& out, std::vector<std::uint32_t>& directives);
+// Appends to out.includes the #include of each directive `lex_source` found.
+void collect_includes(const std::string& text, const std::vector<std::uint32_t>& directives, SourceFile& out);
+// lex_source then collect_includes; exposed for tests.
 void scan_source(const std::string& text, SourceFile& out);
+
+// Include resolution over a file list (paths only, so it is built before any file is read).
+class IncludeIndex {
+ public:
+  explicit IncludeIndex(const std::vector<SourceFile>& files);
+  // Sets f.edges (sorted, unique) from f.includes.
+  void resolve(SourceFile& f) const;
+
+ private:
+  std::unordered_map<std::string, std::uint32_t> by_suffix_;
+  std::unordered_map<std::string, std::uint32_t> by_path_;
+};
 
 }  // namespace vitte::cli

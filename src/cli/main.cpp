@@ -75,11 +75,15 @@ int run(int argc, char** argv) {
 
   RunArgs run;
   CLI::App* run_cmd = app.add_subcommand(
-      "run", "the main job: tokenize every file of a source tree and analyse its include graph in parallel");
+      "run", "the main job: a pass pipeline (read, lex, collect, link, analyse) over every file of a source tree");
   add_topology_options(run_cmd, run.topo);
   run_cmd->add_option("--dir", run.dir, "source tree to process (default /usr/include)");
   run_cmd->add_flag("--json", run.json, "print JSON");
   run_cmd->add_flag("--no-baseline", run.skip_baseline, "skip the 1-worker baseline run (no speedup figure)");
+  run_cmd->add_option("--dot", run.dot,
+                      "write the pass graph (Graphviz DOT, each task with its timings) to FILE; a small --dir only "
+                      "(at most " + std::to_string(vitte::cli::kMaxDotTasks) + " tasks, 4 per file + 1)");
+  run_cmd->add_flag("--passes", run.passes, "print per-pass time totals (read, lex, collect, link, analyse)");
   run_cmd->footer(kExitStatusHelp);
 
   if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "topo" && std::string(argv[1]) != "run")
@@ -99,6 +103,8 @@ int run(int argc, char** argv) {
     if (*cmd && cmd->count("--synthetic") > 0 &&
         (cmd == topo_cmd ? topo.topo.synthetic : run.topo.synthetic).empty())
       return fail(json, kExitUsage, "--synthetic needs a description, e.g. 'pack:2 numa:2 core:4 pu:2'");
+  if (*run_cmd && run_cmd->count("--dot") > 0 && run.dot.empty())
+    return fail(json, kExitUsage, "--dot needs a file name");
   try {
     if (*topo_cmd) return topo_command(topo);
     if (*run_cmd) return run_command(run);

@@ -1,8 +1,12 @@
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "cli/include_graph.hpp"
+#include "cli/pipeline.hpp"
 #include "cli/report.hpp"
 #include "vitte/scheduler.hpp"
 
@@ -22,7 +26,18 @@ Scheduler make_scheduler(const Topology& t, const std::optional<Config>& config,
 
 bool same_answer(const JobResult& a, const JobResult& b) {
   return a.files == b.files && a.files_read == b.files_read && a.skipped == b.skipped && a.bytes == b.bytes &&
-         a.tokens == b.tokens && a.resolved == b.resolved && a.reach_sum == b.reach_sum;
+         a.tokens == b.tokens && a.resolved == b.resolved && a.reach_sum == b.reach_sum &&
+         a.cycle_edges_dropped == b.cycle_edges_dropped && a.analyse_edges == b.analyse_edges;
+}
+
+void write_dot(const std::string& file, const std::string& dot) {
+  errno = 0;
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (out) out << dot;
+  if (out) out.close();
+  if (!out)
+    throw Failure(kExitRuntime, "cannot write the pass graph to '" + file + "'" +
+                                    (errno != 0 ? std::string(": ") + std::strerror(errno) : std::string()));
 }
 
 // "3 skipped: 1 not_regular (first: fifo: a FIFO), 2 too_large (first: big: 268435456 bytes)"
@@ -61,13 +76,25 @@ int run_command(const RunArgs& args) {
   const Placement placement = parse_placement(args.topo.placement);
   SkipTally listing_skips;
   std::vector<SourceFile> files = list_tree(args.dir, listing_skips);
+  if (!args.dot.empty() && PassPipeline::tasks_for(files.size()) > kMaxDotTasks)
+    throw Failure(kExitUsage, "--dot: the pass graph of '" + args.dir + "' would have " +
+                                  std::to_string(PassPipeline::tasks_for(files.size())) + " tasks (4 per file for " +
+                                  std::to_string(files.size()) + " files, plus 1); more than " +
+                                  std::to_string(kMaxDotTasks) + " cannot be drawn usefully: pick a --dir of at most " +
+                                  std::to_string((kMaxDotTasks - 1) / 4) + " files");
+  // One graph for every run below, on both schedulers.
+  PassPipeline pipeline(args.dir, files, /*name_files=*/!args.dot.empty());
 
   Scheduler sched = make_scheduler(topo, config, args.topo.workers, placement);
   const std::size_t n = sched.num_workers();
-  run_job(sched, args.dir, files);  // warm-up: page cache, frame pools, thread start-up
+  pipeline.run(sched);  // warm-up: page cache, frame pools, thread start-up
   const MetricsSnapshot before = sched.metrics();
-  const JobResult par = run_job(sched, args.dir, files);
+  // Timings only when asked for: an untraced run has no timing code at all.
+  const bool trace = args.passes || !args.dot.empty();
+  const JobResult par = pipeline.run(sched, trace);
   const MetricsSnapshot metrics = sched.metrics() - before;
+  const std::vector<PassTime> passes = args.passes ? pipeline.pass_times() : std::vector<PassTime>{};
+  if (!args.dot.empty()) write_dot(args.dot, pipeline.dot());
   SkipTally skipped = listing_skips;
   skipped.merge(par.skipped);
 
@@ -84,7 +111,7 @@ int run_command(const RunArgs& args) {
     }
     Scheduler one = make_scheduler(topo, single, 1, placement);
     const std::vector<SourceFile> par_files = files;
-    base = run_job(one, args.dir, files);
+    base = pipeline.run(one);
     have_base = true;
     if (!same_answer(base, par)) {
       // Different input is not a disagreement: say which file changed.
@@ -96,7 +123,9 @@ int run_command(const RunArgs& args) {
       throw Failure(kExitMismatch, "the " + std::to_string(n) + "-worker and 1-worker runs disagree (reach sum " +
                                        std::to_string(par.reach_sum) + " vs " + std::to_string(base.reach_sum) +
                                        ", files read " + std::to_string(par.files_read) + " vs " +
-                                       std::to_string(base.files_read) + ")");
+                                       std::to_string(base.files_read) + ", cycle edges dropped " +
+                                       std::to_string(par.cycle_edges_dropped) + " vs " +
+                                       std::to_string(base.cycle_edges_dropped) + ")");
     }
   }
   const double mb = static_cast<double>(par.bytes) / 1e6;
@@ -117,6 +146,18 @@ int run_command(const RunArgs& args) {
     j["includes_resolved"] = par.resolved;
     j["transitive_includes_sum"] = par.reach_sum;
     j["transitive_includes_max"] = {{"file", par.reach_max_file}, {"count", par.reach_max}};
+    j["pipeline"] = {{"tasks", par.tasks},
+                     {"passes", kPasses},
+                     {"analyse_edges", par.analyse_edges},
+                     {"include_cycle_edges_dropped", par.cycle_edges_dropped}};
+    if (args.passes) {
+      nlohmann::json jp = nlohmann::json::array();
+      for (const PassTime& p : passes)
+        jp.push_back({{"pass", p.pass}, {"tasks", p.tasks}, {"task_seconds", p.task_seconds},
+                      {"wall_seconds", p.wall_seconds}});
+      j["passes"] = jp;
+    }
+    if (!args.dot.empty()) j["dot_file"] = args.dot;
     j["seconds"] = par.seconds;
     j["files_per_second"] = static_cast<double>(par.files_read) / par.seconds;
     j["mb_per_second"] = mb / par.seconds;
@@ -138,6 +179,16 @@ int run_command(const RunArgs& args) {
   std::printf("  %s\n", describe_skips(skipped).c_str());
   std::printf("  transitive includes: %llu in all, most %u (%s)\n", static_cast<unsigned long long>(par.reach_sum),
               par.reach_max, par.reach_max_file.c_str());
+  std::printf("  pass graph: %zu tasks (read, lex, collect per file; link; analyse per file), %zu include edges "
+              "between analyse tasks; include cycles broken: %llu edge(s) dropped\n",
+              par.tasks, par.analyse_edges, static_cast<unsigned long long>(par.cycle_edges_dropped));
+  if (args.passes) {
+    std::printf("  passes (task time: durations summed over workers; wall: first start to last end):\n");
+    for (const PassTime& p : passes)
+      std::printf("    %-8s %7zu tasks, task time %8.3f s, wall %7.3f s\n", p.pass.c_str(), p.tasks, p.task_seconds,
+                  p.wall_seconds);
+  }
+  if (!args.dot.empty()) std::printf("  pass graph written to %s\n", args.dot.c_str());
   std::printf("  time %.3f s: %.0f files/s, %.1f MB/s\n", par.seconds, static_cast<double>(par.files_read) / par.seconds,
               mb / par.seconds);
   if (have_base)

@@ -140,7 +140,10 @@ template <bool Trace>
 void run_strand(GraphState* gs, GraphNode* n) noexcept {
   WorkerLocal* w = tls_worker;
   while (n != nullptr) {
-    if (gs->counter.cancelled()) return;  // an error: what has not started is skipped
+    // An error: what has not started is skipped. `failed`, not counter.cancelled(): the
+    // counter's flag shares a cache line with its count, which every strand's start and
+    // end writes, so reading it per node missed whenever the other worker had just done so.
+    if (gs->failed.load(std::memory_order_relaxed)) return;
     if (!placed_here(gs, n, w)) {         // stolen across nodes: back to its own node
       spawn<Trace>(gs, n, w);
       return;
@@ -155,6 +158,7 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
       else
         child = run_dynamic<Trace>(gs, n, w, waits);
     } catch (...) {
+      gs->failed.store(true, std::memory_order_relaxed);
       gs->counter.record_exception(std::current_exception());  // cancels the run
       return;
     }
@@ -216,6 +220,7 @@ std::exception_ptr end_run(GraphState* gs) noexcept {
   wait_for(gs->counter);
   // A cancelled run may have stopped with join counters half-way (G3).
   if (gs->counter.cancelled()) gs->dirty = true;
+  gs->failed.store(false, std::memory_order_relaxed);  // ordered before the next run's pushes
   std::exception_ptr e = gs->counter.take_error();
   gs->traced = gs->trace;
   gs->core = nullptr;

@@ -272,7 +272,13 @@ struct GraphState {
   // after it saw the run finish; editors read it (acquire) to refuse edits meanwhile.
   std::atomic<bool> running{false};
   WaitCounter counter{/*cancel_on_error=*/true};
-  SchedulerCore* core = nullptr;      // the scheduler of the run in flight
+  // Set (relaxed) by a strand whose task threw, read by every strand before each node: a
+  // read-mostly line of its own, apart from the counter, whose count every strand writes.
+  // Like the counter's cancel flag (also set then, and checked by Worker::execute for
+  // queued strands) it is a hint: a task that read it just before it was set still starts.
+  // Cleared by the joiner.
+  alignas(64) std::atomic<bool> failed{false};
+  SchedulerCore* core = nullptr;      // the scheduler of the run in flight (same line: read-mostly)
   bool dirty = false;                 // G3
   bool trace = false;                 // this run records timings
   bool traced = false;                // the last finished run recorded timings

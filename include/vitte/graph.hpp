@@ -79,7 +79,8 @@ class TaskRef {
   // `other` runs before `this`.
   TaskRef& succeed(TaskRef other);
   // Runs the task on a worker of NUMA node `node` (see the contract above). The node is
-  // checked against the scheduler's topology when the graph runs.
+  // checked against the scheduler's topology when the graph runs; UsageError at once for
+  // a node number above 32767.
   TaskRef& on_node(unsigned node);
   TaskRef& name(std::string n);
   const std::string& name() const;

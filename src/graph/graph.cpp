@@ -15,7 +15,11 @@ namespace detail {
 
 namespace {
 std::string label_of(const GraphNode& n) {
-  return n.name.empty() ? "#" + std::to_string(n.index) : n.name;
+  const std::string& name = n.owner->name_of(n);
+  if (!name.empty()) return name;
+  std::string out = "#";  // not "#" + to_string(): GCC 12 warns falsely there (-Wrestrict)
+  out += std::to_string(n.index);
+  return out;
 }
 std::string where(const NodeList& l) {
   return l.parent == nullptr ? "graph '" + l.graph->name + "'"
@@ -74,6 +78,8 @@ void NodeList::release_subflows() noexcept {
 void NodeList::clear() noexcept {
   release_subflows();
   nodes.clear();
+  names.clear();
+  trace.clear();
   sources.clear();
   edges = 0;
   back_edges = 0;
@@ -139,7 +145,11 @@ TaskRef add_to(NodeList& l, TaskBody body, std::string name, GraphNode* parent) 
   check_editable(l, "add()");
   if (!body.fn) throw UsageError("add() of an empty function to " + where(l));
   const auto index = static_cast<std::uint32_t>(l.nodes.size());
-  GraphNode& n = l.nodes.emplace_back(&l, index, std::move(body), std::move(name), parent);
+  if (!name.empty()) {
+    l.names.resize(index + std::size_t{1});
+    l.names[index] = std::move(name);
+  }
+  GraphNode& n = l.nodes.emplace_back(&l, index, std::move(body), parent);
   n.source_slot = static_cast<std::uint32_t>(l.sources.size());
   l.sources.push_back(&n);
   l.validated = false;
@@ -189,7 +199,10 @@ TaskRef& TaskRef::succeed(TaskRef other) {
 TaskRef& TaskRef::on_node(unsigned node) {
   detail::GraphNode* a = checked(node_, "on_node()");
   detail::check_editable(*a->owner, "on_node()");
-  a->affinity = static_cast<int>(node);
+  if (node > static_cast<unsigned>(detail::kMaxAffinity))
+    throw UsageError("on_node(" + std::to_string(node) + "): NUMA node numbers above " +
+                     std::to_string(detail::kMaxAffinity) + " are not supported");
+  a->affinity = static_cast<std::int16_t>(node);
   if (a->affinity > a->owner->max_affinity) a->owner->max_affinity = a->affinity;
   return *this;
 }
@@ -197,11 +210,19 @@ TaskRef& TaskRef::on_node(unsigned node) {
 TaskRef& TaskRef::name(std::string n) {
   detail::GraphNode* a = checked(node_, "name()");
   detail::check_editable(*a->owner, "name()");
-  a->name = std::move(n);
+  std::vector<std::string>& names = a->owner->names;
+  if (names.size() <= a->index) {
+    if (n.empty()) return *this;
+    names.resize(a->index + std::size_t{1});
+  }
+  names[a->index] = std::move(n);
   return *this;
 }
 
-const std::string& TaskRef::name() const { return checked(node_, "name()")->name; }
+const std::string& TaskRef::name() const {
+  const detail::GraphNode* a = checked(node_, "name()");
+  return a->owner->name_of(*a);
+}
 
 // ---- Subflow ------------------------------------------------------------------------------
 
@@ -260,9 +281,10 @@ void dot_list(std::string& out, const detail::NodeList& l, const std::string& pr
     std::string label = detail::escaped(detail::label_of(n));
     if (trace) {
       char buf[128];
-      if (n.t_start >= 0)
-        std::snprintf(buf, sizeof buf, "\\nstart %.1f us, %.1f us\\nworker %d, node %d", n.t_start / 1e3,
-                      n.t_duration / 1e3, n.t_worker, n.t_node);
+      const detail::TraceStamp t = n.index < l.trace.size() ? l.trace[n.index] : detail::TraceStamp{};
+      if (t.start >= 0)
+        std::snprintf(buf, sizeof buf, "\\nstart %.1f us, %.1f us\\nworker %d, node %d", t.start / 1e3,
+                      t.duration / 1e3, t.worker, t.node);
       else
         std::snprintf(buf, sizeof buf, "\\n(did not run)");
       label += buf;
@@ -289,10 +311,11 @@ void json_list(std::string& out, const detail::NodeList& l, const std::string& p
     out += first ? "\n    " : ",\n    ";
     first = false;
     char buf[160];
+    const detail::TraceStamp t = n.index < l.trace.size() ? l.trace[n.index] : detail::TraceStamp{};
     std::snprintf(buf, sizeof buf, "\"start_ns\": %" PRId64 ", \"duration_ns\": %" PRId64 ", \"worker\": %d, \"node\": %d",
-                  n.t_start, n.t_duration, n.t_worker, n.t_node);
-    out += "{\"id\": \"" + id + "\", \"name\": \"" + detail::escaped(n.name) + "\", \"ran\": " +
-           (n.t_start >= 0 ? "true" : "false") + ", " + buf + ", \"affinity\": " + std::to_string(n.affinity) +
+                  t.start, t.duration, t.worker, t.node);
+    out += "{\"id\": \"" + id + "\", \"name\": \"" + detail::escaped(l.name_of(n)) + "\", \"ran\": " +
+           (t.start >= 0 ? "true" : "false") + ", " + buf + ", \"affinity\": " + std::to_string(n.affinity) +
            ", \"parent\": " + (parent.empty() ? "null" : "\"" + parent + "\"") + ", \"successors\": [";
     for (std::size_t i = 0; i < n.succ.size(); ++i)
       out += (i ? ", \"" : "\"") + prefix + std::to_string(n.succ[i]->index) + "\"";

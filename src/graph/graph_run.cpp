@@ -92,10 +92,11 @@ GraphNode* finish(GraphState* gs, GraphNode* n, WorkerLocal* w) noexcept {
   GraphNode* next = nullptr;
   for (;;) {
     release<Trace>(gs, n, w, next);
+    if (!n->child) return next;  // the flag, not n->parent: that is on the cold line
     GraphNode* p = n->parent;
     // acq_rel: the last child sees every sibling's effects before completing the parent,
     // and the parent's successors then see them through the release above.
-    if (p == nullptr || p->sub_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return next;
+    if (p->sub_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return next;
     n = p;  // every task of p's subflow finished: p completes now
   }
 }
@@ -115,6 +116,7 @@ GraphNode* run_dynamic(GraphState* gs, GraphNode* n, WorkerLocal* w, bool& waits
   }
   l.sealed = true;
   if (l.nodes.empty()) return nullptr;
+  if constexpr (Trace) l.trace.assign(l.nodes.size(), TraceStamp{});
   waits = true;
   l.validate();  // throws for a cycle
   if (l.max_affinity >= static_cast<int>(gs->core->topo.nodes().size()) &&
@@ -138,7 +140,10 @@ template <bool Trace>
 void run_strand(GraphState* gs, GraphNode* n) noexcept {
   WorkerLocal* w = tls_worker;
   while (n != nullptr) {
-    if (gs->counter.cancelled()) return;  // an error: what has not started is skipped
+    // An error: what has not started is skipped. `failed`, not counter.cancelled(): the
+    // counter's flag shares a cache line with its count, which every strand's start and
+    // end writes, so reading it per node missed whenever the other worker had just done so.
+    if (gs->failed.load(std::memory_order_relaxed)) return;
     if (!placed_here(gs, n, w)) {         // stolen across nodes: back to its own node
       spawn<Trace>(gs, n, w);
       return;
@@ -153,14 +158,16 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
       else
         child = run_dynamic<Trace>(gs, n, w, waits);
     } catch (...) {
+      gs->failed.store(true, std::memory_order_relaxed);
       gs->counter.record_exception(std::current_exception());  // cancels the run
       return;
     }
     if constexpr (Trace) {
-      n->t_start = start;
-      n->t_duration = ns_since(gs->t0) - start;
-      n->t_worker = static_cast<int>(w->index);
-      n->t_node = static_cast<int>(w->node);
+      TraceStamp& t = n->owner->trace[n->index];  // sized before the list's tasks start
+      t.start = start;
+      t.duration = ns_since(gs->t0) - start;
+      t.worker = static_cast<int>(w->index);
+      t.node = static_cast<int>(w->node);
     }
     // With a subflow running, n's children may finish (and complete n) on other workers
     // from here on: n is not touched again.
@@ -213,6 +220,7 @@ std::exception_ptr end_run(GraphState* gs) noexcept {
   wait_for(gs->counter);
   // A cancelled run may have stopped with join counters half-way (G3).
   if (gs->counter.cancelled()) gs->dirty = true;
+  gs->failed.store(false, std::memory_order_relaxed);  // ordered before the next run's pushes
   std::exception_ptr e = gs->counter.take_error();
   gs->traced = gs->trace;
   gs->core = nullptr;
@@ -251,7 +259,7 @@ GraphRun Scheduler::run(Graph& g, const RunOptions& opts) {
     gs->traced = false;
     if (top.nodes.empty()) return detail::GraphAccess::run_handle(gs);  // finished at once
     if (opts.trace) {
-      for (detail::GraphNode& n : top.nodes) n.t_start = -1;
+      top.trace.assign(top.nodes.size(), detail::TraceStamp{});
       gs->t0 = std::chrono::steady_clock::now();
       detail::start_run<true>(gs);
     } else {

@@ -5,7 +5,7 @@
 // during a run, workers run nodes and release successors (graph_run.cpp); the joiner
 // (GraphRun::wait) waits on `counter`, then clears `running`.
 // Invariants:
-//   G1  Nodes never move: they live in std::deque (push_back keeps addresses) and are
+//   G1  Nodes never move: they live in a NodeStore (blocks that are never reallocated) and are
 //       removed only with their list (a subflow's list is cleared when its parent task
 //       next runs, when every node of the previous run has long finished).
 //   G2  While `running` is set, the static structure (nodes, succ, in_degree, affinity,
@@ -24,11 +24,14 @@
 //       once the joiner sees zero no worker touches the graph again (WaitCounter I4).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <functional>
 #include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -40,63 +43,184 @@ namespace vitte::detail {
 class SchedulerCore;
 
 // A node's successors: up to two inline (chains, trees, grids need no allocation and no
-// extra cache line), more on the heap.
+// extra cache line), more in a heap array whose capacity is the next power of two of the
+// size (so no capacity field). 20 bytes, part of the node's hot line.
 class Successors {
  public:
-  void push(GraphNode* s) {
-    if (size_ < 2 && heap_.empty()) {
-      inline_[size_] = s;
-    } else {
-      if (heap_.empty()) heap_.assign(inline_, inline_ + 2);
-      heap_.push_back(s);
-    }
-    ++size_;
+  Successors() = default;
+  Successors(const Successors&) = delete;
+  Successors& operator=(const Successors&) = delete;
+  ~Successors() {
+    if (size_ > 2) delete[] heap_;
   }
-  GraphNode* const* begin() const noexcept { return heap_.empty() ? inline_ : heap_.data(); }
+  void push(GraphNode* s) {
+    if (size_ < 2) {
+      inline_[size_++] = s;
+      return;
+    }
+    if (size_ == 2 || (size_ & (size_ - 1)) == 0) {  // full: 2 inline, or a power of two
+      auto* grown = new GraphNode*[std::size_t{size_} * 2];
+      GraphNode* const* from = begin();
+      for (std::uint32_t i = 0; i < size_; ++i) grown[i] = from[i];
+      if (size_ > 2) delete[] heap_;
+      heap_ = grown;
+    }
+    heap_[size_++] = s;
+  }
+  GraphNode* const* begin() const noexcept { return size_ > 2 ? heap_ : inline_; }
   GraphNode* const* end() const noexcept { return begin() + size_; }
   std::size_t size() const noexcept { return size_; }
   GraphNode* operator[](std::size_t i) const noexcept { return begin()[i]; }
 
  private:
-  GraphNode* inline_[2] = {nullptr, nullptr};
+  union {
+    GraphNode* inline_[2] = {nullptr, nullptr};
+    GraphNode** heap_;
+  };
   std::uint32_t size_ = 0;
-  std::vector<GraphNode*> heap_;
 };
 
-// Hot fields (read for every node a run executes) first: the body, the successors, the
-// in-degree, the affinity, the join counter, the parent; the rest is cold.
+// Two cache lines. The first holds everything a run reads or writes for a node without
+// affinity or subflow: the body, the successors, the in-degree, the join counter, the
+// affinity and two flags; so walking a chain or a grid touches one line per node (the
+// layout before 2026-11-24 spread these over two of its three lines, and a one-shot chain
+// is bound by those misses). The second line is read only for subflows and by the
+// builder; names and trace stamps live beside the nodes, in their NodeList.
 struct alignas(64) GraphNode {
-  GraphNode(NodeList* owner_, std::uint32_t index_, TaskBody body_, std::string name_, GraphNode* parent_)
-      : fn(std::move(body_.fn)), dynamic(body_.dynamic), parent(parent_), owner(owner_), index(index_),
-        name(std::move(name_)) {}
+  GraphNode(NodeList* owner_, std::uint32_t index_, TaskBody body_, GraphNode* parent_)
+      : fn(std::move(body_.fn)), dynamic(body_.dynamic), child(parent_ != nullptr), parent(parent_),
+        owner(owner_), index(index_) {}
+  GraphNode(const GraphNode&) = delete;
+  GraphNode& operator=(const GraphNode&) = delete;
 
+  // ---- hot line ----
   std::function<void(Subflow*)> fn;  // dynamic bodies get a Subflow, the others nullptr
-  Successors succ;
+  // no_unique_address: in_degree goes into the successors' tail padding (Itanium ABI).
+  [[no_unique_address]] Successors succ;
   std::uint32_t in_degree = 0;
-  int affinity = -1;                 // NUMA node, -1: anywhere
   // Predecessors not yet finished in this run. acq_rel fetch_sub by each finishing
   // predecessor (release: its effects; acquire: the last one sees all of theirs). Never
   // touched during a run for in_degree <= 1 (G4). Kept equal to in_degree by precede()
   // while the graph is built (G3).
   std::atomic<std::uint32_t> join{0};
+  std::int16_t affinity = -1;        // NUMA node, -1: anywhere (on_node() refuses > kMaxAffinity)
   bool dynamic;
+  bool child;                        // parent != nullptr: finishing may complete the parent
+
+  // ---- cold line ----
   GraphNode* parent;                 // the task whose subflow added this one (or null)
   NodeList* owner;                   // the graph's list or a subflow's
-  std::uint32_t index;               // position in its list
-  std::uint32_t source_slot = 0;     // position in owner->sources while in_degree == 0
-  std::string name;
   // Dynamic work: the subflow this task's last run added (kept until its next run), and
   // how many of those tasks have not finished. acq_rel fetch_sub by each finishing child;
   // the one that takes it to 0 completes this task (releases its successors). Set
   // (relaxed) before the children are queued, which publishes it (push: release).
   std::unique_ptr<NodeList> sub;
+  std::uint32_t index;               // position in its list
+  std::uint32_t source_slot = 0;     // position in owner->sources while in_degree == 0
   std::atomic<std::uint32_t> sub_pending{0};
-  // Trace of the last traced run (written by the worker that ran the task, read after
-  // the joiner's wait: ordered by the counter's release/acquire). start < 0: did not run.
-  std::int64_t t_start = -1;
-  std::int64_t t_duration = 0;
-  int t_worker = -1;
-  int t_node = -1;
+};
+static_assert(sizeof(GraphNode) == 128, "a graph node is two cache lines (one hot)");
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+static_assert(offsetof(GraphNode, parent) == 64, "the hot fields fill the first cache line");
+#pragma GCC diagnostic pop
+inline constexpr int kMaxAffinity = INT16_MAX;
+
+// The nodes of one list, in blocks of consecutive nodes (16, 32, ... up to 8192 nodes per
+// block), so nodes added one after another lie one after another in memory: a chain or a
+// row of a grid is walked at a fixed stride, which the hardware prefetcher follows.
+// Nodes never move (G1). Only what NodeList needs: append, iterate, clear.
+class NodeStore {
+ public:
+  NodeStore() = default;
+  NodeStore(const NodeStore&) = delete;
+  NodeStore& operator=(const NodeStore&) = delete;
+  ~NodeStore() { clear(); }
+
+  template <class... A>
+  GraphNode& emplace_back(A&&... a) {
+    if (blocks_.empty() || used_ == blocks_.back().cap) grow();
+    GraphNode* n = ::new (blocks_.back().p + used_) GraphNode(std::forward<A>(a)...);
+    ++used_;
+    ++size_;
+    return *n;
+  }
+  GraphNode& back() noexcept { return blocks_.back().p[used_ - 1]; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  void clear() noexcept {
+    for (std::size_t b = 0; b < blocks_.size(); ++b) {
+      const std::size_t n = b + 1 == blocks_.size() ? used_ : blocks_[b].cap;
+      for (std::size_t i = 0; i < n; ++i) blocks_[b].p[i].~GraphNode();
+      ::operator delete(blocks_[b].p, std::align_val_t{alignof(GraphNode)});
+    }
+    blocks_.clear();
+    used_ = size_ = 0;
+  }
+
+  template <class T>
+  class Iter {
+   public:
+    using value_type = GraphNode;
+    using difference_type = std::ptrdiff_t;
+    Iter() = default;
+    Iter(const NodeStore* s, std::size_t b, std::size_t i) : s_(s), b_(b), i_(i) {}
+    T& operator*() const noexcept { return s_->blocks_[b_].p[i_]; }
+    T* operator->() const noexcept { return &**this; }
+    Iter& operator++() noexcept {
+      if (++i_ == s_->blocks_[b_].cap && b_ + 1 < s_->blocks_.size()) {
+        ++b_;
+        i_ = 0;
+      }
+      return *this;
+    }
+    Iter operator++(int) noexcept {
+      Iter t = *this;
+      ++*this;
+      return t;
+    }
+    bool operator==(const Iter& o) const noexcept { return b_ == o.b_ && i_ == o.i_; }
+
+   private:
+    const NodeStore* s_ = nullptr;
+    std::size_t b_ = 0, i_ = 0;
+  };
+  Iter<GraphNode> begin() noexcept { return {this, 0, 0}; }
+  Iter<GraphNode> end() noexcept { return end_iter<GraphNode>(); }
+  Iter<const GraphNode> begin() const noexcept { return {this, 0, 0}; }
+  Iter<const GraphNode> end() const noexcept { return end_iter<const GraphNode>(); }
+
+ private:
+  struct Block {
+    GraphNode* p;
+    std::size_t cap;
+  };
+  template <class T>
+  Iter<T> end_iter() const noexcept {
+    // The position after the last node: (last block, used_), or (0, 0) when empty. A full
+    // last block ends at (last, cap), which operator++ also reaches (it does not step past
+    // the last block).
+    return blocks_.empty() ? Iter<T>{this, 0, 0} : Iter<T>{this, blocks_.size() - 1, used_};
+  }
+  void grow() {
+    const std::size_t cap = blocks_.empty() ? 16 : std::min<std::size_t>(blocks_.back().cap * 2, 8192);
+    blocks_.reserve(blocks_.size() + 1);  // before allocating, so a throw leaks nothing
+    auto* p = static_cast<GraphNode*>(::operator new(cap * sizeof(GraphNode), std::align_val_t{alignof(GraphNode)}));
+    blocks_.push_back(Block{p, cap});
+    used_ = 0;
+  }
+  std::vector<Block> blocks_;
+  std::size_t used_ = 0;  // nodes in the last block
+  std::size_t size_ = 0;
+};
+
+// One node's timings in the last traced run (written by the worker that ran it, read after
+// the joiner's wait: ordered by the counter's release/acquire). start < 0: did not run.
+struct TraceStamp {
+  std::int64_t start = -1;
+  std::int64_t duration = 0;
+  int worker = -1;
+  int node = -1;
 };
 
 struct NodeList {
@@ -106,7 +230,15 @@ struct NodeList {
   // Frees nested subflows with a work list, not recursion (they may nest deeply).
   ~NodeList() { release_subflows(); }
   void release_subflows() noexcept;
-  std::deque<GraphNode> nodes;
+  NodeStore nodes;
+  // Names, by node index, as long as the last named node (most graphs name none, and
+  // their nodes carry no string); trace stamps, by index, sized by a traced run.
+  std::vector<std::string> names;
+  std::vector<TraceStamp> trace;
+  const std::string& name_of(const GraphNode& n) const noexcept {
+    static const std::string none;
+    return n.index < names.size() ? names[n.index] : none;
+  }
   std::size_t edges = 0;
   GraphState* graph;
   GraphNode* parent;             // null: the graph's own list
@@ -140,7 +272,13 @@ struct GraphState {
   // after it saw the run finish; editors read it (acquire) to refuse edits meanwhile.
   std::atomic<bool> running{false};
   WaitCounter counter{/*cancel_on_error=*/true};
-  SchedulerCore* core = nullptr;      // the scheduler of the run in flight
+  // Set (relaxed) by a strand whose task threw, read by every strand before each node: a
+  // read-mostly line of its own, apart from the counter, whose count every strand writes.
+  // Like the counter's cancel flag (also set then, and checked by Worker::execute for
+  // queued strands) it is a hint: a task that read it just before it was set still starts.
+  // Cleared by the joiner.
+  alignas(64) std::atomic<bool> failed{false};
+  SchedulerCore* core = nullptr;      // the scheduler of the run in flight (same line: read-mostly)
   bool dirty = false;                 // G3
   bool trace = false;                 // this run records timings
   bool traced = false;                // the last finished run recorded timings

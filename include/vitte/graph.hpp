@@ -26,7 +26,8 @@
 // - A graph runs once at a time: run() of a graph whose previous run has not been waited
 //   for throws UsageError, as do add(), precede() and on_node() on it until then. Several
 //   different graphs may run at once. The graph must outlive its runs (destroying a
-//   running graph aborts with a message).
+//   running graph aborts with a message). Shutting down or destroying the scheduler waits
+//   for every run in flight to finish (nothing is dropped), even one nobody waited for.
 // - run() refuses a graph with a cycle (UsageError naming a task on the cycle), and
 //   precede() refuses an edge between tasks of two different graphs (or subflows).
 // - An empty graph's run is finished at once.

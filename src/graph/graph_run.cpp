@@ -250,6 +250,10 @@ GraphRun Scheduler::run(Graph& g, const RunOptions& opts) {
     gs->trace = opts.trace;
     gs->traced = false;
     if (top.nodes.empty()) return detail::GraphAccess::run_handle(gs);  // finished at once
+    // The run is one task of the scheduler's graph_runs until its last strand finished
+    // (WaitCounter I7), so shutdown() waits for it.
+    gs->counter.chain_to(&core->graph_runs);
+    core->graph_runs.add(nullptr);
     if (opts.trace) {
       for (detail::GraphNode& n : top.nodes) n.t_start = -1;
       gs->t0 = std::chrono::steady_clock::now();

@@ -137,6 +137,48 @@ TEST(Graph, EditingWhileRunningIsRefused) {
   EXPECT_EQ(g.edges(), 1u);
 }
 
+// Edits racing with run() from another thread are each either done or refused with
+// UsageError (the phase word, G6), never a corrupted graph; clean under TSan.
+TEST(Graph, EditsRacingWithRunsAreRefusedOrDone) {
+  vitte::Scheduler sched(2);
+  vitte::Graph g("race");
+  std::atomic<long> ran{0};
+  vitte::TaskRef first = g.add([&] { ++ran; });
+  std::atomic<bool> stop{false};
+  std::thread runner([&] {
+    while (!stop.load()) {
+      try {
+        sched.run(g).wait();
+      } catch (const vitte::UsageError&) {  // refused: an edit was in progress
+      }
+    }
+  });
+  long done = 0, refused = 0;
+  const int rounds = static_cast<int>(vitte::test::scaled(4000));
+  for (int i = 0; i < rounds; ++i) {
+    try {
+      vitte::TaskRef t = g.add([&] { ++ran; });
+      ++done;
+      try {
+        first.precede(t);
+        t.on_node(0);
+      } catch (const vitte::UsageError&) {
+        ++refused;
+      }
+    } catch (const vitte::UsageError&) {
+      ++refused;
+    }
+  }
+  stop = true;
+  runner.join();
+  EXPECT_GT(done + refused, 0);
+  EXPECT_FALSE(g.running());
+  // The graph is intact: every task that was added runs once per run.
+  ran = 0;
+  sched.run(g).wait();
+  EXPECT_EQ(ran.load(), static_cast<long>(g.size()));
+}
+
 TEST(Graph, EditingFromOneOfItsOwnTasksIsRefused) {
   vitte::Scheduler sched(2);
   vitte::Graph g;

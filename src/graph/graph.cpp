@@ -41,12 +41,6 @@ std::string escaped(const std::string& s) {  // for DOT and JSON strings
 }
 }  // namespace
 
-bool NodeList::editable() const noexcept {
-  if (parent != nullptr) return !sealed;
-  // acquire: pairs with the joiner's release store, so edits come after the run's tasks.
-  return !graph->running.load(std::memory_order_acquire);
-}
-
 void NodeList::reset_joins() noexcept {
   // relaxed: published to the workers by the push of the run's first frame (release).
   for (GraphNode& n : nodes) n.join.store(n.in_degree, std::memory_order_relaxed);
@@ -127,16 +121,43 @@ void NodeList::validate() {
 }
 
 namespace {
-void check_editable(const NodeList& l, const char* what) {
-  if (!l.editable())
-    throw UsageError(std::string(what) + " on " + where(l) +
-                     (l.parent == nullptr ? " while it runs; wait() for the run first"
-                                          : " after its task returned; a subflow is built only inside its task"));
-}
+// Brackets one edit (G6): for the graph's own list, claims the phase word kIdle ->
+// kEditing and gives it back when the edit is done (or threw); a subflow's list is edited
+// only by its parent task's body, until sealed.
+class EditScope {
+ public:
+  EditScope(const NodeList& l, const char* what) {
+    if (l.parent != nullptr) {
+      if (l.sealed)
+        throw UsageError(std::string(what) + " on " + where(l) +
+                         " after its task returned; a subflow is built only inside its task");
+      return;
+    }
+    std::uint8_t seen = GraphState::kIdle;
+    // acq_rel: acquire pairs with the joiner's (or the last editor's) release store, so the
+    // edit comes after the run's tasks; the failure load needs no order (we only report).
+    if (!l.graph->phase.compare_exchange_strong(seen, GraphState::kEditing, std::memory_order_acq_rel,
+                                                std::memory_order_relaxed))
+      throw UsageError(std::string(what) + " on " + where(l) +
+                       (seen == GraphState::kRunning
+                            ? " while it runs; wait() for the run first"
+                            : " while another thread edits it; a graph is built by one thread at a time"));
+    gs_ = l.graph;
+  }
+  // release: publishes the edit to the next run() or editor (their acquiring CAS).
+  ~EditScope() {
+    if (gs_ != nullptr) gs_->phase.store(GraphState::kIdle, std::memory_order_release);
+  }
+  EditScope(const EditScope&) = delete;
+  EditScope& operator=(const EditScope&) = delete;
+
+ private:
+  GraphState* gs_ = nullptr;
+};
 }  // namespace
 
 TaskRef add_to(NodeList& l, TaskBody body, std::string name, GraphNode* parent) {
-  check_editable(l, "add()");
+  EditScope edit(l, "add()");
   if (!body.fn) throw UsageError("add() of an empty function to " + where(l));
   const auto index = static_cast<std::uint32_t>(l.nodes.size());
   GraphNode& n = l.nodes.emplace_back(&l, index, std::move(body), std::move(name), parent);
@@ -164,7 +185,7 @@ TaskRef& TaskRef::precede(TaskRef other) {
     throw UsageError("precede(): task '" + detail::label_of(*a) + "' belongs to " + detail::where(*a->owner) +
                      " and task '" + detail::label_of(*b) + "' to " + detail::where(*b->owner) +
                      "; a dependency between two graphs (or subflows) is not allowed");
-  detail::check_editable(*a->owner, "precede()");
+  detail::EditScope edit(*a->owner, "precede()");
   detail::NodeList& l = *a->owner;
   a->succ.push(b);
   if (b->in_degree++ == 0) {  // b is no longer a source: swap it out of the list
@@ -188,7 +209,7 @@ TaskRef& TaskRef::succeed(TaskRef other) {
 
 TaskRef& TaskRef::on_node(unsigned node) {
   detail::GraphNode* a = checked(node_, "on_node()");
-  detail::check_editable(*a->owner, "on_node()");
+  detail::EditScope edit(*a->owner, "on_node()");
   a->affinity = static_cast<int>(node);
   if (a->affinity > a->owner->max_affinity) a->owner->max_affinity = a->affinity;
   return *this;
@@ -196,7 +217,7 @@ TaskRef& TaskRef::on_node(unsigned node) {
 
 TaskRef& TaskRef::name(std::string n) {
   detail::GraphNode* a = checked(node_, "name()");
-  detail::check_editable(*a->owner, "name()");
+  detail::EditScope edit(*a->owner, "name()");
   a->name = std::move(n);
   return *this;
 }
@@ -216,7 +237,7 @@ Graph::Graph(std::string name) : state_(std::make_unique<detail::GraphState>(std
 Graph::Graph(Graph&&) noexcept = default;
 Graph& Graph::operator=(Graph&& o) noexcept {
   if (this != &o) {
-    if (state_ && state_->running.load(std::memory_order_acquire)) {
+    if (state_ && state_->running()) {
       std::fprintf(stderr, "vitte: graph '%s' was assigned over while a run of it was in flight; aborting\n",
                    state_->name.c_str());
       std::abort();
@@ -227,7 +248,7 @@ Graph& Graph::operator=(Graph&& o) noexcept {
 }
 Graph::~Graph() {
   // acquire: pairs with the joiner's release; a finished run is fully done with us.
-  if (state_ && state_->running.load(std::memory_order_acquire)) {
+  if (state_ && state_->running()) {
     std::fprintf(stderr,
                  "vitte: graph '%s' was destroyed while a run of it was in flight (wait() for the run "
                  "first); aborting\n",
@@ -248,7 +269,7 @@ const std::string& Graph::name() const noexcept {
   return state_ ? state_->name : none;
 }
 bool Graph::running() const noexcept {
-  return state_ && state_->running.load(std::memory_order_acquire);
+  return state_ && state_->running();
 }
 
 namespace {
@@ -303,7 +324,7 @@ void json_list(std::string& out, const detail::NodeList& l, const std::string& p
 
 void check_traced(const detail::GraphState* s, const char* what) {
   if (!s) throw UsageError(std::string(what) + " on a moved-from Graph");
-  if (s->running.load(std::memory_order_acquire))
+  if (s->running())
     throw UsageError(std::string(what) + " on graph '" + s->name + "' while it runs; wait() for the run first");
   if (!s->traced)
     throw UsageError(std::string(what) + ": the last run of graph '" + s->name +

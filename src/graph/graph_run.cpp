@@ -207,8 +207,8 @@ void start_run(GraphState* gs) {
   }
 }
 
-// Ends a run for the joiner: clears `running` last (release; pairs with run()'s
-// exchange and the editors' acquire loads). Returns the first error.
+// Ends a run for the joiner: sets `phase` back to kIdle last (release; pairs with the
+// acquiring CAS of the next run() or editor, G6). Returns the first error.
 std::exception_ptr end_run(GraphState* gs) noexcept {
   wait_for(gs->counter);
   // A cancelled run may have stopped with join counters half-way (G3).
@@ -216,7 +216,7 @@ std::exception_ptr end_run(GraphState* gs) noexcept {
   std::exception_ptr e = gs->counter.take_error();
   gs->traced = gs->trace;
   gs->core = nullptr;
-  gs->running.store(false, std::memory_order_release);
+  gs->phase.store(GraphState::kIdle, std::memory_order_release);
   return e;
 }
 
@@ -230,12 +230,18 @@ GraphRun Scheduler::run(Graph& g, const RunOptions& opts) {
   if (gs == nullptr) throw UsageError("Scheduler::run() of a moved-from Graph");
   detail::SchedulerCore* core = detail::core_of(*this);
   core->check_not_inherited("Scheduler::run()");
-  // acq_rel: acquire orders us after the previous joiner's release (its run is over);
-  // release publishes `running` to editors on other threads.
-  if (gs->running.exchange(true, std::memory_order_acq_rel))
+  // G6, acq_rel: acquire orders us after the previous joiner's or editor's release (its
+  // run or edit is over); an editor's CAS that sees kRunning refuses.
+  std::uint8_t seen = detail::GraphState::kIdle;
+  if (!gs->phase.compare_exchange_strong(seen, detail::GraphState::kRunning, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed)) {
+    if (seen == detail::GraphState::kEditing)
+      throw UsageError("Scheduler::run(): graph '" + gs->name +
+                       "' is being edited by another thread; a graph is built by one thread at a time");
     throw UsageError("Scheduler::run(): graph '" + gs->name +
                      "' is already running; wait() for its run before running it again (a graph runs once at a "
                      "time; build a second Graph to run the same work concurrently)");
+  }
   try {
     detail::NodeList& top = gs->top;
     if (!top.validated) top.validate();  // throws for a cycle
@@ -263,7 +269,7 @@ GraphRun Scheduler::run(Graph& g, const RunOptions& opts) {
     }
   } catch (...) {
     gs->core = nullptr;
-    gs->running.store(false, std::memory_order_release);
+    gs->phase.store(detail::GraphState::kIdle, std::memory_order_release);
     throw;
   }
   return detail::GraphAccess::run_handle(gs);

@@ -1,8 +1,11 @@
 // Graph: ordering, reruns, affinity, subflows, errors, refusals, concurrency, deep chains.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -426,6 +429,37 @@ TEST(Graph, DotAndTrace) {
   EXPECT_EQ(json.find("\"ran\": false"), std::string::npos) << json;
   EXPECT_NE(json.find("\"worker\": "), std::string::npos) << json;
   EXPECT_NE(g.trace_dot().find("worker"), std::string::npos);
+}
+
+// 20,000 nested subflows: the exports walk them without recursion, with ids that do not
+// grow with depth, in linear time.
+TEST(Graph, TraceOfDeeplyNestedSubflows) {
+  vitte::Scheduler sched(2);
+  vitte::Graph g("deep");
+  const int depth = 20000;
+  std::function<void(vitte::Subflow&, int)> nest = [&](vitte::Subflow& sf, int d) {
+    if (d == 0) {
+      sf.add([] {}, "leaf");
+      return;
+    }
+    sf.add([&nest, d](vitte::Subflow& s) { nest(s, d - 1); });
+  };
+  g.add([&](vitte::Subflow& sf) { nest(sf, depth); }, "root");
+  sched.run(g, vitte::RunOptions{.trace = true}).wait();
+  const auto t0 = std::chrono::steady_clock::now();
+  const nlohmann::json j = nlohmann::json::parse(g.trace_json());
+  ASSERT_EQ(j["tasks"].size(), static_cast<std::size_t>(depth) + 2);
+  EXPECT_TRUE(j["tasks"][0]["parent"].is_null());
+  for (std::size_t i = 1; i < j["tasks"].size(); ++i) {  // each task's parent is the one before
+    ASSERT_EQ(j["tasks"][i]["parent"], j["tasks"][i - 1]["id"]) << i;
+    ASSERT_TRUE(j["tasks"][i]["ran"].get<bool>()) << i;
+  }
+  EXPECT_EQ(j["tasks"].back()["name"], "leaf");
+  const std::string dot = g.trace_dot();
+  EXPECT_NE(dot.find("subgraph cluster_n0 {"), std::string::npos);
+  EXPECT_NE(dot.find("leaf"), std::string::npos);
+  EXPECT_LT(dot.size(), std::size_t{40} << 20) << "the DOT text grows linearly";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
 }
 
 TEST(Graph, DeepChainDoesNotGrowTheStack) {

@@ -164,7 +164,9 @@ class Graph {
   std::string dot() const;
   // After a run made with RunOptions{.trace = true} (UsageError otherwise, or while
   // running): every task that ran, with start and duration in ns from the run's start,
-  // worker index and NUMA node; tasks added by subflows name their parent.
+  // worker index and NUMA node; tasks added by subflows name their parent's id. Ids are
+  // numbers unique within one export (the graph's own tasks: their index); subflows of
+  // any depth are walked without recursion.
   std::string trace_json() const;
   // The same, as DOT: the static graph with each vertex labelled by its timings.
   std::string trace_dot() const;

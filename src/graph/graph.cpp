@@ -274,10 +274,41 @@ bool Graph::running() const noexcept {
 
 namespace {
 
-void dot_list(std::string& out, const detail::NodeList& l, const std::string& prefix, bool trace, int depth) {
-  const std::string indent(static_cast<std::size_t>(2 + 2 * depth), ' ');
-  for (const detail::GraphNode& n : l.nodes) {
-    const std::string id = prefix + std::to_string(n.index);
+// The exports walk nested subflows with an explicit stack (they may nest 20,000 deep) and
+// number the tasks with one running counter per export: each list gets a base when it is
+// entered, and a task's id is its list's base plus its index, so ids stay short and a
+// successor (same list) is named before it is reached. The top list's ids are its indices.
+struct ExportFrame {
+  const detail::NodeList* l;
+  std::size_t pos;   // next task of l to write
+  std::size_t base;  // id of l's task 0
+};
+// Indentation stops growing after this depth (20,000 levels would make the text quadratic).
+constexpr std::size_t kMaxIndentDepth = 16;
+
+void dot_list(std::string& out, const detail::NodeList& top, bool trace) {
+  std::vector<ExportFrame> stack{{&top, 0, 0}};
+  std::size_t next_id = top.nodes.size();
+  auto indent = [](std::size_t depth) {
+    return std::string(2 + 2 * (depth < kMaxIndentDepth ? depth : kMaxIndentDepth), ' ');
+  };
+  auto id_of = [](std::size_t id) { return "n" + std::to_string(id); };
+  while (!stack.empty()) {
+    const ExportFrame f = stack.back();
+    if (f.pos == f.l->nodes.size()) {  // a subflow done: close its cluster in its parent
+      stack.pop_back();
+      if (stack.empty()) break;
+      const std::string in = indent(stack.size() - 1);
+      const std::string pid = id_of(stack.back().base + f.l->parent->index);
+      out += in + "}\n";
+      for (const detail::GraphNode& c : f.l->nodes)
+        if (c.in_degree == 0) out += in + pid + " -> " + id_of(f.base + c.index) + " [style=dashed];\n";
+      continue;
+    }
+    ++stack.back().pos;
+    const detail::GraphNode& n = f.l->nodes[f.pos];
+    const std::string in = indent(stack.size() - 1);
+    const std::string id = id_of(f.base + n.index);
     std::string label = detail::escaped(detail::label_of(n));
     if (trace) {
       char buf[128];
@@ -288,37 +319,49 @@ void dot_list(std::string& out, const detail::NodeList& l, const std::string& pr
         std::snprintf(buf, sizeof buf, "\\n(did not run)");
       label += buf;
     }
-    out += indent + id + " [label=\"" + label + "\"";
+    out += in + id + " [label=\"" + label + "\"";
     if (n.affinity >= 0) out += ", xlabel=\"node=" + std::to_string(n.affinity) + "\"";
     if (n.dynamic) out += ", shape=box";
     out += "];\n";
-    for (const detail::GraphNode* s : n.succ) out += indent + id + " -> " + prefix + std::to_string(s->index) + ";\n";
+    for (const detail::GraphNode* s : n.succ) out += in + id + " -> " + id_of(f.base + s->index) + ";\n";
     if (trace && n.sub && !n.sub->nodes.empty()) {
-      out += indent + "subgraph cluster_" + id + " {\n" + indent + "  label=\"subflow of " + label + "\";\n";
-      dot_list(out, *n.sub, id + "_", trace, depth + 1);
-      out += indent + "}\n";
-      for (const detail::GraphNode& c : n.sub->nodes)
-        if (c.in_degree == 0) out += indent + id + " -> " + id + "_" + std::to_string(c.index) + " [style=dashed];\n";
+      out += in + "subgraph cluster_" + id + " {\n" + in + "  label=\"subflow of " + label + "\";\n";
+      stack.push_back({n.sub.get(), 0, next_id});
+      next_id += n.sub->nodes.size();
     }
   }
 }
 
-void json_list(std::string& out, const detail::NodeList& l, const std::string& prefix, const std::string& parent,
-               bool& first) {
-  for (const detail::GraphNode& n : l.nodes) {
-    const std::string id = prefix + std::to_string(n.index);
+void json_list(std::string& out, const detail::NodeList& top) {
+  std::vector<ExportFrame> stack{{&top, 0, 0}};
+  std::size_t next_id = top.nodes.size();
+  bool first = true;
+  while (!stack.empty()) {
+    const ExportFrame f = stack.back();
+    if (f.pos == f.l->nodes.size()) {
+      stack.pop_back();
+      continue;
+    }
+    ++stack.back().pos;
+    const detail::GraphNode& n = f.l->nodes[f.pos];
+    const std::string id = std::to_string(f.base + n.index);
     out += first ? "\n    " : ",\n    ";
     first = false;
     char buf[160];
     std::snprintf(buf, sizeof buf, "\"start_ns\": %" PRId64 ", \"duration_ns\": %" PRId64 ", \"worker\": %d, \"node\": %d",
                   n.t_start, n.t_duration, n.t_worker, n.t_node);
+    const std::string parent =
+        stack.size() < 2 ? "null" : "\"" + std::to_string(stack[stack.size() - 2].base + f.l->parent->index) + "\"";
     out += "{\"id\": \"" + id + "\", \"name\": \"" + detail::escaped(n.name) + "\", \"ran\": " +
            (n.t_start >= 0 ? "true" : "false") + ", " + buf + ", \"affinity\": " + std::to_string(n.affinity) +
-           ", \"parent\": " + (parent.empty() ? "null" : "\"" + parent + "\"") + ", \"successors\": [";
+           ", \"parent\": " + parent + ", \"successors\": [";
     for (std::size_t i = 0; i < n.succ.size(); ++i)
-      out += (i ? ", \"" : "\"") + prefix + std::to_string(n.succ[i]->index) + "\"";
+      out += (i ? ", \"" : "\"") + std::to_string(f.base + n.succ[i]->index) + "\"";
     out += "]}";
-    if (n.sub) json_list(out, *n.sub, id + ".", id, first);
+    if (n.sub && !n.sub->nodes.empty()) {
+      stack.push_back({n.sub.get(), 0, next_id});
+      next_id += n.sub->nodes.size();
+    }
   }
 }
 
@@ -335,22 +378,21 @@ void check_traced(const detail::GraphState* s, const char* what) {
 
 std::string Graph::dot() const {
   std::string out = "digraph \"" + detail::escaped(name()) + "\" {\n";
-  if (state_) dot_list(out, state_->top, "n", false, 0);
+  if (state_) dot_list(out, state_->top, false);
   return out + "}\n";
 }
 
 std::string Graph::trace_dot() const {
   check_traced(state_.get(), "trace_dot()");
   std::string out = "digraph \"" + detail::escaped(name()) + "\" {\n";
-  dot_list(out, state_->top, "n", true, 0);
+  dot_list(out, state_->top, true);
   return out + "}\n";
 }
 
 std::string Graph::trace_json() const {
   check_traced(state_.get(), "trace_json()");
   std::string out = "{\n  \"graph\": \"" + detail::escaped(name()) + "\",\n  \"tasks\": [";
-  bool first = true;
-  json_list(out, state_->top, "", "", first);
+  json_list(out, state_->top);
   return out + "\n  ]\n}\n";
 }
 

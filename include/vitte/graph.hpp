@@ -69,8 +69,10 @@ struct RunOptions {
   bool trace = false;
 };
 
-// A handle to one task of a Graph (or of a Subflow). Cheap to copy; valid as long as the
-// graph lives.
+// A handle to one task of a Graph (or of a Subflow). Cheap to copy. A handle to a task
+// of the graph itself is valid as long as the graph lives; a handle to a task a Subflow
+// added is valid only until the spawning task runs again (its subflow is cleared then,
+// on the graph's next run) or the graph dies; using it afterwards is undefined.
 class TaskRef {
  public:
   TaskRef() = default;

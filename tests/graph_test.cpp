@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <functional>
 #include <memory>
 #include <random>
@@ -303,6 +304,27 @@ TEST(Graph, AffinityRunsTasksOnTheirNode) {
   vitte::Graph bad;
   bad.add([] {}).on_node(7);
   EXPECT_THROW((void)sched.run(bad), vitte::UsageError);
+  // Numbers beyond int never wrap to "anywhere": refused at once.
+  vitte::Graph wide;
+  vitte::TaskRef w = wide.add([] {});
+  EXPECT_THROW(w.on_node(UINT_MAX), vitte::UsageError);
+  EXPECT_THROW(w.on_node(0x80000001u), vitte::UsageError);
+  w.on_node(0x7fffffffu);  // in range, but not in this topology: refused at run
+  EXPECT_THROW((void)sched.run(wide), vitte::UsageError);
+}
+
+TEST(Graph, EmptyCallableIsRefusedAtAdd) {
+  vitte::Graph g;
+  EXPECT_THROW(g.add(std::function<void()>{}), vitte::UsageError);
+  EXPECT_THROW(g.add(std::function<void(vitte::Subflow&)>{}), vitte::UsageError);
+  void (*null_fn)() = nullptr;
+  EXPECT_THROW(g.add(null_fn), vitte::UsageError);
+  EXPECT_EQ(g.size(), 0u);
+  g.add([] {});                          // a captureless lambda is fine
+  g.add(std::function<void()>([] {}));   // so is a non-empty std::function
+  EXPECT_EQ(g.size(), 2u);
+  vitte::Scheduler sched(1);
+  sched.run(g).wait();
 }
 
 // Destroying the scheduler while a run with affinity is in flight (nobody waited yet)

@@ -81,8 +81,9 @@ class TaskRef {
   TaskRef& precede(TaskRef other);
   // `other` runs before `this`.
   TaskRef& succeed(TaskRef other);
-  // Runs the task on a worker of NUMA node `node` (see the contract above). The node is
-  // checked against the scheduler's topology when the graph runs.
+  // Runs the task on a worker of NUMA node `node` (see the contract above). A node above
+  // INT_MAX is refused at once (UsageError); the node is checked against the scheduler's
+  // topology when the graph runs.
   TaskRef& on_node(unsigned node);
   TaskRef& name(std::string n);
   const std::string& name() const;
@@ -102,14 +103,21 @@ struct TaskBody {
   std::function<void(Subflow*)> fn;
   bool dynamic = false;
 };
+// Refuses a callable that is testable as bool and false (an empty std::function, a null
+// function pointer), which would only fail when the task runs.
 template <class F>
 TaskBody make_body(F&& fn) {
   using D = std::decay_t<F>;
+  D f(std::forward<F>(fn));
+  if constexpr (std::is_pointer_v<D> || (std::is_class_v<D> && std::is_constructible_v<bool, const D&> &&
+                                         !std::is_convertible_v<const D&, bool>)) {
+    if (!static_cast<bool>(f)) throw UsageError("add() of an empty function (an empty std::function or a null pointer)");
+  }
   if constexpr (std::is_invocable_v<D&, Subflow&>) {
-    return TaskBody{[f = std::forward<F>(fn)](Subflow* sf) mutable { f(*sf); }, true};
+    return TaskBody{[f = std::move(f)](Subflow* sf) mutable { f(*sf); }, true};
   } else {
     static_assert(std::is_invocable_v<D&>, "a graph task is callable with () or with (vitte::Subflow&)");
-    return TaskBody{[f = std::forward<F>(fn)](Subflow*) mutable { f(); }, false};
+    return TaskBody{[f = std::move(f)](Subflow*) mutable { f(); }, false};
   }
 }
 }  // namespace detail
@@ -148,7 +156,7 @@ class Graph {
   ~Graph();
 
   // Adds a task; fn is callable with () or with (vitte::Subflow&). UsageError while the
-  // graph runs.
+  // graph runs, or for an empty callable (an empty std::function, a null pointer).
   template <class F>
   TaskRef add(F&& fn, std::string name = {}) {
     return add_body(detail::make_body(std::forward<F>(fn)), std::move(name));

@@ -3,6 +3,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -209,6 +210,9 @@ TaskRef& TaskRef::succeed(TaskRef other) {
 
 TaskRef& TaskRef::on_node(unsigned node) {
   detail::GraphNode* a = checked(node_, "on_node()");
+  if (node > static_cast<unsigned>(std::numeric_limits<int>::max()))
+    throw UsageError("on_node(" + std::to_string(node) + "): not a NUMA node number (at most " +
+                     std::to_string(std::numeric_limits<int>::max()) + ")");
   detail::EditScope edit(*a->owner, "on_node()");
   a->affinity = static_cast<int>(node);
   if (a->affinity > a->owner->max_affinity) a->owner->max_affinity = a->affinity;

@@ -77,6 +77,26 @@ TEST(Graph, EmptyGraphCompletesAtOnce) {
   r.wait();
   EXPECT_FALSE(g.running());
   EXPECT_THROW(r.wait(), vitte::UsageError) << "the handle is empty once waited for";
+  sched.shutdown();
+  EXPECT_THROW((void)sched.run(g), vitte::UsageError) << "an empty graph after shutdown is refused too";
+  EXPECT_FALSE(g.running());
+}
+
+// Every task that threw counts in the metrics' failed, not only the one rethrown.
+TEST(Graph, EveryErrorCountsInTheMetrics) {
+  vitte::Scheduler sched(2);
+  vitte::Graph g;
+  std::atomic<int> started{0};
+  for (int i = 0; i < 2; ++i)
+    g.add([&] {
+      ++started;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      while (started.load() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+      throw std::runtime_error("boom");
+    });
+  const std::uint64_t before = sched.metrics().total.failed;
+  EXPECT_THROW(sched.run(g).wait(), std::runtime_error);
+  EXPECT_EQ(sched.metrics().total.failed - before, static_cast<std::uint64_t>(started.load()));
 }
 
 TEST(Graph, RunsTheSameGraphManyTimes) {

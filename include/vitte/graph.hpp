@@ -19,7 +19,8 @@
 //   they start once it returns, and the task counts as finished, for its successors and
 //   for the run, only when they have all finished.
 // - Scheduler::run(g) starts a run and returns a GraphRun; wait() or get() waits for every
-//   task of the run and rethrows the first exception one of them threw. The first
+//   task of the run and rethrows the first exception one of them threw (every task that
+//   threw counts in the scheduler's metrics, `failed`). The first
 //   exception cancels the tasks that have not started (they are skipped); the graph may
 //   be run again afterwards. A GraphRun that is destroyed unwaited waits in its
 //   destructor (an error it cannot rethrow there is written to stderr).
@@ -30,7 +31,8 @@
 //   for every run in flight to finish (nothing is dropped), even one nobody waited for.
 // - run() refuses a graph with a cycle (UsageError naming a task on the cycle), and
 //   precede() refuses an edge between tasks of two different graphs (or subflows).
-// - An empty graph's run is finished at once.
+// - An empty graph's run is finished at once. run() after shutdown() began throws
+//   UsageError, for an empty graph too (from a task of the scheduler it is still allowed).
 // - Task::on_node(n): the task runs on a worker of node n, or of the nearest node that
 //   has workers when n has none (as Scheduler::submit(task, n)). A worker of another node
 //   that comes across it (by stealing) hands it back to n's injection queue.
@@ -188,8 +190,9 @@ class Graph {
   std::unique_ptr<detail::GraphState> state_;
 };
 
-// One run of a Graph (Scheduler::run). Move-only.
-class GraphRun {
+// One run of a Graph (Scheduler::run). Move-only; [[nodiscard]]: a run dropped at once
+// is waited for at once.
+class [[nodiscard]] GraphRun {
  public:
   GraphRun() = default;
   GraphRun(GraphRun&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}

@@ -154,6 +154,7 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
         child = run_dynamic<Trace>(gs, n, w, waits);
     } catch (...) {
       gs->counter.record_exception(std::current_exception());  // cancels the run
+      w->counters.failed.bump();  // metrics: every task that threw, as for other tasks
       return;
     }
     if constexpr (Trace) {
@@ -209,11 +210,12 @@ void start_run(GraphState* gs) {
 
 // Ends a run for the joiner: sets `phase` back to kIdle last (release; pairs with the
 // acquiring CAS of the next run() or editor, G6). Returns the first error.
-std::exception_ptr end_run(GraphState* gs) noexcept {
+// Errors after the first are counted in *others (they are in the metrics' failed too).
+std::exception_ptr end_run(GraphState* gs, std::uint64_t* others = nullptr) noexcept {
   wait_for(gs->counter);
   // A cancelled run may have stopped with join counters half-way (G3).
   if (gs->counter.cancelled()) gs->dirty = true;
-  std::exception_ptr e = gs->counter.take_error();
+  std::exception_ptr e = gs->counter.take_error(others);
   gs->traced = gs->trace;
   gs->core = nullptr;
   gs->phase.store(GraphState::kIdle, std::memory_order_release);
@@ -230,6 +232,11 @@ GraphRun Scheduler::run(Graph& g, const RunOptions& opts) {
   if (gs == nullptr) throw UsageError("Scheduler::run() of a moved-from Graph");
   detail::SchedulerCore* core = detail::core_of(*this);
   core->check_not_inherited("Scheduler::run()");
+  // After shutdown() began, a thread that is not one of our workers may start no run, not
+  // even of an empty graph (a non-empty one would also be refused by submit_external).
+  const bool from_worker = detail::tls_worker != nullptr && detail::tls_worker->core == core;
+  if (!from_worker && !core->accepting.load(std::memory_order_acquire))
+    throw UsageError("Scheduler::run() of graph '" + gs->name + "' after the scheduler began shutting down");
   // G6, acq_rel: acquire orders us after the previous joiner's or editor's release (its
   // run or edit is over); an editor's CAS that sees kRunning refuses.
   std::uint8_t seen = detail::GraphState::kIdle;
@@ -292,7 +299,8 @@ GraphRun& GraphRun::operator=(GraphRun&& o) noexcept {
 GraphRun::~GraphRun() {
   if (state_ == nullptr) return;
   const std::string name = state_->name;
-  if (std::exception_ptr e = detail::end_run(std::exchange(state_, nullptr))) {
+  std::uint64_t others = 0;
+  if (std::exception_ptr e = detail::end_run(std::exchange(state_, nullptr), &others)) {
     std::string what = "unknown exception";
     try {
       std::rethrow_exception(e);
@@ -300,8 +308,8 @@ GraphRun::~GraphRun() {
       what = ex.what();
     } catch (...) {
     }
-    std::fprintf(stderr, "vitte: a run of graph '%s' failed and was never waited for: %s\n", name.c_str(),
-                 what.c_str());
+    std::fprintf(stderr, "vitte: a run of graph '%s' failed and was never waited for; %llu task(s) threw, first: %s\n",
+                 name.c_str(), static_cast<unsigned long long>(others + 1), what.c_str());
   }
 }
 

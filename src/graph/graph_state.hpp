@@ -18,13 +18,13 @@
 //       (a source), by the single predecessor of an in_degree-1 node, or by the
 //       predecessor whose decrement takes `join` to 0. Whoever makes it ready restores
 //       `join` to `in_degree` (relaxed) for the next run, and runs or queues it.
-//   G6  `phase` is kIdle, kRunning (from run() until the joiner saw the run finish) or
-//       kEditing (one edit of the graph's own list in progress); run() and edits claim
-//       it from kIdle by CAS and refuse (UsageError) when it is taken.
 //   G5  `counter` counts strands, not nodes: every queued frame is one unit (added
 //       before the push that publishes it, done by Worker::execute after the frame's
 //       closure returned). A strand's last access to the graph is inside its closure, so
 //       once the joiner sees zero no worker touches the graph again (WaitCounter I4).
+//   G6  `phase` is kIdle, kRunning (from run() until the joiner saw the run finish) or
+//       kEditing (one edit of the graph's own list in progress); run() and edits claim
+//       it from kIdle by CAS and refuse (UsageError) when it is taken.
 #pragma once
 
 #include <atomic>

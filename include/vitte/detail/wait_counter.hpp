@@ -38,12 +38,12 @@
 //       be freed right after wait().
 //   I5  L, armed_ and the owner's view are touched by the owner thread only; other
 //       threads read owner_ alone, which never changes after construction.
-//   I7  a chained counter (chain_to) counts as one task of its chain while its count is
-//       above zero; the completer that takes it to zero reports that task done, after its
-//       own last access to this object (it read chain_ before its CAS).
 //   I6  arm() runs only when neither bit is set (the joiner's previous disarm() waited
 //       the notifier out), and only the joiner clears kWaiting without notifying, which
 //       it does only while A >= 1, when no completer can be the notifier.
+//   I7  a chained counter (chain_to) counts as one task of its chain while its count is
+//       above zero; the completer that takes it to zero reports that task done, after its
+//       own last access to this object (it read chain_ before its CAS).
 // Errors: the first exception recorded wins (claimed by CAS on has_error_); the rest are
 // counted. The joiner reads error_ after it observed pending == 0 (acquire on state_),
 // which happens after the recording task's completion (release), or on its own thread.

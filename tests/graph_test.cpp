@@ -1,7 +1,12 @@
 // Graph: ordering, reruns, affinity, subflows, errors, refusals, concurrency, deep chains.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
+#include <chrono>
+#include <climits>
+#include <functional>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -72,6 +77,26 @@ TEST(Graph, EmptyGraphCompletesAtOnce) {
   r.wait();
   EXPECT_FALSE(g.running());
   EXPECT_THROW(r.wait(), vitte::UsageError) << "the handle is empty once waited for";
+  sched.shutdown();
+  EXPECT_THROW((void)sched.run(g), vitte::UsageError) << "an empty graph after shutdown is refused too";
+  EXPECT_FALSE(g.running());
+}
+
+// Every task that threw counts in the metrics' failed, not only the one rethrown.
+TEST(Graph, EveryErrorCountsInTheMetrics) {
+  vitte::Scheduler sched(2);
+  vitte::Graph g;
+  std::atomic<int> started{0};
+  for (int i = 0; i < 2; ++i)
+    g.add([&] {
+      ++started;
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      while (started.load() < 2 && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+      throw std::runtime_error("boom");
+    });
+  const std::uint64_t before = sched.metrics().total.failed;
+  EXPECT_THROW(sched.run(g).wait(), std::runtime_error);
+  EXPECT_EQ(sched.metrics().total.failed - before, static_cast<std::uint64_t>(started.load()));
 }
 
 TEST(Graph, RunsTheSameGraphManyTimes) {
@@ -134,6 +159,48 @@ TEST(Graph, EditingWhileRunningIsRefused) {
   a.precede(b);  // allowed again
   sched.run(g).wait();
   EXPECT_EQ(g.edges(), 1u);
+}
+
+// Edits racing with run() from another thread are each either done or refused with
+// UsageError (the phase word, G6), never a corrupted graph; clean under TSan.
+TEST(Graph, EditsRacingWithRunsAreRefusedOrDone) {
+  vitte::Scheduler sched(2);
+  vitte::Graph g("race");
+  std::atomic<long> ran{0};
+  vitte::TaskRef first = g.add([&] { ++ran; });
+  std::atomic<bool> stop{false};
+  std::thread runner([&] {
+    while (!stop.load()) {
+      try {
+        sched.run(g).wait();
+      } catch (const vitte::UsageError&) {  // refused: an edit was in progress
+      }
+    }
+  });
+  long done = 0, refused = 0;
+  const int rounds = static_cast<int>(vitte::test::scaled(4000));
+  for (int i = 0; i < rounds; ++i) {
+    try {
+      vitte::TaskRef t = g.add([&] { ++ran; });
+      ++done;
+      try {
+        first.precede(t);
+        t.on_node(0);
+      } catch (const vitte::UsageError&) {
+        ++refused;
+      }
+    } catch (const vitte::UsageError&) {
+      ++refused;
+    }
+  }
+  stop = true;
+  runner.join();
+  EXPECT_GT(done + refused, 0);
+  EXPECT_FALSE(g.running());
+  // The graph is intact: every task that was added runs once per run.
+  ran = 0;
+  sched.run(g).wait();
+  EXPECT_EQ(ran.load(), static_cast<long>(g.size()));
 }
 
 TEST(Graph, EditingFromOneOfItsOwnTasksIsRefused) {
@@ -257,6 +324,62 @@ TEST(Graph, AffinityRunsTasksOnTheirNode) {
   vitte::Graph bad;
   bad.add([] {}).on_node(7);
   EXPECT_THROW((void)sched.run(bad), vitte::UsageError);
+  // Numbers beyond the node field (32767) never wrap to "anywhere": refused at once.
+  vitte::Graph wide;
+  vitte::TaskRef w = wide.add([] {});
+  EXPECT_THROW(w.on_node(UINT_MAX), vitte::UsageError);
+  EXPECT_THROW(w.on_node(0x80000001u), vitte::UsageError);
+  EXPECT_THROW(w.on_node(32768u), vitte::UsageError);
+  w.on_node(32767u);  // in range, but not in this topology: refused at run
+  EXPECT_THROW((void)sched.run(wide), vitte::UsageError);
+}
+
+TEST(Graph, EmptyCallableIsRefusedAtAdd) {
+  vitte::Graph g;
+  EXPECT_THROW(g.add(std::function<void()>{}), vitte::UsageError);
+  EXPECT_THROW(g.add(std::function<void(vitte::Subflow&)>{}), vitte::UsageError);
+  void (*null_fn)() = nullptr;
+  EXPECT_THROW(g.add(null_fn), vitte::UsageError);
+  EXPECT_EQ(g.size(), 0u);
+  g.add([] {});                          // a captureless lambda is fine
+  g.add(std::function<void()>([] {}));   // so is a non-empty std::function
+  EXPECT_EQ(g.size(), 2u);
+  vitte::Scheduler sched(1);
+  sched.run(g).wait();
+}
+
+// Destroying the scheduler while a run with affinity is in flight (nobody waited yet)
+// lets the run finish first: the workers of node 1 must not leave while a node-0 strand
+// still has node-1 work to hand over.
+TEST(Graph, SchedulerDestroyedWhileARunWithAffinityIsInFlight) {
+  const int rc = vitte::test::in_child([] {
+    vitte::Graph g("aff");
+    std::atomic<int> ran{0};
+    vitte::GraphRun r;
+    {
+      vitte::Options o;
+      o.topology = vitte::Topology::from_synthetic("pack:2 numa:1 core:2 pu:1");
+      vitte::Scheduler sched(std::move(o));
+      auto a = g.add([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        ++ran;
+      });
+      a.on_node(0);
+      for (int i = 0; i < 50; ++i) {
+        auto b = g.add([&] { ++ran; });
+        b.on_node(1);
+        a.precede(b);
+        auto d = g.add([&] { ++ran; });
+        d.on_node(0);
+        b.precede(d);
+      }
+      r = sched.run(g);
+    }  // shutdown: waits for the run, drops nothing
+    const int before = ran.load();
+    r.wait();
+    return before == 101 ? 0 : 1;
+  });
+  EXPECT_EQ(rc, 0) << "-1: hung (killed)";
 }
 
 TEST(Graph, AChainStaysOnOneWorker) {
@@ -349,6 +472,37 @@ TEST(Graph, DotAndTrace) {
   EXPECT_EQ(json.find("\"ran\": false"), std::string::npos) << json;
   EXPECT_NE(json.find("\"worker\": "), std::string::npos) << json;
   EXPECT_NE(g.trace_dot().find("worker"), std::string::npos);
+}
+
+// 20,000 nested subflows: the exports walk them without recursion, with ids that do not
+// grow with depth, in linear time.
+TEST(Graph, TraceOfDeeplyNestedSubflows) {
+  vitte::Scheduler sched(2);
+  vitte::Graph g("deep");
+  const int depth = 20000;
+  std::function<void(vitte::Subflow&, int)> nest = [&](vitte::Subflow& sf, int d) {
+    if (d == 0) {
+      sf.add([] {}, "leaf");
+      return;
+    }
+    sf.add([&nest, d](vitte::Subflow& s) { nest(s, d - 1); });
+  };
+  g.add([&](vitte::Subflow& sf) { nest(sf, depth); }, "root");
+  sched.run(g, vitte::RunOptions{.trace = true}).wait();
+  const auto t0 = std::chrono::steady_clock::now();
+  const nlohmann::json j = nlohmann::json::parse(g.trace_json());
+  ASSERT_EQ(j["tasks"].size(), static_cast<std::size_t>(depth) + 2);
+  EXPECT_TRUE(j["tasks"][0]["parent"].is_null());
+  for (std::size_t i = 1; i < j["tasks"].size(); ++i) {  // each task's parent is the one before
+    ASSERT_EQ(j["tasks"][i]["parent"], j["tasks"][i - 1]["id"]) << i;
+    ASSERT_TRUE(j["tasks"][i]["ran"].get<bool>()) << i;
+  }
+  EXPECT_EQ(j["tasks"].back()["name"], "leaf");
+  const std::string dot = g.trace_dot();
+  EXPECT_NE(dot.find("subgraph cluster_n0 {"), std::string::npos);
+  EXPECT_NE(dot.find("leaf"), std::string::npos);
+  EXPECT_LT(dot.size(), std::size_t{40} << 20) << "the DOT text grows linearly";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
 }
 
 TEST(Graph, DeepChainDoesNotGrowTheStack) {

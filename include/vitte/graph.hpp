@@ -19,17 +19,20 @@
 //   they start once it returns, and the task counts as finished, for its successors and
 //   for the run, only when they have all finished.
 // - Scheduler::run(g) starts a run and returns a GraphRun; wait() or get() waits for every
-//   task of the run and rethrows the first exception one of them threw. The first
+//   task of the run and rethrows the first exception one of them threw (every task that
+//   threw counts in the scheduler's metrics, `failed`). The first
 //   exception cancels the tasks that have not started (they are skipped); the graph may
 //   be run again afterwards. A GraphRun that is destroyed unwaited waits in its
 //   destructor (an error it cannot rethrow there is written to stderr).
 // - A graph runs once at a time: run() of a graph whose previous run has not been waited
 //   for throws UsageError, as do add(), precede() and on_node() on it until then. Several
 //   different graphs may run at once. The graph must outlive its runs (destroying a
-//   running graph aborts with a message).
+//   running graph aborts with a message). Shutting down or destroying the scheduler waits
+//   for every run in flight to finish (nothing is dropped), even one nobody waited for.
 // - run() refuses a graph with a cycle (UsageError naming a task on the cycle), and
 //   precede() refuses an edge between tasks of two different graphs (or subflows).
-// - An empty graph's run is finished at once.
+// - An empty graph's run is finished at once. run() after shutdown() began throws
+//   UsageError, for an empty graph too (from a task of the scheduler it is still allowed).
 // - Task::on_node(n): the task runs on a worker of node n, or of the nearest node that
 //   has workers when n has none (as Scheduler::submit(task, n)). A worker of another node
 //   that comes across it (by stealing) hands it back to n's injection queue.
@@ -68,8 +71,10 @@ struct RunOptions {
   bool trace = false;
 };
 
-// A handle to one task of a Graph (or of a Subflow). Cheap to copy; valid as long as the
-// graph lives.
+// A handle to one task of a Graph (or of a Subflow). Cheap to copy. A handle to a task
+// of the graph itself is valid as long as the graph lives; a handle to a task a Subflow
+// added is valid only until the spawning task runs again (its subflow is cleared then,
+// on the graph's next run) or the graph dies; using it afterwards is undefined.
 class TaskRef {
  public:
   TaskRef() = default;
@@ -100,14 +105,21 @@ struct TaskBody {
   std::function<void(Subflow*)> fn;
   bool dynamic = false;
 };
+// Refuses a callable that is testable as bool and false (an empty std::function, a null
+// function pointer), which would only fail when the task runs.
 template <class F>
 TaskBody make_body(F&& fn) {
   using D = std::decay_t<F>;
+  D f(std::forward<F>(fn));
+  if constexpr (std::is_pointer_v<D> || (std::is_class_v<D> && std::is_constructible_v<bool, const D&> &&
+                                         !std::is_convertible_v<const D&, bool>)) {
+    if (!static_cast<bool>(f)) throw UsageError("add() of an empty function (an empty std::function or a null pointer)");
+  }
   if constexpr (std::is_invocable_v<D&, Subflow&>) {
-    return TaskBody{[f = std::forward<F>(fn)](Subflow* sf) mutable { f(*sf); }, true};
+    return TaskBody{[f = std::move(f)](Subflow* sf) mutable { f(*sf); }, true};
   } else {
     static_assert(std::is_invocable_v<D&>, "a graph task is callable with () or with (vitte::Subflow&)");
-    return TaskBody{[f = std::forward<F>(fn)](Subflow*) mutable { f(); }, false};
+    return TaskBody{[f = std::move(f)](Subflow*) mutable { f(); }, false};
   }
 }
 }  // namespace detail
@@ -146,7 +158,7 @@ class Graph {
   ~Graph();
 
   // Adds a task; fn is callable with () or with (vitte::Subflow&). UsageError while the
-  // graph runs.
+  // graph runs, or for an empty callable (an empty std::function, a null pointer).
   template <class F>
   TaskRef add(F&& fn, std::string name = {}) {
     return add_body(detail::make_body(std::forward<F>(fn)), std::move(name));
@@ -164,7 +176,9 @@ class Graph {
   std::string dot() const;
   // After a run made with RunOptions{.trace = true} (UsageError otherwise, or while
   // running): every task that ran, with start and duration in ns from the run's start,
-  // worker index and NUMA node; tasks added by subflows name their parent.
+  // worker index and NUMA node; tasks added by subflows name their parent's id. Ids are
+  // numbers unique within one export (the graph's own tasks: their index); subflows of
+  // any depth are walked without recursion.
   std::string trace_json() const;
   // The same, as DOT: the static graph with each vertex labelled by its timings.
   std::string trace_dot() const;
@@ -176,8 +190,9 @@ class Graph {
   std::unique_ptr<detail::GraphState> state_;
 };
 
-// One run of a Graph (Scheduler::run). Move-only.
-class GraphRun {
+// One run of a Graph (Scheduler::run). Move-only; [[nodiscard]]: a run dropped at once
+// is waited for at once.
+class [[nodiscard]] GraphRun {
  public:
   GraphRun() = default;
   GraphRun(GraphRun&& o) noexcept : state_(std::exchange(o.state_, nullptr)) {}

@@ -3,8 +3,10 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "graph/graph_state.hpp"
@@ -44,12 +46,6 @@ std::string escaped(const std::string& s) {  // for DOT and JSON strings
   return out;
 }
 }  // namespace
-
-bool NodeList::editable() const noexcept {
-  if (parent != nullptr) return !sealed;
-  // acquire: pairs with the joiner's release store, so edits come after the run's tasks.
-  return !graph->running.load(std::memory_order_acquire);
-}
 
 void NodeList::reset_joins() noexcept {
   // relaxed: published to the workers by the push of the run's first frame (release).
@@ -133,16 +129,43 @@ void NodeList::validate() {
 }
 
 namespace {
-void check_editable(const NodeList& l, const char* what) {
-  if (!l.editable())
-    throw UsageError(std::string(what) + " on " + where(l) +
-                     (l.parent == nullptr ? " while it runs; wait() for the run first"
-                                          : " after its task returned; a subflow is built only inside its task"));
-}
+// Brackets one edit (G6): for the graph's own list, claims the phase word kIdle ->
+// kEditing and gives it back when the edit is done (or threw); a subflow's list is edited
+// only by its parent task's body, until sealed.
+class EditScope {
+ public:
+  EditScope(const NodeList& l, const char* what) {
+    if (l.parent != nullptr) {
+      if (l.sealed)
+        throw UsageError(std::string(what) + " on " + where(l) +
+                         " after its task returned; a subflow is built only inside its task");
+      return;
+    }
+    std::uint8_t seen = GraphState::kIdle;
+    // acq_rel: acquire pairs with the joiner's (or the last editor's) release store, so the
+    // edit comes after the run's tasks; the failure load needs no order (we only report).
+    if (!l.graph->phase.compare_exchange_strong(seen, GraphState::kEditing, std::memory_order_acq_rel,
+                                                std::memory_order_relaxed))
+      throw UsageError(std::string(what) + " on " + where(l) +
+                       (seen == GraphState::kRunning
+                            ? " while it runs; wait() for the run first"
+                            : " while another thread edits it; a graph is built by one thread at a time"));
+    gs_ = l.graph;
+  }
+  // release: publishes the edit to the next run() or editor (their acquiring CAS).
+  ~EditScope() {
+    if (gs_ != nullptr) gs_->phase.store(GraphState::kIdle, std::memory_order_release);
+  }
+  EditScope(const EditScope&) = delete;
+  EditScope& operator=(const EditScope&) = delete;
+
+ private:
+  GraphState* gs_ = nullptr;
+};
 }  // namespace
 
 TaskRef add_to(NodeList& l, TaskBody body, std::string name, GraphNode* parent) {
-  check_editable(l, "add()");
+  EditScope edit(l, "add()");
   if (!body.fn) throw UsageError("add() of an empty function to " + where(l));
   const auto index = static_cast<std::uint32_t>(l.nodes.size());
   if (!name.empty()) {
@@ -174,7 +197,7 @@ TaskRef& TaskRef::precede(TaskRef other) {
     throw UsageError("precede(): task '" + detail::label_of(*a) + "' belongs to " + detail::where(*a->owner) +
                      " and task '" + detail::label_of(*b) + "' to " + detail::where(*b->owner) +
                      "; a dependency between two graphs (or subflows) is not allowed");
-  detail::check_editable(*a->owner, "precede()");
+  detail::EditScope edit(*a->owner, "precede()");
   detail::NodeList& l = *a->owner;
   a->succ.push(b);
   if (b->in_degree++ == 0) {  // b is no longer a source: swap it out of the list
@@ -198,10 +221,10 @@ TaskRef& TaskRef::succeed(TaskRef other) {
 
 TaskRef& TaskRef::on_node(unsigned node) {
   detail::GraphNode* a = checked(node_, "on_node()");
-  detail::check_editable(*a->owner, "on_node()");
   if (node > static_cast<unsigned>(detail::kMaxAffinity))
     throw UsageError("on_node(" + std::to_string(node) + "): NUMA node numbers above " +
                      std::to_string(detail::kMaxAffinity) + " are not supported");
+  detail::EditScope edit(*a->owner, "on_node()");
   a->affinity = static_cast<std::int16_t>(node);
   if (a->affinity > a->owner->max_affinity) a->owner->max_affinity = a->affinity;
   return *this;
@@ -209,7 +232,7 @@ TaskRef& TaskRef::on_node(unsigned node) {
 
 TaskRef& TaskRef::name(std::string n) {
   detail::GraphNode* a = checked(node_, "name()");
-  detail::check_editable(*a->owner, "name()");
+  detail::EditScope edit(*a->owner, "name()");
   std::vector<std::string>& names = a->owner->names;
   if (names.size() <= a->index) {
     if (n.empty()) return *this;
@@ -237,7 +260,7 @@ Graph::Graph(std::string name) : state_(std::make_unique<detail::GraphState>(std
 Graph::Graph(Graph&&) noexcept = default;
 Graph& Graph::operator=(Graph&& o) noexcept {
   if (this != &o) {
-    if (state_ && state_->running.load(std::memory_order_acquire)) {
+    if (state_ && state_->running()) {
       std::fprintf(stderr, "vitte: graph '%s' was assigned over while a run of it was in flight; aborting\n",
                    state_->name.c_str());
       std::abort();
@@ -248,7 +271,7 @@ Graph& Graph::operator=(Graph&& o) noexcept {
 }
 Graph::~Graph() {
   // acquire: pairs with the joiner's release; a finished run is fully done with us.
-  if (state_ && state_->running.load(std::memory_order_acquire)) {
+  if (state_ && state_->running()) {
     std::fprintf(stderr,
                  "vitte: graph '%s' was destroyed while a run of it was in flight (wait() for the run "
                  "first); aborting\n",
@@ -269,19 +292,51 @@ const std::string& Graph::name() const noexcept {
   return state_ ? state_->name : none;
 }
 bool Graph::running() const noexcept {
-  return state_ && state_->running.load(std::memory_order_acquire);
+  return state_ && state_->running();
 }
 
 namespace {
 
-void dot_list(std::string& out, const detail::NodeList& l, const std::string& prefix, bool trace, int depth) {
-  const std::string indent(static_cast<std::size_t>(2 + 2 * depth), ' ');
-  for (const detail::GraphNode& n : l.nodes) {
-    const std::string id = prefix + std::to_string(n.index);
+// The exports walk nested subflows with an explicit stack (they may nest 20,000 deep) and
+// number the tasks with one running counter per export: each list gets a base when it is
+// entered, and a task's id is its list's base plus its index, so ids stay short and a
+// successor (same list) is named before it is reached. The top list's ids are its indices.
+struct ExportFrame {
+  const detail::NodeList* l;
+  std::size_t pos;   // next task of l to write
+  std::size_t base;  // id of l's task 0
+  decltype(l->nodes.begin()) it;  // l's task number pos
+};
+// Indentation stops growing after this depth (20,000 levels would make the text quadratic).
+constexpr std::size_t kMaxIndentDepth = 16;
+
+void dot_list(std::string& out, const detail::NodeList& top, bool trace) {
+  std::vector<ExportFrame> stack{{&top, 0, 0, top.nodes.begin()}};
+  std::size_t next_id = top.nodes.size();
+  auto indent = [](std::size_t depth) {
+    return std::string(2 + 2 * (depth < kMaxIndentDepth ? depth : kMaxIndentDepth), ' ');
+  };
+  auto id_of = [](std::size_t id) { return "n" + std::to_string(id); };
+  while (!stack.empty()) {
+    const ExportFrame f = stack.back();
+    if (f.pos == f.l->nodes.size()) {  // a subflow done: close its cluster in its parent
+      stack.pop_back();
+      if (stack.empty()) break;
+      const std::string in = indent(stack.size() - 1);
+      const std::string pid = id_of(stack.back().base + f.l->parent->index);
+      out += in + "}\n";
+      for (const detail::GraphNode& c : f.l->nodes)
+        if (c.in_degree == 0) out += in + pid + " -> " + id_of(f.base + c.index) + " [style=dashed];\n";
+      continue;
+    }
+    ++stack.back().pos;
+    const detail::GraphNode& n = *stack.back().it++;
+    const std::string in = indent(stack.size() - 1);
+    const std::string id = id_of(f.base + n.index);
     std::string label = detail::escaped(detail::label_of(n));
     if (trace) {
       char buf[128];
-      const detail::TraceStamp t = n.index < l.trace.size() ? l.trace[n.index] : detail::TraceStamp{};
+      const detail::TraceStamp t = n.index < f.l->trace.size() ? f.l->trace[n.index] : detail::TraceStamp{};
       if (t.start >= 0)
         std::snprintf(buf, sizeof buf, "\\nstart %.1f us, %.1f us\\nworker %d, node %d", t.start / 1e3,
                       t.duration / 1e3, t.worker, t.node);
@@ -289,44 +344,56 @@ void dot_list(std::string& out, const detail::NodeList& l, const std::string& pr
         std::snprintf(buf, sizeof buf, "\\n(did not run)");
       label += buf;
     }
-    out += indent + id + " [label=\"" + label + "\"";
+    out += in + id + " [label=\"" + label + "\"";
     if (n.affinity >= 0) out += ", xlabel=\"node=" + std::to_string(n.affinity) + "\"";
     if (n.dynamic) out += ", shape=box";
     out += "];\n";
-    for (const detail::GraphNode* s : n.succ) out += indent + id + " -> " + prefix + std::to_string(s->index) + ";\n";
+    for (const detail::GraphNode* s : n.succ) out += in + id + " -> " + id_of(f.base + s->index) + ";\n";
     if (trace && n.sub && !n.sub->nodes.empty()) {
-      out += indent + "subgraph cluster_" + id + " {\n" + indent + "  label=\"subflow of " + label + "\";\n";
-      dot_list(out, *n.sub, id + "_", trace, depth + 1);
-      out += indent + "}\n";
-      for (const detail::GraphNode& c : n.sub->nodes)
-        if (c.in_degree == 0) out += indent + id + " -> " + id + "_" + std::to_string(c.index) + " [style=dashed];\n";
+      out += in + "subgraph cluster_" + id + " {\n" + in + "  label=\"subflow of " + label + "\";\n";
+      stack.push_back({n.sub.get(), 0, next_id, std::as_const(n.sub->nodes).begin()});
+      next_id += n.sub->nodes.size();
     }
   }
 }
 
-void json_list(std::string& out, const detail::NodeList& l, const std::string& prefix, const std::string& parent,
-               bool& first) {
-  for (const detail::GraphNode& n : l.nodes) {
-    const std::string id = prefix + std::to_string(n.index);
+void json_list(std::string& out, const detail::NodeList& top) {
+  std::vector<ExportFrame> stack{{&top, 0, 0, top.nodes.begin()}};
+  std::size_t next_id = top.nodes.size();
+  bool first = true;
+  while (!stack.empty()) {
+    const ExportFrame f = stack.back();
+    if (f.pos == f.l->nodes.size()) {
+      stack.pop_back();
+      continue;
+    }
+    ++stack.back().pos;
+    const detail::GraphNode& n = *stack.back().it++;
+    const std::string id = std::to_string(f.base + n.index);
     out += first ? "\n    " : ",\n    ";
     first = false;
     char buf[160];
-    const detail::TraceStamp t = n.index < l.trace.size() ? l.trace[n.index] : detail::TraceStamp{};
+    const detail::TraceStamp t = n.index < f.l->trace.size() ? f.l->trace[n.index] : detail::TraceStamp{};
     std::snprintf(buf, sizeof buf, "\"start_ns\": %" PRId64 ", \"duration_ns\": %" PRId64 ", \"worker\": %d, \"node\": %d",
                   t.start, t.duration, t.worker, t.node);
-    out += "{\"id\": \"" + id + "\", \"name\": \"" + detail::escaped(l.name_of(n)) + "\", \"ran\": " +
+    const std::string parent =
+        stack.size() < 2 ? "null" : "\"" + std::to_string(stack[stack.size() - 2].base + f.l->parent->index) + "\"";
+    out += "{\"id\": \"" + id + "\", \"name\": \"" + detail::escaped(f.l->name_of(n)) + "\", \"ran\": " +
            (t.start >= 0 ? "true" : "false") + ", " + buf + ", \"affinity\": " + std::to_string(n.affinity) +
-           ", \"parent\": " + (parent.empty() ? "null" : "\"" + parent + "\"") + ", \"successors\": [";
+           ", \"parent\": " + parent + ", \"successors\": [";
     for (std::size_t i = 0; i < n.succ.size(); ++i)
-      out += (i ? ", \"" : "\"") + prefix + std::to_string(n.succ[i]->index) + "\"";
+      out += (i ? ", \"" : "\"") + std::to_string(f.base + n.succ[i]->index) + "\"";
     out += "]}";
-    if (n.sub) json_list(out, *n.sub, id + ".", id, first);
+    if (n.sub && !n.sub->nodes.empty()) {
+      stack.push_back({n.sub.get(), 0, next_id, std::as_const(n.sub->nodes).begin()});
+      next_id += n.sub->nodes.size();
+    }
   }
 }
 
 void check_traced(const detail::GraphState* s, const char* what) {
   if (!s) throw UsageError(std::string(what) + " on a moved-from Graph");
-  if (s->running.load(std::memory_order_acquire))
+  if (s->running())
     throw UsageError(std::string(what) + " on graph '" + s->name + "' while it runs; wait() for the run first");
   if (!s->traced)
     throw UsageError(std::string(what) + ": the last run of graph '" + s->name +
@@ -337,22 +404,21 @@ void check_traced(const detail::GraphState* s, const char* what) {
 
 std::string Graph::dot() const {
   std::string out = "digraph \"" + detail::escaped(name()) + "\" {\n";
-  if (state_) dot_list(out, state_->top, "n", false, 0);
+  if (state_) dot_list(out, state_->top, false);
   return out + "}\n";
 }
 
 std::string Graph::trace_dot() const {
   check_traced(state_.get(), "trace_dot()");
   std::string out = "digraph \"" + detail::escaped(name()) + "\" {\n";
-  dot_list(out, state_->top, "n", true, 0);
+  dot_list(out, state_->top, true);
   return out + "}\n";
 }
 
 std::string Graph::trace_json() const {
   check_traced(state_.get(), "trace_json()");
   std::string out = "{\n  \"graph\": \"" + detail::escaped(name()) + "\",\n  \"tasks\": [";
-  bool first = true;
-  json_list(out, state_->top, "", "", first);
+  json_list(out, state_->top);
   return out + "\n  ]\n}\n";
 }
 

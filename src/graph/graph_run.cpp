@@ -160,6 +160,7 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
     } catch (...) {
       gs->failed.store(true, std::memory_order_relaxed);
       gs->counter.record_exception(std::current_exception());  // cancels the run
+      w->counters.failed.bump();  // metrics: every task that threw, as for other tasks
       return;
     }
     if constexpr (Trace) {
@@ -214,17 +215,18 @@ void start_run(GraphState* gs) {
   }
 }
 
-// Ends a run for the joiner: clears `running` last (release; pairs with run()'s
-// exchange and the editors' acquire loads). Returns the first error.
-std::exception_ptr end_run(GraphState* gs) noexcept {
+// Ends a run for the joiner: sets `phase` back to kIdle last (release; pairs with the
+// acquiring CAS of the next run() or editor, G6). Returns the first error.
+// Errors after the first are counted in *others (they are in the metrics' failed too).
+std::exception_ptr end_run(GraphState* gs, std::uint64_t* others = nullptr) noexcept {
   wait_for(gs->counter);
   // A cancelled run may have stopped with join counters half-way (G3).
   if (gs->counter.cancelled()) gs->dirty = true;
   gs->failed.store(false, std::memory_order_relaxed);  // ordered before the next run's pushes
-  std::exception_ptr e = gs->counter.take_error();
+  std::exception_ptr e = gs->counter.take_error(others);
   gs->traced = gs->trace;
   gs->core = nullptr;
-  gs->running.store(false, std::memory_order_release);
+  gs->phase.store(GraphState::kIdle, std::memory_order_release);
   return e;
 }
 
@@ -238,12 +240,23 @@ GraphRun Scheduler::run(Graph& g, const RunOptions& opts) {
   if (gs == nullptr) throw UsageError("Scheduler::run() of a moved-from Graph");
   detail::SchedulerCore* core = detail::core_of(*this);
   core->check_not_inherited("Scheduler::run()");
-  // acq_rel: acquire orders us after the previous joiner's release (its run is over);
-  // release publishes `running` to editors on other threads.
-  if (gs->running.exchange(true, std::memory_order_acq_rel))
+  // After shutdown() began, a thread that is not one of our workers may start no run, not
+  // even of an empty graph (a non-empty one would also be refused by submit_external).
+  const bool from_worker = detail::tls_worker != nullptr && detail::tls_worker->core == core;
+  if (!from_worker && !core->accepting.load(std::memory_order_acquire))
+    throw UsageError("Scheduler::run() of graph '" + gs->name + "' after the scheduler began shutting down");
+  // G6, acq_rel: acquire orders us after the previous joiner's or editor's release (its
+  // run or edit is over); an editor's CAS that sees kRunning refuses.
+  std::uint8_t seen = detail::GraphState::kIdle;
+  if (!gs->phase.compare_exchange_strong(seen, detail::GraphState::kRunning, std::memory_order_acq_rel,
+                                         std::memory_order_relaxed)) {
+    if (seen == detail::GraphState::kEditing)
+      throw UsageError("Scheduler::run(): graph '" + gs->name +
+                       "' is being edited by another thread; a graph is built by one thread at a time");
     throw UsageError("Scheduler::run(): graph '" + gs->name +
                      "' is already running; wait() for its run before running it again (a graph runs once at a "
                      "time; build a second Graph to run the same work concurrently)");
+  }
   try {
     detail::NodeList& top = gs->top;
     if (!top.validated) top.validate();  // throws for a cycle
@@ -258,6 +271,10 @@ GraphRun Scheduler::run(Graph& g, const RunOptions& opts) {
     gs->trace = opts.trace;
     gs->traced = false;
     if (top.nodes.empty()) return detail::GraphAccess::run_handle(gs);  // finished at once
+    // The run is one task of the scheduler's graph_runs until its last strand finished
+    // (WaitCounter I7), so shutdown() waits for it.
+    gs->counter.chain_to(&core->graph_runs);
+    core->graph_runs.add(nullptr);
     if (opts.trace) {
       top.trace.assign(top.nodes.size(), detail::TraceStamp{});
       gs->t0 = std::chrono::steady_clock::now();
@@ -267,7 +284,7 @@ GraphRun Scheduler::run(Graph& g, const RunOptions& opts) {
     }
   } catch (...) {
     gs->core = nullptr;
-    gs->running.store(false, std::memory_order_release);
+    gs->phase.store(detail::GraphState::kIdle, std::memory_order_release);
     throw;
   }
   return detail::GraphAccess::run_handle(gs);
@@ -290,7 +307,8 @@ GraphRun& GraphRun::operator=(GraphRun&& o) noexcept {
 GraphRun::~GraphRun() {
   if (state_ == nullptr) return;
   const std::string name = state_->name;
-  if (std::exception_ptr e = detail::end_run(std::exchange(state_, nullptr))) {
+  std::uint64_t others = 0;
+  if (std::exception_ptr e = detail::end_run(std::exchange(state_, nullptr), &others)) {
     std::string what = "unknown exception";
     try {
       std::rethrow_exception(e);
@@ -298,8 +316,8 @@ GraphRun::~GraphRun() {
       what = ex.what();
     } catch (...) {
     }
-    std::fprintf(stderr, "vitte: a run of graph '%s' failed and was never waited for: %s\n", name.c_str(),
-                 what.c_str());
+    std::fprintf(stderr, "vitte: a run of graph '%s' failed and was never waited for; %llu task(s) threw, first: %s\n",
+                 name.c_str(), static_cast<unsigned long long>(others + 1), what.c_str());
   }
 }
 

@@ -3,12 +3,12 @@
 //
 // Roles: the builder (one thread, while the graph is not running) adds nodes and edges;
 // during a run, workers run nodes and release successors (graph_run.cpp); the joiner
-// (GraphRun::wait) waits on `counter`, then clears `running`.
+// (GraphRun::wait) waits on `counter`, then sets `phase` back to kIdle (G6).
 // Invariants:
 //   G1  Nodes never move: they live in a NodeStore (blocks that are never reallocated) and are
 //       removed only with their list (a subflow's list is cleared when its parent task
 //       next runs, when every node of the previous run has long finished).
-//   G2  While `running` is set, the static structure (nodes, succ, in_degree, affinity,
+//   G2  While `phase` is kRunning (G6), the static structure (nodes, succ, in_degree, affinity,
 //       names) of the graph's own list is read-only; a subflow's list is writable only
 //       by its parent task's body, until `sealed`.
 //   G3  Between runs every node's `join` equals its `in_degree` (precede() keeps them
@@ -22,6 +22,9 @@
 //       before the push that publishes it, done by Worker::execute after the frame's
 //       closure returned). A strand's last access to the graph is inside its closure, so
 //       once the joiner sees zero no worker touches the graph again (WaitCounter I4).
+//   G6  `phase` is kIdle, kRunning (from run() until the joiner saw the run finish) or
+//       kEditing (one edit of the graph's own list in progress); run() and edits claim
+//       it from kIdle by CAS and refuse (UsageError) when it is taken.
 #pragma once
 
 #include <algorithm>
@@ -253,7 +256,6 @@ struct NodeList {
   std::size_t back_edges = 0;
   bool validated = false;        // no edit since the last cycle check
 
-  bool editable() const noexcept;
   // The cycle check: free without back edges, else Kahn's algorithm on plain scratch
   // counters, O(nodes + edges), on the first run after an edit. Throws UsageError naming
   // a node on a cycle.
@@ -268,9 +270,14 @@ struct GraphState {
   explicit GraphState(std::string n) : name(std::move(n)), top(this, nullptr) {}
   std::string name;
   NodeList top;
-  // Set by run() (exchange, acq_rel: one run at a time), cleared by the joiner (release)
-  // after it saw the run finish; editors read it (acquire) to refuse edits meanwhile.
-  std::atomic<bool> running{false};
+  // G6: one word excludes runs and edits of the graph's own list. run() CASes
+  // kIdle -> kRunning (acq_rel: after the previous joiner's or editor's release), the
+  // joiner stores kIdle (release) after it saw the run finish; an edit (add, precede,
+  // on_node, name) CASes kIdle -> kEditing and stores kIdle (release) when done. A CAS
+  // that fails is refused with UsageError, so an edit never overlaps a run or another edit.
+  static constexpr std::uint8_t kIdle = 0, kRunning = 1, kEditing = 2;
+  std::atomic<std::uint8_t> phase{kIdle};
+  bool running() const noexcept { return phase.load(std::memory_order_acquire) == kRunning; }
   WaitCounter counter{/*cancel_on_error=*/true};
   // Set (relaxed) by a strand whose task threw, read by every strand before each node: a
   // read-mostly line of its own, apart from the counter, whose count every strand writes.

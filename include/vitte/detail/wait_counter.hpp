@@ -41,6 +41,9 @@
 //   I6  arm() runs only when neither bit is set (the joiner's previous disarm() waited
 //       the notifier out), and only the joiner clears kWaiting without notifying, which
 //       it does only while A >= 1, when no completer can be the notifier.
+//   I7  a chained counter (chain_to) counts as one task of its chain while its count is
+//       above zero; the completer that takes it to zero reports that task done, after its
+//       own last access to this object (it read chain_ before its CAS).
 // Errors: the first exception recorded wins (claimed by CAS on has_error_); the rest are
 // counted. The joiner reads error_ after it observed pending == 0 (acquire on state_),
 // which happens after the recording task's completion (release), or on its own thread.
@@ -94,6 +97,7 @@ class WaitCounter {
     // Read before the CAS: once it lands, the joiner may see the group finished and free
     // this object (only the notifier may touch it after, I4).
     [[maybe_unused]] const bool has_owner = owner_ != nullptr;
+    WaitCounter* const chain = chain_;  // read before the CAS, as above
     // relaxed: only a first guess for the CAS, which re-reads the word on failure.
     std::uint64_t s = state_.load(std::memory_order_relaxed);
     bool notifier;
@@ -115,6 +119,17 @@ class WaitCounter {
       // release: pairs with the joiner's acquire loads in disarm(); last touch (I4).
       state_.fetch_and(~kNotifying, std::memory_order_release);
     }
+    // The whole group finished: it was one task of `chain` (I7). `this` is not touched.
+    if (chain != nullptr && (s & ~(kWaiting | kNotifying)) == kOne) [[unlikely]] chain->done(self);
+  }
+
+  // I7: while set, this counter's group (from its first add() until its count returns to
+  // zero) is itself one task of `c`: the caller did c->add() before this group's first
+  // add(), and the completer that takes this count to zero calls c->done(). Only for
+  // counters without an owner; set between groups (before the first add()).
+  void chain_to(WaitCounter* c) noexcept {
+    VITTE_ASSERT(owner_ == nullptr, "I7: chain_to() on a counter with an owner");
+    chain_ = c;
   }
 
   // Joiner side (the owner, when there is one).
@@ -219,6 +234,7 @@ class WaitCounter {
   std::exception_ptr error_;
   // The owner's ledger (I5).
   const WorkerLocal* const owner_;
+  WaitCounter* chain_ = nullptr;  // I7
   std::uint64_t local_spawned_ = 0;
   std::uint64_t local_done_ = 0;
   bool armed_ = false;

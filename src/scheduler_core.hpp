@@ -101,6 +101,10 @@ class SchedulerCore {
   std::uint64_t born_in_generation;    // fork_generation when made (see fork contract)
 };
 
+// Writes an error nobody will rethrow to stderr ("vitte: <what_happened>; N task(s) threw,
+// first: ...") rather than lose it.
+void report_unjoined(std::exception_ptr e, std::uint64_t others, const char* what_happened) noexcept;
+
 // Bumped in the child after every fork(); a scheduler made in an earlier generation is
 // inherited and unusable there.
 extern std::atomic<std::uint64_t> fork_generation;

@@ -325,22 +325,7 @@ JobResult run_job_phases(Scheduler& sched, const std::string& root, std::vector<
   parallel_for(sched, 0, files.size(), 4, [&](std::size_t root_file) {
     const std::size_t w = static_cast<std::size_t>(Scheduler::current_worker());
     const std::uint32_t e = ++epoch[w];
-    std::vector<std::uint32_t>& seen = stamp[w];
-    std::vector<std::uint32_t>& stack = stacks[w];
-    stack.assign(1, static_cast<std::uint32_t>(root_file));
-    seen[root_file] = e;
-    std::uint32_t count = 0;
-    while (!stack.empty()) {
-      const std::uint32_t v = stack.back();
-      stack.pop_back();
-      for (std::uint32_t u : files[v].edges)
-        if (seen[u] != e) {
-          seen[u] = e;
-          ++count;
-          stack.push_back(u);
-        }
-    }
-    files[root_file].reach = count;
+    files[root_file].reach = count_reach(files, static_cast<std::uint32_t>(root_file), e, stamp[w], stacks[w]);
   });
 
   JobResult r = summarize(files);
@@ -367,6 +352,24 @@ JobResult summarize(const std::vector<SourceFile>& files) {
     }
   }
   return r;
+}
+
+std::uint32_t count_reach(const std::vector<SourceFile>& files, std::uint32_t root, std::uint32_t epoch,
+                          std::vector<std::uint32_t>& seen, std::vector<std::uint32_t>& stack) {
+  stack.assign(1, root);
+  seen[root] = epoch;
+  std::uint32_t count = 0;
+  while (!stack.empty()) {
+    const std::uint32_t v = stack.back();
+    stack.pop_back();
+    for (std::uint32_t u : files[v].edges)
+      if (seen[u] != epoch) {
+        seen[u] = epoch;
+        ++count;
+        stack.push_back(u);
+      }
+  }
+  return count;
 }
 
 }  // namespace vitte::cli

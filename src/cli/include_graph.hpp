@@ -63,6 +63,12 @@ struct SourceFile {
   std::string skip_why;
 };
 
+// The number of files reachable from `root` over the `edges` (excluding root itself).
+// `seen` is a per-thread visited array stamped with `epoch` (a new value per search, so it
+// is never cleared); `stack` is per-thread scratch. Used by the job and the pipeline alike.
+std::uint32_t count_reach(const std::vector<SourceFile>& files, std::uint32_t root, std::uint32_t epoch,
+                          std::vector<std::uint32_t>& seen, std::vector<std::uint32_t>& stack);
+
 struct JobResult {
   std::size_t files = 0;
   std::uint64_t bytes = 0;

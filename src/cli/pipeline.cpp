@@ -123,22 +123,7 @@ void PassPipeline::link(Subflow& sf) {
 void PassPipeline::analyse(std::uint32_t file) {
   const auto w = static_cast<std::size_t>(Scheduler::current_worker());
   const std::uint32_t e = ++epoch_[w];
-  std::vector<std::uint32_t>& seen = stamp_[w];
-  std::vector<std::uint32_t>& stack = dfs_[w];
-  stack.assign(1, file);
-  seen[file] = e;
-  std::uint32_t count = 0;
-  while (!stack.empty()) {
-    const std::uint32_t v = stack.back();
-    stack.pop_back();
-    for (std::uint32_t u : files_[v].edges)
-      if (seen[u] != e) {
-        seen[u] = e;
-        ++count;
-        stack.push_back(u);
-      }
-  }
-  files_[file].reach = count;
+  files_[file].reach = count_reach(files_, file, e, stamp_[w], dfs_[w]);
 }
 
 std::vector<std::pair<std::string, std::string>> PassPipeline::dropped_edges() const {

@@ -308,17 +308,8 @@ GraphRun::~GraphRun() {
   if (state_ == nullptr) return;
   const std::string name = state_->name;
   std::uint64_t others = 0;
-  if (std::exception_ptr e = detail::end_run(std::exchange(state_, nullptr), &others)) {
-    std::string what = "unknown exception";
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      what = ex.what();
-    } catch (...) {
-    }
-    std::fprintf(stderr, "vitte: a run of graph '%s' failed and was never waited for; %llu task(s) threw, first: %s\n",
-                 name.c_str(), static_cast<unsigned long long>(others + 1), what.c_str());
-  }
+  if (std::exception_ptr e = detail::end_run(std::exchange(state_, nullptr), &others))
+    detail::report_unjoined(e, others, ("a run of graph '" + name + "' failed and was never waited for").c_str());
 }
 
 bool GraphRun::ready() const noexcept { return state_ != nullptr && state_->counter.finished(); }

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstddef>
 #include <thread>
 #include <string>
@@ -39,7 +40,11 @@ std::size_t thread_count();
 template <class F>
 int in_child(F child, std::chrono::seconds limit = std::chrono::seconds(20)) {
   const pid_t pid = fork();
-  if (pid == 0) _exit(child());
+  if (pid == 0) {
+    const int rc = child();
+    std::fflush(nullptr);  // _exit() skips stdio: keep what the child printed
+    _exit(rc);
+  }
   const auto deadline = std::chrono::steady_clock::now() + limit;
   int status = 0;
   while (waitpid(pid, &status, WNOHANG) == 0) {

@@ -628,6 +628,18 @@ TEST(Cli, RunDotWritesThePassGraph) {
   fs::remove_all(root);
 }
 
+// With --json, stdout holds one JSON document: a --dot that is stdout would break it.
+TEST(Cli, RunDotToStdoutUnderJsonIsRefused) {
+  const fs::path dir = make_temp_dir("dotstdout");
+  std::ofstream(dir / "a.h") << "#include \"b.h\"\n";
+  std::ofstream(dir / "b.h") << "#include \"a.h\"\n";
+  const CliStreams j = vitte_sched_streams("run --json --no-baseline --workers 2 --dir " + dir.string() + " --dot /dev/stdout");
+  EXPECT_EQ(j.status, 2) << j.err;
+  const nlohmann::json doc = nlohmann::json::parse(j.out);  // throws (fails) if DOT came first
+  EXPECT_EQ(doc["error"]["exit_code"], 2);
+  EXPECT_NE(doc["error"]["message"].get<std::string>().find("standard output"), std::string::npos);
+}
+
 TEST(Cli, RunDotRefusesBigGraphsAndNamesAnUnwritableFile) {
   const fs::path big = make_temp_dir("big");
   for (int i = 0; i < 500; ++i) std::ofstream(big / ("h" + std::to_string(i) + ".h")) << "int x;\n";

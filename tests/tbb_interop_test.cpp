@@ -213,6 +213,12 @@ TEST(TbbInterop, ExceptionsPropagateAndOutsideAWorkerIsAUsageError) {
   tbb_arena(s, s.topology().nodes_with_cpus().front()).execute([&] { ++runs; });
   EXPECT_EQ(runs, 1);
   s.shutdown();  // destroys the arenas after the workers; nothing left running
+  // Afterwards no arena is handed out (it crashed for an arena already used, and made a new
+  // one nobody would destroy for an unused one).
+  EXPECT_THROW((void)tbb_arena(s, s.topology().nodes_with_cpus().front()), UsageError);
+  Scheduler fresh;
+  fresh.shutdown();
+  EXPECT_THROW((void)tbb_arena(fresh, fresh.topology().nodes_with_cpus().front()), UsageError);
 }
 
 // --- The arena choice on other machines' topologies (pure function) ---------------------

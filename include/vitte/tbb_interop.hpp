@@ -8,7 +8,10 @@
 // oneTBB algorithm started in f (parallel_for, parallel_reduce, parallel_sort, ...) runs
 // on that node's CPUs, with the calling worker taking part. One arena per arena node, made
 // on first use and owned by the Scheduler (destroyed by shutdown(), after the workers are
-// joined). An arena of a node with k workers has max_concurrency k with 1 slot reserved
+// joined; asking for one afterwards is a UsageError). with_tbb() must be called on a vitte
+// worker: inside a oneTBB algorithm it started, bodies may run on oneTBB's own threads,
+// where with_tbb() throws UsageError; those threads are already in the node's arena, so
+// call oneTBB directly there. An arena of a node with k workers has max_concurrency k with 1 slot reserved
 // for the calling worker, so at most k - 1 oneTBB worker threads join it: the node never
 // gets more than twice its workers' threads, and only while several of its workers are
 // busy with vitte tasks at the same time (docs/design.md, "oneTBB interop").

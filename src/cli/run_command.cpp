@@ -1,3 +1,6 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -70,7 +73,18 @@ nlohmann::json skip_examples_json(const SkipTally& s) {
 
 }  // namespace
 
+// Whether `file` names the same file as this process's standard output (/dev/stdout, a
+// path the shell redirected stdout to, ...).
+bool is_stdout(const std::string& file) {
+  struct stat a {}, b {};
+  return ::stat(file.c_str(), &a) == 0 && ::fstat(STDOUT_FILENO, &b) == 0 && a.st_dev == b.st_dev &&
+         a.st_ino == b.st_ino;
+}
+
 int run_command(const RunArgs& args) {
+  if (args.json && !args.dot.empty() && is_stdout(args.dot))
+    throw Failure(kExitUsage, "--dot '" + args.dot + "' is standard output, which --json keeps for one JSON "
+                              "document: write the pass graph to a file");
   const std::optional<Config> config = load_config(args.topo);
   const Topology topo = load_topology(args.topo);
   const Placement placement = parse_placement(args.topo.placement);

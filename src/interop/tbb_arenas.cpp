@@ -175,6 +175,8 @@ TbbArenas::TbbArenas(SchedulerCore& core) : core_(core), nodes_(core.topo.nodes(
 TbbArenas::~TbbArenas() { destroy(); }
 
 void TbbArenas::destroy() noexcept {
+  // release: pairs with the acquire in arena(); after this no arena is made or handed out.
+  destroyed_.store(true, std::memory_order_release);
   for (auto& n : nodes_) {
     if (!n) continue;
     n->observer.reset();  // before its arena
@@ -189,6 +191,10 @@ TbbArenaSpec TbbArenas::spec(unsigned node) const {
 tbb::task_arena& TbbArenas::arena(unsigned node) {
   if (node >= nodes_.size() || core_.plan.arenas[node].empty())
     throw UsageError("node " + std::to_string(node) + " has no workers, so no oneTBB arena");
+  // acquire: pairs with destroy(). Shutdown destroys the arenas once no task can be inside
+  // one; asking for one afterwards is a usage error, not a new arena nobody will destroy.
+  if (destroyed_.load(std::memory_order_acquire) || core_.inherited())
+    throw UsageError("tbb_arena(): the scheduler has shut down; its oneTBB arenas are gone");
   NodeArena& n = *nodes_[node];
   std::call_once(n.once, [&] {
     n.spec = spec(node);
@@ -218,8 +224,10 @@ namespace {
 TbbArenas& arenas_of_this_worker(const char* what) {
   WorkerLocal* w = tls_worker;
   if (w == nullptr)
-    throw UsageError(std::string(what) + " outside a vitte task: it runs oneTBB on the calling worker's node "
-                     "(use tbb_arena(sched, node) elsewhere)");
+    throw UsageError(std::string(what) + " on a thread that is not a vitte worker: it runs oneTBB on the calling "
+                     "worker's node (elsewhere use tbb_arena(sched, node)). Inside a oneTBB algorithm started by "
+                     "with_tbb(), bodies may run on oneTBB's own threads, which are already in the node's arena: "
+                     "call oneTBB directly there");
   return *w->core->tbb_arenas;
 }
 unsigned node_of_this_worker() { return tls_worker->core->plan.workers[tls_worker->index].node; }

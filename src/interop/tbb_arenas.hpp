@@ -1,6 +1,7 @@
 // The Scheduler's oneTBB arenas (private; see vitte/tbb_interop.hpp).
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -32,6 +33,7 @@ class TbbArenas {
   struct NodeArena;
   SchedulerCore& core_;
   std::vector<std::unique_ptr<NodeArena>> nodes_;
+  std::atomic<bool> destroyed_{false};  // set by destroy() (shutdown), read by arena()
 };
 
 }  // namespace vitte::detail

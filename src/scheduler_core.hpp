@@ -76,9 +76,6 @@ class SchedulerCore {
   MallocRouting malloc;  // decided before any thread starts
   IdleState idle;
   WaitCounter detached{/*cancel_on_error=*/false};
-  // One task per graph run in flight (Scheduler::run chains the run's counter to it,
-  // WaitCounter I7): shutdown() waits for them too, so no strand outlives the workers.
-  WaitCounter graph_runs{/*cancel_on_error=*/false};
   std::vector<std::unique_ptr<InjectionQueue>> inject_queues;  // by node; null: no arena
   std::vector<unsigned> arena_of;       // node -> the arena node its work goes to
   std::vector<unsigned> arena_nodes;    // nodes with an arena

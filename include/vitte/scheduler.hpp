@@ -118,7 +118,8 @@ class Scheduler {
   GraphRun run(Graph& g);
   GraphRun run(Graph& g, const RunOptions& opts);
 
-  // Waits until every task submitted so far (and every task they spawned) has finished.
+  // Waits until every task submitted so far (and every task they spawned) has finished,
+  // graph runs in flight included (their errors stay with their GraphRun).
   // Rethrows the first exception a detached task threw since the last join_all(); the
   // others are counted in metrics().total.failed. Throws UsageError when called from one
   // of this scheduler's own workers (it would wait for the task that calls it).

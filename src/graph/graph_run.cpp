@@ -271,10 +271,12 @@ GraphRun Scheduler::run(Graph& g, const RunOptions& opts) {
     gs->trace = opts.trace;
     gs->traced = false;
     if (top.nodes.empty()) return detail::GraphAccess::run_handle(gs);  // finished at once
-    // The run is one task of the scheduler's graph_runs until its last strand finished
-    // (WaitCounter I7), so shutdown() waits for it.
-    gs->counter.chain_to(&core->graph_runs);
-    core->graph_runs.add(nullptr);
+    // The run is one detached task of the scheduler until its last strand finished
+    // (WaitCounter I7), so join_all() and shutdown() wait for it. One counter for all
+    // outstanding work: a task that starts a run or submits work adds to it before it
+    // finishes itself, so the count never reads zero while anything is left to run.
+    gs->counter.chain_to(&core->detached);
+    core->detached.add(nullptr);
     if (opts.trace) {
       top.trace.assign(top.nodes.size(), detail::TraceStamp{});
       gs->t0 = std::chrono::steady_clock::now();

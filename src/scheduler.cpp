@@ -105,9 +105,11 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
   opts.stack_size = checked_stack_size(opts.stack_size);
   const std::size_t nn = topo.nodes().size();
   inject_queues.resize(nn);
+  urgent_queues.resize(nn);
   for (unsigned n = 0; n < nn; ++n)
     if (!plan.arenas[n].empty()) {
       inject_queues[n] = std::make_unique<InjectionQueue>(opts.max_backlog);
+      urgent_queues[n] = std::make_unique<InjectionQueue>();
       arena_nodes.push_back(n);
     }
   // Every node, CPU-less ones included, maps to itself or to its nearest arena, and has
@@ -183,6 +185,12 @@ void SchedulerCore::inject(TaskFrame* f, int node) {
   wake_for_injection(n);
 }
 
+void SchedulerCore::inject_urgent(TaskFrame* f, int node) {
+  const unsigned n = arena_for(node);
+  urgent_queues[n]->push(f);
+  wake_for_injection(n);
+}
+
 void SchedulerCore::wake_for_injection(unsigned n) {
   // seq_cst fence: pairs with the fence in Worker::park. Either the sleeper's re-check
   // sees this push, or we see its enlistment below and wake it.
@@ -214,6 +222,8 @@ void SchedulerCore::on_idle() noexcept {
 
 bool SchedulerCore::any_work_visible() const {
   for (const auto& q : inject_queues)
+    if (q && !q->empty()) return true;
+  for (const auto& q : urgent_queues)
     if (q && !q->empty()) return true;
   for (const auto& w : workers)
     if (!w->deque.empty()) return true;

@@ -43,6 +43,9 @@ class SchedulerCore {
   // The same for a thread that is not one of our workers: in bounded mode it first takes
   // a slot in the node's backlog (waits, or throws BacklogFull and leaves f to the caller).
   void inject_external(TaskFrame* f, int node);
+  // Queues a frame on a node's urgent lane (resume.hpp, Lane::Urgent): workers take it
+  // before their node's injection queue. Never bounded.
+  void inject_urgent(TaskFrame* f, int node);
   // After a push to node n's injection queue: the Dekker half that pairs with park.
   void wake_for_injection(unsigned n);
   // The arena node that work for `node` goes to (node < 0: the caller's node).
@@ -77,6 +80,10 @@ class SchedulerCore {
   IdleState idle;
   WaitCounter detached{/*cancel_on_error=*/false};
   std::vector<std::unique_ptr<InjectionQueue>> inject_queues;  // by node; null: no arena
+  std::vector<std::unique_ptr<InjectionQueue>> urgent_queues;  // by node; null: no arena
+  // Completions of resumption frames queued by threads that are not workers (resume.hpp);
+  // nobody waits on it.
+  WaitCounter untracked{/*cancel_on_error=*/false};
   std::vector<unsigned> arena_of;       // node -> the arena node its work goes to
   std::vector<unsigned> arena_nodes;    // nodes with an arena
   std::vector<std::unique_ptr<Worker>> workers;

@@ -150,7 +150,7 @@ class Scheduler {
   template <class F>
   auto async_impl(F&& fn, int node) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
     using R = std::invoke_result_t<std::decay_t<F>&>;
-    auto state = std::make_shared<detail::FutureState<R>>();
+    auto state = std::make_shared<detail::FutureState<R>>(core_.get());
     Task t = Task::spawn([state, f = std::forward<F>(fn)]() mutable { state->fulfil(f); });
     t.frame_->joins = &state->counter;  // an isolated get() may run this task
     if (node < 0)

@@ -60,6 +60,7 @@ Worker::Worker(SchedulerCore& core, const WorkerSlot& slot)
 void Worker::wire(const std::vector<std::unique_ptr<Worker>>& all,
                   const std::vector<std::unique_ptr<InjectionQueue>>& inject, const Plan& plan) {
   own_inject_ = inject[slot_.node].get();
+  own_urgent_ = core_.urgent_queues[slot_.node].get();
   all_ = all.data();
   inject_ = inject.data();
   for (const StealLevel& sl : plan.steal_order[slot_.index]) {
@@ -148,6 +149,18 @@ TaskFrame* Worker::find_work(unsigned failed_rounds) {
   if (TaskFrame* f = deque.pop()) {
     if (searching_) more_where_found_ = deque.size_hint() > 0;  // off the hot path
     return f;
+  }
+  return find_queued(failed_rounds);
+}
+
+// Off the fork-join path: the worker's own deque is empty.
+TaskFrame* Worker::find_queued(unsigned failed_rounds) {
+  if (!own_urgent_->empty()) [[unlikely]] {
+    if (TaskFrame* f = own_urgent_->try_pop()) {
+      counters.injected_taken.bump();
+      more_where_found_ = !own_urgent_->empty() || !own_inject_->empty();
+      return f;
+    }
   }
   if (TaskFrame* f = own_inject_->try_pop()) {
     counters.injected_taken.bump();

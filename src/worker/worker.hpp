@@ -1,6 +1,6 @@
 // Worker: one thread of an arena, and the loop it runs.
 //
-//   loop:  own deque (LIFO) -> own node's injection queue -> steal levels (same L3, same
+//   loop:  own deque (LIFO) -> own node's urgent lane -> own node's injection queue -> steal levels (same L3, same
 //          node, remote nodes nearest first; random victim within a level)
 //          -> spin a bounded number of rounds -> park until woken.
 //
@@ -70,6 +70,7 @@ class Worker : public WorkerLocal {
 
   void main();
   TaskFrame* find_work(unsigned failed_rounds);
+  TaskFrame* find_queued(unsigned failed_rounds);
   bool belongs(TaskFrame* f, const WaitCounter& c) noexcept;
   TaskFrame* find_work_isolated(WaitCounter& c, unsigned failed_rounds);
   TaskFrame* steal(unsigned failed_rounds);
@@ -85,6 +86,7 @@ class Worker : public WorkerLocal {
   SchedulerCore& core_;
   WorkerSlot slot_;
   InjectionQueue* own_inject_ = nullptr;
+  InjectionQueue* own_urgent_ = nullptr;  // timers that fell due (resume.hpp, Lane::Urgent)
   std::vector<Level> levels_;
   const std::unique_ptr<Worker>* all_ = nullptr;            // every worker, by index
   const std::unique_ptr<InjectionQueue>* inject_ = nullptr;  // every node's injection queue

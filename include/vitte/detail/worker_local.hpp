@@ -39,6 +39,10 @@ struct alignas(kCacheLine) WorkerLocal {
   SchedulerCore* core = nullptr;
   IdleState* idle = nullptr;
   WaitCounter* detached = nullptr;  // the scheduler's counter for submit()/spawn()
+  // Reported to by frames that belong to no group (coroutine resumptions, resume.hpp);
+  // nobody waits on it. Owned by this worker, so a resumption it pushes and runs itself
+  // costs no atomic; one stolen costs the thief one CAS here.
+  WaitCounter untracked{/*cancel_on_error=*/false, this};
   std::uint32_t index = 0;          // worker index in the plan
   std::uint32_t node = 0;           // logical NUMA node index
   // The isolation region of the task (or vitte::isolate call) running now; 0: none.

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "coro_kernels.hpp"
 #include "graph_kernels.hpp"
 #include "kernels.hpp"
 #include "runtimes.hpp"
@@ -92,6 +93,29 @@ void skynet_bench(benchmark::State& st, Runtime r, int threads) {
     check(st, got, want);
   }
   add_common_counters(st, 1'111'110);  // every node but the root is a task
+}
+
+// Coroutine forms of fib and skynet (coro_kernels.hpp), on vitte only: started with
+// sync_wait from the benchmark thread, as a TaskGroup root is started with run/wait.
+void cofib_bench(benchmark::State& st, int threads, int n, long want) {
+  vitte::Scheduler& s = bench::vitte_scheduler(threads);
+  for (auto _ : st) check(st, vitte::sync_wait(s, bench::cofib(n)), want);
+  add_common_counters(st, bench::fib_spawns(n));
+}
+
+void coskynet_bench(benchmark::State& st, int threads) {
+  vitte::Scheduler& s = bench::vitte_scheduler(threads);
+  for (auto _ : st) check(st, vitte::sync_wait(s, bench::coskynet(0, 1'000'000)), std::uint64_t{499'999'500'000ull});
+  add_common_counters(st, 1'111'110);
+}
+
+void coyield_bench(benchmark::State& st, int threads) {
+  vitte::Scheduler& s = bench::vitte_scheduler(threads);
+  const long rounds = 1'000'000;
+  for (auto _ : st) check(st, vitte::sync_wait(s, bench::coyield(rounds)), rounds);
+  st.counters["per_yield"] = benchmark::Counter(static_cast<double>(rounds),
+                                                benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  st.counters["peak_rss_MiB"] = peak_rss_mib();
 }
 
 void nqueens_bench(benchmark::State& st, Runtime r, int threads, int n, long want) {
@@ -226,6 +250,14 @@ void register_all() {
           ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(r == Runtime::Omp ? 1 : 3);
       benchmark::RegisterBenchmark(("skynet" + suffix).c_str(), skynet_bench, r, t)
           ->Unit(benchmark::kMillisecond)->UseRealTime();
+      if (r == Runtime::Vitte) {
+        benchmark::RegisterBenchmark(("cofib35" + suffix).c_str(), cofib_bench, t, 35, 9227465L)
+            ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
+        benchmark::RegisterBenchmark(("coskynet" + suffix).c_str(), coskynet_bench, t)
+            ->Unit(benchmark::kMillisecond)->UseRealTime();
+        benchmark::RegisterBenchmark(("coyield" + suffix).c_str(), coyield_bench, t)
+            ->Unit(benchmark::kMillisecond)->UseRealTime();
+      }
       benchmark::RegisterBenchmark(("nqueens12" + suffix).c_str(), nqueens_bench, r, t, 12, 14200L)
           ->Unit(benchmark::kMillisecond)->UseRealTime();
       benchmark::RegisterBenchmark(("uts" + suffix).c_str(), uts_bench, r, t, uts_want)

@@ -56,4 +56,13 @@ class BacklogFull : public Error {
   using Error::Error;
 };
 
+// A suspended coroutine was resumed because its work was called off instead of done: its
+// stop token was triggered (a std::stop_source of the caller's, or a when_all/when_any
+// sibling's failure or win), or the scheduler shut down while it slept. Thrown from the
+// co_await that was interrupted (sleep_for, a Future, yield, schedule_on).
+class Cancelled : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace vitte

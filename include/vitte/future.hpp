@@ -98,6 +98,9 @@ struct FutureState {
   std::optional<std::conditional_t<std::is_void_v<T>, char, T>> value;
 };
 
+template <class T>
+struct FutureAccess;
+
 }  // namespace detail
 
 template <class T>
@@ -129,10 +132,26 @@ class Future {
   }
 
  private:
+  friend struct detail::FutureAccess<T>;
   void check() const {
     if (!state_) throw UsageError("Future::get()/wait() on an empty future (already read?)");
   }
   std::shared_ptr<detail::FutureState<T>> state_;
 };
 
+namespace detail {
+
+// For the coroutine awaiter (coro_when.hpp): the state, and the result once the slot said
+// ready (C3), without waiting on the counter that fulfil() releases a moment later.
+template <class T>
+struct FutureAccess {
+  static FutureState<T>* state(const Future<T>& f) noexcept { return f.state_.get(); }
+  static T take(Future<T>& f) {
+    auto s = std::move(f.state_);
+    if (std::exception_ptr e = s->counter.take_error()) std::rethrow_exception(e);
+    if constexpr (!std::is_void_v<T>) return std::move(*s->value);
+  }
+};
+
+}  // namespace detail
 }  // namespace vitte

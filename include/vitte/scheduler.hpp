@@ -29,6 +29,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <type_traits>
 #include <utility>
 
@@ -43,6 +44,8 @@
 namespace vitte {
 
 class Graph;      // graph.hpp
+template <class T = void>
+class task;       // coro.hpp
 class GraphRun;
 struct RunOptions;
 
@@ -111,6 +114,13 @@ class Scheduler {
   auto async(unsigned node, F&& fn) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
     return async_impl(std::forward<F>(fn), static_cast<int>(node));
   }
+
+  // Starts a coroutine as a detached task (coro.hpp): join_all() and shutdown wait for it
+  // to end, suspended or not; its exception goes where a detached task's goes (join_all()
+  // rethrows it). `token` reaches it and everything it starts. UsageError after shutdown
+  // began (the task is destroyed unstarted).
+  template <class T>
+  void spawn(task<T> t, std::stop_token token = {});
 
   // Starts a run of a task graph and returns its handle (graph.hpp: the contract, and
   // the UsageErrors for a cycle or a graph already running). RunOptions{.trace = true}

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "vitte/config.hpp"
+#include "vitte/coro.hpp"
 #include "vitte/error.hpp"
 #include "vitte/future.hpp"
 #include "vitte/graph.hpp"

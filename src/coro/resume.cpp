@@ -7,17 +7,10 @@
 
 namespace vitte::detail {
 
-namespace {
-struct Resume {
-  std::coroutine_handle<> h;
-  void operator()() const { h.resume(); }  // a coroutine's own errors stay in its promise
-};
-}  // namespace
-
 void resume_later(SchedulerCore* core, std::coroutine_handle<> h, Lane lane, int node) {
   WorkerLocal* w = tls_worker;
   if (w != nullptr && w->core == core) {
-    TaskFrame* f = pack(w, Resume{h});
+    TaskFrame* f = pack(w, ResumeFn{h});
     f->counter = &w->untracked;
     w->untracked.add(w);
     switch (lane) {
@@ -36,7 +29,7 @@ void resume_later(SchedulerCore* core, std::coroutine_handle<> h, Lane lane, int
         return;
     }
   }
-  TaskFrame* f = pack(nullptr, Resume{h});
+  TaskFrame* f = pack(nullptr, ResumeFn{h});
   f->counter = &core->untracked;
   core->untracked.add(nullptr);
   if (lane == Lane::Urgent)

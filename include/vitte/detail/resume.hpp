@@ -29,6 +29,13 @@ class SchedulerCore;
 
 enum class Lane : unsigned char { Local, Fifo, Urgent };
 
+// The closure of a resumption frame. A coroutine keeps its own errors in its promise, so
+// resuming never throws.
+struct ResumeFn {
+  std::coroutine_handle<> h;
+  void operator()() const noexcept { h.resume(); }
+};
+
 // Queues `h.resume()` on `core`'s workers. node < 0: the calling worker's node (the
 // caller's home node on other threads). Never refused, also during shutdown: a coroutine
 // that was suspended must be resumed to free its frame.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "vitte/detail/coro_frame_pool.hpp"
 #include "vitte/detail/counters.hpp"
 #include "vitte/detail/frame_pool.hpp"
 #include "vitte/detail/waiter.hpp"
@@ -45,6 +46,7 @@ struct alignas(kCacheLine) WorkerLocal {
   WaitCounter untracked{/*cancel_on_error=*/false, this};
   std::uint32_t index = 0;          // worker index in the plan
   std::uint32_t node = 0;           // logical NUMA node index
+  CoroFramePool coro_frames;  // frames of vitte::task coroutines (coro_frame_pool.hpp)
   // The isolation region of the task (or vitte::isolate call) running now; 0: none.
   // Stamped on every frame this worker packs; while it is set, a wait on this worker
   // runs only tasks of the same region (Worker::help_wait).
@@ -91,6 +93,18 @@ TaskFrame* pack(WorkerLocal* w, F&& fn) {
     if (w != nullptr) w->counters.boxed.bump();
   }
   return f;
+}
+
+[[gnu::always_inline]] inline void* coro_frame_alloc(std::size_t n) {
+  WorkerLocal* w = tls_worker;
+  return w != nullptr ? w->coro_frames.allocate(n) : ::operator new(CoroFramePool::block_size(n));
+}
+[[gnu::always_inline]] inline void coro_frame_free(void* p, std::size_t n) noexcept {
+  WorkerLocal* w = tls_worker;
+  if (w != nullptr)
+    w->coro_frames.free(p, n);
+  else
+    ::operator delete(p);
 }
 
 inline void free_frame(TaskFrame* f) noexcept {

@@ -1,0 +1,41 @@
+// The fork-join kernels written as vitte::task coroutines (issue #8), beside their
+// TaskGroup versions in kernels.hpp: the same tree, the same cut-offs, so the difference
+// is the cost of a coroutine frame and a suspension against a task frame and a wait.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "vitte/coro.hpp"
+
+namespace bench {
+
+inline vitte::task<long> cofib(int n) {
+  if (n < 2) co_return n;
+  vitte::task<long> a = cofib(n - 1);
+  co_await vitte::fork(a);
+  const long b = co_await cofib(n - 2);
+  co_await vitte::join();
+  co_return a.result() + b;
+}
+
+inline vitte::task<std::uint64_t> coskynet(std::uint64_t num, std::uint64_t size) {
+  if (size == 1) co_return num;
+  std::array<vitte::task<std::uint64_t>, 10> kids;
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    kids[i] = coskynet(num + i * (size / 10), size / 10);
+    co_await vitte::fork(kids[i]);
+  }
+  co_await vitte::join();
+  std::uint64_t s = 0;
+  for (auto& k : kids) s += k.result();
+  co_return s;
+}
+
+// One yield round trip: suspend, queue on the node's queue, resume.
+inline vitte::task<long> coyield(long rounds) {
+  for (long i = 0; i < rounds; ++i) co_await vitte::yield();
+  co_return rounds;
+}
+
+}  // namespace bench

@@ -1,0 +1,306 @@
+// The machinery of vitte::task<T> (coro.hpp): its promise, the join scope its children
+// report to, and the awaiters of `co_await task`, fork and join.
+//
+// A task is lazy: it starts when it is awaited (it runs at once on the awaiting worker,
+// by symmetric transfer), forked (queued on the worker's own deque like a spawned task,
+// so idle workers steal it), or handed to when_all/when_any, sync_wait or
+// Scheduler::spawn. It always runs on a worker of a scheduler. Its frame comes from the
+// worker's CoroFramePool: no heap allocation in the common case.
+//
+// JoinScope: the children of one fork/join block or one when_all/when_any report to it.
+// Invariants:
+//   J1  `count` = (children the waiter declared) - (children finished). A fork scope
+//       declares its children at join time (one fetch_add of `forked`), so before the join
+//       the count runs negative; a when_all scope declares them all before any starts.
+//   J2  exactly one party goes on after the last child: the child whose fetch_sub took the
+//       count from 1 to 0 resumes `waiter`; or, if every child finished before the join
+//       declared them, the joiner itself (its fetch_add lands on zero) and nobody resumes it.
+//   J3  `waiter` is written before the declaring RMW (release) and read only by the child
+//       that saw 1 (acquire); `error` is written before the writer's fetch_sub (release)
+//       and read by the waiter after the count reached zero (acquire).
+//   J4  after its fetch_sub a child touches neither the scope nor its own frame: the
+//       waiter may run on another worker at once and destroy both.
+//   J5  a join first pops the children still on top of its own deque (no thief took
+//       them) and runs them here as a chain: each one's continuation is the next, marked
+//       `chained` so it does not count down. If it popped every child, the last one's
+//       continuation is the joiner and no atomic is touched; otherwise the chain counts
+//       as one child (its last link counts down) next to those that were stolen.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <optional>
+#include <stop_token>
+#include <type_traits>
+#include <utility>
+
+#include "vitte/detail/resume.hpp"
+#include "vitte/detail/task_frame.hpp"
+#include "vitte/detail/worker_local.hpp"
+#include "vitte/error.hpp"
+
+namespace vitte {
+
+template <class T>
+class task;
+
+namespace detail {
+
+struct PromiseBase;
+
+struct JoinScope {
+  enum class Kind : unsigned char { Fork, All, Any };
+
+  std::atomic<std::int64_t> count{0};
+  std::coroutine_handle<> waiter{};
+  // Fork and All: the first child that failed (its error stays in its promise, which
+  // lives until the waiter is done: the children's tasks belong to the waiter). Any: the
+  // first child that finished. Claimed by CAS; null: none.
+  std::atomic<PromiseBase*> first{nullptr};
+  // All and Any: asked to stop on the first failure (All) or the first finish (Any), so
+  // that siblings still suspended resume with Cancelled. Null for fork scopes.
+  std::stop_source* stop = nullptr;
+  // Fork scopes only, touched by the owning coroutine alone: children forked since the
+  // last join, and the number of joins so far (a forked task's result is readable once a
+  // join followed its fork).
+  std::int32_t forked = 0;
+  std::uint32_t epoch = 0;
+  Kind kind = Kind::Fork;
+
+  // A child claims `first`; true if it was the first. Triggers `stop` for the winner.
+  bool claim(PromiseBase* p) noexcept {
+    PromiseBase* none = nullptr;
+    // acq_rel: one winner; the waiter reads it after the count reached zero (J3).
+    const bool won = first.compare_exchange_strong(none, p, std::memory_order_acq_rel);
+    if (won && stop != nullptr) stop->request_stop();
+    return won;
+  }
+  // Waiter side, after the count reached zero (J3): the first failure's error (Fork, All),
+  // and reset.
+  std::exception_ptr take_error() noexcept;
+};
+
+// The UsageError of an await outside a worker (cold, out of line).
+[[noreturn]] void throw_not_on_worker(const char* what);
+
+// Runs other work on this worker until pred(arg) holds (off the hot path: a forked task
+// destroyed before its join waits for it this way).
+void help_until(bool (*pred)(const void*), const void* arg);
+// The running worker, or a UsageError naming `what` on threads that are not workers.
+WorkerLocal& require_worker(const char* what);
+
+struct ForkRequest {
+  PromiseBase* child;
+  std::coroutine_handle<> handle;  // the child's
+};
+struct JoinRequest {};
+struct StopTokenRequest {};
+
+// Queues a resumption of `h` on this worker's own deque: the same path and cost as
+// vitte::spawn, without the detached counter.
+template <class Fn = ResumeFn>
+void push_resume(WorkerLocal* w, Fn fn) {
+  TaskFrame* f = pack(w, fn);
+  f->counter = &w->untracked;
+  w->untracked.add(w);
+  push_local(w, f);
+}
+// A forked child: the same, minus the untracked counter's add. Nobody waits on that
+// counter and it has an owner (no I1 check), so the completion of a frame that runs
+// counts down alone; a frame its own join takes back counts nothing.
+inline void push_fork(WorkerLocal* w, std::coroutine_handle<> h, PromiseBase* child);
+inline void push_resume(WorkerLocal* w, std::coroutine_handle<> h) { push_resume(w, ResumeFn{h}); }
+
+// The closure of a forked child's frame: a ResumeFn that also names the child, so that its
+// parent's join can recognise it on top of its own deque (JoinAwaiter).
+struct ForkFn {
+  std::coroutine_handle<> h;
+  PromiseBase* child;
+  void operator()() const noexcept { h.resume(); }
+};
+
+struct PromiseBase {
+  std::coroutine_handle<> continuation{};  // plain co_await: who goes on after us
+  JoinScope* scope = nullptr;              // forked or when_all/when_any child: who to tell
+  std::exception_ptr error;
+  std::stop_token token;                   // inherited from whoever started us
+  JoinScope forks;                         // our own fork/join children
+  std::uint32_t fork_epoch = 0;            // the parent's forks.epoch when we were forked
+  bool started = false;
+  bool forked = false;
+  // Set by the parent's join when it runs us inline (J5): we go on to `continuation` when
+  // done instead of counting down the scope.
+  bool chained = false;
+
+  [[gnu::always_inline]] static void* operator new(std::size_t n) { return coro_frame_alloc(n); }
+  [[gnu::always_inline]] static void operator delete(void* p, std::size_t n) noexcept { coro_frame_free(p, n); }
+
+  std::suspend_always initial_suspend() const noexcept { return {}; }
+  void unhandled_exception() noexcept { error = std::current_exception(); }
+
+  struct FinalAwaiter {
+    bool await_ready() const noexcept { return false; }
+    template <class P>
+    [[gnu::always_inline]] std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+      PromiseBase& p = h.promise();
+      if (JoinScope* s = p.scope) {
+        // A failure (Fork, All) or any finish (Any) claims the scope's `first`.
+        if (p.error || s->kind == JoinScope::Kind::Any) [[unlikely]]
+          (void)s->claim(&p);
+        if (p.chained) return p.continuation;  // J5: the join runs us inline
+        // acq_rel: J2/J3. Nothing of the scope or of this frame is touched after (J4).
+        if (s->count.fetch_sub(1, std::memory_order_acq_rel) == 1) return s->waiter;
+        return std::noop_coroutine();
+      }
+      if (p.continuation) return p.continuation;
+      return std::noop_coroutine();
+    }
+    void await_resume() const noexcept {}
+  };
+  FinalAwaiter final_suspend() noexcept { return {}; }
+
+  // fork(child): queue it on this worker's deque; we go on at once.
+  std::suspend_never await_transform(ForkRequest r) {
+    PromiseBase& c = *r.child;
+    WorkerLocal* w = tls_worker;
+    if (w == nullptr) [[unlikely]]
+      throw_not_on_worker("vitte::fork");
+    c.started = true;
+    c.forked = true;
+    c.scope = &forks;
+    c.token = token;
+    c.fork_epoch = forks.epoch;
+    ++forks.forked;
+    push_fork(w, r.handle, &c);
+    return {};
+  }
+
+  struct JoinAwaiter {
+    JoinScope& s;
+    bool await_ready() noexcept {
+      if (s.forked == 0) return true;
+      // Every child finished already (stolen and done, J1): nothing to wait for.
+      // acquire: pairs with their fetch_subs (J3).
+      if (s.count.load(std::memory_order_acquire) == -s.forked) {
+        s.count.store(0, std::memory_order_relaxed);  // no child is left to touch it
+        s.forked = 0;
+        return true;
+      }
+      return false;
+    }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) noexcept {
+      s.waiter = h;
+      std::int64_t n = std::exchange(s.forked, 0);
+      // J5: the children still on top of this worker's deque (nobody stole them; the
+      // newest are on top) run here, one after the other, as a chain of continuations.
+      WorkerLocal* w = tls_worker;
+      std::coroutine_handle<> first = nullptr;
+      PromiseBase* last = nullptr;
+      std::int64_t inline_run = 0;
+      while (inline_run < n) {
+        TaskFrame* f = w->deque.pop();
+        if (f == nullptr) break;
+        if (f->op != &frame_op<ForkFn> || std::launder(reinterpret_cast<ForkFn*>(f->storage))->child->scope != &s) {
+          w->deque.push(f);  // not ours: leave it where it was
+          break;
+        }
+        const ForkFn fn = *std::launder(reinterpret_cast<ForkFn*>(f->storage));
+        w->pool.put(f);
+        if (last != nullptr) {
+          last->chained = true;
+          last->continuation = fn.h;
+        } else {
+          first = fn.h;
+        }
+        last = fn.child;
+        ++inline_run;
+      }
+      if (inline_run == n) {  // all of them: no count at all; the last resumes us
+        last->chained = true;
+        last->continuation = h;
+        return first;
+      }
+      // Some were stolen: the chain (if any) counts as one child through its last link.
+      n -= inline_run - (inline_run > 0 ? 1 : 0);
+      // acq_rel: release publishes `waiter` to the last child; acquire sees the children
+      // that finished already (J2, J3). Landing on zero: all done, go on without suspending.
+      if (s.count.fetch_add(n, std::memory_order_acq_rel) + n == 0) return h;
+      return first ? first : std::noop_coroutine();
+    }
+    void await_resume() {
+      ++s.epoch;
+      if (std::exception_ptr e = s.take_error()) [[unlikely]]
+        std::rethrow_exception(e);
+    }
+  };
+  JoinAwaiter await_transform(JoinRequest) noexcept { return JoinAwaiter{forks}; }
+
+  struct TokenAwaiter {
+    std::stop_token token;
+    bool await_ready() const noexcept { return true; }
+    void await_suspend(std::coroutine_handle<>) const noexcept {}
+    std::stop_token await_resume() noexcept { return std::move(token); }
+  };
+  TokenAwaiter await_transform(StopTokenRequest) const noexcept { return TokenAwaiter{token}; }
+
+  template <class A>
+  A&& await_transform(A&& a) const noexcept {
+    return std::forward<A>(a);
+  }
+
+  // A forked task's result is readable once its parent joined after the fork.
+  bool joined() const noexcept { return !forked || scope->epoch != fork_epoch; }
+};
+
+inline std::exception_ptr JoinScope::take_error() noexcept {
+  // acquire: pairs with the claim (J3).
+  PromiseBase* f = first.load(std::memory_order_acquire);
+  if (f == nullptr || kind == Kind::Any) return nullptr;
+  first.store(nullptr, std::memory_order_relaxed);
+  return f->error;
+}
+
+inline void push_fork(WorkerLocal* w, std::coroutine_handle<> h, PromiseBase* child) {
+  TaskFrame* f = pack(w, ForkFn{h, child});
+  f->counter = &w->untracked;
+  push_local(w, f);
+}
+
+// The stop token of a vitte::task awaiting through `h`, or null for other coroutines.
+template <class P>
+const std::stop_token* token_of(std::coroutine_handle<P> h) noexcept {
+  if constexpr (std::is_base_of_v<PromiseBase, P>)
+    return &h.promise().token;
+  else
+    return nullptr;
+}
+
+template <class T>
+struct TaskPromise : PromiseBase {
+  static_assert(!std::is_reference_v<T>, "vitte::task<T&> is not supported; return a pointer");
+  std::optional<T> value;
+
+  task<T> get_return_object() noexcept;
+  template <class U = T>
+  void return_value(U&& v) {
+    value.emplace(std::forward<U>(v));
+  }
+  T result() {
+    if (error) std::rethrow_exception(error);
+    return std::move(*value);
+  }
+};
+
+template <>
+struct TaskPromise<void> : PromiseBase {
+  task<void> get_return_object() noexcept;
+  void return_void() const noexcept {}
+  void result() const {
+    if (error) std::rethrow_exception(error);
+  }
+};
+
+}  // namespace detail
+}  // namespace vitte

@@ -1,0 +1,88 @@
+// The out-of-line parts of vitte::task (coro.hpp): roots' books, errors, checks.
+#include "vitte/coro.hpp"
+
+#include <string>
+
+#include "scheduler_core.hpp"
+#include "worker/worker.hpp"
+
+namespace vitte::detail {
+
+void throw_not_on_worker(const char* what) {
+  throw UsageError(std::string(what) + " outside a worker thread: a vitte::task runs on a scheduler's workers "
+                   "(start it with vitte::sync_wait or Scheduler::spawn)");
+}
+
+WorkerLocal& require_worker(const char* what) {
+  WorkerLocal* w = tls_worker;
+  if (w == nullptr) throw_not_on_worker(what);
+  return *w;
+}
+
+void throw_bad_start(const char* how, bool empty) {
+  if (empty) throw UsageError(std::string(how) + " of an empty vitte::task (moved from?)");
+  throw UsageError(std::string(how) + " of a vitte::task that was started already (awaited, forked or handed to "
+                   "when_all/when_any/sync_wait/spawn); a task runs once");
+}
+
+void throw_bad_result(bool not_forked) {
+  if (not_forked)
+    throw UsageError("task::result() is for forked tasks; co_await a task to run it and get its result");
+  throw UsageError("task::result() before the co_await vitte::join() that follows its fork");
+}
+
+void check_node(const WorkerLocal& w, unsigned node) {
+  const std::size_t n = w.core->topo.nodes().size();
+  if (node >= n)
+    throw UsageError("vitte::schedule_on(" + std::to_string(node) + "): the topology has " + std::to_string(n) +
+                     " nodes (0.." + std::to_string(n - 1) + ")");
+}
+
+void throw_cancelled(Interruptible::Outcome o, const char* what) {
+  if (o == Interruptible::Outcome::ShutDown)
+    throw Cancelled(std::string(what) + ": the scheduler shut down while the task was suspended; pending timers "
+                    "are dropped at shutdown");
+  throw Cancelled(std::string(what) + ": the task's stop token was triggered");
+}
+
+namespace {
+bool forks_done(const void* arg) {
+  const JoinScope& s = *static_cast<const JoinScope*>(arg);
+  // acquire: pairs with the children's fetch_subs (J3).
+  return s.count.load(std::memory_order_acquire) == -s.forked;
+}
+}  // namespace
+
+void wait_forks(JoinScope& s) noexcept {
+  help_until(&forks_done, &s);
+  s.count.store(0, std::memory_order_relaxed);  // every child is done with it
+  s.forked = 0;
+  ++s.epoch;
+  std::uint64_t others = 0;
+  if (std::exception_ptr e = s.take_error())
+    report_unjoined(e, others, "a vitte::task was destroyed with forked tasks that were never joined");
+}
+
+void start_root(Scheduler& sched, std::coroutine_handle<RootPromise> h) {
+  SchedulerCore* core = core_of(sched);
+  h.promise().core = core;
+  // The root is one detached task for its whole life (until root_finished).
+  core->detached.add(nullptr);
+  try {
+    sched.submit(Task::spawn(ResumeFn{h}));
+  } catch (...) {
+    core->detached.done(nullptr);
+    throw;
+  }
+}
+
+void root_finished(SchedulerCore* core, std::exception_ptr e) noexcept {
+  WorkerLocal* w = tls_worker;
+  if (e) {
+    core->detached.record_exception(std::move(e));
+    if (w != nullptr) w->counters.failed.bump();
+  }
+  core->detached.done(w);
+}
+
+}  // namespace vitte::detail

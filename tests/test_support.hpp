@@ -39,7 +39,7 @@ std::size_t thread_count();
 // their own (a clean heap to measure, fork() itself).
 template <class F>
 int in_child(F child, std::chrono::seconds limit = std::chrono::seconds(20)) {
-  const pid_t pid = fork();
+  const pid_t pid = ::fork();
   if (pid == 0) {
     const int rc = child();
     std::fflush(nullptr);  // _exit() skips stdio: keep what the child printed

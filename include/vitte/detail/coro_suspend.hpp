@@ -28,6 +28,10 @@
 
 namespace vitte::detail {
 
+// The running worker, or a UsageError naming `what` on threads that are not workers
+// (src/coro/coro.cpp).
+WorkerLocal& require_worker(const char* what);
+
 class Interruptible {
  public:
   enum class Outcome : unsigned char { Event, Stopped, ShutDown };

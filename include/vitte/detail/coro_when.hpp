@@ -19,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "vitte/coro.hpp"  // task, TaskAccess (coro.hpp includes this file at its end)
 #include "vitte/detail/coro_promise.hpp"
 #include "vitte/detail/coro_suspend.hpp"
 #include "vitte/future.hpp"

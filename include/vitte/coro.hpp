@@ -104,11 +104,11 @@ class [[nodiscard]] task {
     std::coroutine_handle<promise_type> h;
     bool await_ready() const noexcept { return false; }
     template <class P>
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) noexcept {
+    detail::Transfer await_suspend(std::coroutine_handle<P> parent) noexcept {
       promise_type& p = h.promise();
       p.continuation = parent;
       if (const std::stop_token* t = detail::token_of(parent)) p.token = *t;
-      return h;
+      return detail::transfer_to(h);
     }
     T await_resume() { return h.promise().result(); }
   };
@@ -261,9 +261,9 @@ template <class T>
 struct RunToEnd {
   std::coroutine_handle<TaskPromise<T>> h;
   bool await_ready() const noexcept { return false; }
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<> root) noexcept {
+  Transfer await_suspend(std::coroutine_handle<> root) noexcept {
     h.promise().continuation = root;
-    return h;
+    return transfer_to(h);
   }
   void await_resume() const noexcept {}
 };

@@ -7,6 +7,9 @@
 
 namespace vitte::detail {
 
+constinit thread_local char* tls_resume_base = nullptr;
+constinit thread_local void* tls_next_coroutine = nullptr;
+
 void resume_later(SchedulerCore* core, std::coroutine_handle<> h, Lane lane, int node) {
   WorkerLocal* w = tls_worker;
   if (w != nullptr && w->core == core) {

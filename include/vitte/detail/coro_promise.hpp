@@ -118,7 +118,7 @@ inline void push_resume(WorkerLocal* w, std::coroutine_handle<> h) { push_resume
 struct ForkFn {
   std::coroutine_handle<> h;
   PromiseBase* child;
-  void operator()() const noexcept { h.resume(); }
+  void operator()() const noexcept { run_coroutine(h); }
 };
 
 struct PromiseBase {
@@ -143,19 +143,19 @@ struct PromiseBase {
   struct FinalAwaiter {
     bool await_ready() const noexcept { return false; }
     template <class P>
-    [[gnu::always_inline]] std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+    [[gnu::always_inline]] Transfer await_suspend(std::coroutine_handle<P> h) noexcept {
       PromiseBase& p = h.promise();
       if (JoinScope* s = p.scope) {
         // A failure (Fork, All) or any finish (Any) claims the scope's `first`.
         if (p.error || s->kind == JoinScope::Kind::Any) [[unlikely]]
           (void)s->claim(&p);
-        if (p.chained) return p.continuation;  // J5: the join runs us inline
+        if (p.chained) return transfer_to(p.continuation);  // J5: the join runs us inline
         // acq_rel: J2/J3. Nothing of the scope or of this frame is touched after (J4).
-        if (s->count.fetch_sub(1, std::memory_order_acq_rel) == 1) return s->waiter;
-        return std::noop_coroutine();
+        if (s->count.fetch_sub(1, std::memory_order_acq_rel) == 1) return transfer_to(s->waiter);
+        return stay_suspended();
       }
-      if (p.continuation) return p.continuation;
-      return std::noop_coroutine();
+      if (p.continuation) return transfer_to(p.continuation);
+      return stay_suspended();
     }
     void await_resume() const noexcept {}
   };
@@ -190,7 +190,7 @@ struct PromiseBase {
       }
       return false;
     }
-    std::coroutine_handle<> await_suspend(std::coroutine_handle<> h) noexcept {
+    Transfer await_suspend(std::coroutine_handle<> h) noexcept {
       s.waiter = h;
       std::int64_t n = std::exchange(s.forked, 0);
       // J5: the children still on top of this worker's deque (nobody stole them; the
@@ -220,14 +220,14 @@ struct PromiseBase {
       if (inline_run == n) {  // all of them: no count at all; the last resumes us
         last->chained = true;
         last->continuation = h;
-        return first;
+        return transfer_to(first);
       }
       // Some were stolen: the chain (if any) counts as one child through its last link.
       n -= inline_run - (inline_run > 0 ? 1 : 0);
       // acq_rel: release publishes `waiter` to the last child; acquire sees the children
       // that finished already (J2, J3). Landing on zero: all done, go on without suspending.
-      if (s.count.fetch_add(n, std::memory_order_acq_rel) + n == 0) return h;
-      return first ? first : std::noop_coroutine();
+      if (s.count.fetch_add(n, std::memory_order_acq_rel) + n == 0) return continue_self(h);
+      return first ? transfer_to(first) : stay_suspended();
     }
     void await_resume() {
       ++s.epoch;

@@ -84,9 +84,9 @@ class Fanout {
     p.token = token;
   }
   // Queues the children but the first, returns the first to run here.
-  std::coroutine_handle<> launch(std::coroutine_handle<>* hs, std::size_t n) noexcept {
+  Transfer launch(std::coroutine_handle<>* hs, std::size_t n) noexcept {
     for (std::size_t i = n; i-- > 1;) push_resume(worker_, hs[i]);
-    return hs[0];
+    return transfer_to(hs[0]);
   }
   void close() noexcept { link_.reset(); }
 
@@ -102,7 +102,7 @@ class WhenAllAwaiter : Fanout {
   explicit WhenAllAwaiter(task<Ts>... ts) : tasks_(std::move(ts)...) {}
   bool await_ready() const noexcept { return sizeof...(Ts) == 0; }
   template <class P>
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) {
+  Transfer await_suspend(std::coroutine_handle<P> parent) {
     std::coroutine_handle<> hs[sizeof...(Ts)];
     std::apply([&](task<Ts>&... t) {
       std::size_t i = 0;
@@ -129,7 +129,7 @@ class WhenAllRangeAwaiter : Fanout {
   explicit WhenAllRangeAwaiter(std::vector<task<T>> ts) : tasks_(std::move(ts)) {}
   bool await_ready() const noexcept { return tasks_.empty(); }
   template <class P>
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) {
+  Transfer await_suspend(std::coroutine_handle<P> parent) {
     std::vector<std::coroutine_handle<>> hs;
     hs.reserve(tasks_.size());
     for (task<T>& t : tasks_) hs.push_back(TaskAccess::start(t, "vitte::when_all"));
@@ -162,7 +162,7 @@ class WhenAnyAwaiter : Fanout {
   }
   bool await_ready() const noexcept { return false; }
   template <class P>
-  std::coroutine_handle<> await_suspend(std::coroutine_handle<P> parent) {
+  Transfer await_suspend(std::coroutine_handle<P> parent) {
     std::vector<std::coroutine_handle<>> hs;
     hs.reserve(tasks_.size());
     for (task<T>& t : tasks_) hs.push_back(TaskAccess::start(t, "vitte::when_any"));

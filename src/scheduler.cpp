@@ -109,7 +109,7 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
   for (unsigned n = 0; n < nn; ++n)
     if (!plan.arenas[n].empty()) {
       inject_queues[n] = std::make_unique<InjectionQueue>(opts.max_backlog);
-      urgent_queues[n] = std::make_unique<InjectionQueue>();
+      urgent_queues[n] = std::make_unique<UrgentLane>();
       arena_nodes.push_back(n);
     }
   // Every node, CPU-less ones included, maps to itself or to its nearest arena, and has

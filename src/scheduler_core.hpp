@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "queue/injection_queue.hpp"
+#include "queue/urgent_lane.hpp"
 #include "timer/timer_service.hpp"
 #include "vitte/detail/wait_counter.hpp"
 #include "vitte/detail/worker_local.hpp"
@@ -82,7 +83,7 @@ class SchedulerCore {
   IdleState idle;
   WaitCounter detached{/*cancel_on_error=*/false};
   std::vector<std::unique_ptr<InjectionQueue>> inject_queues;  // by node; null: no arena
-  std::vector<std::unique_ptr<InjectionQueue>> urgent_queues;  // by node; null: no arena
+  std::vector<std::unique_ptr<UrgentLane>> urgent_queues;      // by node; null: no arena
   // Completions of resumption frames queued by threads that are not workers (resume.hpp);
   // nobody waits on it.
   WaitCounter untracked{/*cancel_on_error=*/false};

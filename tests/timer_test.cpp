@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -234,14 +235,15 @@ TEST(Timer, FixedRateKeepsItsGridAndNeverOverlaps) {
   std::atomic<int> inside{0}, overlaps{0}, early{0};
   std::vector<Clock::time_point> deadlines;
   std::mutex mu;
-  vitte::Timer* self = nullptr;
+  std::atomic<vitte::Timer*> self{nullptr};
   vitte::Timer t = sched.every(20ms, [&] {
     if (inside.fetch_add(1) != 0) overlaps.fetch_add(1);
     const auto now = Clock::now();
+    while (self.load() == nullptr) std::this_thread::yield();
     {
       std::lock_guard<std::mutex> lock(mu);
-      if (now < self->deadline()) early.fetch_add(1);
-      deadlines.push_back(self->deadline());
+      if (now < self.load()->deadline()) early.fetch_add(1);
+      deadlines.push_back(self.load()->deadline());
     }
     inside.fetch_sub(1);
   });
@@ -619,51 +621,98 @@ TEST(Timer, ATaskArmingDuringShutdownGetsUsageError) {
 
 // ---- stress (also under TSan and ASan+UBSan) ------------------------------------------------
 
-TEST(TimerStress, ThreadsAndTasksArmAndCancelWhileTimersFire) {
+// External threads, tasks and timer callbacks arm one-shot and periodic timers while others
+// fire; everybody cancels timers at random, also other threads' timers, and some cancels
+// land while the timer fires or runs. Each one-shot timer must end exactly once: it ran,
+// or exactly one cancel() returned true. Every closure is destroyed, the counts balance.
+TEST(TimerStress, ThreadsTasksAndCallbacksArmAndCancelWhileTimersFire) {
   vitte::Scheduler sched(2);
-  const int producers = 4;
-  const std::size_t per = vitte::test::scaled(3000);
-  std::atomic<std::uint64_t> one_shots{0}, one_shot_runs{0}, cancelled_true{0};
-  std::atomic<std::uint64_t> closures{0};  // live closures
+  struct Rec {
+    std::atomic<int> ran{0}, cancelled{0};
+    bool periodic = false;
+    vitte::Timer timer;
+  };
+  std::mutex mu;
+  std::vector<std::shared_ptr<Rec>> all;  // under mu; the handles stay alive until the end
+  std::atomic<std::int64_t> live_closures{0};
   struct Counted {
-    explicit Counted(std::atomic<std::uint64_t>* c) : live(c) { live->fetch_add(1); }
+    explicit Counted(std::atomic<std::int64_t>* c) : live(c) { live->fetch_add(1); }
     Counted(const Counted& o) : live(o.live) { live->fetch_add(1); }
     Counted(Counted&& o) noexcept : live(o.live) { live->fetch_add(1); }
     ~Counted() { live->fetch_sub(1); }
-    std::atomic<std::uint64_t>* live;
+    std::atomic<std::int64_t>* live;
   };
-  auto work = [&](unsigned seed, bool in_task) {
+  auto pick = [&](std::mt19937& rng) {
+    std::lock_guard<std::mutex> lock(mu);
+    return all.empty() ? nullptr : all[rng() % all.size()];
+  };
+  auto cancel = [](const std::shared_ptr<Rec>& r) {
+    if (r && r->timer.cancel()) r->cancelled.fetch_add(1);
+  };
+  // Arms one timer and returns it; `depth` > 0: its callback arms another one-shot timer.
+  std::function<std::shared_ptr<Rec>(std::mt19937&, int, bool)> arm = [&](std::mt19937& rng, int depth,
+                                                                          bool periodic) {
+    auto r = std::make_shared<Rec>();
+    r->periodic = periodic;
+    const unsigned seed = static_cast<unsigned>(rng());
+    auto body = [&, r, depth, seed, c = Counted(&live_closures)] {
+      r->ran.fetch_add(1);
+      std::mt19937 local(seed);
+      if (depth > 0) arm(local, depth - 1, false);
+      if (local() % 4 == 0) cancel(pick(local));  // a callback cancelling some timer
+    };
+    const auto delay = std::chrono::microseconds(rng() % 2000);
+    if (r->periodic)
+      r->timer = sched.every(std::chrono::microseconds(500 + rng() % 1500), body,
+                             {.mode = rng() % 2 ? vitte::Periodic::FixedRate : vitte::Periodic::FixedDelay});
+    else
+      r->timer = sched.after(delay, body);
+    std::lock_guard<std::mutex> lock(mu);
+    all.push_back(r);
+    return r;
+  };
+  const std::size_t per = vitte::test::scaled(10000);
+  // Each producer keeps at most 3 periodic timers alive (cancelling its oldest), so the
+  // machine is busy but not flooded with ticks.
+  auto producer = [&](unsigned seed, std::size_t count) {
     std::mt19937 rng(seed);
-    std::vector<vitte::Timer> keep;
-    std::vector<vitte::Timer> periodic;
-    const std::size_t count = in_task ? per / 10 : per;
+    std::vector<std::shared_ptr<Rec>> ticking;
     for (std::size_t i = 0; i < count; ++i) {
-      const auto delay = std::chrono::microseconds(rng() % 2000);
-      if (rng() % 8 == 0) {
-        periodic.push_back(sched.every(std::chrono::microseconds(200 + rng() % 800), [c = Counted(&closures)] {},
-                                       {.mode = rng() % 2 ? vitte::Periodic::FixedRate : vitte::Periodic::FixedDelay}));
-      } else {
-        one_shots.fetch_add(1);
-        keep.push_back(sched.after(delay, [&one_shot_runs, c = Counted(&closures)] { one_shot_runs.fetch_add(1); }));
+      const bool periodic = rng() % 32 == 0;
+      auto r = arm(rng, rng() % 16 == 0 ? 2 : 0, periodic);
+      if (periodic) ticking.push_back(std::move(r));
+      if (ticking.size() > 3) {
+        cancel(ticking.front());
+        ticking.erase(ticking.begin());
       }
-      if (!keep.empty() && rng() % 3 == 0) {  // cancel a random one, maybe firing right now
-        vitte::Timer& t = keep[rng() % keep.size()];
-        if (t.cancel()) cancelled_true.fetch_add(1);
-      }
-      if (!periodic.empty() && rng() % 4 == 0) {
-        periodic[rng() % periodic.size()].cancel();
-      }
-      if (keep.size() > 64) keep.erase(keep.begin(), keep.begin() + 32);  // dropping handles cancels nothing
+      if (rng() % 3 == 0) cancel(pick(rng));
     }
-    for (auto& p : periodic) p.cancel();
+    for (auto& t : ticking) cancel(t);
   };
   std::vector<std::thread> threads;
-  for (int p = 0; p < producers; ++p) threads.emplace_back(work, 100 + p, false);
-  for (int k = 0; k < 4; ++k) sched.submit(vitte::Task::spawn([&, k] { work(200 + k, true); }));
+  for (unsigned p = 0; p < 4; ++p) threads.emplace_back(producer, 100 + p, per);
+  for (unsigned k = 0; k < 4; ++k) sched.submit(vitte::Task::spawn([&, k] { producer(200 + k, per / 8); }));
   for (auto& t : threads) t.join();
-  sched.join_all();  // every one-shot ran or was cancelled; the periodic ones are cancelled
-  EXPECT_EQ(one_shot_runs.load() + cancelled_true.load(), one_shots.load());
-  ASSERT_TRUE(eventually([&] { return closures.load() == 0; })) << closures.load() << " closures alive";
+  sched.join_all();  // the producing tasks, and every one-shot, including those armed by callbacks
+  std::vector<std::shared_ptr<Rec>> snapshot;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    snapshot = all;
+  }
+  std::size_t one_shots = 0;
+  for (const auto& r : snapshot) {
+    if (r->periodic) {
+      EXPECT_LE(r->cancelled.load(), 1);
+      EXPECT_NE(r->timer.state(), vitte::TimerState::Pending);
+      continue;
+    }
+    ++one_shots;
+    ASSERT_EQ(r->ran.load() + r->cancelled.load(), 1) << "a one-shot timer ran " << r->ran.load()
+                                                      << " time(s) and was cancelled " << r->cancelled.load();
+    EXPECT_EQ(r->timer.state(), r->ran.load() == 1 ? vitte::TimerState::Done : vitte::TimerState::Cancelled);
+  }
+  EXPECT_GT(one_shots, per);
+  ASSERT_TRUE(eventually([&] { return live_closures.load() == 0; })) << live_closures.load() << " closures alive";
   const vitte::MetricsSnapshot m = sched.metrics();
   EXPECT_EQ(m.timers.pending(), 0u);
   EXPECT_EQ(m.timers.armed, m.timers.fired + m.timers.cancelled);

@@ -22,6 +22,7 @@
 #include "graph_kernels.hpp"
 #include "kernels.hpp"
 #include "runtimes.hpp"
+#include "timer_kernels.hpp"
 
 namespace {
 
@@ -268,6 +269,7 @@ void register_all() {
     }
   }
   bench::register_graph_kernels(thread_counts(), g_wrong_answer);  // graph_kernels.hpp
+  bench::register_timer_kernels(thread_counts(), g_wrong_answer, add_latency_counters);  // timer_kernels.hpp
 }
 
 }  // namespace

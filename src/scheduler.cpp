@@ -109,7 +109,7 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
   for (unsigned n = 0; n < nn; ++n)
     if (!plan.arenas[n].empty()) {
       inject_queues[n] = std::make_unique<InjectionQueue>(opts.max_backlog);
-      urgent_queues[n] = std::make_unique<InjectionQueue>();
+      urgent_queues[n] = std::make_unique<UrgentLane>();
       arena_nodes.push_back(n);
     }
   // Every node, CPU-less ones included, maps to itself or to its nearest arena, and has
@@ -124,6 +124,7 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
     arena_of[n] = near[n].front();
   }
   lot = std::make_unique<ParkingLot>(idle, std::move(near));
+  timers = std::make_unique<TimerService>(*this);
   tbb_arenas = make_tbb_arenas(*this);  // no oneTBB call until an arena is asked for
   for (const WorkerSlot& s : plan.workers) workers.push_back(std::make_unique<Worker>(*this, s));
   for (auto& w : workers) w->wire(workers, inject_queues, plan);
@@ -269,6 +270,10 @@ std::exception_ptr SchedulerCore::shutdown(std::uint64_t* others) noexcept {
   }
   accepting.store(false, std::memory_order_seq_cst);
   while (external_in_flight.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+  // Pending timers are dropped before the wait below: a pending one-shot timer and a
+  // sleeping coroutine count as detached work that nothing else would end. Runs already
+  // queued still run; arming is refused from here on (T4).
+  timers->shutdown();
   {
     std::lock_guard<std::mutex> join_lock(join_mu);
     // Nothing queued is dropped: all submitted work and every graph run in flight (each
@@ -423,7 +428,9 @@ MetricsSnapshot Scheduler::metrics() const {
   std::vector<int> node_slot(core_->topo.nodes().size(), -1);
   for (unsigned n : core_->arena_nodes) {
     node_slot[n] = static_cast<int>(s.nodes.size());
-    s.nodes.push_back(NodeMetrics{n, static_cast<unsigned>(core_->plan.arenas[n].size()), {}});
+    s.nodes.push_back(NodeMetrics{n, static_cast<unsigned>(core_->plan.arenas[n].size()), {},
+                                  core_->timers->counts(n)});
+    s.timers += s.nodes.back().timers;
   }
   s.frames_live = detail::external_frames.load(std::memory_order_relaxed);
   s.memory = node_memory_stats();

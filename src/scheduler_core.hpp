@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "queue/injection_queue.hpp"
+#include "queue/urgent_lane.hpp"
+#include "timer/timer_service.hpp"
 #include "vitte/detail/wait_counter.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/scheduler.hpp"
@@ -65,7 +67,8 @@ class SchedulerCore {
   unsigned home_node() noexcept;
   // True if any queue holds work (a snapshot; see Worker::park).
   bool any_work_visible() const;
-  // Stops intake, drains, stops and joins the workers. Returns the first error of a
+  // Stops intake, drops the pending timers (TimerService::shutdown), drains, stops and
+  // joins the workers. Returns the first error of a
   // detached task that join_all() never reported (and counts the rest in *others).
   // Idempotent: later calls return null.
   std::exception_ptr shutdown(std::uint64_t* others) noexcept;
@@ -80,7 +83,7 @@ class SchedulerCore {
   IdleState idle;
   WaitCounter detached{/*cancel_on_error=*/false};
   std::vector<std::unique_ptr<InjectionQueue>> inject_queues;  // by node; null: no arena
-  std::vector<std::unique_ptr<InjectionQueue>> urgent_queues;  // by node; null: no arena
+  std::vector<std::unique_ptr<UrgentLane>> urgent_queues;      // by node; null: no arena
   // Completions of resumption frames queued by threads that are not workers (resume.hpp);
   // nobody waits on it.
   WaitCounter untracked{/*cancel_on_error=*/false};
@@ -88,6 +91,9 @@ class SchedulerCore {
   std::vector<unsigned> arena_nodes;    // nodes with an arena
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<ParkingLot> lot;
+  // One timer queue per arena node (timer/timer_service.hpp); its threads start with the
+  // first timer of their node, so an unused service costs a few empty structures.
+  std::unique_ptr<TimerService> timers;
   // One oneTBB arena per arena node, each made on first use; destroyed by shutdown() once
   // the workers are joined (no task can be inside one of them then).
   std::unique_ptr<TbbArenas, TbbArenasDeleter> tbb_arenas;

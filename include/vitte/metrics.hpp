@@ -34,6 +34,19 @@ struct Counts {
   Counts& operator+=(const Counts& o) noexcept;
 };
 
+// Timers of one node's queue (or all of them): every entry armed there, user timers and
+// sleeping coroutines alike, ends fired, cancelled or dropped (by shutdown). Kept by the
+// node's timer queue under its lock, so a scheduler that arms no timer pays nothing.
+struct TimerCounts {
+  std::uint64_t armed = 0;      // entries queued (a periodic timer: once per run)
+  std::uint64_t fired = 0;      // fell due and were handed to the workers
+  std::uint64_t cancelled = 0;  // taken out before they fell due
+  std::uint64_t dropped = 0;    // still pending at shutdown
+  // Armed and not yet fired, cancelled or dropped (a snapshot).
+  std::uint64_t pending() const noexcept { return armed - fired - cancelled - dropped; }
+  TimerCounts& operator+=(const TimerCounts& o) noexcept;
+};
+
 struct WorkerMetrics {
   unsigned worker = 0;
   unsigned node = 0;
@@ -44,12 +57,14 @@ struct NodeMetrics {
   unsigned node = 0;
   unsigned workers = 0;
   Counts counts;
+  TimerCounts timers;
 };
 
 struct MetricsSnapshot {
   std::vector<WorkerMetrics> workers;
   std::vector<NodeMetrics> nodes;  // nodes with an arena only
   Counts total;
+  TimerCounts timers;  // all nodes
   // Task frames held from the system allocator (pooled, queued or running; 128 bytes
   // each) by this scheduler's workers plus every thread that is not a worker. Bounded by
   // the peak of live tasks plus the pools' caps (4096 per worker); it does not grow with

@@ -12,11 +12,14 @@
 // the rest of the node, then other nodes nearest first (docs/design.md).
 //
 // Shutdown contract (shutdown(), or the destructor): stop accepting submissions from other
-// threads (they get UsageError and keep their task), wait for all submitted work and
-// everything it spawns to finish (nothing queued is dropped), then stop and join the
-// workers. shutdown() rethrows the first error of a detached task that join_all() never
-// reported; the destructor, which cannot throw, writes it to stderr. Shutting down from one
-// of the scheduler's own workers is a usage error (it would wait for itself) and aborts.
+// threads (they get UsageError and keep their task), drop every pending timer (its callback
+// never runs, its closure is destroyed, its Timer reports TimerState::Dropped, and stderr
+// says how many one-shot timers were dropped; arming is refused from then on: timer.hpp),
+// wait for all submitted work and everything it spawns to finish (nothing queued is
+// dropped), then stop and join the workers. shutdown() rethrows the first error of a
+// detached task that join_all() never reported; the destructor, which cannot throw,
+// writes it to stderr. Shutting down from one of the scheduler's own workers is a usage
+// error (it would wait for itself) and aborts.
 //
 // fork() contract: a child process gets none of the parent's worker threads. A Scheduler
 // the child inherited is unusable there: submit(), async(), join_all(), shutdown(),
@@ -25,6 +28,7 @@
 // waited on in the child. A new Scheduler made in the child works normally.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -39,6 +43,7 @@
 #include "vitte/metrics.hpp"
 #include "vitte/plan.hpp"
 #include "vitte/task.hpp"
+#include "vitte/timer.hpp"
 #include "vitte/topology.hpp"
 
 namespace vitte {
@@ -122,6 +127,31 @@ class Scheduler {
   template <class T>
   void spawn(task<T> t, std::stop_token token = {});
 
+  // Timers (timer.hpp: accounting, periodic semantics, shutdown). The callback runs as a
+  // task on a worker of opts.node. after(): once, `delay` from now (a delay <= 0: at once);
+  // at(): once, at `when`; every(): every `period` (> 0), the first run one period from now.
+  // Throw UsageError for a node that does not exist, a period <= 0, and once shutdown has
+  // begun (nothing is armed then). A callback not callable with no arguments does not
+  // compile.
+  template <class Rep, class Per, class F>
+  Timer after(std::chrono::duration<Rep, Per> delay, F&& fn, TimerOptions opts = {}) {
+    detail::UserTimer* t = detail::make_user_timer(std::forward<F>(fn));
+    const auto first = detail::add_saturated(std::chrono::steady_clock::now(), detail::saturated_ns(delay));
+    return start_timer(t, first, std::chrono::nanoseconds(0), false, opts, "after()");
+  }
+  template <class F>
+  Timer at(std::chrono::steady_clock::time_point when, F&& fn, TimerOptions opts = {}) {
+    detail::UserTimer* t = detail::make_user_timer(std::forward<F>(fn));
+    return start_timer(t, when, std::chrono::nanoseconds(0), false, opts, "at()");
+  }
+  template <class Rep, class Per, class F>
+  Timer every(std::chrono::duration<Rep, Per> period, F&& fn, TimerOptions opts = {}) {
+    detail::UserTimer* t = detail::make_user_timer(std::forward<F>(fn));
+    const std::chrono::nanoseconds p = detail::saturated_ns(period);
+    const auto first = detail::add_saturated(std::chrono::steady_clock::now(), p);
+    return start_timer(t, first, p, true, opts, "every()");
+  }
+
   // Starts a run of a task graph and returns its handle (graph.hpp: the contract, and
   // the UsageErrors for a cycle or a graph already running). RunOptions{.trace = true}
   // records each task's timings.
@@ -129,16 +159,19 @@ class Scheduler {
   GraphRun run(Graph& g, const RunOptions& opts);
 
   // Waits until every task submitted so far (and every task they spawned) has finished,
-  // graph runs in flight included (their errors stay with their GraphRun).
+  // graph runs in flight included (their errors stay with their GraphRun), and every
+  // pending one-shot timer (after/at) until its callback has run; periodic timers are not
+  // waited for (only their runs in progress).
   // Rethrows the first exception a detached task threw since the last join_all(); the
   // others are counted in metrics().total.failed. Throws UsageError when called from one
   // of this scheduler's own workers (it would wait for the task that calls it).
   void join_all();
 
-  // Stops accepting submissions from other threads, waits for all submitted work (and
-  // what it spawns) to finish, then stops and joins the workers. Rethrows the first error
-  // of a detached task that join_all() never reported. Idempotent; the destructor calls
-  // it. Afterwards submit() throws UsageError. Calling it from one of this scheduler's own
+  // Stops accepting submissions from other threads, drops the pending timers (see the
+  // shutdown contract above), waits for all submitted work (and what it spawns) to finish,
+  // then stops and joins the workers. Rethrows the first error of a detached task that
+  // join_all() never reported. Idempotent; the destructor calls it. Afterwards submit(),
+  // after(), at() and every() throw UsageError. Calling it from one of this scheduler's own
   // workers aborts (it would wait for itself).
   void shutdown();
 
@@ -171,6 +204,10 @@ class Scheduler {
   }
 
   void submit_to(Task&& t, int node);  // node < 0: the caller's node
+  // Adopts `t` (the handle's reference) before it checks anything, so a refusal frees it
+  // (src/timer/user_timer.cpp).
+  Timer start_timer(detail::UserTimer* t, std::chrono::steady_clock::time_point first,
+                    std::chrono::nanoseconds period, bool periodic, const TimerOptions& opts, const char* what);
 
   std::unique_ptr<detail::SchedulerCore> core_;
 };

@@ -14,4 +14,5 @@
 #include "vitte/scheduler.hpp"
 #include "vitte/task.hpp"
 #include "vitte/task_group.hpp"
+#include "vitte/timer.hpp"
 #include "vitte/topology.hpp"

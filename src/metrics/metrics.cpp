@@ -20,9 +20,28 @@ Counts& Counts::operator+=(const Counts& o) noexcept {
   return *this;
 }
 
+TimerCounts& TimerCounts::operator+=(const TimerCounts& o) noexcept {
+  armed += o.armed;
+  fired += o.fired;
+  cancelled += o.cancelled;
+  dropped += o.dropped;
+  return *this;
+}
+
 namespace {
+std::uint64_t sub(std::uint64_t x, std::uint64_t y) { return x >= y ? x - y : 0; }
+
+TimerCounts minus(const TimerCounts& a, const TimerCounts& b) {
+  TimerCounts c;
+  c.armed = sub(a.armed, b.armed);
+  c.fired = sub(a.fired, b.fired);
+  c.cancelled = sub(a.cancelled, b.cancelled);
+  c.dropped = sub(a.dropped, b.dropped);
+  return c;
+}
+
 Counts minus(const Counts& a, const Counts& b) {
-  auto d = [](std::uint64_t x, std::uint64_t y) { return x >= y ? x - y : 0; };
+  const auto d = sub;
   Counts c;
   c.executed = d(a.executed, b.executed);
   c.skipped = d(a.skipped, b.skipped);
@@ -44,9 +63,12 @@ MetricsSnapshot operator-(const MetricsSnapshot& later, const MetricsSnapshot& e
   MetricsSnapshot out = later;
   for (std::size_t i = 0; i < out.workers.size() && i < earlier.workers.size(); ++i)
     out.workers[i].counts = minus(later.workers[i].counts, earlier.workers[i].counts);
-  for (std::size_t i = 0; i < out.nodes.size() && i < earlier.nodes.size(); ++i)
+  for (std::size_t i = 0; i < out.nodes.size() && i < earlier.nodes.size(); ++i) {
     out.nodes[i].counts = minus(later.nodes[i].counts, earlier.nodes[i].counts);
+    out.nodes[i].timers = minus(later.nodes[i].timers, earlier.nodes[i].timers);
+  }
   out.total = minus(later.total, earlier.total);
+  out.timers = minus(later.timers, earlier.timers);
   return out;
 }
 

@@ -35,6 +35,8 @@ struct SchedAttr {  // struct sched_attr, SCHED_ATTR_SIZE_VER0
   std::uint64_t runtime, deadline, period;
 };
 
+}  // namespace
+
 void request_short_slice() noexcept {
 #if defined(SYS_sched_getattr) && defined(SYS_sched_setattr)
   SchedAttr a{};
@@ -46,7 +48,6 @@ void request_short_slice() noexcept {
   (void)syscall(SYS_sched_setattr, 0, &a, 0);
 #endif
 }
-}  // namespace
 
 Worker::Worker(SchedulerCore& core, const WorkerSlot& slot)
     : core_(core), slot_(slot), rng_(0x9E3779B97F4A7C15ull * (slot.index + 1)) {
@@ -146,6 +147,10 @@ void Worker::main() {
 }
 
 TaskFrame* Worker::find_work(unsigned failed_rounds) {
+  // Due timers go before the own deque, which a busy worker never empties (UrgentLane).
+  if (own_urgent_->hinted()) [[unlikely]] {
+    if (TaskFrame* f = take_urgent()) return f;
+  }
   if (TaskFrame* f = deque.pop()) {
     if (searching_) more_where_found_ = deque.size_hint() > 0;  // off the hot path
     return f;
@@ -155,12 +160,8 @@ TaskFrame* Worker::find_work(unsigned failed_rounds) {
 
 // Off the fork-join path: the worker's own deque is empty.
 TaskFrame* Worker::find_queued(unsigned failed_rounds) {
-  if (!own_urgent_->empty()) [[unlikely]] {
-    if (TaskFrame* f = own_urgent_->try_pop()) {
-      counters.injected_taken.bump();
-      more_where_found_ = !own_urgent_->empty() || !own_inject_->empty();
-      return f;
-    }
+  if (!own_urgent_->empty()) [[unlikely]] {  // the hint may lag (UrgentLane U1)
+    if (TaskFrame* f = take_urgent()) return f;
   }
   if (TaskFrame* f = own_inject_->try_pop()) {
     counters.injected_taken.bump();
@@ -169,6 +170,15 @@ TaskFrame* Worker::find_queued(unsigned failed_rounds) {
     return f;
   }
   return steal(failed_rounds);
+}
+
+TaskFrame* Worker::take_urgent() {
+  TaskFrame* f = own_urgent_->try_pop();
+  if (f != nullptr) {
+    counters.injected_taken.bump();
+    more_where_found_ = !own_urgent_->empty() || !own_inject_->empty();
+  }
+  return f;
 }
 
 TaskFrame* Worker::steal(unsigned failed_rounds) {

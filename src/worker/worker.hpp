@@ -1,7 +1,8 @@
 // Worker: one thread of an arena, and the loop it runs.
 //
-//   loop:  own deque (LIFO) -> own node's urgent lane -> own node's injection queue -> steal levels (same L3, same
-//          node, remote nodes nearest first; random victim within a level)
+//   loop:  own node's urgent lane when its hint is up -> own deque (LIFO) -> own node's urgent
+//          lane -> own node's injection queue -> steal levels (same L3, same node, remote
+//          nodes nearest first; random victim within a level)
 //          -> spin a bounded number of rounds -> park until woken.
 //
 // The hot part (deque, pool, counters) is WorkerLocal, visible to inline code; this class
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "queue/injection_queue.hpp"
+#include "queue/urgent_lane.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/plan.hpp"
 
@@ -74,6 +76,7 @@ class Worker : public WorkerLocal {
   void main();
   TaskFrame* find_work(unsigned failed_rounds);
   TaskFrame* find_queued(unsigned failed_rounds);
+  TaskFrame* take_urgent();
   bool belongs(TaskFrame* f, const WaitCounter& c) noexcept;
   TaskFrame* find_work_isolated(WaitCounter& c, unsigned failed_rounds);
   TaskFrame* steal(unsigned failed_rounds);
@@ -89,7 +92,7 @@ class Worker : public WorkerLocal {
   SchedulerCore& core_;
   WorkerSlot slot_;
   InjectionQueue* own_inject_ = nullptr;
-  InjectionQueue* own_urgent_ = nullptr;  // timers that fell due (resume.hpp, Lane::Urgent)
+  UrgentLane* own_urgent_ = nullptr;  // timers that fell due (resume.hpp, Lane::Urgent)
   std::vector<Level> levels_;
   const std::unique_ptr<Worker>* all_ = nullptr;            // every worker, by index
   const std::unique_ptr<InjectionQueue>* inject_ = nullptr;  // every node's injection queue
@@ -107,6 +110,11 @@ class Worker : public WorkerLocal {
   pthread_t thread_{};
   bool running_ = false;
 };
+
+// Asks Linux for a short time slice for the calling thread (worker.cpp: why, and which
+// kernels honour it), so that its wake-ups preempt a thread running on its CPU instead of
+// waiting for that thread's slice to end. Pinned workers and the timer threads call it.
+void request_short_slice() noexcept;
 
 // Blocks a thread that is not a worker until `c` finishes.
 void block_wait(WaitCounter& c);

@@ -1,0 +1,138 @@
+#include "timer/timer_queue.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/prctl.h>
+
+#include <array>
+#include <cstdio>
+
+#include "worker/worker.hpp"
+
+namespace vitte::detail {
+
+using Clock = std::chrono::steady_clock;
+
+TimerQueue::TimerQueue(unsigned node, std::vector<int> cpus) : node_(node), cpus_(std::move(cpus)) {}
+
+TimerQueue::~TimerQueue() {
+  VITTE_ASSERT(!thread_.joinable(), "Q3: a timer queue destroyed before close()");
+}
+
+bool TimerQueue::arm(TimerEntry* e) {
+  bool notify = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return false;  // Q3, T4
+    if (!started_) start_thread();
+    e->seq = next_seq_++;  // T3
+    heap_.push(e);
+    ++counts_.armed;
+    if (e->deadline < sleeping_until_) {  // Q2
+      notify = true;
+      sleeping_until_ = Clock::time_point::min();  // it will look again: no second notify
+    }
+  }
+  // Outside the lock, so the woken thread does not block on it at once. The condition
+  // variable lives as long as the queue, which outlives every arm().
+  if (notify) wake_.notify_one();
+  return true;
+}
+
+bool TimerQueue::cancel(TimerEntry* e) noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (e->slot == TimerEntry::kNotQueued) return false;  // T1, T2: fired or dropped
+  heap_.remove(e);
+  ++counts_.cancelled;
+  // The thread may sleep until this entry's deadline; it then wakes once, finds nothing
+  // due and sleeps again. Cheaper than a notify for every cancel of the earliest entry.
+  return true;
+}
+
+TimerHeap::Storage TimerQueue::close() noexcept {
+  TimerHeap::Storage left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+    left = heap_.take_all();
+    counts_.dropped += left.size();
+  }
+  wake_.notify_one();
+  // Q1: closed_ is set, so no arm() starts the thread any more; our lock ordered us after
+  // the one that did.
+  if (thread_.joinable()) thread_.join();
+  return left;
+}
+
+TimerCounts TimerQueue::counts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return counts_;
+}
+
+std::size_t TimerQueue::pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return heap_.size();
+}
+
+std::size_t TimerQueue::capacity() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return heap_.capacity();
+}
+
+void TimerQueue::start_thread() {
+  thread_ = std::thread([this] { run(); });
+  started_ = true;
+}
+
+void TimerQueue::set_up_thread() noexcept {
+  char name[16];  // "vitte-t/n<node>", 15 characters at most, like the workers'
+  std::snprintf(name, sizeof name, "vitte-t/n%u", node_);
+  pthread_setname_np(pthread_self(), name);
+  // Linux lets a normal thread's timed waits end up to its timer slack late (50 µs by
+  // default) to batch wake-ups; lateness is what this thread is for.
+  (void)prctl(PR_SET_TIMERSLACK, kTimerSlackNs, 0, 0, 0);
+  // It shares its CPUs with the workers, which may all be busy: a short slice lets its
+  // wake-up preempt one of them at once (EEVDF) rather than after a whole time slice.
+  request_short_slice();
+  if (cpus_.empty()) return;
+  int max_cpu = 0;
+  for (int c : cpus_) max_cpu = c > max_cpu ? c : max_cpu;
+  const std::size_t n = static_cast<std::size_t>(max_cpu) + 1;
+  cpu_set_t* set = CPU_ALLOC(n);
+  if (set == nullptr) return;
+  const std::size_t bytes = CPU_ALLOC_SIZE(n);
+  CPU_ZERO_S(bytes, set);
+  for (int c : cpus_) CPU_SET_S(static_cast<std::size_t>(c), bytes, set);
+  // Best effort: unbound, the thread still works; it only may run on another node.
+  (void)pthread_setaffinity_np(pthread_self(), bytes, set);
+  CPU_FREE(set);
+}
+
+void TimerQueue::run() noexcept {
+  set_up_thread();
+  std::array<TimerEntry*, 64> due;  // fired in batches, so firing allocates nothing here
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!closed_) {
+    std::size_t n = 0;
+    const Clock::time_point now = Clock::now();
+    while (n < due.size() && !heap_.empty() && heap_.top()->deadline <= now) due[n++] = heap_.pop();
+    if (n > 0) {
+      counts_.fired += n;
+      lock.unlock();
+      // T2: out of the heap, fired without the lock; fire() is our last touch of each.
+      for (std::size_t i = 0; i < n; ++i) due[i]->fire(due[i], TimerEvent::Fired);
+      lock.lock();
+      continue;  // more may be due, or have been armed meanwhile
+    }
+    if (heap_.empty()) {
+      sleeping_until_ = Clock::time_point::max();
+      wake_.wait(lock);
+    } else {
+      sleeping_until_ = heap_.top()->deadline;
+      wake_.wait_until(lock, sleeping_until_);
+    }
+    sleeping_until_ = Clock::time_point::min();  // Q2: awake
+  }
+}
+
+}  // namespace vitte::detail

@@ -1,0 +1,87 @@
+// TimerQueue: the pending deadlines of one arena node and the thread that waits for them.
+//
+//   arm(e) ──► [ mutex | TimerHeap (deadline, seq) ] ◄── cancel(e)
+//                         │ the earliest deadline
+//                   timer thread "vitte-t/n<node>": sleeps on a condition variable until
+//                   that deadline, pops every due entry, and calls fire(e, Fired) for each
+//                   with the lock released (T2); fire queues the work, it does not run it.
+//
+// The thread starts on the first arm() of the node, so a scheduler that never uses a
+// timer has no extra thread. It never spins and never polls: it waits until the earliest
+// deadline, or without a timeout while the heap is empty, and arm() notifies it only when
+// the new entry is due before the deadline it sleeps until. It asks for a timer slack of
+// kTimerSlackNs (Linux otherwise rounds a thread's timeouts up by 50 µs) and, when the
+// node's workers are pinned, runs on their CPUs.
+//
+// Invariants (besides T1-T4 of timer_entry.hpp and H1-H3 of timer_heap.hpp):
+//   Q1  everything below is guarded by mu_, except thread_, which only the arming thread
+//       that starts it (under mu_) and close()'s caller (after closed_ was set under mu_,
+//       so nobody starts it any more) touch.
+//   Q2  sleeping_until_ is the deadline the thread's current wait ends at (time_point::max()
+//       while it waits with an empty heap; time_point::min() while it is awake and will
+//       look at the heap again before waiting). arm() notifies iff the new entry is due
+//       before it, so a wait never outlasts the earliest deadline, and arms that change
+//       nothing cost no system call.
+//   Q3  once closed_ is set nothing enters the heap (arm() returns false) and the thread
+//       leaves at its next look; close() takes every entry out.
+//   Q4  counts_: armed = fired + cancelled + dropped + size of the heap.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "timer/timer_heap.hpp"
+#include "vitte/detail/timer_entry.hpp"
+#include "vitte/metrics.hpp"
+
+namespace vitte::detail {
+
+class TimerQueue {
+ public:
+  // Timer slack requested by the timer thread (PR_SET_TIMERSLACK), in nanoseconds.
+  static constexpr unsigned long kTimerSlackNs = 1;
+
+  // `cpus`: the Linux CPUs of the node's pinned workers (empty: leave the thread unbound).
+  TimerQueue(unsigned node, std::vector<int> cpus);
+  ~TimerQueue();  // after close()
+  TimerQueue(const TimerQueue&) = delete;
+  TimerQueue& operator=(const TimerQueue&) = delete;
+
+  // Queues `e` (its deadline set, its node this queue's); starts the thread on first use.
+  // False after close(): nothing armed. Throws std::system_error when the thread cannot
+  // be started, std::bad_alloc when the heap cannot grow; then nothing was armed.
+  bool arm(TimerEntry* e);
+  // Takes `e` out of the heap. False when it is not there (fired or dropped already).
+  bool cancel(TimerEntry* e) noexcept;
+  // Q3: refuses arms from now on, stops and joins the thread, and returns the entries
+  // that were pending (out of the heap, not fired; the caller fires them Dropped).
+  TimerHeap::Storage close() noexcept;
+
+  TimerCounts counts() const;
+  // Entries in the heap now, and the slots its vector holds (tests check H3).
+  std::size_t pending() const;
+  std::size_t capacity() const;
+
+ private:
+  void start_thread();  // under mu_
+  void run() noexcept;  // the timer thread's body
+  void set_up_thread() noexcept;
+
+  const unsigned node_;
+  const std::vector<int> cpus_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  TimerHeap heap_;
+  std::uint64_t next_seq_ = 0;
+  bool closed_ = false;
+  bool started_ = false;
+  std::chrono::steady_clock::time_point sleeping_until_ = std::chrono::steady_clock::time_point::min();
+  TimerCounts counts_;
+  std::thread thread_;
+};
+
+}  // namespace vitte::detail

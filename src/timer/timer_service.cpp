@@ -1,0 +1,78 @@
+#include "timer/timer_service.hpp"
+
+#include <cstdio>
+
+#include "scheduler_core.hpp"
+
+namespace vitte::detail {
+
+namespace {
+// The Linux CPUs of node n's workers when every one of them is pinned, else none (the
+// timer thread then stays unbound, like the workers).
+std::vector<int> worker_cpus(const Plan& plan, unsigned n) {
+  std::vector<int> cpus;
+  for (unsigned w : plan.arenas[n]) {
+    const int cpu = plan.workers[w].os_cpu;
+    if (cpu < 0) return {};
+    cpus.push_back(cpu);
+  }
+  return cpus;
+}
+}  // namespace
+
+TimerService::TimerService(SchedulerCore& core) : core_(core) {
+  queues_.resize(core.topo.nodes().size());
+  for (unsigned n : core.arena_nodes) queues_[n] = std::make_unique<TimerQueue>(n, worker_cpus(core.plan, n));
+}
+
+unsigned TimerService::node_for(int node) noexcept {
+  if (node >= 0) return core_.arena_for(node);
+  const WorkerLocal* w = tls_worker;
+  return w != nullptr && w->core == &core_ ? w->node : core_.home_node();
+}
+
+bool TimerService::arm(TimerEntry* e, int node) {
+  VITTE_ASSERT(node < static_cast<int>(queues_.size()), "arm_timer() for a node the topology does not have");
+  const unsigned n = node_for(node);
+  // Written only when it changes: a cancel_timer() racing with the re-arm of an entry on
+  // the same node (a periodic timer) then reads a value nobody writes.
+  if (e->node != n) e->node = n;
+  return queues_[n]->arm(e);
+}
+
+bool TimerService::cancel(TimerEntry* e) noexcept {
+  const unsigned n = e->node;
+  if (n >= queues_.size() || !queues_[n]) return false;  // never armed
+  return queues_[n]->cancel(e);
+}
+
+void TimerService::shutdown() noexcept {
+  for (auto& q : queues_) {
+    if (!q) continue;
+    for (TimerEntry* e : q->close()) e->fire(e, TimerEvent::Dropped);  // T2, T4
+  }
+  const std::uint64_t n = dropped_one_shots_.load(std::memory_order_relaxed);
+  if (n > 0)
+    std::fprintf(stderr,
+                 "vitte: shutdown dropped %llu pending timer(s) before they fell due; their callbacks did not "
+                 "run (cancel them, or join_all() to wait for them, before shutting down)\n",
+                 static_cast<unsigned long long>(n));
+}
+
+void TimerService::note_dropped_one_shot() noexcept {
+  dropped_one_shots_.fetch_add(1, std::memory_order_relaxed);
+}
+
+TimerCounts TimerService::counts(unsigned node) const {
+  return node < queues_.size() && queues_[node] ? queues_[node]->counts() : TimerCounts{};
+}
+
+const TimerQueue* TimerService::queue(unsigned node) const noexcept {
+  return node < queues_.size() ? queues_[node].get() : nullptr;
+}
+
+bool arm_timer(SchedulerCore* core, TimerEntry* e, int node) { return core->timers->arm(e, node); }
+
+bool cancel_timer(SchedulerCore* core, TimerEntry* e) noexcept { return core->timers->cancel(e); }
+
+}  // namespace vitte::detail

@@ -14,3 +14,4 @@
 #include "vitte/task.hpp"
 #include "vitte/task_group.hpp"
 #include "vitte/topology.hpp"
+#include "vitte/when_all.hpp"

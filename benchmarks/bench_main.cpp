@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "future_kernels.hpp"
 #include "graph_kernels.hpp"
 #include "kernels.hpp"
 #include "runtimes.hpp"
@@ -236,6 +237,7 @@ void register_all() {
     }
   }
   bench::register_graph_kernels(thread_counts(), g_wrong_answer);  // graph_kernels.hpp
+  bench::register_future_kernels(thread_counts(), g_wrong_answer, peak_rss_mib);  // future_kernels.hpp
 }
 
 }  // namespace

@@ -128,6 +128,11 @@ TEST(Future, ThenFlattensAReturnedFuture) {
   };
   EXPECT_EQ(countdown(static_cast<long>(scaled(10'000))).get(), 0);
 
+  std::atomic<bool> inner_ran{false};
+  Future<void> void_inner = sched.async([] {}).then([&] { return sched.async([&] { inner_ran = true; }); });
+  void_inner.get();
+  EXPECT_TRUE(inner_ran.load()) << "a flattened Future<void> completes only after its inner future";
+
   Future<int> empty = sched.async([] { return 1; }).then([](int) { return Future<int>(); });
   EXPECT_NE(error_of(empty).find("returned an empty Future"), std::string::npos);
 }

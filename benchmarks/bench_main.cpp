@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "coro_kernels.hpp"
+#include "future_kernels.hpp"
 #include "graph_kernels.hpp"
 #include "kernels.hpp"
 #include "runtimes.hpp"
@@ -270,6 +271,7 @@ void register_all() {
   }
   bench::register_graph_kernels(thread_counts(), g_wrong_answer);  // graph_kernels.hpp
   bench::register_timer_kernels(thread_counts(), g_wrong_answer, add_latency_counters);  // timer_kernels.hpp
+  bench::register_future_kernels(thread_counts(), g_wrong_answer, peak_rss_mib);  // future_kernels.hpp
 }
 
 }  // namespace

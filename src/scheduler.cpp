@@ -279,6 +279,12 @@ std::exception_ptr SchedulerCore::shutdown(std::uint64_t* others) noexcept {
     // Nothing queued is dropped: all submitted work and every graph run in flight (each
     // counts as one detached task, WaitCounter I7) runs to the end.
     wait_for(detached);
+    // Continuations that other threads queue while we drain must run (their source has
+    // completed); from here on they are refused (future/continuations.cpp). Then drain
+    // what got in before the close.
+    continuations_open.store(false, std::memory_order_seq_cst);
+    while (continuations_in_flight.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+    wait_for(detached);
   }
   std::exception_ptr e = detached.take_error(others);
   stopping.store(true, std::memory_order_seq_cst);

@@ -100,6 +100,10 @@ class SchedulerCore {
 
   std::atomic<bool> accepting{true};   // external submissions allowed
   std::atomic<std::int64_t> external_in_flight{0};  // inside begin/end_external
+  // Continuations queued by other threads (future/continuations.cpp): accepted until
+  // shutdown() has drained, then refused; the in-flight count is the handshake.
+  std::atomic<bool> continuations_open{true};
+  std::atomic<std::int64_t> continuations_in_flight{0};
   std::atomic<bool> stopping{false};   // workers exit once no work is visible
   std::atomic<unsigned> round_robin{0};
   std::latch started;

@@ -16,3 +16,4 @@
 #include "vitte/task_group.hpp"
 #include "vitte/timer.hpp"
 #include "vitte/topology.hpp"
+#include "vitte/when_all.hpp"

@@ -23,19 +23,9 @@
 #include "vitte/detail/coro_promise.hpp"
 #include "vitte/detail/coro_suspend.hpp"
 #include "vitte/future.hpp"
+#include "vitte/when_all.hpp"  // WhenAnyResult; when_all/when_any of futures alone
 
 namespace vitte {
-
-// The result of when_any: which input finished first, and its value.
-template <class T>
-struct WhenAnyResult {
-  std::size_t index;
-  T value;
-};
-template <>
-struct WhenAnyResult<void> {
-  std::size_t index;
-};
 
 namespace detail {
 
@@ -215,11 +205,15 @@ class FutureAwaiter : Interruptible, Continuation {
   }
   T await_resume() {
     if (finish() != Outcome::Event) throw_cancelled(Outcome::Stopped, "co_await vitte::Future");
-    return FutureAccess<T>::take(future_);
+    // The slot said ready (C3): the outcome is in place, though fulfil() may not have
+    // released the counter a blocking get() waits on yet; read it without waiting.
+    std::shared_ptr<FutureState<T>> s = FutureAccess::take(future_);
+    if (std::exception_ptr e = s->counter.take_error()) std::rethrow_exception(e);
+    if constexpr (!std::is_void_v<T>) return std::move(*s->value);
   }
 
  private:
-  FutureState<T>& state() const noexcept { return *FutureAccess<T>::state(future_); }
+  FutureState<T>& state() const noexcept { return *FutureAccess::peek(future_); }
   static void on_ready(Continuation* c) noexcept {
     static_cast<FutureAwaiter*>(c)->event(Outcome::Event);
   }
@@ -247,12 +241,20 @@ task<T> as_task(Future<T>&& f) {
 template <class A>
 using TaskValue = typename decltype(as_task(std::declval<A&&>()))::value_type;
 
+template <class A>
+inline constexpr bool kIsTask = false;
+template <class T>
+inline constexpr bool kIsTask<task<T>> = true;
+
 }  // namespace detail
 
 // co_await vitte::when_all(a, b, ...): runs every task (or future) in parallel; returns a
 // tuple of their results (std::monostate for void), or rethrows the first error after
 // asking the others to stop and waiting for them to end.
+// (At least one argument is a task; futures alone go to when_all.hpp's overload, which
+// returns a Future that a task co_awaits the same way.)
 template <class... As>
+  requires(detail::kIsTask<std::remove_cvref_t<As>> || ...)
 detail::WhenAllAwaiter<detail::TaskValue<As>...> when_all(As&&... as) {
   return detail::WhenAllAwaiter<detail::TaskValue<As>...>(detail::as_task(std::forward<As>(as))...);
 }

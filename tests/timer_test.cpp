@@ -479,6 +479,26 @@ TEST(Timer, TheTimerThreadStartsWithTheFirstTimerAndIsNamed) {
   EXPECT_FALSE(has_timer_thread()) << "shutdown joins it";
 }
 
+// Pinned workers: the timer thread runs on their CPUs (the union of the node's workers').
+TEST(Timer, TheTimerThreadRunsOnItsNodesWorkerCpus) {
+  vitte::Scheduler sched(1);
+  const int cpu = sched.plan().workers[0].os_cpu;
+  if (cpu < 0) GTEST_SKIP() << "the plan leaves the worker unpinned (" << sched.plan().binding_reason << ")";
+  sched.after(0ms, [] {});
+  sched.join_all();
+  std::string allowed;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(e.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name != "vitte-t/n0") continue;
+    std::ifstream status(e.path() / "status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("Cpus_allowed_list:", 0) == 0) allowed = line.substr(line.find_first_not_of(" \t", 18));
+  }
+  EXPECT_EQ(allowed, std::to_string(cpu));
+}
+
 TEST(Timer, IdleSchedulerWithPendingTimersBurnsAlmostNoCpu) {
   const int rc = vitte::test::in_child([] {
     vitte::Scheduler sched(2);

@@ -61,15 +61,16 @@ double cpu_seconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-std::vector<std::string> thread_names() {
-  std::vector<std::string> names;
+// This process's threads: (name, /proc/self/task/<tid>).
+std::vector<std::pair<std::string, std::filesystem::path>> threads() {
+  std::vector<std::pair<std::string, std::filesystem::path>> out;
   for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
     std::ifstream comm(e.path() / "comm");
     std::string n;
     std::getline(comm, n);
-    names.push_back(n);
+    out.emplace_back(n, e.path());
   }
-  return names;
+  return out;
 }
 
 }  // namespace
@@ -464,8 +465,8 @@ TEST(Timer, TheTimerThreadStartsWithTheFirstTimerAndIsNamed) {
   vitte::Scheduler sched(2);
   const std::size_t before = vitte::test::thread_count();
   auto has_timer_thread = [] {
-    const auto names = thread_names();
-    return std::find(names.begin(), names.end(), "vitte-t/n0") != names.end();
+    const auto all = threads();
+    return std::any_of(all.begin(), all.end(), [](const auto& t) { return t.first == "vitte-t/n0"; });
   };
   EXPECT_FALSE(has_timer_thread()) << "a scheduler that never used a timer has no timer thread";
   sched.after(1ms, [] {});
@@ -477,6 +478,23 @@ TEST(Timer, TheTimerThreadStartsWithTheFirstTimerAndIsNamed) {
   EXPECT_EQ(vitte::test::thread_count(), before + 1) << "one timer thread per node";
   sched.shutdown();
   EXPECT_FALSE(has_timer_thread()) << "shutdown joins it";
+}
+
+// Pinned workers: the timer thread runs on their CPUs (the union of the node's workers').
+TEST(Timer, TheTimerThreadRunsOnItsNodesWorkerCpus) {
+  vitte::Scheduler sched(1);
+  const int cpu = sched.plan().workers[0].os_cpu;
+  if (cpu < 0) GTEST_SKIP() << "the plan leaves the worker unpinned (" << sched.plan().binding_reason << ")";
+  sched.after(0ms, [] {});
+  sched.join_all();
+  std::string allowed;
+  for (const auto& [name, dir] : threads()) {
+    if (name != "vitte-t/n0") continue;
+    std::ifstream status(dir / "status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("Cpus_allowed_list:", 0) == 0) allowed = line.substr(line.find_first_not_of(" \t", 18));
+  }
+  EXPECT_EQ(allowed, std::to_string(cpu));
 }
 
 TEST(Timer, IdleSchedulerWithPendingTimersBurnsAlmostNoCpu) {

@@ -82,8 +82,9 @@ class Timer {
   // by this call, or, when the timer was firing at that instant, by the thread firing it.
   bool cancel() noexcept;
 
+  // Where the timer stands (an empty handle reports Dropped: it refers to no timer).
   TimerState state() const noexcept;
-  // The deadline of the pending or latest run.
+  // The deadline of the pending or latest run (a default time_point for an empty handle).
   std::chrono::steady_clock::time_point deadline() const noexcept;
   // Runs started so far, and (FixedRate) ticks skipped because they had passed.
   std::uint64_t runs() const noexcept;

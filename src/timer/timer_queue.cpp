@@ -7,8 +7,6 @@
 #include <array>
 #include <cstdio>
 
-#include "worker/worker.hpp"
-
 namespace vitte::detail {
 
 using Clock = std::chrono::steady_clock;
@@ -91,9 +89,6 @@ void TimerQueue::set_up_thread() noexcept {
   // Linux lets a normal thread's timed waits end up to its timer slack late (50 µs by
   // default) to batch wake-ups; lateness is what this thread is for.
   (void)prctl(PR_SET_TIMERSLACK, kTimerSlackNs, 0, 0, 0);
-  // It shares its CPUs with the workers, which may all be busy: a short slice lets its
-  // wake-up preempt one of them at once (EEVDF) rather than after a whole time slice.
-  request_short_slice();
   if (cpus_.empty()) return;
   int max_cpu = 0;
   for (int c : cpus_) max_cpu = c > max_cpu ? c : max_cpu;

@@ -203,16 +203,17 @@ void start_user_timer(SchedulerCore* core, UserTimer* t, Clock::time_point first
     t->phase.store(TimerPhase::Dropped, std::memory_order_relaxed);
     t->op(t, UserTimerOp::DestroyClosure);
   };
-  const std::string name = std::string("Scheduler::") + what;
+  // Strings only on the error paths: arming allocates nothing but the timer itself.
+  auto name = [what] { return std::string("Scheduler::") + what; };
   try {
-    core->check_not_inherited(name.c_str());
+    core->check_not_inherited(what);
     const std::size_t nodes = core->topo.nodes().size();
     if (opts.node < -1 || opts.node >= static_cast<int>(nodes))
-      throw UsageError(name + ": TimerOptions::node = " + std::to_string(opts.node) + ", but the topology has " +
+      throw UsageError(name() + ": TimerOptions::node = " + std::to_string(opts.node) + ", but the topology has " +
                        std::to_string(nodes) + " node(s) (0.." + std::to_string(nodes - 1) +
                        "; -1: the caller's node)");
     if (periodic && period.count() <= 0)
-      throw UsageError(name + ": the period must be above zero; got " + std::to_string(period.count()) + " ns");
+      throw UsageError(name() + ": the period must be above zero; got " + std::to_string(period.count()) + " ns");
   } catch (...) {
     refuse();
     throw;
@@ -236,7 +237,7 @@ void start_user_timer(SchedulerCore* core, UserTimer* t, Clock::time_point first
   if (!armed) {
     t->phase.store(TimerPhase::Dropped, std::memory_order_relaxed);
     finish(t, false);
-    throw UsageError(name + " after the scheduler's shutdown dropped its timers; the timer was not armed");
+    throw UsageError(name() + " after the scheduler's shutdown dropped its timers; the timer was not armed");
   }
 }
 

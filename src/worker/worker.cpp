@@ -35,8 +35,6 @@ struct SchedAttr {  // struct sched_attr, SCHED_ATTR_SIZE_VER0
   std::uint64_t runtime, deadline, period;
 };
 
-}  // namespace
-
 void request_short_slice() noexcept {
 #if defined(SYS_sched_getattr) && defined(SYS_sched_setattr)
   SchedAttr a{};
@@ -48,6 +46,7 @@ void request_short_slice() noexcept {
   (void)syscall(SYS_sched_setattr, 0, &a, 0);
 #endif
 }
+}  // namespace
 
 Worker::Worker(SchedulerCore& core, const WorkerSlot& slot)
     : core_(core), slot_(slot), rng_(0x9E3779B97F4A7C15ull * (slot.index + 1)) {
@@ -148,14 +147,22 @@ void Worker::main() {
 
 TaskFrame* Worker::find_work(unsigned failed_rounds) {
   // Due timers go before the own deque, which a busy worker never empties (UrgentLane).
-  if (own_urgent_->hinted()) [[unlikely]] {
-    if (TaskFrame* f = take_urgent()) return f;
-  }
+  // The check is two loads and a branch; the rest is a tail call, so this stays frameless.
+  if (own_urgent_->hinted()) [[unlikely]] return find_work_urgent(failed_rounds);
+  return find_own(failed_rounds);
+}
+
+inline TaskFrame* Worker::find_own(unsigned failed_rounds) {
   if (TaskFrame* f = deque.pop()) {
     if (searching_) more_where_found_ = deque.size_hint() > 0;  // off the hot path
     return f;
   }
   return find_queued(failed_rounds);
+}
+
+TaskFrame* Worker::find_work_urgent(unsigned failed_rounds) {
+  if (TaskFrame* f = take_urgent()) return f;
+  return find_own(failed_rounds);
 }
 
 // Off the fork-join path: the worker's own deque is empty.

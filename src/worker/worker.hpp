@@ -75,6 +75,8 @@ class Worker : public WorkerLocal {
 
   void main();
   TaskFrame* find_work(unsigned failed_rounds);
+  TaskFrame* find_own(unsigned failed_rounds);  // own deque, then find_queued
+  [[gnu::cold, gnu::noinline]] TaskFrame* find_work_urgent(unsigned failed_rounds);
   TaskFrame* find_queued(unsigned failed_rounds);
   TaskFrame* take_urgent();
   bool belongs(TaskFrame* f, const WaitCounter& c) noexcept;
@@ -110,11 +112,6 @@ class Worker : public WorkerLocal {
   pthread_t thread_{};
   bool running_ = false;
 };
-
-// Asks Linux for a short time slice for the calling thread (worker.cpp: why, and which
-// kernels honour it), so that its wake-ups preempt a thread running on its CPU instead of
-// waiting for that thread's slice to end. Pinned workers and the timer threads call it.
-void request_short_slice() noexcept;
 
 // Blocks a thread that is not a worker until `c` finishes.
 void block_wait(WaitCounter& c);

@@ -413,7 +413,8 @@ void Scheduler::join_all() {
                      "(use a TaskGroup inside tasks)");
   std::lock_guard<std::mutex> lock(core_->join_mu);
   detail::wait_for(core_->detached);
-  if (std::exception_ptr e = core_->detached.take_error()) std::rethrow_exception(e);
+  std::uint64_t others = 0;  // counted in metrics().total.failed already; reset with the error
+  if (std::exception_ptr e = core_->detached.take_error(&others)) std::rethrow_exception(e);
 }
 
 const Topology& Scheduler::topology() const noexcept { return core_->topo; }

@@ -290,6 +290,111 @@ TEST(Coro, DestroyingAForkedTaskBeforeJoinWaitsForIt) {
   EXPECT_EQ(ran.load(), 2);
 }
 
+// Review finding: a fork scope abandoned by an exception while a worker was already
+// inside another abandoned scope's wait hung forever (the inner wait needed a frame
+// lower on the same stack). Abandoned children are now joined by their parent's end,
+// without blocking.
+vitte::task<void> yields_then(int n, bool fail) {
+  for (int i = 0; i < n; ++i) co_await vitte::yield();
+  if (fail) throw std::runtime_error("failed");
+}
+vitte::task<void> inner_abandons() {
+  auto a = yields_then(5, false);
+  co_await vitte::fork(a);
+  co_await yields_then(1, true);
+  co_await vitte::join();
+}
+vitte::task<void> outer_abandons() {
+  auto x = inner_abandons();
+  co_await vitte::fork(x);
+  co_await yields_then(2, true);
+  co_await vitte::join();
+}
+
+TEST(Coro, NestedAbandonedForkScopesDoNotHang) {
+  const int rc = vitte::test::in_child([] {
+    for (std::size_t w : {1u, 2u, 4u}) {
+      vitte::Scheduler s(w);
+      for (int i = 0; i < 50; ++i) {
+        try {
+          vitte::sync_wait(s, outer_abandons());
+          return 1;  // the error was lost
+        } catch (const std::runtime_error&) {
+        }
+      }
+    }
+    return 0;
+  }, std::chrono::seconds(120));
+  EXPECT_EQ(rc, 0) << "hung (-1) or lost the error (1)";
+}
+
+TEST(Coro, ChildrenForkedAndNeverJoinedAreJoinedAtTheEndAndTheirErrorIsKept) {
+  vitte::Scheduler s(2);
+  std::atomic<int> ran{0};
+  auto child = [&](bool fail) -> vitte::task<void> {
+    co_await vitte::yield();
+    ran.fetch_add(1);
+    if (fail) throw std::logic_error("child failed, never joined");
+  };
+  auto parent = [&]() -> vitte::task<int> {
+    auto a = child(false);
+    auto b = child(true);
+    co_await vitte::fork(a);
+    co_await vitte::fork(b);
+    co_return 7;  // no join: the end joins them
+  };
+  EXPECT_THROW(vitte::sync_wait(s, parent()), std::logic_error);
+  EXPECT_EQ(ran.load(), 2);
+}
+
+// Review finding: result() read the forking coroutine's freed frame when the task
+// outlived it.
+TEST(Coro, AForkedTaskMayOutliveTheCoroutineThatForkedIt) {
+  vitte::Scheduler s(2);
+  auto leaf = [](int i) -> vitte::task<int> { co_return i * 10; };
+  auto run_all = [](std::vector<vitte::task<int>>& ts) -> vitte::task<void> {
+    for (auto& t : ts) co_await vitte::fork(t);
+    co_await vitte::join();
+  };
+  std::vector<vitte::task<int>> a, b;
+  for (int i = 0; i < 4; ++i) a.push_back(leaf(i));
+  for (int i = 0; i < 4; ++i) b.push_back(leaf(i + 4));
+  vitte::sync_wait(s, run_all(a));
+  vitte::sync_wait(s, run_all(b));  // may reuse the first run_all's frame
+  int sum = 0;
+  for (auto& t : a) sum += t.result();
+  for (auto& t : b) sum += t.result();
+  EXPECT_EQ(sum, 280);
+}
+
+TEST(Coro, HugeSleepsSaturateAndTriggeredTokensCancelAtOnce) {
+  vitte::Scheduler s(1);
+  std::stop_source src;
+  auto f = []() -> vitte::task<void> { co_await vitte::sleep_for(std::chrono::hours::max()); };
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(30ms);
+    src.request_stop();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(vitte::sync_wait(s, f(), src.get_token()), vitte::Cancelled) << "slept until cancelled, not 0 s";
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 30ms);
+  stopper.join();
+  std::atomic<int> ran{0};
+  int seen = -1;
+  auto g = [&]() -> vitte::task<void> {
+    vitte::spawn([&] { ran.fetch_add(1); });  // one worker: runs first if yield suspends
+    try {
+      co_await vitte::yield();
+    } catch (const vitte::Cancelled&) {
+      seen = ran.load();
+      throw;
+    }
+  };
+  EXPECT_THROW(vitte::sync_wait(s, g(), src.get_token()), vitte::Cancelled);
+  EXPECT_EQ(seen, 0) << "a triggered token cancels yield before it suspends";
+  s.join_all();
+}
+
 TEST(Coro, SyncWaitFromInsideATaskOnOneWorker) {
   vitte::Scheduler s(1);
   auto f = s.async([&] { return vitte::sync_wait(s, cofib(12)); });

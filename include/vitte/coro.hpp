@@ -38,8 +38,12 @@
 //   or schedule_on resumes with vitte::Cancelled from that co_await, and the same awaits
 //   throw Cancelled at once once it was triggered. Other code observes it through
 //   get_stop_token(). A scheduler shutdown wakes sleeping tasks the same way (timer.hpp).
-// - A forked task must be joined before its result() is read; a task destroyed while its
-//   fork is in flight (an exception between fork and join) waits for its fork scope first.
+// - A forked task must be joined before its result() is read; it may outlive the coroutine
+//   that forked it. Children forked and never joined (an exception between fork and join,
+//   a co_return before the join) are joined when the coroutine ends: it finishes only
+//   once they have, without blocking a worker; their first error becomes its error unless
+//   it failed itself (its own exception wins; theirs, often the same cancellation, are
+//   dropped).
 // - Hazard: sync_wait() called from inside a task blocks that worker the way
 //   TaskGroup::wait() does (it runs other work meanwhile); prefer co_await.
 #pragma once
@@ -59,6 +63,7 @@
 #include "vitte/detail/coro_promise.hpp"
 #include "vitte/detail/coro_suspend.hpp"
 #include "vitte/detail/timer_entry.hpp"
+#include "vitte/detail/user_timer.hpp"  // add_saturated, saturated_ns
 #include "vitte/future.hpp"
 #include "vitte/scheduler.hpp"
 
@@ -156,18 +161,19 @@ struct TaskAccess {
   }
 };
 
-// Waits for a fork scope whose children are still in flight (task::destroy).
-void wait_forks(JoinScope& s) noexcept;
-
 }  // namespace detail
 
 template <class T>
 void task<T>::destroy() noexcept {
   if (!h_) return;
   promise_type& p = h_.promise();
-  // Forked and not joined: the child may be running on another worker right now.
-  if (p.forked && !p.joined()) [[unlikely]]
-    detail::wait_forks(*p.scope);
+  // Forked and not joined: the child may be running on another worker right now. Its
+  // parent's end destroys it once it finished (J6); nothing waits here.
+  if (p.forked && !p.joined()) [[unlikely]] {
+    p.orphaned = true;
+    h_ = nullptr;
+    return;
+  }
   h_.destroy();
   h_ = nullptr;
 }
@@ -341,10 +347,12 @@ struct YieldAwaiter {
   const std::stop_token* token = nullptr;
   bool await_ready() const noexcept { return false; }
   template <class P>
-  void await_suspend(std::coroutine_handle<P> h) {
+  bool await_suspend(std::coroutine_handle<P> h) {
     token = token_of(h);
+    if (token != nullptr && token->stop_requested()) return false;  // Cancelled at once
     WorkerLocal& w = require_worker("vitte::yield");
     resume_later(w.core, h, Lane::Fifo, static_cast<int>(w.node));
+    return true;
   }
   void await_resume() const {
     if (token != nullptr && token->stop_requested()) throw_cancelled(Interruptible::Outcome::Stopped, "vitte::yield");
@@ -363,9 +371,11 @@ struct ScheduleOnAwaiter {
     return false;
   }
   template <class P>
-  void await_suspend(std::coroutine_handle<P> h) {
+  bool await_suspend(std::coroutine_handle<P> h) {
     token = token_of(h);
+    if (token != nullptr && token->stop_requested()) return false;  // Cancelled at once
     resume_later(tls_worker->core, h, Lane::Fifo, static_cast<int>(node));
+    return true;
   }
   void await_resume() const {
     if (token != nullptr && token->stop_requested())
@@ -425,8 +435,9 @@ inline detail::SleepAwaiter sleep_until(std::chrono::steady_clock::time_point t)
 }
 template <class Rep, class Period>
 detail::SleepAwaiter sleep_for(std::chrono::duration<Rep, Period> d) noexcept {
-  return detail::SleepAwaiter(std::chrono::steady_clock::now() +
-                              std::chrono::duration_cast<std::chrono::steady_clock::duration>(d));
+  // Saturating: a huge duration (hours::max()) sleeps until cancelled, not until an
+  // overflowed, past deadline.
+  return detail::SleepAwaiter(detail::add_saturated(std::chrono::steady_clock::now(), detail::saturated_ns(d)));
 }
 // co_await vitte::schedule_on(node): resumes on a worker of NUMA node `node` (a node
 // without CPUs: the nearest one with workers). UsageError for a node that does not exist.

@@ -45,24 +45,6 @@ void throw_cancelled(Interruptible::Outcome o, const char* what) {
   throw Cancelled(std::string(what) + ": the task's stop token was triggered");
 }
 
-namespace {
-bool forks_done(const void* arg) {
-  const JoinScope& s = *static_cast<const JoinScope*>(arg);
-  // acquire: pairs with the children's fetch_subs (J3).
-  return s.count.load(std::memory_order_acquire) == -s.forked;
-}
-}  // namespace
-
-void wait_forks(JoinScope& s) noexcept {
-  help_until(&forks_done, &s);
-  s.count.store(0, std::memory_order_relaxed);  // every child is done with it
-  s.forked = 0;
-  ++s.epoch;
-  std::uint64_t others = 0;
-  if (std::exception_ptr e = s.take_error())
-    report_unjoined(e, others, "a vitte::task was destroyed with forked tasks that were never joined");
-}
-
 void start_root(Scheduler& sched, std::coroutine_handle<RootPromise> h) {
   SchedulerCore* core = core_of(sched);
   h.promise().core = core;

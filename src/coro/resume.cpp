@@ -10,35 +10,50 @@ namespace vitte::detail {
 constinit thread_local char* tls_resume_base = nullptr;
 constinit thread_local void* tls_next_coroutine = nullptr;
 
+namespace {
+
+// A resumption queued on a node's injection queue. A worker of another node may take it
+// there (remote stealing takes injected work after a while); it hands it back to its
+// node instead of running it, as a graph task placed with on_node() does, so a coroutine
+// resumes on a worker of the node it asked for (schedule_on) or was on (yield).
+struct NodeResume {
+  std::coroutine_handle<> h;
+  unsigned node;  // an arena node
+  void operator()() const noexcept {
+    WorkerLocal* w = tls_worker;
+    if (w->node != node) {
+      resume_later(w->core, h, Lane::Fifo, static_cast<int>(node));
+      return;
+    }
+    run_coroutine(h);
+  }
+};
+
+// Queues `fn` on `core`'s workers, from a worker of `core` (w) or any other thread (null).
+template <class Fn>
+TaskFrame* frame_for(SchedulerCore* core, WorkerLocal* w, Fn fn) {
+  TaskFrame* f = pack(w, fn);
+  WaitCounter& c = w != nullptr ? w->untracked : core->untracked;
+  f->counter = &c;
+  c.add(w);
+  return f;
+}
+
+}  // namespace
+
 void resume_later(SchedulerCore* core, std::coroutine_handle<> h, Lane lane, int node) {
   WorkerLocal* w = tls_worker;
-  if (w != nullptr && w->core == core) {
-    TaskFrame* f = pack(w, ResumeFn{h});
-    f->counter = &w->untracked;
-    w->untracked.add(w);
-    switch (lane) {
-      case Lane::Local:
-        if (node < 0 || static_cast<unsigned>(node) == w->node) {
-          push_local(w, f);
-          return;
-        }
-        core->inject(f, node);
-        return;
-      case Lane::Fifo:
-        core->inject(f, node < 0 ? static_cast<int>(w->node) : node);
-        return;
-      case Lane::Urgent:
-        core->inject_urgent(f, node < 0 ? static_cast<int>(w->node) : node);
-        return;
-    }
+  if (w != nullptr && w->core != core) w = nullptr;  // another scheduler's worker: external
+  if (lane == Lane::Urgent) {
+    core->inject_urgent(frame_for(core, w, ResumeFn{h}), node < 0 && w != nullptr ? static_cast<int>(w->node) : node);
+    return;
   }
-  TaskFrame* f = pack(nullptr, ResumeFn{h});
-  f->counter = &core->untracked;
-  core->untracked.add(nullptr);
-  if (lane == Lane::Urgent)
-    core->inject_urgent(f, node);
-  else
-    core->inject(f, node);
+  const unsigned target = w != nullptr && node < 0 ? w->node : core->arena_for(node);
+  if (lane == Lane::Local && w != nullptr && target == w->node) {
+    push_local(w, frame_for(core, w, ResumeFn{h}));
+    return;
+  }
+  core->inject(frame_for(core, w, NodeResume{h, target}), static_cast<int>(target));
 }
 
 }  // namespace vitte::detail

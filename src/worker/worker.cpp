@@ -374,33 +374,6 @@ void Worker::help_wait(WaitCounter& c) {
   if (armed) c.disarm();
 }
 
-void Worker::help_until(bool (*pred)(const void*), const void* arg) {
-  unsigned idle_rounds = 0;
-  while (!pred(arg)) {
-    static WaitCounter none;  // inside an isolation region: only the region's own tasks
-    if (TaskFrame* f = isolation != 0 ? find_work_isolated(none, idle_rounds) : find_work(idle_rounds)) {
-      if (searching_) found_work();
-      idle_rounds = 0;
-      execute(f);
-      continue;
-    }
-    if (!searching_) start_searching();
-    if (++idle_rounds < kSpinRounds)
-      backoff(idle_rounds);
-    else
-      std::this_thread::yield();
-  }
-  leave_search();
-}
-
-void help_until(bool (*pred)(const void*), const void* arg) {
-  if (WorkerLocal* w = tls_worker) {
-    static_cast<Worker*>(w)->help_until(pred, arg);
-    return;
-  }
-  while (!pred(arg)) std::this_thread::yield();
-}
-
 // Sleeps until a notifier ends the arming (WaitCounter I3/I4). The count can rise again
 // after it reached zero (run() from another thread meanwhile): then arm again.
 void block_wait(WaitCounter& c) {

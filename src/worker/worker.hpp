@@ -58,9 +58,6 @@ class Worker : public WorkerLocal {
   // Runs other tasks until `c` finishes (TaskGroup::wait, Future::get on a worker);
   // inside an isolation region, only that region's tasks.
   void help_wait(WaitCounter& c);
-  // Runs other tasks until pred(arg) holds, without sleeping (rare paths only: a forked
-  // coroutine destroyed before its join).
-  void help_until(bool (*pred)(const void*), const void* arg);
 
  private:
   // A StealLevel resolved against the plan's shared lists: no per-worker copy of the

@@ -20,6 +20,15 @@
 //       and read by the waiter after the count reached zero (acquire).
 //   J4  after its fetch_sub a child touches neither the scope nor its own frame: the
 //       waiter may run on another worker at once and destroy both.
+//   J6  a fork scope lists its children. A join marks them joined (their result() reads
+//       only their own promise, so a task may outlive the coroutine that forked it). A
+//       task destroyed before its join does not wait (a blocking wait nested inside
+//       another one could wait for a frame below it on the same stack, forever): it marks
+//       the child orphaned and leaves the frame alive. The owner's final suspension then
+//       joins what is left: if children are still running it stays suspended and the last
+//       child ends it (settle, then the owner's own final step); orphans are destroyed
+//       once all have finished. Their first error becomes the owner's, unless it failed
+//       itself.
 //   J5  a join first pops the children still on top of its own deque (no thief took
 //       them) and runs them here as a chain: each one's continuation is the next, marked
 //       `chained` so it does not count down. If it popped every child, the last one's
@@ -62,12 +71,15 @@ struct JoinScope {
   // All and Any: asked to stop on the first failure (All) or the first finish (Any), so
   // that siblings still suspended resume with Cancelled. Null for fork scopes.
   std::stop_source* stop = nullptr;
-  // Fork scopes only, touched by the owning coroutine alone: children forked since the
-  // last join, and the number of joins so far (a forked task's result is readable once a
-  // join followed its fork).
+  // Fork scopes only, touched by the owning coroutine alone (J6): children forked since
+  // the last join, and the list of them (through PromiseBase::next_forked).
   std::int32_t forked = 0;
-  std::uint32_t epoch = 0;
+  PromiseBase* children = nullptr;
+  PromiseBase* owner = nullptr;  // the coroutine whose scope this is
   Kind kind = Kind::Fork;
+  // Set by the owner's final suspension when it joins implicitly (J6): the last child
+  // ends the owner instead of resuming it.
+  bool final_join = false;
 
   // A child claims `first`; true if it was the first. Triggers `stop` for the winner.
   bool claim(PromiseBase* p) noexcept {
@@ -85,9 +97,6 @@ struct JoinScope {
 // The UsageError of an await outside a worker (cold, out of line).
 [[noreturn]] void throw_not_on_worker(const char* what);
 
-// Runs other work on this worker until pred(arg) holds (off the hot path: a forked task
-// destroyed before its join waits for it this way).
-void help_until(bool (*pred)(const void*), const void* arg);
 // The running worker, or a UsageError naming `what` on threads that are not workers.
 WorkerLocal& require_worker(const char* what);
 
@@ -127,7 +136,12 @@ struct PromiseBase {
   std::exception_ptr error;
   std::stop_token token;                   // inherited from whoever started us
   JoinScope forks;                         // our own fork/join children
-  std::uint32_t fork_epoch = 0;            // the parent's forks.epoch when we were forked
+  // As a forked child (J6): the next child of the same scope, our own handle, whether a
+  // join has covered us, whether our task object let go of us before that.
+  PromiseBase* next_forked = nullptr;
+  std::coroutine_handle<> self{};
+  bool joined_flag = false;
+  bool orphaned = false;
   bool started = false;
   bool forked = false;
   // Set by the parent's join when it runs us inline (J5): we go on to `continuation` when
@@ -137,28 +151,78 @@ struct PromiseBase {
   [[gnu::always_inline]] static void* operator new(std::size_t n) { return coro_frame_alloc(n); }
   [[gnu::always_inline]] static void operator delete(void* p, std::size_t n) noexcept { coro_frame_free(p, n); }
 
+  PromiseBase() noexcept { forks.owner = this; }
+  PromiseBase(const PromiseBase&) = delete;
+  PromiseBase& operator=(const PromiseBase&) = delete;
+
   std::suspend_always initial_suspend() const noexcept { return {}; }
   void unhandled_exception() noexcept { error = std::current_exception(); }
+
+  // J6: after every child of the fork scope finished. Takes the first child error (for a
+  // join to rethrow, or as our own error at the end), marks the children joined, and
+  // destroys the orphans. Returns the error taken.
+  std::exception_ptr settle_forks() noexcept {
+    std::exception_ptr e = forks.take_error();  // before any orphan (maybe the failed one) goes
+    for (PromiseBase* c = std::exchange(forks.children, nullptr); c != nullptr;) {
+      PromiseBase* next = c->next_forked;
+      if (c->orphaned)
+        c->self.destroy();
+      else
+        c->joined_flag = true;
+      c = next;
+    }
+    return e;
+  }
+
+  // Our last step: tell our scope (forked, when_all/when_any child) or go on into our
+  // continuation (an awaited task, a root). J4: nothing of this frame is touched after the
+  // scope's count went down.
+  Transfer end_into_scope_or_continuation() noexcept {
+    if (JoinScope* s = scope) {
+      // A failure (Fork, All) or any finish (Any) claims the scope's `first`.
+      if (error || s->kind == JoinScope::Kind::Any) [[unlikely]]
+        (void)s->claim(this);
+      if (chained) return transfer_to(continuation);  // J5: the join runs us inline
+      // acq_rel: J2/J3.
+      if (s->count.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        if (s->final_join) [[unlikely]]
+          return s->owner->end_after_final_join();  // J6: we were the owner's last child
+        return transfer_to(s->waiter);
+      }
+      return stay_suspended();
+    }
+    if (continuation) return transfer_to(continuation);
+    return stay_suspended();
+  }
+  [[gnu::noinline]] Transfer end_after_final_join() noexcept {
+    forks.final_join = false;
+    forks.count.store(0, std::memory_order_relaxed);
+    std::exception_ptr e = settle_forks();
+    if (!error) error = std::move(e);
+    return end_into_scope_or_continuation();
+  }
 
   struct FinalAwaiter {
     bool await_ready() const noexcept { return false; }
     template <class P>
     [[gnu::always_inline]] Transfer await_suspend(std::coroutine_handle<P> h) noexcept {
       PromiseBase& p = h.promise();
-      if (JoinScope* s = p.scope) {
-        // A failure (Fork, All) or any finish (Any) claims the scope's `first`.
-        if (p.error || s->kind == JoinScope::Kind::Any) [[unlikely]]
-          (void)s->claim(&p);
-        if (p.chained) return transfer_to(p.continuation);  // J5: the join runs us inline
-        // acq_rel: J2/J3. Nothing of the scope or of this frame is touched after (J4).
-        if (s->count.fetch_sub(1, std::memory_order_acq_rel) == 1) return transfer_to(s->waiter);
-        return stay_suspended();
-      }
-      if (p.continuation) return transfer_to(p.continuation);
-      return stay_suspended();
+      if (p.forks.children != nullptr) [[unlikely]]
+        return p.final_join();
+      return p.end_into_scope_or_continuation();
     }
     void await_resume() const noexcept {}
   };
+  // J6: children forked and never joined (the body ended early, by an exception or a
+  // co_return before its join).
+  [[gnu::noinline]] Transfer final_join() noexcept {
+    const std::int64_t n = std::exchange(forks.forked, 0);
+    forks.final_join = true;
+    // acq_rel: as a join's (J2, J3); the release also publishes `orphaned` marks.
+    if (n != 0 && forks.count.fetch_add(n, std::memory_order_acq_rel) + n != 0)
+      return stay_suspended();  // the last child ends us (end_after_final_join)
+    return end_after_final_join();
+  }
   FinalAwaiter final_suspend() noexcept { return {}; }
 
   // fork(child): queue it on this worker's deque; we go on at once.
@@ -171,7 +235,9 @@ struct PromiseBase {
     c.forked = true;
     c.scope = &forks;
     c.token = token;
-    c.fork_epoch = forks.epoch;
+    c.self = r.handle;
+    c.next_forked = forks.children;
+    forks.children = &c;
     ++forks.forked;
     push_fork(w, r.handle, &c);
     return {};
@@ -180,7 +246,7 @@ struct PromiseBase {
   struct JoinAwaiter {
     JoinScope& s;
     bool await_ready() noexcept {
-      if (s.forked == 0) return true;
+      if (s.forked == 0) return true;  // (await_resume still settles: J6)
       // Every child finished already (stolen and done, J1): nothing to wait for.
       // acquire: pairs with their fetch_subs (J3).
       if (s.count.load(std::memory_order_acquire) == -s.forked) {
@@ -230,8 +296,7 @@ struct PromiseBase {
       return first ? transfer_to(first) : stay_suspended();
     }
     void await_resume() {
-      ++s.epoch;
-      if (std::exception_ptr e = s.take_error()) [[unlikely]]
+      if (std::exception_ptr e = s.owner->settle_forks()) [[unlikely]]
         std::rethrow_exception(e);
     }
   };
@@ -250,8 +315,8 @@ struct PromiseBase {
     return std::forward<A>(a);
   }
 
-  // A forked task's result is readable once its parent joined after the fork.
-  bool joined() const noexcept { return !forked || scope->epoch != fork_epoch; }
+  // A forked task's result is readable once a join covered it (J6).
+  bool joined() const noexcept { return !forked || joined_flag; }
 };
 
 inline std::exception_ptr JoinScope::take_error() noexcept {

@@ -7,6 +7,8 @@
 #include <array>
 #include <cstdio>
 
+#include "worker/worker.hpp"
+
 namespace vitte::detail {
 
 using Clock = std::chrono::steady_clock;
@@ -89,6 +91,10 @@ void TimerQueue::set_up_thread() noexcept {
   // Linux lets a normal thread's timed waits end up to its timer slack late (50 µs by
   // default) to batch wake-ups; lateness is what this thread is for.
   (void)prctl(PR_SET_TIMERSLACK, kTimerSlackNs, 0, 0, 0);
+  // Its CPUs may all be held by busy workers, which ask for short slices themselves; with
+  // the default slice (1.4 ms here) its wake-up more often waits behind theirs until the
+  // next tick (docs/design.md, Timers: measured on a shared machine).
+  request_short_slice();
   if (cpus_.empty()) return;
   int max_cpu = 0;
   for (int c : cpus_) max_cpu = c > max_cpu ? c : max_cpu;

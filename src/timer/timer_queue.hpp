@@ -10,8 +10,8 @@
 // timer has no extra thread. It never spins and never polls: it waits until the earliest
 // deadline, or without a timeout while the heap is empty, and arm() notifies it only when
 // the new entry is due before the deadline it sleeps until. It asks for a timer slack of
-// kTimerSlackNs (Linux otherwise rounds a thread's timeouts up by 50 µs) and, when the
-// node's workers are pinned, runs on their CPUs.
+// kTimerSlackNs (Linux otherwise rounds a thread's timeouts up by 50 µs) and a short time
+// slice, and, when the node's workers are pinned, runs on their CPUs.
 //
 // Invariants (besides T1-T4 of timer_entry.hpp and H1-H3 of timer_heap.hpp):
 //   Q1  everything below is guarded by mu_, except thread_, which only the arming thread
@@ -45,7 +45,8 @@ class TimerQueue {
   // Timer slack requested by the timer thread (PR_SET_TIMERSLACK), in nanoseconds.
   static constexpr unsigned long kTimerSlackNs = 1;
 
-  // `cpus`: the Linux CPUs of the node's pinned workers (empty: leave the thread unbound).
+  // `cpus`: the Linux CPUs the thread is bound to (empty: leave it unbound); see
+  // TimerService for the choice.
   TimerQueue(unsigned node, std::vector<int> cpus);
   ~TimerQueue();  // after close()
   TimerQueue(const TimerQueue&) = delete;

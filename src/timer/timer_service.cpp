@@ -1,5 +1,6 @@
 #include "timer/timer_service.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "scheduler_core.hpp"
@@ -7,14 +8,15 @@
 namespace vitte::detail {
 
 namespace {
-// The Linux CPUs of node n's workers when every one of them is pinned, else none (the
-// timer thread then stays unbound, like the workers).
-std::vector<int> worker_cpus(const Plan& plan, unsigned n) {
+// Where node n's timer thread runs: on the Linux CPUs of the node's workers when every one
+// of them is pinned (it wakes the worker bound to its own CPU, which then runs as soon as
+// the timer thread blocks: no IPI), else anywhere (unbound, like the workers).
+std::vector<int> timer_thread_cpus(const Plan& plan, unsigned n) {
   std::vector<int> cpus;
   for (unsigned w : plan.arenas[n]) {
     const int cpu = plan.workers[w].os_cpu;
     if (cpu < 0) return {};
-    cpus.push_back(cpu);
+    if (std::find(cpus.begin(), cpus.end(), cpu) == cpus.end()) cpus.push_back(cpu);
   }
   return cpus;
 }
@@ -22,7 +24,7 @@ std::vector<int> worker_cpus(const Plan& plan, unsigned n) {
 
 TimerService::TimerService(SchedulerCore& core) : core_(core) {
   queues_.resize(core.topo.nodes().size());
-  for (unsigned n : core.arena_nodes) queues_[n] = std::make_unique<TimerQueue>(n, worker_cpus(core.plan, n));
+  for (unsigned n : core.arena_nodes) queues_[n] = std::make_unique<TimerQueue>(n, timer_thread_cpus(core.plan, n));
 }
 
 unsigned TimerService::node_for(int node) noexcept {

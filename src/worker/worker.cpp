@@ -35,6 +35,8 @@ struct SchedAttr {  // struct sched_attr, SCHED_ATTR_SIZE_VER0
   std::uint64_t runtime, deadline, period;
 };
 
+}  // namespace
+
 void request_short_slice() noexcept {
 #if defined(SYS_sched_getattr) && defined(SYS_sched_setattr)
   SchedAttr a{};
@@ -46,7 +48,6 @@ void request_short_slice() noexcept {
   (void)syscall(SYS_sched_setattr, 0, &a, 0);
 #endif
 }
-}  // namespace
 
 Worker::Worker(SchedulerCore& core, const WorkerSlot& slot)
     : core_(core), slot_(slot), rng_(0x9E3779B97F4A7C15ull * (slot.index + 1)) {

@@ -110,6 +110,11 @@ class Worker : public WorkerLocal {
   bool running_ = false;
 };
 
+// Asks Linux for a short time slice for the calling thread (worker.cpp: why, and which
+// kernels honour it), so that its wake-ups can preempt a busy thread on its CPU instead
+// of waiting for that thread's slice to end. Pinned workers and the timer threads call it.
+void request_short_slice() noexcept;
+
 // Blocks a thread that is not a worker until `c` finishes.
 void block_wait(WaitCounter& c);
 

@@ -109,9 +109,8 @@ struct StopTokenRequest {};
 
 // Queues a resumption of `h` on this worker's own deque: the same path and cost as
 // vitte::spawn, without the detached counter.
-template <class Fn = ResumeFn>
-void push_resume(WorkerLocal* w, Fn fn) {
-  TaskFrame* f = pack(w, fn);
+inline void push_resume(WorkerLocal* w, std::coroutine_handle<> h) {
+  TaskFrame* f = pack(w, ResumeFn{h});
   f->counter = &w->untracked;
   w->untracked.add(w);
   push_local(w, f);
@@ -120,7 +119,6 @@ void push_resume(WorkerLocal* w, Fn fn) {
 // counter and it has an owner (no I1 check), so the completion of a frame that runs
 // counts down alone; a frame its own join takes back counts nothing.
 inline void push_fork(WorkerLocal* w, std::coroutine_handle<> h, PromiseBase* child);
-inline void push_resume(WorkerLocal* w, std::coroutine_handle<> h) { push_resume(w, ResumeFn{h}); }
 
 // The closure of a forked child's frame: a ResumeFn that also names the child, so that its
 // parent's join can recognise it on top of its own deque (JoinAwaiter).

@@ -79,6 +79,16 @@ class Fanout {
     return transfer_to(hs[0]);
   }
   void close() noexcept { link_.reset(); }
+  // The range forms: start every task of `ts` into `parent`'s scope.
+  template <class T, class P>
+  Transfer start_range(std::vector<task<T>>& ts, std::coroutine_handle<P> parent, bool any, const char* what) {
+    std::vector<std::coroutine_handle<>> hs;
+    hs.reserve(ts.size());
+    for (task<T>& t : ts) hs.push_back(TaskAccess::start(t, what));
+    const std::stop_token token = open(parent, ts.size(), any);
+    for (task<T>& t : ts) adopt(TaskAccess::handle(t), token);
+    return launch(hs.data(), hs.size());
+  }
 
   JoinScope scope_;
   std::stop_source stop_;
@@ -120,12 +130,7 @@ class WhenAllRangeAwaiter : Fanout {
   bool await_ready() const noexcept { return tasks_.empty(); }
   template <class P>
   Transfer await_suspend(std::coroutine_handle<P> parent) {
-    std::vector<std::coroutine_handle<>> hs;
-    hs.reserve(tasks_.size());
-    for (task<T>& t : tasks_) hs.push_back(TaskAccess::start(t, "vitte::when_all"));
-    const std::stop_token token = open(parent, tasks_.size(), false);
-    for (task<T>& t : tasks_) adopt(TaskAccess::handle(t), token);
-    return launch(hs.data(), hs.size());
+    return start_range(tasks_, parent, false, "vitte::when_all");
   }
   auto await_resume() {
     close();
@@ -153,12 +158,7 @@ class WhenAnyAwaiter : Fanout {
   bool await_ready() const noexcept { return false; }
   template <class P>
   Transfer await_suspend(std::coroutine_handle<P> parent) {
-    std::vector<std::coroutine_handle<>> hs;
-    hs.reserve(tasks_.size());
-    for (task<T>& t : tasks_) hs.push_back(TaskAccess::start(t, "vitte::when_any"));
-    const std::stop_token token = open(parent, tasks_.size(), true);
-    for (task<T>& t : tasks_) adopt(TaskAccess::handle(t), token);
-    return launch(hs.data(), hs.size());
+    return start_range(tasks_, parent, true, "vitte::when_any");
   }
   WhenAnyResult<T> await_resume() {
     close();

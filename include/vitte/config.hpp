@@ -13,9 +13,16 @@
 //
 //   [scheduling]
 //   steal_scope = "cross-node"   # or "node": never steal from another node
-//   policy      = "fifo"         # fifo | lifo | priority | fair (recorded; not applied yet)
+//   policy      = "fifo"         # the arena's level: fifo | lifo | priority | fair (policy.hpp)
+//   aging       = "20ms"         # Priority levels: a task waiting longer counts as High
 //   max_backlog = 100000         # external tasks queued per node before producers wait
 //   on_backlog_full = "block"    # block | fail (BacklogFull); needs max_backlog
+//
+//   [[groups]]                   # a level of the scheduling tree (policy.hpp), any number
+//   name   = "tenant-a"          # unique; Scheduler::group("tenant-a") finds it
+//   parent = "batch"             # another [[groups]] name; default: the arena
+//   weight = 2                   # share under a "fair" parent (> 0); only there
+//   policy = "fifo"              # how it orders its own tasks and child groups
 //
 //   [memory]
 //   allocator = "auto"           # workers' malloc/new: "node-local" (their node's jemalloc
@@ -29,10 +36,12 @@
 #pragma once
 
 #include <cstddef>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "vitte/plan.hpp"
 
@@ -42,7 +51,19 @@ struct Config {
   PlanOptions plan;              // what the [workers] and [scheduling] tables ask for
   bool sets_worker_count = false;  // per_node or total given
   bool sets_placement = false;
-  std::string policy = "fifo";
+  std::string policy = "fifo";          // [scheduling] policy
+  bool sets_policy = false;
+  std::chrono::nanoseconds aging{0};    // [scheduling] aging (0: not set)
+  // One [[groups]] table, checked: the name is unique and not empty, the parent is declared
+  // (in any order, no cycles), the weight is positive and set only under a "fair" parent.
+  struct GroupDecl {
+    std::string name;
+    std::string parent;                 // "": the arena
+    double weight = 1.0;
+    std::string policy = "fifo";
+    unsigned line = 0;                  // of its [[groups]] header
+  };
+  std::vector<GroupDecl> groups;        // parents before children
   std::string allocator = "auto";
   std::size_t stack_size = 0;           // [workers] stack_size in bytes (0: not set)
   std::size_t max_backlog = 0;          // [scheduling] max_backlog (0: not set, unbounded)

@@ -52,6 +52,18 @@ Options resolved(Options o) {
       conflict("scheduling.on_backlog_full", "BacklogFullAction::Fail", "\"" + c.on_backlog_full + "\"");
     o.on_backlog_full = action;
   }
+  if (c.sets_policy) {
+    const Policy p = *parse_policy(c.policy);
+    if (o.policy && *o.policy != p)
+      conflict("scheduling.policy", std::string("Options::policy = ") + to_string(*o.policy), "\"" + c.policy + "\"");
+    o.policy = p;
+  }
+  if (c.aging.count() != 0) {
+    if (o.aging && *o.aging != c.aging)
+      conflict("scheduling.aging", "Options::aging = " + std::to_string(o.aging->count()) + " ns",
+               std::to_string(c.aging.count()) + " ns");
+    o.aging = c.aging;
+  }
   return o;
 }
 
@@ -103,13 +115,21 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
   static std::once_flag atfork_once;
   std::call_once(atfork_once, [] { pthread_atfork(nullptr, nullptr, &after_fork_in_child); });
   opts.stack_size = checked_stack_size(opts.stack_size);
+  if (opts.aging && opts.aging->count() <= 0)
+    throw UsageError("Options::aging = " + std::to_string(opts.aging->count()) + " ns: the aging bound must be positive");
   const std::size_t nn = topo.nodes().size();
+  arena_policy = opts.policy.value_or(Policy::Fifo);
+  groups = make_tree(nn, arena_policy);
+  make_config_groups();
   inject_queues.resize(nn);
   urgent_queues.resize(nn);
+  ready_queues.resize(nn);
   for (unsigned n = 0; n < nn; ++n)
     if (!plan.arenas[n].empty()) {
       inject_queues[n] = std::make_unique<InjectionQueue>(opts.max_backlog);
       urgent_queues[n] = std::make_unique<UrgentLane>();
+      ready_queues[n] = std::make_unique<ReadyQueue>(*groups, n, *urgent_queues[n], *inject_queues[n],
+                                                     opts.aging.value_or(kDefaultAging));
       arena_nodes.push_back(n);
     }
   // Every node, CPU-less ones included, maps to itself or to its nearest arena, and has
@@ -162,6 +182,12 @@ unsigned SchedulerCore::arena_for(int node) noexcept {
 
 void SchedulerCore::inject_external(TaskFrame* f, int node) {
   const unsigned n = arena_for(node);
+  if (arena_policy != Policy::Fifo) [[unlikely]] {  // the arena's level orders external work
+    PolicyBinding b;
+    b.group = groups->root();
+    queue_policy(f, b, n, /*ext=*/true);
+    return;
+  }
   InjectionQueue& q = *inject_queues[n];
   if (q.bounded()) {
     const bool wait = opts.on_backlog_full == Options::BacklogFullAction::Block;
@@ -225,6 +251,8 @@ bool SchedulerCore::any_work_visible() const {
   for (const auto& q : inject_queues)
     if (q && !q->empty()) return true;
   for (const auto& q : urgent_queues)
+    if (q && !q->empty()) return true;
+  for (const auto& q : ready_queues)
     if (q && !q->empty()) return true;
   for (const auto& w : workers)
     if (!w->deque.empty()) return true;
@@ -326,6 +354,7 @@ SchedulerCore::~SchedulerCore() {
   std::uint64_t others = 0;
   std::exception_ptr e = shutdown(&others);
   report_unjoined(e, others, "detached tasks failed and join_all() never reported it");
+  if (groups != nullptr && !inherited()) groups->release();  // Group handles may outlive us
 }
 
 SchedulerCore* core_of(Scheduler& s) noexcept { return s.core_.get(); }
@@ -458,11 +487,18 @@ MetricsSnapshot Scheduler::metrics() const {
     m.counts.parks = c.parks.read();
     m.counts.wakeups = c.wakeups.read();
     m.counts.boxed = c.boxed.read();
+    m.counts.policy_taken = c.policy_taken.read();
     s.frames_live += static_cast<std::int64_t>(w->pool.from_system()) - static_cast<std::int64_t>(w->pool.to_system());
     s.nodes[static_cast<std::size_t>(node_slot[w->node])].counts += m.counts;
     s.total += m.counts;
     s.workers.push_back(m);
   }
+  s.groups = core_->groups->metrics();
+  for (const auto& q : core_->ready_queues)
+    if (q) {
+      s.deadlines_met += q->deadlines_met();
+      s.deadlines_missed += q->deadlines_missed();
+    }
   return s;
 }
 

@@ -13,9 +13,12 @@
 #include <string>
 #include <vector>
 
+#include "policy/group_tree.hpp"
+#include "policy/ready_queue.hpp"
 #include "queue/injection_queue.hpp"
 #include "queue/urgent_lane.hpp"
 #include "timer/timer_service.hpp"
+#include "vitte/detail/policy_binding.hpp"
 #include "vitte/detail/wait_counter.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/scheduler.hpp"
@@ -32,6 +35,9 @@ struct TbbArenasDeleter {
 std::unique_ptr<TbbArenas, TbbArenasDeleter> make_tbb_arenas(SchedulerCore& core);
 void destroy_tbb_arenas(TbbArenas* a) noexcept;
 
+// Options::aging when neither the code nor the config sets it.
+inline constexpr std::chrono::nanoseconds kDefaultAging = std::chrono::milliseconds(20);
+
 class SchedulerCore {
  public:
   SchedulerCore(Scheduler* owner, Options options);
@@ -45,6 +51,14 @@ class SchedulerCore {
   // The same for a thread that is not one of our workers: in bounded mode it first takes
   // a slot in the node's backlog (waits, or throws BacklogFull and leaves f to the caller).
   void inject_external(TaskFrame* f, int node);
+  // Queues a frame as policy work (policy/submit.cpp): `ext` when the caller is not one of
+  // our workers (it holds an external bracket); admits a backlog slot first in bounded
+  // mode. Wakes a worker of the node.
+  // `deadline_at_ns` > 0 overrides b's relative deadline with an absolute one (a timer's
+  // run: its tick plus TimerOptions::deadline).
+  void queue_policy(TaskFrame* f, const PolicyBinding& b, unsigned node, bool ext, std::int64_t deadline_at_ns = 0);
+  // After a deadline task finished late: the handler (Options::on_deadline_miss).
+  void deadline_missed(const Entry& e, std::int64_t end_ns, unsigned node) noexcept;
   // Queues a frame on a node's urgent lane (resume.hpp, Lane::Urgent): workers take it
   // before their node's injection queue. Never bounded.
   void inject_urgent(TaskFrame* f, int node);
@@ -72,6 +86,8 @@ class SchedulerCore {
   // detached task that join_all() never reported (and counts the rest in *others).
   // Idempotent: later calls return null.
   std::exception_ptr shutdown(std::uint64_t* others) noexcept;
+  // Makes the config's [[groups]] (in the constructor); an error names the file and line.
+  void make_config_groups();
   void run_hook(const std::function<void(const WorkerInfo&)>& hook, const WorkerInfo& info,
                 const char* name) noexcept;
 
@@ -87,6 +103,10 @@ class SchedulerCore {
   // Completions of resumption frames queued by threads that are not workers (resume.hpp);
   // nobody waits on it.
   WaitCounter untracked{/*cancel_on_error=*/false};
+  // The scheduling tree (policy.hpp) and each arena node's queue of policy work.
+  Policy arena_policy = Policy::Fifo;
+  std::shared_ptr<GroupTree> groups;
+  std::vector<std::unique_ptr<ReadyQueue>> ready_queues;       // by node; null: no arena
   std::vector<unsigned> arena_of;       // node -> the arena node its work goes to
   std::vector<unsigned> arena_nodes;    // nodes with an arena
   std::vector<std::unique_ptr<Worker>> workers;

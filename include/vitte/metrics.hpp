@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "vitte/memory.hpp"
+#include "vitte/policy.hpp"
 
 namespace vitte {
 
@@ -24,6 +25,7 @@ struct Counts {
   std::uint64_t parks = 0;           // times a worker went to sleep
   std::uint64_t wakeups = 0;         // times a producer woke a sleeping worker
   std::uint64_t boxed = 0;           // closures too big for a task frame (heap-boxed)
+  std::uint64_t policy_taken = 0;    // policy work (policy.hpp) taken from a node's ReadyQueue
 
   std::uint64_t steals() const noexcept { return steals_l3 + steals_node + steals_remote; }
   // Remote steals over all steals; 0 when nothing was stolen.
@@ -73,6 +75,14 @@ struct MetricsSnapshot {
   // Node-local allocations (vitte::allocate_on_node and friends), process-wide, one entry
   // per NUMA node of this machine.
   std::vector<NodeMemoryStats> memory;
+  // The scheduling tree (policy.hpp): the arena's own level first (name ""), then every
+  // live group, parents before children. A difference of snapshots subtracts by position
+  // while both list the same groups.
+  std::vector<GroupMetrics> groups;
+  // Deadline work (TaskOptions::deadline, TimerOptions::deadline) that finished in time,
+  // and late.
+  std::uint64_t deadlines_met = 0;
+  std::uint64_t deadlines_missed = 0;
 };
 
 // Counts accumulated between two snapshots of the same scheduler (later - earlier).

@@ -63,8 +63,8 @@ std::optional<Priority> parse_priority(std::string_view s) noexcept;
 // A level of the scheduling tree below the arena (Scheduler::make_group, or [[groups]] in
 // the config file).
 struct GroupSpec {
-  std::string name;            // unique in its scheduler; "" for an anonymous group
-  std::string parent;          // a named group; "": the arena
+  std::string name{};          // unique in its scheduler; "" for an anonymous group
+  std::string parent{};        // a named group; "": the arena
   double weight = 1.0;         // its share under a Fair parent; > 0 and finite
   Policy policy = Policy::Fifo;  // how it orders its own tasks and its child groups
 };
@@ -93,7 +93,7 @@ class Group {
 // ReadyQueue (at the arena's level, in the arena's order); leave the options out for plain
 // fork-join.
 struct TaskOptions {
-  Group group;                                  // the level it queues at (default: the arena)
+  Group group{};                                // the level it queues at (default: the arena)
   Priority priority = Priority::Normal;         // not Normal: its level's policy must be Priority
   std::chrono::nanoseconds deadline{0};         // > 0: must finish within this of submission
   int node = -1;                                // the node whose queue takes it (-1: the caller's)

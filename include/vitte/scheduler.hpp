@@ -34,6 +34,7 @@
 #include <memory>
 #include <optional>
 #include <stop_token>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -42,6 +43,7 @@
 #include "vitte/memory.hpp"
 #include "vitte/metrics.hpp"
 #include "vitte/plan.hpp"
+#include "vitte/policy.hpp"
 #include "vitte/task.hpp"
 #include "vitte/timer.hpp"
 #include "vitte/topology.hpp"
@@ -88,6 +90,16 @@ struct Options {
   // it counts towards the backlog that external producers see.
   std::size_t max_backlog = 0;
   enum class BacklogFullAction { Block, Fail } on_backlog_full = BacklogFullAction::Block;
+  // Scheduling policies (policy.hpp). `policy`: the arena's own level, which orders the
+  // external submissions made without TaskOptions (Fifo keeps them on the injection queue,
+  // as before) and the top-level groups; unset: the config's [scheduling] policy, or Fifo.
+  // `aging`: at Priority levels, a task that waited longer counts as High; unset: the
+  // config's [scheduling] aging, or 20 ms. Set both here and in the config, they must agree.
+  std::optional<Policy> policy;
+  std::optional<std::chrono::nanoseconds> aging;
+  // Called on the worker that ran a deadline task which finished late (after its counter
+  // in the metrics was raised). Exceptions are reported on stderr and otherwise ignored.
+  std::function<void(const DeadlineMiss&)> on_deadline_miss;
 };
 
 class Scheduler {
@@ -109,6 +121,23 @@ class Scheduler {
   // Queues a task on node `node`'s injection queue (a node without CPUs: the nearest node
   // that has workers). Throws UsageError for a node that does not exist.
   void submit(Task&& t, unsigned node);
+
+  // Queues a task as policy work (policy.hpp): at opts.group's level (default: the arena),
+  // with its priority and deadline, on opts.node (default: the caller's node). Counted as
+  // detached work like submit(t). UsageError for options that would not apply (a priority
+  // at a level that is not a Priority level, a group of another scheduler, a negative
+  // deadline, a node that does not exist) and after shutdown began; `t` keeps its task then.
+  void submit(Task&& t, const TaskOptions& opts);
+
+  // A new level of the scheduling tree (policy.hpp). UsageError for a name in use, an
+  // unknown parent, a weight that is not positive and finite, or a weight other than 1
+  // under a parent that is not Fair. Groups declared in the config ([[groups]]) exist
+  // from the start.
+  Group make_group(const GroupSpec& spec);
+  // The named group; UsageError if there is none.
+  Group group(std::string_view name) const;
+  // The arena's policy (its root level).
+  Policy policy() const noexcept;
 
   // Runs `fn` as a task and returns a future for its result.
   template <class F>

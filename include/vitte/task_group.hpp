@@ -20,8 +20,10 @@
 //   rather than lost.
 #pragma once
 
+#include <memory>
 #include <utility>
 
+#include "vitte/detail/policy_binding.hpp"
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/detail/wait_counter.hpp"
 #include "vitte/detail/worker_local.hpp"
@@ -37,6 +39,10 @@ class TaskGroup {
   // Binds to `sched`; usable from any thread.
   explicit TaskGroup(Scheduler& sched) noexcept
       : core_(detail::core_of(sched)), counter_(/*cancel_on_error=*/true, owner_if_local(core_)) {}
+  // Binds to `sched` with scheduling options (policy.hpp): every run() then queues policy
+  // work at opts.group's level, with its priority and deadline (relative to each run()),
+  // even from a worker. UsageError for options that would not apply (bind_policy).
+  TaskGroup(Scheduler& sched, const TaskOptions& opts);
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
   ~TaskGroup();
@@ -48,6 +54,10 @@ class TaskGroup {
     detail::TaskFrame* f = detail::pack(local ? w : nullptr, std::forward<F>(fn));
     f->counter = &counter_;
     counter_.add(local ? w : nullptr);
+    if (policy_ != nullptr) [[unlikely]] {
+      run_policy(f, local ? w : nullptr);
+      return;
+    }
     if (local) {
       detail::push_local(w, f);
       return;
@@ -75,6 +85,8 @@ class TaskGroup {
   bool is_cancelled() const noexcept { return counter_.cancelled(); }
 
  private:
+  // Queues f as policy work; on failure destroys it unrun and throws.
+  void run_policy(detail::TaskFrame* f, detail::WorkerLocal* w);
   static const detail::WorkerLocal* owner_if_local(detail::SchedulerCore* core) noexcept {
     detail::WorkerLocal* w = detail::tls_worker;
     return w != nullptr && w->core == core ? w : nullptr;
@@ -84,6 +96,7 @@ class TaskGroup {
   // Made on one of core_'s workers, the group counts that worker's spawns and completions
   // in plain fields (no atomic RMW); see WaitCounter.
   detail::WaitCounter counter_;
+  std::unique_ptr<detail::PolicyBinding> policy_;  // null: plain fork-join
 };
 
 }  // namespace vitte

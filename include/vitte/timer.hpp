@@ -8,7 +8,8 @@
 //
 // The callback runs as an ordinary task on a worker of the timer's node (TimerOptions::node,
 // by default the caller's): when it falls due, the node's timer thread queues it on the
-// node's urgent lane, which workers take before other queued work. It never runs early;
+// node's urgent lane, which workers take before other queued work (or, with
+// TimerOptions::deadline, by earliest deadline: policy.hpp). It never runs early;
 // how late it runs depends on the machine (docs/design.md, "Timers").
 //
 // Accounting, errors
@@ -64,6 +65,11 @@ struct TimerOptions {
   // with workers); -1: the calling worker's node, or the calling thread's home node.
   int node = -1;
   Periodic mode = Periodic::FixedRate;  // periodic timers only
+  // > 0: each run is deadline work (policy.hpp) that must finish within this of its tick:
+  // it is queued by earliest deadline (ahead of the urgent lane's FIFO and of all work
+  // without a deadline) instead of on the urgent lane, and a late finish is counted and
+  // reported (Options::on_deadline_miss). < 0: UsageError.
+  std::chrono::nanoseconds deadline{0};
 };
 
 class Timer {

@@ -11,6 +11,7 @@
 #include "vitte/metrics.hpp"
 #include "vitte/parallel_for.hpp"
 #include "vitte/plan.hpp"
+#include "vitte/policy.hpp"
 #include "vitte/scheduler.hpp"
 #include "vitte/task.hpp"
 #include "vitte/task_group.hpp"

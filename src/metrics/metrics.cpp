@@ -17,6 +17,7 @@ Counts& Counts::operator+=(const Counts& o) noexcept {
   parks += o.parks;
   wakeups += o.wakeups;
   boxed += o.boxed;
+  policy_taken += o.policy_taken;
   return *this;
 }
 
@@ -55,6 +56,7 @@ Counts minus(const Counts& a, const Counts& b) {
   c.parks = d(a.parks, b.parks);
   c.wakeups = d(a.wakeups, b.wakeups);
   c.boxed = d(a.boxed, b.boxed);
+  c.policy_taken = d(a.policy_taken, b.policy_taken);
   return c;
 }
 }  // namespace
@@ -69,6 +71,14 @@ MetricsSnapshot operator-(const MetricsSnapshot& later, const MetricsSnapshot& e
   }
   out.total = minus(later.total, earlier.total);
   out.timers = minus(later.timers, earlier.timers);
+  for (std::size_t i = 0; i < out.groups.size() && i < earlier.groups.size(); ++i)
+    if (out.groups[i].name == earlier.groups[i].name && out.groups[i].parent == earlier.groups[i].parent) {
+      out.groups[i].tasks = sub(later.groups[i].tasks, earlier.groups[i].tasks);
+      out.groups[i].cpu_ns = sub(later.groups[i].cpu_ns, earlier.groups[i].cpu_ns);
+      out.groups[i].deadlines_missed = sub(later.groups[i].deadlines_missed, earlier.groups[i].deadlines_missed);
+    }
+  out.deadlines_met = sub(later.deadlines_met, earlier.deadlines_met);
+  out.deadlines_missed = sub(later.deadlines_missed, earlier.deadlines_missed);
   return out;
 }
 

@@ -15,6 +15,9 @@
 //       queue until popped, and a worker whose deque runs dry, or that is about to sleep,
 //       looks at the queue itself (Worker::find_queued, SchedulerCore::any_work_visible).
 //   U2  every pushed frame is popped exactly once (the queue's guarantee).
+//   U3  the node's ReadyQueue shares the hint for its preferred work (deadlines, High tasks
+//       of a priority path: ReadyQueue R2), so a worker still reads one word between tasks;
+//       raise_hint/lower_hint follow U1's rules.
 #pragma once
 
 #include <atomic>
@@ -35,7 +38,10 @@ class UrgentLane {
     if (f != nullptr) queued_.fetch_sub(1, std::memory_order_relaxed);  // U1: after the pop
     return f;
   }
-  // Between tasks: probably something queued (U1).
+  // U3: the ReadyQueue's preferred entries, counted in the same word.
+  void raise_hint() noexcept { queued_.fetch_add(1, std::memory_order_relaxed); }
+  void lower_hint() noexcept { queued_.fetch_sub(1, std::memory_order_relaxed); }
+  // Between tasks: probably something queued here or preferred in the ReadyQueue (U1, U3).
   bool hinted() const noexcept { return queued_.load(std::memory_order_relaxed) != 0; }
   // A snapshot of the queue itself (for the sleep protocol's re-check, like InjectionQueue).
   bool empty() const { return q_.empty(); }

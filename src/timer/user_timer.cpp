@@ -176,7 +176,18 @@ void fire_user_timer(TimerEntry* e, TimerEvent ev) noexcept {
     f->counter = &core->detached;
     if (!one_shot) core->detached.add(nullptr);  // U4: this run
     try {
-      core->inject_urgent(f, static_cast<int>(t->entry.node));
+      if (t->run_deadline_ns != 0) {  // deadline work: by earliest deadline (policy.hpp)
+        PolicyBinding b;
+        b.group = core->groups->root();
+        b.deadline_ns = t->run_deadline_ns;
+        b.hinted = true;
+        // relaxed: written before the timer was armed (set_deadline); saturates like it.
+        const std::int64_t tick = t->deadline_ns.load(std::memory_order_relaxed);
+        const std::int64_t due = tick > INT64_MAX - t->run_deadline_ns ? INT64_MAX : tick + t->run_deadline_ns;
+        core->queue_policy(f, b, core->arena_for(static_cast<int>(t->entry.node)), /*ext=*/false, due);
+      } else {
+        core->inject_urgent(f, static_cast<int>(t->entry.node));
+      }
     } catch (...) {
       if (!one_shot) core->detached.done(nullptr);
       throw;
@@ -214,6 +225,9 @@ void start_user_timer(SchedulerCore* core, UserTimer* t, Clock::time_point first
                        "; -1: the caller's node)");
     if (periodic && period.count() <= 0)
       throw UsageError(name() + ": the period must be above zero; got " + std::to_string(period.count()) + " ns");
+    if (opts.deadline.count() < 0)
+      throw UsageError(name() + ": TimerOptions::deadline = " + std::to_string(opts.deadline.count()) +
+                       " ns; a deadline is positive (0: none)");
   } catch (...) {
     refuse();
     throw;
@@ -221,6 +235,7 @@ void start_user_timer(SchedulerCore* core, UserTimer* t, Clock::time_point first
   t->core = core;
   t->period = periodic ? period : std::chrono::nanoseconds(0);
   t->fixed_delay = opts.mode == Periodic::FixedDelay;
+  t->run_deadline_ns = opts.deadline.count();
   t->entry.fire = &fire_user_timer;
   t->entry.node = core->timers->node_for(opts.node);
   set_deadline(t, first);

@@ -62,6 +62,7 @@ void Worker::wire(const std::vector<std::unique_ptr<Worker>>& all,
                   const std::vector<std::unique_ptr<InjectionQueue>>& inject, const Plan& plan) {
   own_inject_ = inject[slot_.node].get();
   own_urgent_ = core_.urgent_queues[slot_.node].get();
+  own_ready_ = core_.ready_queues[slot_.node].get();
   all_ = all.data();
   inject_ = inject.data();
   for (const StealLevel& sl : plan.steal_order[slot_.index]) {
@@ -128,7 +129,7 @@ void Worker::main() {
     if (TaskFrame* f = find_work(idle_rounds)) {
       if (searching_) found_work();
       idle_rounds = 0;
-      execute(f);
+      run_task(f);
       continue;
     }
     if (core_.stopping.load(std::memory_order_acquire) && !core_.any_work_visible()) break;
@@ -163,7 +164,41 @@ inline TaskFrame* Worker::find_own(unsigned failed_rounds) {
 
 TaskFrame* Worker::find_work_urgent(unsigned failed_rounds) {
   if (TaskFrame* f = take_urgent()) return f;
+  if (own_ready_->has_preferred())
+    if (TaskFrame* f = take_ready(own_ready_, /*preferred=*/true, false)) return f;
   return find_own(failed_rounds);
+}
+
+TaskFrame* Worker::take_ready(ReadyQueue* q, bool preferred, bool allow_low) {
+  Entry e;  // empty: nothing is destroyed under the queue's lock (ReadyQueue R4)
+  const bool got = q == own_ready_ ? (preferred ? q->pop_preferred(&e) : q->pop(allow_low, &e)) : q->pop_remote(&e);
+  return got ? took_ready(q, e) : nullptr;
+}
+
+TaskFrame* Worker::took_ready(ReadyQueue* q, Entry& e) {
+  counters.policy_taken.bump();
+  more_where_found_ = !q->empty();
+  policy_from_ = q;
+  policy_entry_ = std::move(e);
+  return policy_entry_.frame;
+}
+
+void Worker::requeue_policy() {
+  ReadyQueue* q = std::exchange(policy_from_, nullptr);
+  Entry e = std::move(policy_entry_);
+  q->requeue(std::move(e));
+}
+
+// Policy work is timed: the time it ran is what the Fair levels share, and its end is what
+// its deadline is checked against. A nested wait inside it runs other tasks (policy work
+// too) on this stack; each keeps its own entry here.
+void Worker::run_policy(TaskFrame* f) noexcept {
+  ReadyQueue* q = std::exchange(policy_from_, nullptr);
+  Entry e = std::move(policy_entry_);
+  const std::int64_t start = now_ns();
+  execute(f);
+  const std::int64_t end = now_ns();
+  if (q->finish(e, end - start, end)) core_.deadline_missed(e, end, node);
 }
 
 // Off the fork-join path: the worker's own deque is empty.
@@ -171,12 +206,19 @@ TaskFrame* Worker::find_queued(unsigned failed_rounds) {
   if (!own_urgent_->empty()) [[unlikely]] {  // the hint may lag (UrgentLane U1)
     if (TaskFrame* f = take_urgent()) return f;
   }
+  // The node's queued work: the injection queue and the ReadyQueue take turns, so that a
+  // stream of one never starves the other.
+  ready_first_ = !ready_first_;
+  if (ready_first_ && !own_ready_->empty())
+    if (TaskFrame* f = take_ready(own_ready_, false, /*allow_low=*/false)) return f;
   if (TaskFrame* f = own_inject_->try_pop()) {
     counters.injected_taken.bump();
     crossing_ = false;
     more_where_found_ = !own_inject_->empty();
     return f;
   }
+  if (!ready_first_ && !own_ready_->empty())
+    if (TaskFrame* f = take_ready(own_ready_, false, /*allow_low=*/false)) return f;
   return steal(failed_rounds);
 }
 
@@ -192,7 +234,14 @@ TaskFrame* Worker::take_urgent() {
 TaskFrame* Worker::steal(unsigned failed_rounds) {
   const bool remote = crossing_ || failed_rounds >= kRemotePatience;
   const bool remote_inject = crossing_ || failed_rounds >= kRemoteInjectPatience;
+  bool low_checked = false;
   for (Level& l : levels_) {
+    if (l.kind == StealLevel::Kind::Remote && !low_checked) {
+      // Nothing to steal on the node: now its Low work (policy.hpp), before other nodes.
+      low_checked = true;
+      if (!own_ready_->empty())
+        if (TaskFrame* f = take_ready(own_ready_, false, /*allow_low=*/true)) return f;
+    }
     if (l.kind == StealLevel::Kind::Remote && !remote) break;  // levels are nearest first
     const unsigned n = l.count;
     const unsigned start = n > 1 ? static_cast<unsigned>(next_random() % n) : 0;
@@ -218,8 +267,17 @@ TaskFrame* Worker::steal(unsigned failed_rounds) {
           more_where_found_ = !q->empty();
           return f;
         }
+      for (unsigned node : *l.nodes)
+        if (ReadyQueue* q = core_.ready_queues[node].get(); q != nullptr && !q->empty())
+          if (TaskFrame* f = take_ready(q, false, false)) {
+            counters.steals_remote.bump();
+            crossing_ = true;
+            return f;
+          }
     }
   }
+  if (!low_checked && !own_ready_->empty())
+    if (TaskFrame* f = take_ready(own_ready_, false, /*allow_low=*/true)) return f;
   counters.failed_rounds.bump();
   if (remote) crossing_ = false;  // nothing anywhere: the episode of helping others is over
   return nullptr;
@@ -342,8 +400,18 @@ TaskFrame* Worker::find_work_isolated(WaitCounter& c, unsigned failed_rounds) {
     if (belongs(f, c)) return f;
     core_.inject(f, static_cast<int>(node));  // back to the tail
   }
+  if (!own_ready_->empty()) {
+    Entry e;
+    if (own_ready_->take_if([&](TaskFrame* t) { return belongs(t, c); }, &e)) return took_ready(own_ready_, e);
+  }
   TaskFrame* f = steal(failed_rounds);
-  if (f == nullptr || belongs(f, c)) return f;
+  if (f == nullptr) return nullptr;
+  if (policy_from_ != nullptr) {  // policy work of another region: back to its queue
+    if (belongs(f, c)) return f;
+    requeue_policy();
+    return nullptr;
+  }
+  if (belongs(f, c)) return f;
   core_.inject(f, static_cast<int>(node));
   return nullptr;
 }
@@ -360,7 +428,7 @@ void Worker::help_wait(WaitCounter& c) {
     if (TaskFrame* f = isolated ? find_work_isolated(c, idle_rounds) : find_work(idle_rounds)) {
       if (searching_) found_work();
       idle_rounds = 0;
-      execute(f);
+      run_task(f);
       continue;
     }
     if (!searching_) start_searching();

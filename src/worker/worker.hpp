@@ -1,8 +1,10 @@
 // Worker: one thread of an arena, and the loop it runs.
 //
-//   loop:  own node's urgent lane when its hint is up -> own deque (LIFO) -> own node's urgent
-//          lane -> own node's injection queue -> steal levels (same L3, same node, remote
-//          nodes nearest first; random victim within a level)
+//   loop:  when the node's hint is up: its urgent lane, then its ReadyQueue's preferred work
+//          (deadlines, High) -> own deque (LIFO) -> own node's urgent lane -> own node's
+//          injection queue and ReadyQueue (alternating) -> steal levels within the node ->
+//          the node's Low work -> remote levels, nearest first (their injection queues and
+//          ReadyQueues too, after a longer patience)
 //          -> spin a bounded number of rounds -> park until woken.
 //
 // The hot part (deque, pool, counters) is WorkerLocal, visible to inline code; this class
@@ -19,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "policy/ready_queue.hpp"
 #include "queue/injection_queue.hpp"
 #include "queue/urgent_lane.hpp"
 #include "vitte/detail/worker_local.hpp"
@@ -76,6 +79,19 @@ class Worker : public WorkerLocal {
   [[gnu::cold, gnu::noinline]] TaskFrame* find_work_urgent(unsigned failed_rounds);
   TaskFrame* find_queued(unsigned failed_rounds);
   TaskFrame* take_urgent();
+  // Policy work: takes from `q` (see ReadyQueue), and keeps the entry for run_task().
+  TaskFrame* take_ready(ReadyQueue* q, bool preferred, bool allow_low);
+  TaskFrame* took_ready(ReadyQueue* q, Entry& e);
+  // Runs a found task: policy work is timed and accounted (run_policy), the rest executed.
+  void run_task(TaskFrame* f) noexcept {
+    if (policy_from_ != nullptr) [[unlikely]] {
+      run_policy(f);
+      return;
+    }
+    execute(f);
+  }
+  [[gnu::cold, gnu::noinline]] void run_policy(TaskFrame* f) noexcept;
+  void requeue_policy();  // gives the entry just taken back to its queue
   bool belongs(TaskFrame* f, const WaitCounter& c) noexcept;
   TaskFrame* find_work_isolated(WaitCounter& c, unsigned failed_rounds);
   TaskFrame* steal(unsigned failed_rounds);
@@ -92,6 +108,12 @@ class Worker : public WorkerLocal {
   WorkerSlot slot_;
   InjectionQueue* own_inject_ = nullptr;
   UrgentLane* own_urgent_ = nullptr;  // timers that fell due (resume.hpp, Lane::Urgent)
+  ReadyQueue* own_ready_ = nullptr;   // the node's policy work (policy.hpp)
+  // The policy entry just taken (its frame is what find_work returned), and its queue;
+  // null when the found task is not policy work. run_task() consumes it.
+  ReadyQueue* policy_from_ = nullptr;
+  Entry policy_entry_;
+  bool ready_first_ = false;  // alternates the injection queue and the ReadyQueue
   std::vector<Level> levels_;
   const std::unique_ptr<Worker>* all_ = nullptr;            // every worker, by index
   const std::unique_ptr<InjectionQueue>* inject_ = nullptr;  // every node's injection queue

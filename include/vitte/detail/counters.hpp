@@ -36,6 +36,7 @@ struct WorkerCounters {
   OwnerCounter parks;          // times the worker went to sleep
   OwnerCounter wakeups;        // times it was woken by a producer
   OwnerCounter boxed;          // closures too large for the frame, boxed on the heap
+  OwnerCounter policy_taken;   // policy work taken from a node's ReadyQueue (policy.hpp)
 };
 
 }  // namespace vitte::detail

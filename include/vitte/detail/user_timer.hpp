@@ -30,6 +30,9 @@ struct UserTimer {
   SchedulerCore* core = nullptr;
   std::chrono::nanoseconds period{0};  // 0: one-shot
   bool fixed_delay = false;
+  // TimerOptions::deadline: each run is deadline work due this long after its tick (0: a
+  // plain run on the urgent lane).
+  std::int64_t run_deadline_ns = 0;
   // References: the Timer handle's, and one for whoever holds the timer's life at the
   // moment (its queue entry, its queued run, the re-arming worker), released when it ends.
   std::atomic<std::uint32_t> refs{1};

@@ -1,0 +1,135 @@
+#include "policy/group_tree.hpp"
+
+#include <cmath>
+
+#include "vitte/error.hpp"
+
+namespace vitte::detail {
+
+namespace {
+// All node locks, in order (GroupNode G2).
+class AllNodes {
+ public:
+  AllNodes(std::mutex* mu, std::size_t n) : mu_(mu), n_(n) {
+    for (std::size_t i = 0; i < n_; ++i) mu_[i].lock();
+  }
+  ~AllNodes() {
+    for (std::size_t i = n_; i > 0; --i) mu_[i - 1].unlock();
+  }
+  AllNodes(const AllNodes&) = delete;
+  AllNodes& operator=(const AllNodes&) = delete;
+
+ private:
+  std::mutex* mu_;
+  std::size_t n_;
+};
+
+std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+}  // namespace
+
+GroupNode::GroupNode(std::shared_ptr<GroupTree> tree, std::shared_ptr<GroupNode> parent_node, const GroupSpec& spec,
+                     std::size_t nodes)
+    : name(spec.name),
+      weight(spec.weight),
+      policy(spec.policy),
+      parent(parent_node.get()),
+      priority_path(spec.policy == Policy::Priority && (parent_node == nullptr || parent_node->priority_path)),
+      tree_(std::move(tree)),
+      parent_ref_(std::move(parent_node)),
+      levels_(nodes) {}
+
+GroupNode::~GroupNode() {
+  if (parent != nullptr && tree_ != nullptr) tree_->unlink(this);
+}
+
+GroupTree::GroupTree(std::size_t nodes, Policy root_policy)
+    : nodes_(nodes), node_mu_(std::make_unique<std::mutex[]>(nodes)) {
+  GroupSpec spec;
+  spec.policy = root_policy;
+  // The root holds no reference to the tree: the tree owns it (no cycle).
+  root_ = std::make_shared<GroupNode>(nullptr, nullptr, spec, nodes);
+}
+
+std::shared_ptr<GroupTree> make_tree(std::size_t nodes, Policy root_policy) {
+  return std::make_shared<GroupTree>(nodes, root_policy);
+}
+
+std::shared_ptr<GroupNode> GroupTree::make(const GroupSpec& spec) {
+  const std::string what = "make_group(" + (spec.name.empty() ? std::string("anonymous") : quoted(spec.name)) + ")";
+  if (spec.name.size() > 64) throw UsageError(what + ": a group name has at most 64 characters");
+  for (unsigned char ch : spec.name)
+    if (ch < 0x20 || ch == 0x7f) throw UsageError(what + ": the name contains a control character");
+  if (!std::isfinite(spec.weight) || spec.weight <= 0 || spec.weight > 1e6)
+    throw UsageError(what + ": weight = " + std::to_string(spec.weight) + " (a share is positive, finite and at most 1e6)");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!spec.name.empty() && named_.count(spec.name) != 0) throw UsageError(what + ": a group of that name exists");
+  std::shared_ptr<GroupNode> parent = root_;
+  if (!spec.parent.empty()) {
+    const auto it = named_.find(spec.parent);
+    if (it == named_.end()) throw UsageError(what + ": parent " + quoted(spec.parent) + " is not a group of this scheduler");
+    parent = it->second;
+  }
+  if (spec.weight != 1.0 && parent->policy != Policy::Fair)
+    throw UsageError(what + ": weight = " + std::to_string(spec.weight) + " would not apply: its parent (" +
+                     (parent->is_root() ? std::string("the arena") : quoted(parent->name)) + ") has policy " +
+                     to_string(parent->policy) + "; weights share a \"fair\" level");
+  auto g = std::make_shared<GroupNode>(shared_from_this(), parent, spec, nodes_);
+  {
+    AllNodes all(node_mu_.get(), nodes_);
+    parent->children.push_back(g.get());
+  }
+  if (!spec.name.empty()) named_.emplace(spec.name, g);
+  return g;
+}
+
+std::shared_ptr<GroupNode> GroupTree::find(std::string_view name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = named_.find(name);
+  return it == named_.end() ? nullptr : it->second;
+}
+
+void GroupTree::unlink(GroupNode* g) noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  AllNodes all(node_mu_.get(), nodes_);
+  auto& c = g->parent->children;
+  for (std::size_t i = 0; i < c.size(); ++i)
+    if (c[i] == g) {
+      c.erase(c.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+}
+
+std::vector<GroupMetrics> GroupTree::metrics() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<GroupMetrics> out;
+  if (root_ == nullptr) return out;
+  std::vector<const GroupNode*> todo{root_.get()};
+  while (!todo.empty()) {
+    const GroupNode* g = todo.front();
+    todo.erase(todo.begin());
+    GroupMetrics m;
+    m.name = g->name;
+    m.parent = g->parent != nullptr ? g->parent->name : std::string();
+    m.weight = g->weight;
+    // relaxed: statistics.
+    m.tasks = g->tasks.load(std::memory_order_relaxed);
+    m.cpu_ns = g->cpu_ns.load(std::memory_order_relaxed);
+    m.deadlines_missed = g->deadlines_missed.load(std::memory_order_relaxed);
+    out.push_back(std::move(m));
+    for (const GroupNode* c : g->children) todo.push_back(c);
+  }
+  return out;
+}
+
+void GroupTree::release() noexcept {
+  std::map<std::string, std::shared_ptr<GroupNode>, std::less<>> named;
+  std::shared_ptr<GroupNode> root;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    named.swap(named_);
+    root.swap(root_);
+  }
+  // Destroyed here, outside mu_: a level's destructor takes it (unlink).
+}
+
+}  // namespace vitte::detail

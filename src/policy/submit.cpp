@@ -1,0 +1,208 @@
+// The policy module's entry points: options checked against a scheduler, policy work
+// queued on a node's ReadyQueue, the groups API, and the names of policies.
+#include <cstdio>
+#include <optional>
+
+#include "scheduler_core.hpp"
+#include "vitte/error.hpp"
+#include "vitte/scheduler.hpp"
+#include "vitte/task_group.hpp"
+
+namespace vitte {
+
+const char* to_string(Policy p) noexcept {
+  switch (p) {
+    case Policy::Fifo: return "fifo";
+    case Policy::Lifo: return "lifo";
+    case Policy::Priority: return "priority";
+    case Policy::Fair: return "fair";
+  }
+  return "?";
+}
+
+std::optional<Policy> parse_policy(std::string_view s) noexcept {
+  for (Policy p : {Policy::Fifo, Policy::Lifo, Policy::Priority, Policy::Fair})
+    if (s == to_string(p)) return p;
+  return std::nullopt;
+}
+
+const char* to_string(Priority p) noexcept {
+  switch (p) {
+    case Priority::Low: return "low";
+    case Priority::Normal: return "normal";
+    case Priority::High: return "high";
+  }
+  return "?";
+}
+
+std::optional<Priority> parse_priority(std::string_view s) noexcept {
+  for (Priority p : {Priority::Low, Priority::Normal, Priority::High})
+    if (s == to_string(p)) return p;
+  return std::nullopt;
+}
+
+namespace {
+const std::string kArena;
+}  // namespace
+
+const std::string& Group::name() const noexcept { return node_ != nullptr ? node_->name : kArena; }
+double Group::weight() const noexcept { return node_ != nullptr ? node_->weight : 1.0; }
+Policy Group::policy() const noexcept { return node_ != nullptr ? node_->policy : Policy::Fifo; }
+
+namespace detail {
+
+namespace {
+std::string level_name(const GroupNode& g) {
+  return g.is_root() ? std::string("the arena") : g.name.empty() ? std::string("an anonymous group")
+                                                                 : "group \"" + g.name + "\"";
+}
+}  // namespace
+
+PolicyBinding bind_policy(SchedulerCore* core, const TaskOptions& o, const char* what) {
+  PolicyBinding b;
+  const std::shared_ptr<GroupNode>& g = PolicyAccess::node(o.group);
+  if (g != nullptr && g->tree() != core->groups.get())
+    throw UsageError(std::string(what) + ": group \"" + g->name + "\" belongs to another scheduler");
+  b.group = g != nullptr ? g : core->groups->root();
+  if (o.priority != Priority::Normal && b.group->policy != Policy::Priority)
+    throw UsageError(std::string(what) + ": priority " + to_string(o.priority) + " would not apply: " +
+                     level_name(*b.group) + " has policy " + to_string(b.group->policy) +
+                     " (priorities order a \"priority\" level)");
+  if (o.deadline.count() < 0)
+    throw UsageError(std::string(what) + ": deadline = " + std::to_string(o.deadline.count()) +
+                     " ns; a deadline is positive (0: none)");
+  if (o.node >= 0 && static_cast<std::size_t>(o.node) >= core->topo.nodes().size())
+    throw UsageError(std::string(what) + ": node " + std::to_string(o.node) + ", but the topology has " +
+                     std::to_string(core->topo.nodes().size()) + " nodes");
+  if (o.node < -1) throw UsageError(std::string(what) + ": node " + std::to_string(o.node) + " (-1: the caller's)");
+  b.priority = o.priority;
+  b.deadline_ns = o.deadline.count();
+  b.node = o.node;
+  b.hinted = b.deadline_ns != 0 || (b.priority == Priority::High && b.group->priority_path);
+  return b;
+}
+
+void SchedulerCore::queue_policy(TaskFrame* f, const PolicyBinding& b, unsigned n, bool ext,
+                                 std::int64_t deadline_at_ns) {
+  Entry e;
+  e.frame = f;
+  e.group = b.group;
+  e.priority = b.priority;
+  e.queued_ns = now_ns();
+  e.deadline_ns = deadline_at_ns != 0 ? deadline_at_ns : b.deadline_ns != 0 ? e.queued_ns + b.deadline_ns : 0;
+  e.hinted = b.hinted;
+  InjectionQueue& q = *inject_queues[n];
+  if (ext && q.bounded()) {  // external policy work shares the node's backlog bound
+    if (!q.admit(opts.on_backlog_full == Options::BacklogFullAction::Block))
+      throw BacklogFull("node " + std::to_string(n) + "'s backlog is full (" + std::to_string(q.bound()) +
+                        " tasks queued, Options::max_backlog); the task was not queued");
+    e.admitted = true;
+  }
+  try {
+    ready_queues[n]->push(std::move(e));
+  } catch (...) {
+    if (e.admitted) q.unadmit();
+    throw;
+  }
+  wake_for_injection(n);
+}
+
+void submit_policy(SchedulerCore* core, TaskFrame* f, const PolicyBinding& b) {
+  WorkerLocal* w = tls_worker;
+  if (w != nullptr && w->core == core) {
+    core->queue_policy(f, b, b.node >= 0 ? core->arena_for(b.node) : w->node, /*ext=*/false);
+    return;
+  }
+  core->check_not_inherited("submitting policy work");
+  if (!core->begin_external())
+    throw UsageError("submission after the scheduler began shutting down; the task was not queued");
+  try {
+    core->queue_policy(f, b, core->arena_for(b.node), /*ext=*/true);
+  } catch (...) {
+    core->end_external();
+    throw;
+  }
+  core->end_external();
+}
+
+void SchedulerCore::deadline_missed(const Entry& e, std::int64_t end_ns, unsigned node) noexcept {
+  if (!opts.on_deadline_miss) return;
+  try {
+    DeadlineMiss m;
+    m.group = e.group->name;
+    m.node = node;
+    m.deadline = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(e.deadline_ns));
+    m.finished = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(end_ns));
+    opts.on_deadline_miss(m);
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "vitte: on_deadline_miss threw: %s (ignored)\n", ex.what());
+  } catch (...) {
+    std::fprintf(stderr, "vitte: on_deadline_miss threw (ignored)\n");
+  }
+}
+
+void SchedulerCore::make_config_groups() {
+  if (!opts.config) return;
+  for (const Config::GroupDecl& d : opts.config->groups) {
+    GroupSpec spec;
+    spec.name = d.name;
+    spec.parent = d.parent;
+    spec.weight = d.weight;
+    spec.policy = parse_policy(d.policy).value_or(Policy::Fifo);
+    try {
+      groups->make(spec);
+    } catch (const UsageError& ex) {
+      throw ConfigError("config '" + opts.config->source + "' line " + std::to_string(d.line) + ": [[groups]] " +
+                        ex.what());
+    }
+  }
+}
+
+}  // namespace detail
+
+void Scheduler::submit(Task&& t, const TaskOptions& opts) {
+  if (!t) throw UsageError("submit() of an empty Task (moved from, or already submitted)");
+  const detail::PolicyBinding b = detail::bind_policy(core_.get(), opts, "submit(task, options)");
+  detail::WorkerLocal* w = detail::tls_worker;
+  const bool own = w != nullptr && w->core == core_.get();
+  detail::TaskFrame* f = t.frame_;  // still t's until it is queued
+  f->counter = &core_->detached;
+  core_->detached.add(own ? w : nullptr);
+  try {
+    detail::submit_policy(core_.get(), f, b);
+  } catch (...) {
+    core_->detached.done(own ? w : nullptr);
+    throw;
+  }
+  (void)t.release();
+}
+
+Group Scheduler::make_group(const GroupSpec& spec) {
+  return detail::PolicyAccess::make(core_->groups->make(spec));
+}
+
+Group Scheduler::group(std::string_view name) const {
+  std::shared_ptr<detail::GroupNode> g = core_->groups->find(name);
+  if (g == nullptr) throw UsageError("group(\"" + std::string(name) + "\"): no group of that name");
+  return detail::PolicyAccess::make(std::move(g));
+}
+
+Policy Scheduler::policy() const noexcept { return core_->arena_policy; }
+
+TaskGroup::TaskGroup(Scheduler& sched, const TaskOptions& opts)
+    : core_(detail::core_of(sched)),
+      counter_(/*cancel_on_error=*/true, owner_if_local(core_)),
+      policy_(std::make_unique<detail::PolicyBinding>(detail::bind_policy(core_, opts, "TaskGroup(sched, options)"))) {}
+
+void TaskGroup::run_policy(detail::TaskFrame* f, detail::WorkerLocal* w) {
+  try {
+    detail::submit_policy(core_, f, *policy_);
+  } catch (...) {
+    f->op(f, detail::FrameOp::Discard);
+    w != nullptr ? w->pool.put(f) : detail::delete_frame(f);
+    counter_.done(w);
+    throw;
+  }
+}
+
+}  // namespace vitte

@@ -177,9 +177,8 @@ TEST(Cli, TopoDryRunOfEveryShippedMachine) {
 
 TEST(Cli, ConfigDryRunOfEveryShippedExample) {
   int n = 0;
-  for (const std::string& xml : vitte::test::shipped_topologies()) {
-    const std::string toml = xml.substr(0, xml.size() - 4) + ".toml";
-    if (!fs::exists(toml)) continue;
+  for (const auto& [toml, xml] : vitte::test::shipped_configs()) {
+    ASSERT_FALSE(xml.empty()) << toml << " names no shipped machine (MACHINE.toml or MACHINE.PURPOSE.toml)";
     const CliRun r = vitte_sched("topo --json --config " + toml + " --topology " + xml);
     ASSERT_EQ(r.status, 0) << toml << "\n" << r.output;
     const auto j = nlohmann::json::parse(r.output);
@@ -187,7 +186,81 @@ TEST(Cli, ConfigDryRunOfEveryShippedExample) {
     EXPECT_GT(j["plan"]["workers"].size(), 0u);
     ++n;
   }
-  EXPECT_EQ(n, 5);
+  EXPECT_EQ(n, 6);
+}
+
+TEST(Cli, TopoPrintsTheArenaPolicyAgingAndTheGroupTree) {
+  const fs::path cfg = fs::temp_directory_path() / "vitte-cli-groups.toml";
+  // Children before their parents: both come out parents first (JSON: the config's order).
+  std::ofstream(cfg) << R"([[groups]]
+name = "tenant-a"
+parent = "batch"
+weight = 2
+[[groups]]
+name = "interactive"
+weight = 3
+policy = "priority"
+[[groups]]
+name = "ide"
+parent = "interactive"
+[[groups]]
+name = "batch"
+weight = 0.5
+policy = "fair"
+[[groups]]
+name = "tenant-b"
+parent = "batch"
+[scheduling]
+policy = "fair"
+aging = "1500us"
+)";
+  const std::string args = "topo --synthetic 'numa:1 core:2 pu:1' --config " + cfg.string();
+  const CliRun text = vitte_sched(args);
+  ASSERT_EQ(text.status, 0) << text.output;
+  EXPECT_NE(text.output.find("config: " + cfg.string() + "; steal scope cross-node; arena policy \"fair\"; aging 1500us; "
+                             "allocator \"auto\"\n"),
+            std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("groups (5, below the arena):\n"
+                             "  interactive: weight 3, policy \"priority\"\n"
+                             "    ide: weight 1 (default), policy \"fifo\"\n"
+                             "  batch: weight 0.5, policy \"fair\"\n"
+                             "    tenant-a: weight 2, policy \"fifo\"\n"
+                             "    tenant-b: weight 1 (default), policy \"fifo\"\n"
+                             "plan: "),
+            std::string::npos) << text.output;
+  EXPECT_EQ(text.output.find("not applied"), std::string::npos) << text.output;
+  const CliRun json = vitte_sched(args + " --json");
+  ASSERT_EQ(json.status, 0) << json.output;
+  const auto c = nlohmann::json::parse(json.output)["config"];
+  EXPECT_EQ(c["policy"], "fair");
+  EXPECT_EQ(c["aging_ns"], 1500000);
+  const auto group = [](const char* name, const char* parent, double weight, const char* policy) {
+    return nlohmann::json{{"name", name}, {"parent", parent}, {"weight", weight}, {"policy", policy}};
+  };
+  EXPECT_EQ(c["groups"], nlohmann::json::array({group("interactive", "", 3, "priority"), group("ide", "interactive", 1, "fifo"),
+                                                group("batch", "", 0.5, "fair"), group("tenant-a", "batch", 2, "fifo"),
+                                                group("tenant-b", "batch", 1, "fifo")}))
+      << c.dump(2);
+  // Nothing set: the default policy, said to be one; no aging and no groups.
+  std::ofstream(cfg) << "[workers]\ntotal = 1\n";
+  const CliRun plain = vitte_sched(args);
+  ASSERT_EQ(plain.status, 0) << plain.output;
+  EXPECT_NE(plain.output.find("; arena policy \"fifo\" (default); allocator"), std::string::npos) << plain.output;
+  EXPECT_EQ(plain.output.find("groups ("), std::string::npos) << plain.output;
+  const auto p = nlohmann::json::parse(vitte_sched(args + " --json").output)["config"];
+  EXPECT_EQ(p["policy"], "fifo");
+  EXPECT_FALSE(p.contains("aging_ns")) << p.dump(2);
+  EXPECT_EQ(p["groups"], nlohmann::json::array());
+  fs::remove(cfg);
+}
+
+TEST(Cli, TheTenantsExampleHasAFairArenaAndNestedGroups) {
+  const std::string toml = vitte::test::topology_file("24em64t-2n6c2t-pci.tenants.toml");
+  const CliRun r = vitte_sched("topo --config " + toml + " --topology " + vitte::test::topology_file("24em64t-2n6c2t-pci.xml"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("arena policy \"fair\"; aging 20ms;"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("\n    team-b: weight 1, policy \"fifo\"\n      nightly: weight 1 (default), policy \"fifo\"\n"),
+            std::string::npos) << r.output;
 }
 
 TEST(Cli, ABadConfigIsNamedAndExitsNonZero) {

@@ -12,6 +12,8 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "test_support.hpp"
 #include "vitte/vitte.hpp"
@@ -122,6 +124,212 @@ TEST(Config, EveryBadKeyOrValueIsNamed) {
   }
 }
 
+TEST(Config, PolicyAndAgingAreRead) {
+  using namespace std::chrono_literals;
+  const Config none = Config::parse("");
+  EXPECT_FALSE(none.sets_policy);
+  EXPECT_EQ(none.policy, "fifo");
+  EXPECT_EQ(none.aging, 0ns);
+  EXPECT_TRUE(none.groups.empty());
+  const Config c = Config::parse("[scheduling]\npolicy = \"priority\"\naging = \"20ms\"\n");
+  EXPECT_TRUE(c.sets_policy);
+  EXPECT_EQ(c.policy, "priority");
+  EXPECT_EQ(c.aging, 20ms);
+  EXPECT_TRUE(Config::parse("[scheduling]\npolicy = \"fifo\"\n").sets_policy) << "the default, given, is set";
+  const std::vector<std::pair<std::string, std::chrono::nanoseconds>> durations = {
+      {"7ns", 7ns}, {"500us", 500us}, {"20ms", 20ms}, {"1s", 1s}, {"3600s", 1h}, {"3600000ms", 1h}, {"0020ms", 20ms}};
+  for (const auto& [text, expected] : durations)
+    EXPECT_EQ(Config::parse("[scheduling]\naging = \"" + text + "\"\n").aging, expected) << text;
+}
+
+TEST(Config, BadAgingIsNamedWithFileLineKeyAndValue) {
+  const std::string expected = ": expected a duration string such as \"20ms\" (a whole number and ns, us, ms or s)";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"\"0ms\"", "scheduling.aging = \"0ms\": must be more than 0"},
+      {"\"0s\"", "scheduling.aging = \"0s\": must be more than 0"},
+      {"\"3601s\"", "scheduling.aging = \"3601s\": longer than 3600s, the most allowed"},
+      {"\"3600000001us\"", "scheduling.aging = \"3600000001us\": longer than 3600s"},
+      {"\"99999999999999999999999999s\"", "scheduling.aging = \"99999999999999999999999999s\": longer than 3600s"},
+      {"20", "scheduling.aging = 20" + expected},
+      {"\"20\"", "scheduling.aging = \"20\"" + expected},
+      {"\"20 ms\"", "scheduling.aging = \"20 ms\"" + expected},
+      {"\"1.5ms\"", "scheduling.aging = \"1.5ms\"" + expected},
+      {"\"-5ms\"", "scheduling.aging = \"-5ms\"" + expected},
+      {"\"1h\"", "scheduling.aging = \"1h\"" + expected},
+      {"\"ms\"", "scheduling.aging = \"ms\"" + expected},
+  };
+  for (const auto& [value, message] : cases) {
+    const std::string e = config_error("# aging\n[scheduling]\naging = " + value + "\n");
+    EXPECT_NE(e.find("config 'test.toml' line 3: " + message), std::string::npos) << value << " -> " << e;
+  }
+}
+
+TEST(Config, GroupsAreReadWithTheirDefaults) {
+  const Config c = Config::parse(R"([scheduling]
+policy = "fair"
+
+[[groups]]
+name = "batch"
+weight = 0.5
+policy = "fair"
+
+[[groups]]
+name = "nightly"
+parent = "batch"
+weight = 4
+policy = "lifo"
+
+[[groups]]
+name = "ops"
+)");
+  ASSERT_EQ(c.groups.size(), 3u);
+  const Config::GroupDecl& batch = c.groups[0];
+  EXPECT_EQ(batch.name, "batch");
+  EXPECT_EQ(batch.parent, "");
+  EXPECT_EQ(batch.weight, 0.5);
+  EXPECT_TRUE(batch.sets_weight);
+  EXPECT_EQ(batch.policy, "fair");
+  EXPECT_EQ(batch.line, 4u);
+  const Config::GroupDecl& nightly = c.groups[1];
+  EXPECT_EQ(nightly.name, "nightly");
+  EXPECT_EQ(nightly.parent, "batch");
+  EXPECT_EQ(nightly.weight, 4.0);
+  EXPECT_EQ(nightly.policy, "lifo");
+  EXPECT_EQ(nightly.line, 9u);
+  const Config::GroupDecl& ops = c.groups[2];
+  EXPECT_EQ(ops.name, "ops");
+  EXPECT_EQ(ops.weight, 1.0);
+  EXPECT_FALSE(ops.sets_weight);
+  EXPECT_EQ(ops.policy, "fifo");
+  EXPECT_EQ(ops.line, 15u);
+  EXPECT_TRUE(Config::parse("groups = []\n").groups.empty());
+  EXPECT_EQ(Config::parse("groups = [{name = \"a\"}, {name = \"b\", parent = \"a\"}]\n").groups.size(), 2u);
+  EXPECT_EQ(Config::parse("[[groups]]\nname = \"" + std::string(64, 'n') + "\"\n").groups[0].name.size(), 64u);
+}
+
+TEST(Config, GroupsAreSortedParentsFirstOtherwiseInFileOrder) {
+  const Config c = Config::parse(R"([[groups]]
+name = "leaf"
+parent = "mid"
+[[groups]]
+name = "x"
+[[groups]]
+name = "mid"
+parent = "top"
+[[groups]]
+name = "top"
+[[groups]]
+name = "y"
+)");
+  const auto names = [](const Config& config) {
+    std::vector<std::string> out;
+    for (const auto& g : config.groups) out.push_back(g.name);
+    return out;
+  };
+  EXPECT_EQ(names(c), (std::vector<std::string>{"x", "top", "mid", "leaf", "y"}));
+  EXPECT_EQ(c.groups[3].line, 1u) << "a moved group keeps its own line";
+  const Config ordered = Config::parse(
+      "[[groups]]\nname = \"a\"\n[[groups]]\nname = \"b\"\nparent = \"a\"\n[[groups]]\nname = \"c\"\n"
+      "[[groups]]\nname = \"d\"\nparent = \"c\"\n[[groups]]\nname = \"e\"\nparent = \"a\"\n");
+  EXPECT_EQ(names(ordered), (std::vector<std::string>{"a", "b", "c", "d", "e"})) << "already in order: unchanged";
+}
+
+TEST(Config, EveryBadGroupIsNamedWithFileLineKeyAndValue) {
+  const std::string number = ": expected a number more than 0 and at most 1000000";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"groups = 3\n", "line 1: 'groups' must be an array of tables ([[groups]]), not 3"},
+      {"[groups]\nname = \"a\"\n", "line 1: 'groups' must be an array of tables ([[groups]]), not a table"},
+      {"groups = [1, 2]\n", "line 1: 'groups' must be an array of tables ([[groups]])"},
+      {"groups = [{name = \"a\"}, 2]\n", "line 1: 'groups' must be an array of tables ([[groups]])"},
+      {"# g\n[[groups]]\nname = \"a\"\ncolour = \"red\"\n",
+       "line 4: unknown key 'groups.colour' (known keys in [groups]: name, parent, policy, weight)"},
+      {"# g\n[[groups]]\nparent = \"a\"\n", "line 2: groups[0].name is missing"},
+      {"# g\n[[groups]]\nname = 3\n", "line 3: groups[0].name = 3: expected a string"},
+      {"# g\n[[groups]]\nname = \"\"\n", "line 3: groups[0].name = \"\": a group's name must not be empty"},
+      {"# g\n[[groups]]\nname = \"" + std::string(65, 'n') + "\"\n",
+       "line 3: groups[0].name = \"" + std::string(65, 'n') + "\": longer than 64 characters"},
+      {"# g\n[[groups]]\nname = \"a\\tb\"\n", "line 3: groups[0].name = \"a\\u0009b\": a name holds no control characters"},
+      {"# g\n[[groups]]\nname = \"a\"\n[[groups]]\nname = \"b\"\n[[groups]]\nname = \"a\"\n",
+       "line 7: groups[2].name = \"a\": declared twice, by groups[0] on line 2 and groups[2] on line 6"},
+      {"[[groups]]\nname = \"a\"\nparent = 3\n", "line 3: groups[0].parent = 3: expected a string"},
+      {"[[groups]]\nname = \"a\"\nparent = \"zz\"\n[[groups]]\nname = \"b\"\n",
+       "line 3: groups[0].parent = \"zz\": no [[groups]] has that name (declared: \"a\", \"b\")"},
+      {"[[groups]]\nname = \"a\"\n[[groups]]\nname = \"b\"\nparent = \"b\"\n",
+       "line 5: groups[1].parent = \"b\": a group cannot be its own parent"},
+      {"[[groups]]\nname = \"a\"\nweight = -1\n", "line 3: groups[0].weight = -1" + number},
+      {"[[groups]]\nname = \"a\"\nweight = 0\n", "line 3: groups[0].weight = 0" + number},
+      {"[[groups]]\nname = \"a\"\nweight = 0.0\n", "line 3: groups[0].weight = 0.0" + number},
+      {"[[groups]]\nname = \"a\"\nweight = nan\n", "line 3: groups[0].weight = nan" + number},
+      {"[[groups]]\nname = \"a\"\nweight = inf\n", "line 3: groups[0].weight = inf" + number},
+      {"[[groups]]\nname = \"a\"\nweight = 1000001\n", "line 3: groups[0].weight = 1000001" + number},
+      {"[[groups]]\nname = \"a\"\nweight = \"2\"\n", "line 3: groups[0].weight = \"2\"" + number},
+      {"[[groups]]\nname = \"a\"\npolicy = \"random\"\n",
+       "line 3: groups[0].policy = \"random\": expected one of \"fair\", \"fifo\", \"lifo\", \"priority\""},
+  };
+  for (const auto& [text, message] : cases) {
+    const std::string e = config_error(text);
+    EXPECT_NE(e.find("config 'test.toml' " + message), std::string::npos) << text << " -> " << e;
+  }
+  EXPECT_EQ(Config::parse("[[groups]]\nname = \"a\"\nweight = 1000000\n").groups[0].weight, 1e6);
+  std::string many;
+  for (int i = 0; i < 10; ++i) many += "[[groups]]\nname = \"g" + std::to_string(i) + "\"\n";
+  const std::string e = config_error(many + "[[groups]]\nname = \"x\"\nparent = \"nope\"\n");
+  EXPECT_NE(e.find("(declared: \"g0\", \"g1\", \"g2\", \"g3\", \"g4\", \"g5\", \"g6\", \"g7\" and 3 more)"),
+            std::string::npos) << e;
+}
+
+TEST(Config, GroupCyclesAreNamed) {
+  // t hangs below the cycle a -> c -> b -> a without being on it.
+  const std::string e = config_error(R"([[groups]]
+name = "t"
+parent = "a"
+[[groups]]
+name = "a"
+parent = "c"
+[[groups]]
+name = "b"
+parent = "a"
+[[groups]]
+name = "c"
+parent = "b"
+[[groups]]
+name = "free"
+)");
+  EXPECT_NE(e.find("config 'test.toml' line 6: groups[1].parent = \"c\": parents form a cycle (\"a\" -> \"c\" -> \"b\" -> "
+                   "\"a\", each followed by its parent)"),
+            std::string::npos) << e;
+  EXPECT_EQ(e.find("\"t\""), std::string::npos) << "t is below the cycle, not on it: " << e;
+  const std::string two = config_error("[[groups]]\nname = \"x\"\nparent = \"y\"\n[[groups]]\nname = \"y\"\nparent = \"x\"\n");
+  EXPECT_NE(two.find("line 3: groups[0].parent = \"y\": parents form a cycle (\"x\" -> \"y\" -> \"x\""), std::string::npos)
+      << two;
+}
+
+TEST(Config, AWeightIsOnlyGivenUnderAFairParent) {
+  const std::string rule = ": weight only applies under a fair parent, and its parent";
+  // Under a group: its policy decides, wherever it is declared.
+  EXPECT_NO_THROW(Config::parse("[[groups]]\nname = \"p\"\npolicy = \"fair\"\n[[groups]]\nname = \"c\"\nparent = \"p\"\nweight = 2\n"));
+  std::string e = config_error("[[groups]]\nname = \"c\"\nparent = \"p\"\nweight = 2\n[[groups]]\nname = \"p\"\npolicy = \"lifo\"\n");
+  EXPECT_NE(e.find("config 'test.toml' line 4: groups[0].weight = 2" + rule + " groups[1] \"p\" (line 5) has policy \"lifo\""),
+            std::string::npos) << e;
+  e = config_error("[[groups]]\nname = \"p\"\n[[groups]]\nname = \"c\"\nparent = \"p\"\nweight = 1\n");
+  EXPECT_NE(e.find("line 6: groups[1].weight = 1" + rule + " groups[0] \"p\" (line 1) has policy \"fifo\""), std::string::npos)
+      << "the default policy, and a weight equal to the default, still count: " << e;
+  EXPECT_NO_THROW(Config::parse("[[groups]]\nname = \"p\"\n[[groups]]\nname = \"c\"\nparent = \"p\"\n"))
+      << "no weight given: nothing to refuse";
+  // Under the arena: its policy is known when this file sets it, before or after the groups.
+  e = config_error("[scheduling]\npolicy = \"priority\"\n[[groups]]\nname = \"a\"\nweight = 2.5\n");
+  EXPECT_NE(e.find("line 5: groups[0].weight = 2.5" + rule + ", the arena, has policy \"priority\" (scheduling.policy, line 2)"),
+            std::string::npos) << e;
+  e = config_error("[[groups]]\nname = \"a\"\nweight = 3\n[scheduling]\npolicy = \"fifo\"\n");
+  EXPECT_NE(e.find("line 3: groups[0].weight = 3" + rule + ", the arena, has policy \"fifo\" (scheduling.policy, line 5)"),
+            std::string::npos) << e;
+  EXPECT_NO_THROW(Config::parse("[scheduling]\npolicy = \"fair\"\n[[groups]]\nname = \"a\"\nweight = 3\n"));
+  const Config unset = Config::parse("[[groups]]\nname = \"a\"\nweight = 3\n");
+  ASSERT_EQ(unset.groups.size(), 1u);
+  EXPECT_TRUE(unset.groups[0].sets_weight) << "left for the scheduler to check against its arena";
+  EXPECT_EQ(unset.groups[0].weight, 3.0);
+}
+
 TEST(Config, PlansThatDoNotFitTheMachineAreNamed) {
   EXPECT_NE(plan_error(two_socket(), "[workers]\nnodes = [5]\n").find("node 5"), std::string::npos);
   EXPECT_NE(plan_error(two_socket(), "[workers]\ncpuset = \"0-30\"\n").find("CPU 24"), std::string::npos);
@@ -187,16 +395,15 @@ TEST(Config, EnvironmentVariableReachesTheScheduler) {
 
 TEST(Config, ShippedExamplesDryRunOnTheirMachines) {
   int checked = 0;
-  for (const std::string& xml : vitte::test::shipped_topologies()) {
-    const std::string toml = xml.substr(0, xml.size() - 4) + ".toml";
-    if (!std::filesystem::exists(toml)) continue;
+  for (const auto& [toml, xml] : vitte::test::shipped_configs()) {
     SCOPED_TRACE(toml);
+    ASSERT_FALSE(xml.empty()) << "no shipped machine for this example";
     const Config c = Config::from_file(toml);
     const Plan p = Plan::make(Topology::from_xml(xml), c.plan);
     EXPECT_GT(p.workers.size(), 0u);
     ++checked;
   }
-  EXPECT_EQ(checked, 5);
+  EXPECT_EQ(checked, 6);
 }
 
 // Random mutations of valid configs: every outcome is a plan or a vitte::Error, never a
@@ -206,6 +413,8 @@ TEST(ConfigFuzz, MutatedConfigsGiveAPlanOrAClearError) {
       "[workers]\nnodes = [0, 1]\nper_node = 4\nplacement = \"pin\"\n[scheduling]\nsteal_scope = \"node\"\n",
       "[workers]\ncpuset = \"0-7,16-23\"\nreserve = \"0\"\ntotal = 6\n[memory]\nallocator = \"system\"\n",
       "[workers]\nunit = \"pu\"\n[scheduling]\npolicy = \"fair\"\n",
+      "[scheduling]\npolicy = \"fair\"\naging = \"20ms\"\n[[groups]]\nname = \"b\"\nparent = \"a\"\nweight = 2\n"
+      "[[groups]]\nname = \"a\"\nweight = 1.5\npolicy = \"fair\"\n",
   };
   const std::string alphabet = "[]=\"#,.-_ \n0123456789abcdefghijklmnopqrstuvwxyz";
   std::mt19937 rng(20261124);

@@ -15,6 +15,22 @@ std::vector<std::string> shipped_topologies() {
   return out;
 }
 
+std::vector<ShippedConfig> shipped_configs() {
+  const std::vector<std::string> machines = shipped_topologies();
+  std::vector<ShippedConfig> out;
+  for (const auto& e : std::filesystem::directory_iterator(VITTE_TOPOLOGY_DIR)) {
+    if (e.path().extension() != ".toml") continue;
+    ShippedConfig c{e.path().string(), ""};
+    for (const std::string& xml : machines) {
+      const std::string stem = xml.substr(0, xml.size() - 4) + ".";  // "DIR/MACHINE."
+      if (c.toml.compare(0, stem.size(), stem) == 0 && xml.size() > c.xml.size()) c.xml = xml;
+    }
+    out.push_back(c);
+  }
+  std::sort(out.begin(), out.end(), [](const ShippedConfig& a, const ShippedConfig& b) { return a.toml < b.toml; });
+  return out;
+}
+
 std::size_t thread_count() {
   std::ifstream status("/proc/self/status");
   std::string line;

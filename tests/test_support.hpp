@@ -31,6 +31,13 @@ inline std::string topology_file(const std::string& name) { return std::string(V
 
 std::vector<std::string> shipped_topologies();
 
+// The example configs shipped in topology/, each with the machine it is for: MACHINE.toml
+// or MACHINE.PURPOSE.toml goes with MACHINE.xml (the longest such MACHINE; "" when none).
+struct ShippedConfig {
+  std::string toml, xml;
+};
+std::vector<ShippedConfig> shipped_configs();
+
 // Threads of this process now (from /proc/self/status).
 std::size_t thread_count();
 

@@ -15,14 +15,19 @@
 //   steal_scope = "cross-node"   # or "node": never steal from another node
 //   policy      = "fifo"         # the arena's level: fifo | lifo | priority | fair (policy.hpp)
 //   aging       = "20ms"         # Priority levels: a task waiting longer counts as High
+//                                # (a whole number of ns, us, ms or s; at most 1 hour)
 //   max_backlog = 100000         # external tasks queued per node before producers wait
 //   on_backlog_full = "block"    # block | fail (BacklogFull); needs max_backlog
 //
 //   [[groups]]                   # a level of the scheduling tree (policy.hpp), any number
-//   name   = "tenant-a"          # unique; Scheduler::group("tenant-a") finds it
-//   parent = "batch"             # another [[groups]] name; default: the arena
-//   weight = 2                   # share under a "fair" parent (> 0); only there
-//   policy = "fifo"              # how it orders its own tasks and child groups
+//   name   = "tenant-a"          # required, unique, 1 to 64 characters, no control characters;
+//                                # Scheduler::group("tenant-a") finds it
+//   parent = "batch"             # another [[groups]] name, declared before or after; no
+//                                # cycles; default: the arena
+//   weight = 2                   # share under a "fair" parent (> 0, at most 1e6; default 1);
+//                                # given under a parent of another policy it is an error (the
+//                                # arena's policy is known here when this file sets it)
+//   policy = "fifo"              # how it orders its own tasks and child groups (as above)
 //
 //   [memory]
 //   allocator = "auto"           # workers' malloc/new: "node-local" (their node's jemalloc
@@ -55,11 +60,13 @@ struct Config {
   bool sets_policy = false;
   std::chrono::nanoseconds aging{0};    // [scheduling] aging (0: not set)
   // One [[groups]] table, checked: the name is unique and not empty, the parent is declared
-  // (in any order, no cycles), the weight is positive and set only under a "fair" parent.
+  // (in any order, no cycles), the weight is positive and set only under a "fair" parent
+  // (under the arena, only checked when this file sets [scheduling] policy).
   struct GroupDecl {
     std::string name;
     std::string parent;                 // "": the arena
     double weight = 1.0;
+    bool sets_weight = false;           // weight given in the file
     std::string policy = "fifo";
     unsigned line = 0;                  // of its [[groups]] header
   };

@@ -1,5 +1,12 @@
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "build_config.hpp"
 #include "cli/commands.hpp"
@@ -40,6 +47,67 @@ PlanOptions plan_options(const TopologyArgs& a, const std::optional<Config>& con
   return p;
 }
 
+namespace {
+
+// "20ms", "500us", "1500us": the largest unit that divides the duration.
+std::string duration_text(std::chrono::nanoseconds d) {
+  const std::int64_t ns = d.count();
+  if (ns % 1000000000 == 0) return std::to_string(ns / 1000000000) + "s";
+  if (ns % 1000000 == 0) return std::to_string(ns / 1000000) + "ms";
+  if (ns % 1000 == 0) return std::to_string(ns / 1000) + "us";
+  return std::to_string(ns) + "ns";
+}
+
+// The groups as a tree below the arena: each followed by its children, indented one more
+// step per level, siblings in Config::groups order (which holds parents before children).
+// Past kMaxIndent levels the depth is written instead (a 1 MiB config can nest 25,000 deep).
+void print_groups(const Config& c) {
+  constexpr std::size_t kMaxIndent = 16;
+  std::map<std::string, std::vector<const Config::GroupDecl*>> children;  // parent -> children
+  for (const Config::GroupDecl& g : c.groups) children[g.parent].push_back(&g);
+  std::vector<std::pair<const Config::GroupDecl*, std::size_t>> stack;  // group, depth
+  const auto push_children = [&](const std::string& parent, std::size_t depth) {
+    const auto it = children.find(parent);
+    if (it == children.end()) return;
+    for (auto g = it->second.rbegin(); g != it->second.rend(); ++g) stack.emplace_back(*g, depth);
+  };
+  push_children("", 1);
+  while (!stack.empty()) {
+    const auto [g, depth] = stack.back();
+    stack.pop_back();
+    std::cout << std::string(2 * std::min(depth, kMaxIndent), ' ')
+              << (depth > kMaxIndent ? "(level " + std::to_string(depth) + ") " : "") << g->name << ": weight " << g->weight
+              << (g->sets_weight ? "" : " (default)") << ", policy \"" << g->policy << "\"\n";
+    push_children(g->name, depth + 1);
+  }
+}
+
+void print_config(const Config& c, const Plan& p) {
+  std::cout << "config: " << c.source << "; steal scope " << (p.cross_node_steals ? "cross-node" : "node")
+            << "; arena policy \"" << c.policy << "\"" << (c.sets_policy ? "" : " (default)");
+  if (c.aging.count() > 0) std::cout << "; aging " << duration_text(c.aging);
+  std::cout << "; allocator \"" << c.allocator << "\"\n";
+  if (c.groups.empty()) return;
+  std::cout << "groups (" << c.groups.size() << ", below the arena):\n";
+  print_groups(c);
+}
+
+nlohmann::json config_json(const Config& c, const Plan& p) {
+  nlohmann::json groups = nlohmann::json::array();
+  for (const Config::GroupDecl& g : c.groups)
+    groups.push_back({{"name", g.name}, {"parent", g.parent}, {"weight", g.weight}, {"policy", g.policy}});
+  nlohmann::json j = {{"source", c.source},
+                      {"steal_scope", p.cross_node_steals ? "cross-node" : "node"},
+                      {"policy", c.policy},
+                      {"policy_applied", true},
+                      {"groups", std::move(groups)},
+                      {"allocator", c.allocator}};
+  if (c.aging.count() > 0) j["aging_ns"] = c.aging.count();
+  return j;
+}
+
+}  // namespace
+
 int topo_command(const TopoArgs& args) {
   const std::optional<Config> config = load_config(args.topo);
   const Topology t = load_topology(args.topo);
@@ -56,20 +124,12 @@ int topo_command(const TopoArgs& args) {
     }
     j["build"] = {{"version", VITTE_VERSION}, {"jemalloc_found", static_cast<bool>(VITTE_HAVE_JEMALLOC)}, {"papi_found", papi},
                   {"node_memory", memory_backend()}};
-    if (config)
-      j["config"] = {{"source", config->source},
-                     {"steal_scope", p.cross_node_steals ? "cross-node" : "node"},
-                     {"policy", config->policy},
-                     {"policy_applied", false},
-                     {"allocator", config->allocator}};
+    if (config) j["config"] = config_json(*config, p);
     std::cout << j.dump(2) << "\n";
     return 0;
   }
   std::cout << describe(t);
-  if (config)
-    std::cout << "config: " << config->source << "; steal scope " << (p.cross_node_steals ? "cross-node" : "node")
-              << "; policy \"" << config->policy << "\" (recorded, not applied: the policy module is not built yet)"
-              << "; allocator \"" << config->allocator << "\"\n";
+  if (config) print_config(*config, p);
   std::cout << describe(p, t);
   if (t.is_this_machine()) {
     const MallocRouting m = malloc_routing(p);

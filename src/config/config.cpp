@@ -5,9 +5,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <queue>
 #include <set>
 #include <sstream>
 
@@ -33,7 +38,7 @@ class Reader {
   static std::string show(const toml::node& n) {
     std::ostringstream o;
     if (n.is_string())
-      o << '"' << n.as_string()->get() << '"';
+      o << quoted(n.as_string()->get());
     else if (n.is_table())
       o << "a table";
     else
@@ -61,6 +66,26 @@ class Reader {
     return n->as_table();
   }
 
+  // A string in double quotes, control characters written as TOML escapes (\u0007).
+  static std::string quoted(std::string_view s) {
+    std::string out = "\"";
+    for (const char ch : s) {
+      if (is_control(ch)) {
+        char esc[8];
+        std::snprintf(esc, sizeof esc, "\\u%04X", static_cast<unsigned>(static_cast<unsigned char>(ch)));
+        out += esc;
+      } else {
+        out += ch;
+      }
+    }
+    return out + "\"";
+  }
+
+  static bool is_control(char ch) {
+    const auto u = static_cast<unsigned char>(ch);
+    return u < 0x20 || u == 0x7f;
+  }
+
   std::size_t count(const toml::table& t, const std::string& key, const std::string& full, std::int64_t max) const {
     const toml::node* n = t.get(key);
     if (!n->is_integer()) fail(n, full + " = " + show(*n) + ": expected a whole number");
@@ -86,6 +111,29 @@ class Reader {
     }
     if (v < 0) fail(n, full + " = " + show(*n) + ": expected bytes, as a whole number or a string like \"16M\" (K, M, G)");
     return static_cast<std::size_t>(v);
+  }
+
+  // A duration: a string of a whole number and a unit ("500us", "20ms", "1s"), more than 0
+  // and at most `max`.
+  std::chrono::nanoseconds duration(const toml::table& t, const std::string& key, const std::string& full,
+                                    std::chrono::seconds max) const {
+    const toml::node* n = t.get(key);
+    const std::string expected = ": expected a duration string such as \"20ms\" (a whole number and ns, us, ms or s)";
+    if (!n->is_string()) fail(n, full + " = " + show(*n) + expected);
+    const std::string s = n->as_string()->get();
+    std::size_t digits = 0;
+    std::uint64_t v = 0;
+    constexpr std::uint64_t kSaturated = std::uint64_t{1} << 60;  // more than any limit, times 1e9
+    for (; digits < s.size() && s[digits] >= '0' && s[digits] <= '9'; ++digits)
+      v = std::min<std::uint64_t>(kSaturated, v * 10 + static_cast<std::uint64_t>(s[digits] - '0'));
+    const std::string unit = s.substr(digits);
+    const std::uint64_t scale = unit == "ns" ? 1 : unit == "us" ? 1000 : unit == "ms" ? 1000000 : unit == "s" ? 1000000000 : 0;
+    if (digits == 0 || scale == 0) fail(n, full + " = " + show(*n) + expected);
+    if (v == 0) fail(n, full + " = " + show(*n) + ": must be more than 0");
+    const auto limit = static_cast<std::uint64_t>(std::chrono::nanoseconds(max).count());
+    if (v > limit / scale)
+      fail(n, full + " = " + show(*n) + ": longer than " + std::to_string(max.count()) + "s, the most allowed");
+    return std::chrono::nanoseconds(static_cast<std::int64_t>(v * scale));
   }
 
   std::string choice(const toml::table& t, const std::string& key, const std::string& full,
@@ -128,6 +176,147 @@ class Reader {
   std::string source_;
 };
 
+// [[groups]]: each table read and checked on its own, then the tree they form (parents
+// declared, no cycles, weights only under a "fair" parent), sorted parents first.
+class GroupReader {
+ public:
+  GroupReader(const Reader& r, Config& c) : r_(r), c_(c) {}
+
+  void read(const toml::node& n) {
+    const toml::array* a = n.as_array();
+    if (a == nullptr || (!a->empty() && !a->is_array_of_tables()))
+      r_.fail(&n, "'groups' must be an array of tables ([[groups]]), not " + Reader::show(n));
+    for (const toml::node& t : *a) read_one(*t.as_table());
+    for (std::size_t k = 0; k < c_.groups.size(); ++k) check_parent(k);
+    sort();
+  }
+
+ private:
+  static constexpr std::size_t kMaxName = 64;
+  static constexpr double kMaxWeight = 1e6;
+
+  static std::string at(std::size_t k) { return "groups[" + std::to_string(k) + "]"; }
+  static std::string line_of(const Config::GroupDecl& g) { return "line " + std::to_string(g.line); }
+
+  void read_one(const toml::table& t) {
+    const std::size_t k = c_.groups.size();
+    r_.only_keys(t, "groups.", {"name", "parent", "weight", "policy"});
+    Config::GroupDecl g;
+    g.line = t.source().begin.line;
+    const toml::node* name = t.get("name");
+    if (name == nullptr) r_.fail(&t, at(k) + ".name is missing: every [[groups]] table needs a name");
+    if (!name->is_string()) r_.fail(name, at(k) + ".name = " + Reader::show(*name) + ": expected a string");
+    g.name = name->as_string()->get();
+    if (g.name.empty()) r_.fail(name, at(k) + ".name = \"\": a group's name must not be empty");
+    if (g.name.size() > kMaxName)
+      r_.fail(name, at(k) + ".name = " + Reader::show(*name) + ": longer than " + std::to_string(kMaxName) +
+                        " characters");
+    if (std::any_of(g.name.begin(), g.name.end(), Reader::is_control))
+      r_.fail(name, at(k) + ".name = " + Reader::show(*name) + ": a name holds no control characters");
+    const auto [other, fresh] = index_.emplace(g.name, k);
+    if (!fresh)
+      r_.fail(name, at(k) + ".name = " + Reader::show(*name) + ": declared twice, by " + at(other->second) + " on " +
+                        line_of(c_.groups[other->second]) + " and " + at(k) + " on line " + std::to_string(g.line));
+    if (const toml::node* parent = t.get("parent")) {
+      if (!parent->is_string()) r_.fail(parent, at(k) + ".parent = " + Reader::show(*parent) + ": expected a string");
+      g.parent = parent->as_string()->get();
+    }
+    if (const toml::node* w = t.get("weight")) {
+      const std::optional<double> v = w->is_integer() || w->is_floating_point() ? w->value<double>() : std::nullopt;
+      if (!v || !std::isfinite(*v) || *v <= 0 || *v > kMaxWeight)
+        r_.fail(w, at(k) + ".weight = " + Reader::show(*w) + ": expected a number more than 0 and at most 1000000");
+      g.weight = *v;
+      g.sets_weight = true;
+    }
+    if (t.contains("policy")) g.policy = r_.choice(t, "policy", at(k) + ".policy", {"fifo", "lifo", "priority", "fair"});
+    tables_.push_back(&t);
+    c_.groups.push_back(std::move(g));
+  }
+
+  // The parent exists and is not the group itself; an explicit weight sits under a "fair" parent.
+  void check_parent(std::size_t k) const {
+    const Config::GroupDecl& g = c_.groups[k];
+    const auto p = index_.find(g.parent);  // end(): the arena
+    if (const toml::node* parent = tables_[k]->get("parent"); parent != nullptr && !g.parent.empty()) {
+      const std::string full = at(k) + ".parent = " + Reader::show(*parent);
+      if (g.parent == g.name) r_.fail(parent, full + ": a group cannot be its own parent");
+      if (p == index_.end()) r_.fail(parent, full + ": no [[groups]] has that name (declared: " + declared() + ")");
+    }
+    if (!g.sets_weight) return;
+    const toml::node* weight = tables_[k]->get("weight");
+    const std::string rule = at(k) + ".weight = " + Reader::show(*weight) + ": weight only applies under a fair parent, ";
+    if (p != index_.end() && c_.groups[p->second].policy != "fair")
+      r_.fail(weight, rule + "and its parent " + at(p->second) + " \"" + g.parent + "\" (" +
+                          line_of(c_.groups[p->second]) + ") has policy \"" + c_.groups[p->second].policy + "\"");
+    // The arena's policy is known here only when this file sets it; otherwise the scheduler checks.
+    if (p == index_.end() && c_.sets_policy && c_.policy != "fair")
+      r_.fail(weight, rule + "and its parent, the arena, has policy \"" + c_.policy + "\" (scheduling.policy, line " +
+                          std::to_string(c_.lines.at("scheduling.policy")) + ")");
+  }
+
+  // Up to 8 declared names, for messages.
+  std::string declared() const {
+    std::string list;
+    const std::size_t shown = std::min<std::size_t>(c_.groups.size(), 8);
+    for (std::size_t k = 0; k < shown; ++k) list += (k == 0 ? "\"" : ", \"") + c_.groups[k].name + "\"";
+    if (shown < c_.groups.size()) list += " and " + std::to_string(c_.groups.size() - shown) + " more";
+    return list;
+  }
+
+  // Parents before children, otherwise in file order: of the groups whose parent is placed,
+  // the first declared goes next. What is never placed hangs on a cycle, which is named.
+  void sort() {
+    const std::size_t n = c_.groups.size();
+    std::vector<std::vector<std::size_t>> children(n);
+    std::priority_queue<std::size_t, std::vector<std::size_t>, std::greater<>> ready;
+    for (std::size_t k = 0; k < n; ++k) {
+      if (c_.groups[k].parent.empty())
+        ready.push(k);
+      else
+        children[index_.at(c_.groups[k].parent)].push_back(k);
+    }
+    std::vector<std::size_t> order;
+    std::vector<bool> placed(n, false);
+    while (!ready.empty()) {
+      const std::size_t k = ready.top();
+      ready.pop();
+      order.push_back(k);
+      placed[k] = true;
+      for (std::size_t child : children[k]) ready.push(child);
+    }
+    if (order.size() < n) fail_cycle(placed);
+    std::vector<Config::GroupDecl> sorted;
+    sorted.reserve(n);
+    for (std::size_t k : order) sorted.push_back(std::move(c_.groups[k]));
+    c_.groups = std::move(sorted);
+  }
+
+  // The first unplaced group leads, through its parents, into a cycle: name its members.
+  [[noreturn]] void fail_cycle(const std::vector<bool>& placed) const {
+    std::size_t k = static_cast<std::size_t>(std::find(placed.begin(), placed.end(), false) - placed.begin());
+    std::vector<std::size_t> seen(c_.groups.size(), SIZE_MAX);  // k -> its step on the walk
+    std::vector<std::size_t> walk;
+    while (seen[k] == SIZE_MAX) {
+      seen[k] = walk.size();
+      walk.push_back(k);
+      k = index_.at(c_.groups[k].parent);
+    }
+    const std::vector<std::size_t> cycle(walk.begin() + static_cast<std::ptrdiff_t>(seen[k]), walk.end());
+    const std::size_t first = *std::min_element(cycle.begin(), cycle.end());
+    std::string names;
+    const auto from = std::find(cycle.begin(), cycle.end(), first) - cycle.begin();
+    for (std::size_t i = 0; i <= cycle.size(); ++i)
+      names += (i == 0 ? "\"" : " -> \"") + c_.groups[cycle[(static_cast<std::size_t>(from) + i) % cycle.size()]].name + "\"";
+    r_.fail(tables_[first]->get("parent"), at(first) + ".parent = \"" + c_.groups[first].parent +
+                                               "\": parents form a cycle (" + names + ", each followed by its parent)");
+  }
+
+  const Reader& r_;
+  Config& c_;
+  std::map<std::string, std::size_t> index_;  // name -> its position in file order
+  std::vector<const toml::table*> tables_;    // in file order
+};
+
 }  // namespace
 
 Config Config::parse(std::string_view text, const std::string& source) {
@@ -141,7 +330,7 @@ Config Config::parse(std::string_view text, const std::string& source) {
     throw ConfigError("config '" + source + "' line " + std::to_string(e.source().begin.line) + " column " +
                       std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
   }
-  r.only_keys(root, "", {"workers", "scheduling", "memory"});
+  r.only_keys(root, "", {"workers", "scheduling", "memory", "groups"});
   for (auto&& [name, table] : root)
     if (const toml::table* t = table.as_table())
       for (auto&& [k, v] : *t)
@@ -181,7 +370,7 @@ Config Config::parse(std::string_view text, const std::string& source) {
     }
   }
   if (const toml::table* s = r.table(root, "scheduling")) {
-    r.only_keys(*s, "scheduling.", {"steal_scope", "policy", "max_backlog", "on_backlog_full"});
+    r.only_keys(*s, "scheduling.", {"steal_scope", "policy", "aging", "max_backlog", "on_backlog_full"});
     if (s->contains("max_backlog")) {
       const toml::node* n = s->get("max_backlog");
       if (!n->is_integer() || n->as_integer()->get() < 1)
@@ -195,9 +384,13 @@ Config Config::parse(std::string_view text, const std::string& source) {
     }
     if (s->contains("steal_scope"))
       c.plan.cross_node_steals = r.choice(*s, "steal_scope", "scheduling.steal_scope", {"node", "cross-node"}) != "node";
-    if (s->contains("policy"))
+    if (s->contains("policy")) {
       c.policy = r.choice(*s, "policy", "scheduling.policy", {"fifo", "lifo", "priority", "fair"});
+      c.sets_policy = true;
+    }
+    if (s->contains("aging")) c.aging = r.duration(*s, "aging", "scheduling.aging", std::chrono::hours(1));
   }
+  if (const toml::node* g = root.get("groups")) GroupReader(r, c).read(*g);
   if (const toml::table* m = r.table(root, "memory")) {
     r.only_keys(*m, "memory.", {"allocator"});
     if (m->contains("allocator")) {

@@ -150,6 +150,13 @@ void SchedulerCore::make_config_groups() {
     spec.weight = d.weight;
     spec.policy = parse_policy(d.policy).value_or(Policy::Fifo);
     try {
+      // A weight the file gives under a parent that is not Fair would not apply (the
+      // parser checks what it can see; the arena's policy may come from the code).
+      const std::shared_ptr<GroupNode> parent = d.parent.empty() ? groups->root() : groups->find(d.parent);
+      if (d.sets_weight && parent != nullptr && parent->policy != Policy::Fair)
+        throw UsageError("weight = " + std::to_string(d.weight) + " would not apply: its parent (" +
+                         (d.parent.empty() ? std::string("the arena") : "\"" + d.parent + "\"") + ") has policy " +
+                         to_string(parent->policy) + "; weights share a \"fair\" level");
       groups->make(spec);
     } catch (const UsageError& ex) {
       throw ConfigError("config '" + opts.config->source + "' line " + std::to_string(d.line) + ": [[groups]] " +

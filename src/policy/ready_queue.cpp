@@ -253,15 +253,16 @@ bool ReadyQueue::take_if(const std::function<bool(TaskFrame*)>& match, Entry* ou
   return true;
 }
 
-bool ReadyQueue::finish(const Entry& e, std::int64_t ran_ns, std::int64_t end_ns) {
+bool ReadyQueue::finish(const Entry& e, std::int64_t ran_ns, std::int64_t end_ns, bool ran) {
   GroupNode* g = e.group.get();
-  const bool missed = e.deadline_ns != 0 && end_ns > e.deadline_ns;
   {
     std::lock_guard<std::mutex> lock(mu_);
     charge(g, static_cast<double>(ran_ns) - e.charged_ns);
     GroupNode::Level& own = g->at(node_);
-    own.est_ns += (static_cast<double>(ran_ns) - own.est_ns) / 8;  // EWMA, 1/8 per task
+    if (ran) own.est_ns += (static_cast<double>(ran_ns) - own.est_ns) / 8;  // EWMA, 1/8 per task
   }
+  if (!ran) return false;
+  const bool missed = e.deadline_ns != 0 && end_ns > e.deadline_ns;
   // relaxed: statistics.
   g->tasks.fetch_add(1, std::memory_order_relaxed);
   g->cpu_ns.fetch_add(static_cast<std::uint64_t>(ran_ns), std::memory_order_relaxed);

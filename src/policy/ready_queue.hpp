@@ -63,8 +63,9 @@ class ReadyQueue {
   // foreign policy work): its charge is undone and it keeps its place (seq).
   void requeue(Entry&& e);
   // After the task ran for `ran_ns`, finishing at `end_ns`: corrects the shares (R3) and
-  // the statistics. Returns whether it missed its deadline.
-  bool finish(const Entry& e, std::int64_t ran_ns, std::int64_t end_ns);
+  // the statistics. Returns whether it missed its deadline. `ran` false: it was discarded
+  // unrun (a cancelled group): only the pick-time charge is undone.
+  bool finish(const Entry& e, std::int64_t ran_ns, std::int64_t end_ns, bool ran = true);
 
   bool empty() const noexcept { return size_.load(std::memory_order_relaxed) == 0; }  // R1
   bool has_preferred() const noexcept { return preferred_.load(std::memory_order_relaxed) != 0; }

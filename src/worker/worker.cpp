@@ -190,15 +190,28 @@ void Worker::requeue_policy() {
 }
 
 // Policy work is timed: the time it ran is what the Fair levels share, and its end is what
-// its deadline is checked against. A nested wait inside it runs other tasks (policy work
-// too) on this stack; each keeps its own entry here.
+// its deadline is checked against. The accounting (and a deadline handler) comes before the
+// counter's done(), like the closure's own effects: whoever waits for the task (join_all,
+// TaskGroup::wait) then sees its deadline counted. Otherwise as execute_rare(): a cancelled
+// group's task is discarded (not a deadline miss), and it runs in its isolation region. A
+// nested wait inside it runs other tasks (policy work too) on this stack; each keeps its own
+// entry here.
 void Worker::run_policy(TaskFrame* f) noexcept {
   ReadyQueue* q = std::exchange(policy_from_, nullptr);
   Entry e = std::move(policy_entry_);
+  WaitCounter* c = f->counter;
+  const bool skip = c->cancelled();
+  const std::uint64_t outer = isolation;
+  isolation = f->isolation;
   const std::int64_t start = now_ns();
-  execute(f);
+  const bool threw = f->op(f, skip ? FrameOp::Discard : FrameOp::Run);
   const std::int64_t end = now_ns();
-  if (q->finish(e, end - start, end)) core_.deadline_missed(e, end, node);
+  isolation = outer;
+  pool.put(f);
+  (skip ? counters.skipped : counters.executed).bump();
+  if (threw) counters.failed.bump();
+  if (q->finish(e, skip ? 0 : end - start, end, /*ran=*/!skip)) core_.deadline_missed(e, end, node);
+  c->done(this);
 }
 
 // Off the fork-join path: the worker's own deque is empty.

@@ -247,6 +247,21 @@ void SchedulerCore::on_idle() noexcept {
     release_free_memory();
 }
 
+bool SchedulerCore::any_work_visible_to(unsigned node) const {
+  for (const auto& q : inject_queues)
+    if (q && !q->empty()) return true;
+  for (const auto& q : urgent_queues)
+    if (q && !q->empty()) return true;
+  const std::int64_t now = now_ns();
+  for (unsigned n : arena_nodes) {
+    const ReadyQueue& q = *ready_queues[n];
+    if (!q.empty() && (n == node || (plan.cross_node_steals && q.remote_visible(now)))) return true;
+  }
+  for (const auto& w : workers)
+    if (!w->deque.empty()) return true;
+  return false;
+}
+
 bool SchedulerCore::any_work_visible() const {
   for (const auto& q : inject_queues)
     if (q && !q->empty()) return true;
@@ -406,8 +421,8 @@ void Scheduler::submit(Task&& t) {
   submit_to(std::move(t), -1);
 }
 
-void Scheduler::submit(Task&& t, unsigned node) {
-  if (node >= core_->topo.nodes().size())
+void Scheduler::submit_node(Task&& t, long long node) {
+  if (node < 0 || static_cast<unsigned long long>(node) >= core_->topo.nodes().size())
     throw UsageError("submit() to node " + std::to_string(node) + ", but the topology has " +
                      std::to_string(core_->topo.nodes().size()) + " nodes (0.." +
                      std::to_string(core_->topo.nodes().size() - 1) + ")");

@@ -235,7 +235,7 @@ name = "y"
 }
 
 TEST(Config, EveryBadGroupIsNamedWithFileLineKeyAndValue) {
-  const std::string number = ": expected a number more than 0 and at most 1000000";
+  const std::string number = ": expected a number from 0.001 to 1000000";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"groups = 3\n", "line 1: 'groups' must be an array of tables ([[groups]]), not 3"},
       {"[groups]\nname = \"a\"\n", "line 1: 'groups' must be an array of tables ([[groups]]), not a table"},
@@ -262,6 +262,7 @@ TEST(Config, EveryBadGroupIsNamedWithFileLineKeyAndValue) {
       {"[[groups]]\nname = \"a\"\nweight = nan\n", "line 3: groups[0].weight = nan" + number},
       {"[[groups]]\nname = \"a\"\nweight = inf\n", "line 3: groups[0].weight = inf" + number},
       {"[[groups]]\nname = \"a\"\nweight = 1000001\n", "line 3: groups[0].weight = 1000001" + number},
+      {"[[groups]]\nname = \"a\"\nweight = 0.0009765625\n", "line 3: groups[0].weight = 0.0009765625" + number},
       {"[[groups]]\nname = \"a\"\nweight = \"2\"\n", "line 3: groups[0].weight = \"2\"" + number},
       {"[[groups]]\nname = \"a\"\npolicy = \"random\"\n",
        "line 3: groups[0].policy = \"random\": expected one of \"fair\", \"fifo\", \"lifo\", \"priority\""},

@@ -76,8 +76,8 @@ struct MetricsSnapshot {
   // per NUMA node of this machine.
   std::vector<NodeMemoryStats> memory;
   // The scheduling tree (policy.hpp): the arena's own level first (name ""), then every
-  // live group, parents before children. A difference of snapshots subtracts by position
-  // while both list the same groups.
+  // live group, parents before children. A difference of snapshots subtracts by
+  // GroupMetrics::id (a group new since the earlier snapshot keeps its totals).
   std::vector<GroupMetrics> groups;
   // Deadline work (TaskOptions::deadline, TimerOptions::deadline) that finished in time,
   // and late.

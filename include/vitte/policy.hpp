@@ -20,9 +20,12 @@
 //     Fifo      oldest first (by submission order, across the subtree);
 //     Lifo      newest first;
 //     Priority  High before Normal before Low, oldest first within a class; a task that has
-//               waited longer than Options::aging counts as High (the starvation bound);
+//               waited longer than Options::aging counts as High, one such task per aging
+//               interval and node (the starvation bound: every node starts one of its
+//               starving tasks per interval, and an old backlog never overtakes fresh High);
 //     Fair      weighted fair share: each child group, and the level's own tasks as one
-//               more child of weight 1, gets CPU time in proportion to its weight (the
+//               more child of weight 1, gets CPU time (the worker thread's CPU clock)
+//               in proportion to its weight (the
 //               child that has used the least time per weight goes next). Shares compose:
 //               a child's share is a fraction of its parent's.
 // - Deadline work (TaskOptions::deadline, TimerOptions::deadline) goes ahead of all of
@@ -63,9 +66,13 @@ std::optional<Priority> parse_priority(std::string_view s) noexcept;
 // A level of the scheduling tree below the arena (Scheduler::make_group, or [[groups]] in
 // the config file).
 struct GroupSpec {
+  // A weight is a share: at least kMinWeight (smaller ones would make a level's virtual
+  // time overflow into infinity), at most kMaxWeight.
+  static constexpr double kMinWeight = 1e-3;
+  static constexpr double kMaxWeight = 1e6;
   std::string name{};          // unique in its scheduler; "" for an anonymous group
   std::string parent{};        // a named group; "": the arena
-  double weight = 1.0;         // its share under a Fair parent; > 0 and finite
+  double weight = 1.0;         // its share under a Fair parent: kMinWeight..kMaxWeight
   Policy policy = Policy::Fifo;  // how it orders its own tasks and its child groups
 };
 
@@ -74,7 +81,10 @@ struct GroupSpec {
 // then. Named groups stay until the scheduler ends (Scheduler::group finds them).
 class Group {
  public:
-  Group() noexcept = default;  // the arena itself
+  // Refers to no group: in TaskOptions it means the arena's own level. It does not know
+  // which scheduler it will be used with: name() is "", weight() 1, policy() Fifo; the
+  // arena's policy is Scheduler::policy().
+  Group() noexcept = default;
   const std::string& name() const noexcept;
   double weight() const noexcept;
   Policy policy() const noexcept;
@@ -111,11 +121,15 @@ struct DeadlineMiss {
 
 // CPU time and tasks of one group (MetricsSnapshot::groups): what the shares measure.
 struct GroupMetrics {
+  std::uint64_t id = 0;      // unique in its scheduler (0: the arena); what snapshots subtract by
   std::string name;          // "" for the arena's own tasks
   std::string parent;
   double weight = 1.0;
   std::uint64_t tasks = 0;           // tasks of the group finished (its own level only)
-  std::uint64_t cpu_ns = 0;          // wall time its tasks ran on workers, its own level only
+  // CPU time its tasks used on workers (the thread's CPU clock), its own level only; time a
+  // task spent running other work inside a wait is charged to that work when it is policy
+  // work itself, and to the waiting task otherwise.
+  std::uint64_t cpu_ns = 0;
   std::uint64_t deadlines_missed = 0;
 };
 

@@ -29,6 +29,7 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -119,8 +120,13 @@ class Scheduler {
   // (the task is left untouched in `t`).
   void submit(Task&& t);
   // Queues a task on node `node`'s injection queue (a node without CPUs: the nearest node
-  // that has workers). Throws UsageError for a node that does not exist.
-  void submit(Task&& t, unsigned node);
+  // that has workers). Throws UsageError for a node that does not exist. (A template, so
+  // that `submit(t, {})` means default TaskOptions, not node 0.)
+  template <class N>
+    requires(std::integral<N> && !std::same_as<N, bool>)
+  void submit(Task&& t, N node) {
+    submit_node(std::move(t), static_cast<long long>(node));
+  }
 
   // Queues a task as policy work (policy.hpp): at opts.group's level (default: the arena),
   // with its priority and deadline, on opts.node (default: the caller's node). Counted as
@@ -233,6 +239,7 @@ class Scheduler {
   }
 
   void submit_to(Task&& t, int node);  // node < 0: the caller's node
+  void submit_node(Task&& t, long long node);  // checks the node, then submit_to
   // Adopts `t` (the handle's reference) before it checks anything, so a refusal frees it
   // (src/timer/user_timer.cpp).
   Timer start_timer(detail::UserTimer* t, std::chrono::steady_clock::time_point first,

@@ -19,6 +19,7 @@
 #include "io/regular_file.hpp"
 #include "topology/hwloc_seam.hpp"
 #include "vitte/error.hpp"
+#include "vitte/policy.hpp"
 
 namespace vitte {
 
@@ -193,7 +194,8 @@ class GroupReader {
 
  private:
   static constexpr std::size_t kMaxName = 64;
-  static constexpr double kMaxWeight = 1e6;
+  static constexpr double kMinWeight = GroupSpec::kMinWeight;
+  static constexpr double kMaxWeight = GroupSpec::kMaxWeight;
 
   static std::string at(std::size_t k) { return "groups[" + std::to_string(k) + "]"; }
   static std::string line_of(const Config::GroupDecl& g) { return "line " + std::to_string(g.line); }
@@ -223,8 +225,8 @@ class GroupReader {
     }
     if (const toml::node* w = t.get("weight")) {
       const std::optional<double> v = w->is_integer() || w->is_floating_point() ? w->value<double>() : std::nullopt;
-      if (!v || !std::isfinite(*v) || *v <= 0 || *v > kMaxWeight)
-        r_.fail(w, at(k) + ".weight = " + Reader::show(*w) + ": expected a number more than 0 and at most 1000000");
+      if (!v || !std::isfinite(*v) || *v < kMinWeight || *v > kMaxWeight)
+        r_.fail(w, at(k) + ".weight = " + Reader::show(*w) + ": expected a number from 0.001 to 1000000");
       g.weight = *v;
       g.sets_weight = true;
     }

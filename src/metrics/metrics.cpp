@@ -71,12 +71,15 @@ MetricsSnapshot operator-(const MetricsSnapshot& later, const MetricsSnapshot& e
   }
   out.total = minus(later.total, earlier.total);
   out.timers = minus(later.timers, earlier.timers);
-  for (std::size_t i = 0; i < out.groups.size() && i < earlier.groups.size(); ++i)
-    if (out.groups[i].name == earlier.groups[i].name && out.groups[i].parent == earlier.groups[i].parent) {
-      out.groups[i].tasks = sub(later.groups[i].tasks, earlier.groups[i].tasks);
-      out.groups[i].cpu_ns = sub(later.groups[i].cpu_ns, earlier.groups[i].cpu_ns);
-      out.groups[i].deadlines_missed = sub(later.groups[i].deadlines_missed, earlier.groups[i].deadlines_missed);
-    }
+  // By id: a group made after `earlier` keeps its totals, one gone since is not listed.
+  for (GroupMetrics& g : out.groups)
+    for (const GroupMetrics& e : earlier.groups)
+      if (e.id == g.id) {
+        g.tasks = sub(g.tasks, e.tasks);
+        g.cpu_ns = sub(g.cpu_ns, e.cpu_ns);
+        g.deadlines_missed = sub(g.deadlines_missed, e.deadlines_missed);
+        break;
+      }
   out.deadlines_met = sub(later.deadlines_met, earlier.deadlines_met);
   out.deadlines_missed = sub(later.deadlines_missed, earlier.deadlines_missed);
   return out;

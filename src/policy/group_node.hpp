@@ -54,7 +54,7 @@ class GroupNode {
   };
 
   GroupNode(std::shared_ptr<GroupTree> tree, std::shared_ptr<GroupNode> parent, const GroupSpec& spec,
-            std::size_t nodes);
+            std::size_t nodes, std::uint64_t id);
   ~GroupNode();
   GroupNode(const GroupNode&) = delete;
   GroupNode& operator=(const GroupNode&) = delete;
@@ -63,6 +63,7 @@ class GroupNode {
   const GroupTree* tree() const noexcept { return tree_.get(); }  // null for the root
   bool is_root() const noexcept { return parent == nullptr; }
 
+  const std::uint64_t id;  // unique in its tree; 0: the root
   const std::string name;
   const double weight;
   const Policy policy;

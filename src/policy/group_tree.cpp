@@ -28,8 +28,9 @@ std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 }  // namespace
 
 GroupNode::GroupNode(std::shared_ptr<GroupTree> tree, std::shared_ptr<GroupNode> parent_node, const GroupSpec& spec,
-                     std::size_t nodes)
-    : name(spec.name),
+                     std::size_t nodes, std::uint64_t id_)
+    : id(id_),
+      name(spec.name),
       weight(spec.weight),
       policy(spec.policy),
       parent(parent_node.get()),
@@ -47,7 +48,7 @@ GroupTree::GroupTree(std::size_t nodes, Policy root_policy)
   GroupSpec spec;
   spec.policy = root_policy;
   // The root holds no reference to the tree: the tree owns it (no cycle).
-  root_ = std::make_shared<GroupNode>(nullptr, nullptr, spec, nodes);
+  root_ = std::make_shared<GroupNode>(nullptr, nullptr, spec, nodes, 0);
 }
 
 std::shared_ptr<GroupTree> make_tree(std::size_t nodes, Policy root_policy) {
@@ -56,11 +57,16 @@ std::shared_ptr<GroupTree> make_tree(std::size_t nodes, Policy root_policy) {
 
 std::shared_ptr<GroupNode> GroupTree::make(const GroupSpec& spec) {
   const std::string what = "make_group(" + (spec.name.empty() ? std::string("anonymous") : quoted(spec.name)) + ")";
-  if (spec.name.size() > 64) throw UsageError(what + ": a group name has at most 64 characters");
+  if (spec.name.size() > 64) throw UsageError(what + ": a group name has at most 64 bytes");
   for (unsigned char ch : spec.name)
     if (ch < 0x20 || ch == 0x7f) throw UsageError(what + ": the name contains a control character");
-  if (!std::isfinite(spec.weight) || spec.weight <= 0 || spec.weight > 1e6)
-    throw UsageError(what + ": weight = " + std::to_string(spec.weight) + " (a share is positive, finite and at most 1e6)");
+  if (!(spec.weight >= GroupSpec::kMinWeight && spec.weight <= GroupSpec::kMaxWeight))  // NaN fails too
+    throw UsageError(what + ": weight = " + std::to_string(spec.weight) + " (a share is from 0.001 to 1e6)");
+  if (static_cast<unsigned>(spec.policy) > static_cast<unsigned>(Policy::Fair))
+    throw UsageError(what + ": policy " + std::to_string(static_cast<unsigned>(spec.policy)) + " is not a Policy");
+  // Declared before the lock: if linking it fails, the lock is released before the level's
+  // destructor takes it again (unlink).
+  std::shared_ptr<GroupNode> g;
   std::lock_guard<std::mutex> lock(mu_);
   if (!spec.name.empty() && named_.count(spec.name) != 0) throw UsageError(what + ": a group of that name exists");
   std::shared_ptr<GroupNode> parent = root_;
@@ -73,7 +79,7 @@ std::shared_ptr<GroupNode> GroupTree::make(const GroupSpec& spec) {
     throw UsageError(what + ": weight = " + std::to_string(spec.weight) + " would not apply: its parent (" +
                      (parent->is_root() ? std::string("the arena") : quoted(parent->name)) + ") has policy " +
                      to_string(parent->policy) + "; weights share a \"fair\" level");
-  auto g = std::make_shared<GroupNode>(shared_from_this(), parent, spec, nodes_);
+  g = std::make_shared<GroupNode>(shared_from_this(), parent, spec, nodes_, next_id_++);
   {
     AllNodes all(node_mu_.get(), nodes_);
     parent->children.push_back(g.get());
@@ -108,6 +114,7 @@ std::vector<GroupMetrics> GroupTree::metrics() const {
     const GroupNode* g = todo.front();
     todo.erase(todo.begin());
     GroupMetrics m;
+    m.id = g->id;
     m.name = g->name;
     m.parent = g->parent != nullptr ? g->parent->name : std::string();
     m.weight = g->weight;

@@ -46,6 +46,7 @@ class GroupTree : public std::enable_shared_from_this<GroupTree> {
   std::unique_ptr<std::mutex[]> node_mu_;
   std::shared_ptr<GroupNode> root_;
   std::map<std::string, std::shared_ptr<GroupNode>, std::less<>> named_;
+  std::uint64_t next_id_ = 1;  // under mu_
 };
 
 std::shared_ptr<GroupTree> make_tree(std::size_t nodes, Policy root_policy);

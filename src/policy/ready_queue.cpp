@@ -1,5 +1,7 @@
 #include "policy/ready_queue.hpp"
 
+#include <time.h>
+
 #include <algorithm>
 
 #include "policy/group_tree.hpp"
@@ -19,27 +21,37 @@ bool later(const Entry& a, const Entry& b) noexcept {
 }
 }  // namespace
 
+std::int64_t thread_cpu_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+void ReadyQueue::note_deadline_head() noexcept {
+  std::int64_t half = INT64_MAX;
+  if (!deadlines_.empty()) {
+    const Entry& h = deadlines_.front();
+    half = h.queued_ns + (h.deadline_ns - h.queued_ns) / 2;
+  }
+  // relaxed: a snapshot for sleepers of other nodes (remote_visible).
+  deadline_half_.store(half, std::memory_order_relaxed);
+}
+
 ReadyQueue::ReadyQueue(GroupTree& tree, unsigned node, UrgentLane& hint, InjectionQueue& backlog,
                        std::chrono::nanoseconds aging)
     : tree_(tree), node_(node), hint_(hint), backlog_(backlog), aging_ns_(aging.count()),
       mu_(tree.node_lock(node)) {}
 
+// R5: a task that waited longer than the aging bound counts as High, but only while the
+// node's aging token is free (one promotion per aging interval).
 int ReadyQueue::effective(const Entry& e, std::int64_t now) const noexcept {
   const int p = static_cast<int>(e.priority);
-  return p != kHigh && now - e.queued_ns > aging_ns_ ? kHigh : p;
+  return p != kHigh && now >= next_aged_ns_ && now - e.queued_ns > aging_ns_ ? kHigh : p;
 }
 
 void ReadyQueue::push(Entry&& e) {
   std::lock_guard<std::mutex> lock(mu_);
   e.seq = next_seq_++;
-  push_locked(std::move(e));
-}
-
-void ReadyQueue::requeue(Entry&& e) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (e.deadline_ns == 0) charge(e.group.get(), -e.charged_ns);
-  e.charged_ns = 0;
-  e.admitted = false;  // its slot went back when it was taken
   push_locked(std::move(e));
 }
 
@@ -53,17 +65,16 @@ void ReadyQueue::push_locked(Entry&& e) {
   if (e.deadline_ns != 0) {
     deadlines_.push_back(std::move(e));
     std::push_heap(deadlines_.begin(), deadlines_.end(), later);
+    note_deadline_head();
   } else {
+    if (e.priority != Priority::Low) takeable_.fetch_add(1, std::memory_order_relaxed);
     GroupNode* g = e.group.get();
     GroupNode::Level& own = g->at(node_);
     auto& q = own.own[static_cast<int>(e.priority)];
     // G3: a pseudo-child or child that wakes up starts at its level's floor, so time it
     // did not use while idle is not a credit it can spend in a burst.
     if (own.own_empty()) own.own_vtime = std::max(own.own_vtime, own.floor);
-    // A requeued entry keeps its place; new ones have the largest seq and go last.
-    auto at = q.end();
-    while (at != q.begin() && (at - 1)->seq > e.seq) --at;
-    q.insert(at, std::move(e));
+    q.push_back(std::move(e));
     for (GroupNode* c = g; c != nullptr; c = c->parent) {
       GroupNode::Level& l = c->at(node_);
       if (l.queued++ == 0 && c->parent != nullptr) l.vtime = std::max(l.vtime, c->parent->at(node_).floor);
@@ -105,13 +116,13 @@ bool ReadyQueue::best(GroupNode* level, std::int64_t now, Pick* out) {
   if (pol == Policy::Priority) {
     for (int cls = kHigh; cls >= kLow; --cls)
       if (auto& q = l.own[cls]; !q.empty()) {
-        Pick c{&q.front(), level, cls, false, 0};
+        Pick c{&q.front(), level, cls, false, 0, now};
         c.eff = effective(*c.e, now);
         consider(c, 0);
       }
   } else if (auto& q = l.own[kNormal]; !q.empty()) {
     const bool back = pol == Policy::Lifo;
-    Pick c{back ? &q.back() : &q.front(), level, kNormal, back, 0};
+    Pick c{back ? &q.back() : &q.front(), level, kNormal, back, 0, now};
     c.eff = effective(*c.e, now);
     consider(c, l.own_vtime);
   }
@@ -127,6 +138,7 @@ bool ReadyQueue::best(GroupNode* level, std::int64_t now, Pick* out) {
 
 void ReadyQueue::taken(const Entry& e) {
   size_.fetch_sub(1, std::memory_order_relaxed);  // R1
+  if (e.deadline_ns == 0 && e.priority != Priority::Low) takeable_.fetch_sub(1, std::memory_order_relaxed);
   if (e.hinted) {
     preferred_.fetch_sub(1, std::memory_order_relaxed);
     hint_.lower_hint();  // R2
@@ -138,6 +150,7 @@ Entry ReadyQueue::take(const Pick& p) {
   GroupNode::Level& own = g->at(node_);
   auto& q = own.own[p.cls];
   Entry e = std::move(p.back ? q.back() : q.front());
+  if (p.eff > p.cls) next_aged_ns_ = p.now + aging_ns_;  // R5: the token is spent
   p.back ? q.pop_back() : q.pop_front();  // a moved-from entry holds no level (R4)
   // R3: charge the level's recent duration now, so that workers picking at the same
   // moment spread over the levels instead of all taking the one that is behind.
@@ -157,6 +170,7 @@ Entry ReadyQueue::take_deadline() {
   std::pop_heap(deadlines_.begin(), deadlines_.end(), later);
   Entry e = std::move(deadlines_.back());
   deadlines_.pop_back();
+  note_deadline_head();
   taken(e);
   return e;
 }
@@ -226,6 +240,7 @@ bool ReadyQueue::take_if(const std::function<bool(TaskFrame*)>& match, Entry* ou
         *out = std::move(deadlines_[i]);
         deadlines_.erase(deadlines_.begin() + static_cast<std::ptrdiff_t>(i));
         std::make_heap(deadlines_.begin(), deadlines_.end(), later);
+        note_deadline_head();
         taken(*out);
         found = true;
       }
@@ -241,7 +256,7 @@ bool ReadyQueue::take_if(const std::function<bool(TaskFrame*)>& match, Entry* ou
             // Move it to the front and take it from there: take() keeps the counts.
             std::rotate(l.own[cls].begin(), l.own[cls].begin() + static_cast<std::ptrdiff_t>(i),
                         l.own[cls].begin() + static_cast<std::ptrdiff_t>(i) + 1);
-            *out = take(Pick{&l.own[cls].front(), g, cls, false, cls});
+            *out = take(Pick{&l.own[cls].front(), g, cls, false, cls, 0});
             found = true;
             break;
           }

@@ -15,6 +15,11 @@
 //       used, also while tasks run on several workers at once.
 //   R4  no Entry (which holds its level) is destroyed under the lock: a level's
 //       destructor takes the tree's locks (GroupTree::unlink).
+//   R5  aging promotes at most one task per aging interval per node: a task that has waited
+//       longer than `aging` counts as High only while next_aged_ns_ has passed, and taking
+//       a promoted task moves next_aged_ns_ one interval on. So a backlog older than the
+//       bound cannot line up ahead of fresh High work (it would all be "High" and older),
+//       and yet starved work progresses at one task per interval at least.
 #pragma once
 
 #include <atomic>
@@ -37,6 +42,10 @@ inline std::int64_t now_ns() noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
+// The calling thread's CPU time (what the Fair levels share): time a task spends preempted
+// by other processes, or asleep, is not charged to its group. A system call (about 250 ns
+// measured on the development VM), paid twice per policy task only.
+std::int64_t thread_cpu_ns() noexcept;
 
 class ReadyQueue {
  public:
@@ -59,15 +68,19 @@ class ReadyQueue {
   // The first entry whose frame satisfies `match` (an isolated wait looking for its own
   // tasks), in any level.
   bool take_if(const std::function<bool(TaskFrame*)>& match, Entry* out);
-  // Puts back an entry taken by a worker that cannot run it (an isolated wait that stole
-  // foreign policy work): its charge is undone and it keeps its place (seq).
-  void requeue(Entry&& e);
   // After the task ran for `ran_ns`, finishing at `end_ns`: corrects the shares (R3) and
   // the statistics. Returns whether it missed its deadline. `ran` false: it was discarded
   // unrun (a cancelled group): only the pick-time charge is undone.
   bool finish(const Entry& e, std::int64_t ran_ns, std::int64_t end_ns, bool ran = true);
 
   bool empty() const noexcept { return size_.load(std::memory_order_relaxed) == 0; }  // R1
+  // Whether a worker of another node could take something now (pop_remote's rules, as a
+  // lock-free snapshot): tree work that is not Low, or a deadline entry past half its
+  // window. A worker about to sleep counts only this of other nodes' queues, so refused
+  // work does not keep it spinning.
+  bool remote_visible(std::int64_t now) const noexcept {
+    return takeable_.load(std::memory_order_relaxed) != 0 || now >= deadline_half_.load(std::memory_order_relaxed);
+  }
   bool has_preferred() const noexcept { return preferred_.load(std::memory_order_relaxed) != 0; }
   std::uint64_t deadlines_met() const noexcept { return met_.load(std::memory_order_relaxed); }
   std::uint64_t deadlines_missed() const noexcept { return missed_.load(std::memory_order_relaxed); }
@@ -79,6 +92,7 @@ class ReadyQueue {
     int cls = 0;             // which of its own[] deques
     bool back = false;       // Lifo: from the back
     int eff = 0;             // effective class (aging)
+    std::int64_t now = 0;    // when it was picked
   };
   bool best(GroupNode* level, std::int64_t now, Pick* out);
   int effective(const Entry& e, std::int64_t now) const noexcept;
@@ -96,9 +110,14 @@ class ReadyQueue {
   const std::int64_t aging_ns_;
   std::mutex& mu_;
   std::vector<Entry> deadlines_;  // min-heap on (deadline_ns, seq)
+  std::int64_t next_aged_ns_ = 0;  // R5: when the next aged task may be promoted
   std::uint64_t next_seq_ = 0;
   std::atomic<std::int64_t> size_{0};       // R1
   std::atomic<std::int64_t> preferred_{0};  // R2, this queue's share of the hint
+  std::atomic<std::int64_t> takeable_{0};   // tree entries that are not Low (remote_visible)
+  // When the earliest deadline entry has waited half its window; INT64_MAX when none.
+  std::atomic<std::int64_t> deadline_half_{INT64_MAX};
+  void note_deadline_head() noexcept;  // refreshes deadline_half_ (under the lock)
   std::atomic<std::uint64_t> met_{0}, missed_{0};
 };
 

@@ -1,5 +1,6 @@
 // The policy module's entry points: options checked against a scheduler, policy work
 // queued on a node's ReadyQueue, the groups API, and the names of policies.
+#include <cstdint>
 #include <cstdio>
 #include <optional>
 
@@ -64,6 +65,9 @@ PolicyBinding bind_policy(SchedulerCore* core, const TaskOptions& o, const char*
   if (g != nullptr && g->tree() != core->groups.get())
     throw UsageError(std::string(what) + ": group \"" + g->name + "\" belongs to another scheduler");
   b.group = g != nullptr ? g : core->groups->root();
+  if (static_cast<unsigned>(o.priority) > static_cast<unsigned>(Priority::High))
+    throw UsageError(std::string(what) + ": priority " + std::to_string(static_cast<unsigned>(o.priority)) +
+                     " is not a Priority");
   if (o.priority != Priority::Normal && b.group->policy != Policy::Priority)
     throw UsageError(std::string(what) + ": priority " + to_string(o.priority) + " would not apply: " +
                      level_name(*b.group) + " has policy " + to_string(b.group->policy) +
@@ -89,7 +93,11 @@ void SchedulerCore::queue_policy(TaskFrame* f, const PolicyBinding& b, unsigned 
   e.group = b.group;
   e.priority = b.priority;
   e.queued_ns = now_ns();
-  e.deadline_ns = deadline_at_ns != 0 ? deadline_at_ns : b.deadline_ns != 0 ? e.queued_ns + b.deadline_ns : 0;
+  // Saturates: a deadline beyond the clock's range is never missed.
+  e.deadline_ns = deadline_at_ns != 0  ? deadline_at_ns
+                  : b.deadline_ns == 0 ? 0
+                  : b.deadline_ns > INT64_MAX - e.queued_ns ? INT64_MAX
+                                                            : e.queued_ns + b.deadline_ns;
   e.hinted = b.hinted;
   InjectionQueue& q = *inject_queues[n];
   if (ext && q.bounded()) {  // external policy work shares the node's backlog bound

@@ -183,12 +183,6 @@ TaskFrame* Worker::took_ready(ReadyQueue* q, Entry& e) {
   return policy_entry_.frame;
 }
 
-void Worker::requeue_policy() {
-  ReadyQueue* q = std::exchange(policy_from_, nullptr);
-  Entry e = std::move(policy_entry_);
-  q->requeue(std::move(e));
-}
-
 // Policy work is timed: the time it ran is what the Fair levels share, and its end is what
 // its deadline is checked against. The accounting (and a deadline handler) comes before the
 // counter's done(), like the closure's own effects: whoever waits for the task (join_all,
@@ -203,14 +197,19 @@ void Worker::run_policy(TaskFrame* f) noexcept {
   const bool skip = c->cancelled();
   const std::uint64_t outer = isolation;
   isolation = f->isolation;
-  const std::int64_t start = now_ns();
+  const std::int64_t outer_inner = std::exchange(policy_inner_ns_, 0);
+  const std::int64_t start = thread_cpu_ns();
   const bool threw = f->op(f, skip ? FrameOp::Discard : FrameOp::Run);
-  const std::int64_t end = now_ns();
+  const std::int64_t used = thread_cpu_ns() - start;
+  const std::int64_t end = e.deadline_ns != 0 ? now_ns() : 0;
+  // What nested policy tasks used is theirs; the enclosing task (if any) skips all of it.
+  const std::int64_t own = used - policy_inner_ns_;
+  policy_inner_ns_ = outer_inner + used;
   isolation = outer;
   pool.put(f);
   (skip ? counters.skipped : counters.executed).bump();
   if (threw) counters.failed.bump();
-  if (q->finish(e, skip ? 0 : end - start, end, /*ran=*/!skip)) core_.deadline_missed(e, end, node);
+  if (q->finish(e, skip ? 0 : (own > 0 ? own : 0), end, /*ran=*/!skip)) core_.deadline_missed(e, end, node);
   c->done(this);
 }
 
@@ -244,7 +243,7 @@ TaskFrame* Worker::take_urgent() {
   return f;
 }
 
-TaskFrame* Worker::steal(unsigned failed_rounds) {
+TaskFrame* Worker::steal(unsigned failed_rounds, bool policy) {
   const bool remote = crossing_ || failed_rounds >= kRemotePatience;
   const bool remote_inject = crossing_ || failed_rounds >= kRemoteInjectPatience;
   bool low_checked = false;
@@ -252,7 +251,7 @@ TaskFrame* Worker::steal(unsigned failed_rounds) {
     if (l.kind == StealLevel::Kind::Remote && !low_checked) {
       // Nothing to steal on the node: now its Low work (policy.hpp), before other nodes.
       low_checked = true;
-      if (!own_ready_->empty())
+      if (policy && !own_ready_->empty())
         if (TaskFrame* f = take_ready(own_ready_, false, /*allow_low=*/true)) return f;
     }
     if (l.kind == StealLevel::Kind::Remote && !remote) break;  // levels are nearest first
@@ -281,7 +280,7 @@ TaskFrame* Worker::steal(unsigned failed_rounds) {
           return f;
         }
       for (unsigned node : *l.nodes)
-        if (ReadyQueue* q = core_.ready_queues[node].get(); q != nullptr && !q->empty())
+        if (ReadyQueue* q = core_.ready_queues[node].get(); policy && q != nullptr && !q->empty())
           if (TaskFrame* f = take_ready(q, false, false)) {
             counters.steals_remote.bump();
             crossing_ = true;
@@ -289,7 +288,7 @@ TaskFrame* Worker::steal(unsigned failed_rounds) {
           }
     }
   }
-  if (!low_checked && !own_ready_->empty())
+  if (policy && !low_checked && !own_ready_->empty())
     if (TaskFrame* f = take_ready(own_ready_, false, /*allow_low=*/true)) return f;
   counters.failed_rounds.bump();
   if (remote) crossing_ = false;  // nothing anywhere: the episode of helping others is over
@@ -367,7 +366,7 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
   if (joining != nullptr && !armed) armed = joining->arm(&waiter);
   std::atomic_thread_fence(std::memory_order_seq_cst);
   const bool ready = (joining != nullptr && (joining->finished() || (armed && joining->notified()))) ||
-                     core_.stopping.load(std::memory_order_acquire) || (!isolated && core_.any_work_visible());
+                     core_.stopping.load(std::memory_order_acquire) || (!isolated && core_.any_work_visible_to(node));
   if (!ready) {
     counters.parks.bump();
     // relaxed: a hint; the last worker to fall asleep hands freed memory back.
@@ -413,18 +412,15 @@ TaskFrame* Worker::find_work_isolated(WaitCounter& c, unsigned failed_rounds) {
     if (belongs(f, c)) return f;
     core_.inject(f, static_cast<int>(node));  // back to the tail
   }
-  if (!own_ready_->empty()) {
+  // Its own policy work, on any node (a group's options may name another node): found by
+  // matching, so foreign entries keep their place for the other workers.
+  for (unsigned n : core_.arena_nodes) {
+    ReadyQueue* q = core_.ready_queues[n].get();
     Entry e;
-    if (own_ready_->take_if([&](TaskFrame* t) { return belongs(t, c); }, &e)) return took_ready(own_ready_, e);
+    if (!q->empty() && q->take_if([&](TaskFrame* t) { return belongs(t, c); }, &e)) return took_ready(q, e);
   }
-  TaskFrame* f = steal(failed_rounds);
-  if (f == nullptr) return nullptr;
-  if (policy_from_ != nullptr) {  // policy work of another region: back to its queue
-    if (belongs(f, c)) return f;
-    requeue_policy();
-    return nullptr;
-  }
-  if (belongs(f, c)) return f;
+  TaskFrame* f = steal(failed_rounds, /*policy=*/false);
+  if (f == nullptr || belongs(f, c)) return f;
   core_.inject(f, static_cast<int>(node));
   return nullptr;
 }

@@ -91,10 +91,11 @@ class Worker : public WorkerLocal {
     execute(f);
   }
   [[gnu::cold, gnu::noinline]] void run_policy(TaskFrame* f) noexcept;
-  void requeue_policy();  // gives the entry just taken back to its queue
   bool belongs(TaskFrame* f, const WaitCounter& c) noexcept;
   TaskFrame* find_work_isolated(WaitCounter& c, unsigned failed_rounds);
-  TaskFrame* steal(unsigned failed_rounds);
+  // `policy` false (an isolated wait): deques and injection queues only; an isolated wait
+  // takes its own policy work by matching (find_work_isolated), never foreign entries.
+  TaskFrame* steal(unsigned failed_rounds, bool policy = true);
   void execute(TaskFrame* f) noexcept;
   [[gnu::cold, gnu::noinline]] void execute_rare(TaskFrame* f) noexcept;
   void park(WaitCounter* joining, bool& armed, bool isolated);
@@ -114,6 +115,9 @@ class Worker : public WorkerLocal {
   ReadyQueue* policy_from_ = nullptr;
   Entry policy_entry_;
   bool ready_first_ = false;  // alternates the injection queue and the ReadyQueue
+  // CPU time of the policy tasks that ran nested inside the policy task running now (in
+  // its waits), which run_policy() does not charge to it a second time.
+  std::int64_t policy_inner_ns_ = 0;
   std::vector<Level> levels_;
   const std::unique_ptr<Worker>* all_ = nullptr;            // every worker, by index
   const std::unique_ptr<InjectionQueue>* inject_ = nullptr;  // every node's injection queue

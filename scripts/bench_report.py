@@ -30,9 +30,9 @@ def main(path):
         rows[key][m["runtime"]] = b
     ctx = run.get("context", {})
     print(f"Run {ctx.get('date', '?')} on {ctx.get('host_name', '?')}, "
-          f"{ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz.\n")
+          f"{ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz.")
     if any(k not in POLICY_KERNELS for (k, _) in rows):  # a run of the policy kernels alone has no such rows
-        print("| kernel | threads | vitte | oneTBB | OpenMP | oneTBB / vitte | OpenMP / vitte "
+        print("\n| kernel | threads | vitte | oneTBB | OpenMP | oneTBB / vitte | OpenMP / vitte "
               "| vitte per task | oneTBB per task | peak RSS MiB |")
         print("|---|---|---|---|---|---|---|---|---|---|")
     async_keys = []
@@ -133,8 +133,11 @@ def print_policies(rows):
         if kernel == "prio_latency":
             t = rows[(kernel, threads)].get("tbb")
 
+            def us(x):
+                return f"{x / 1e3:.0f} ms" if x >= 1e4 else f"{x:.0f} µs"
+
             def lat(b):
-                return (f"{b['median_us']:.0f} / {b['p99_us']:.0f} / {b['max_us']:.0f} µs "
+                return (f"{us(b['median_us'])} / {us(b['p99_us'])} / {us(b['max_us'])} "
                         f"({b['samples']:.0f} samples)" if b else "-")
             ok = v.get("bar_met") == 1 and t is not None and v["p99_us"] <= t["p99_us"]
             print(f"| priority latency, High start under a Low backlog (p50 / p99 / max) | {threads} "

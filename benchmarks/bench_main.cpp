@@ -22,6 +22,7 @@
 #include "future_kernels.hpp"
 #include "graph_kernels.hpp"
 #include "kernels.hpp"
+#include "policy_kernels.hpp"
 #include "runtimes.hpp"
 #include "timer_kernels.hpp"
 
@@ -272,6 +273,7 @@ void register_all() {
   bench::register_graph_kernels(thread_counts(), g_wrong_answer);  // graph_kernels.hpp
   bench::register_timer_kernels(thread_counts(), g_wrong_answer, add_latency_counters);  // timer_kernels.hpp
   bench::register_future_kernels(thread_counts(), g_wrong_answer, peak_rss_mib);  // future_kernels.hpp
+  bench::register_policy_kernels(thread_counts(), g_wrong_answer, add_latency_counters);  // policy_kernels.hpp
 }
 
 }  // namespace

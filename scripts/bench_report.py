@@ -30,16 +30,19 @@ def main(path):
         rows[key][m["runtime"]] = b
     ctx = run.get("context", {})
     print(f"Run {ctx.get('date', '?')} on {ctx.get('host_name', '?')}, "
-          f"{ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz.\n")
-    print("| kernel | threads | vitte | oneTBB | OpenMP | oneTBB / vitte | OpenMP / vitte "
-          "| vitte per task | oneTBB per task | peak RSS MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          f"{ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz.")
+    if any(k not in POLICY_KERNELS for (k, _) in rows):  # a run of the policy kernels alone has no such rows
+        print("\n| kernel | threads | vitte | oneTBB | OpenMP | oneTBB / vitte | OpenMP / vitte "
+              "| vitte per task | oneTBB per task | peak RSS MiB |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
     async_keys = []
     for (kernel, threads) in sorted(rows, key=lambda k: (k[0], k[1])):
         r = rows[(kernel, threads)]
         v, t, o = r.get("vitte"), r.get("tbb"), r.get("omp")
         if kernel in ASYNC_KERNELS or kernel.startswith("timer_"):
             async_keys.append((kernel, threads))
+            continue
+        if kernel in POLICY_KERNELS:
             continue
         if kernel == "wakeup":
             def lat(b):
@@ -61,6 +64,7 @@ def main(path):
               f"| {per_task(v)} | {per_task(t)} | {rss:.0f} |")
     if async_keys:
         print_async(rows, async_keys)
+    print_policies(rows)
     return 0
 
 
@@ -104,6 +108,58 @@ def print_async(rows, keys):
         per_s = f"{per * 1e9:.1f} ns" if per is not None else "-"
         print(f"| {kernel} | {threads} | {v['real_time']:.1f} ms | {compared} | {ratio} | {per_s} "
               f"| {v.get('peak_rss_MiB', 0):.0f} |")
+
+
+# Kernels of the scheduling policies (issue #9), in the order the Policies table shows them.
+POLICY_KERNELS = ("prio_latency", "fair_2to1", "fair_nested", "edf_on", "edf_off")
+
+
+def verdict(*benches):
+    """The bars the kernels report themselves (bar_met counters): all met, or not."""
+    return "met" if all(b and b.get("bar_met") == 1 for b in benches) else "**missed**"
+
+
+def print_policies(rows):
+    keys = sorted((k for k in rows if k[0] in POLICY_KERNELS),
+                  key=lambda k: (POLICY_KERNELS.index(k[0]), k[1]))
+    if not keys:
+        return
+    print("\n| policy kernel | threads | vitte | compared with | bar | verdict |")
+    print("|---|---|---|---|---|---|")
+    for (kernel, threads) in keys:
+        v = rows[(kernel, threads)].get("vitte")
+        if not v:
+            continue
+        if kernel == "prio_latency":
+            t = rows[(kernel, threads)].get("tbb")
+
+            def us(x):
+                return f"{x / 1e3:.0f} ms" if x >= 1e4 else f"{x:.0f} µs"
+
+            def lat(b):
+                return (f"{us(b['median_us'])} / {us(b['p99_us'])} / {us(b['max_us'])} "
+                        f"({b['samples']:.0f} samples)" if b else "-")
+            ok = v.get("bar_met") == 1 and t is not None and v["p99_us"] <= t["p99_us"]
+            print(f"| priority latency, High start under a Low backlog (p50 / p99 / max) | {threads} "
+                  f"| {lat(v)} | oneTBB {lat(t)} | vitte p99 <= 500 µs and <= oneTBB's "
+                  f"| {'met' if ok else '**missed**'} |")
+        elif kernel == "fair_2to1":
+            print(f"| fair share 2:1 (CPU a / b) | {threads} | {v['ratio']:.3f} "
+                  f"(a {v['frac_a']:.3f}, b {v['frac_b']:.3f}) | oneTBB: no weighted share | 2.0 +- 0.2 "
+                  f"| {verdict(v)} |")
+        elif kernel == "fair_nested":
+            print(f"| fair share nested (CPU l3 / l1 / right) | {threads} | {v['frac_l3']:.3f} / "
+                  f"{v['frac_l1']:.3f} / {v['frac_right']:.3f} | oneTBB: no weighted share "
+                  f"| 0.375 / 0.125 / 0.500 +- 0.05 | {verdict(v)} |")
+        elif kernel == "edf_on" or (kernel == "edf_off" and ("edf_on", threads) not in rows):
+            on = rows.get(("edf_on", threads), {}).get("vitte")
+            off = rows.get(("edf_off", threads), {}).get("vitte")
+
+            def missed(b):
+                return (f"{b['missed']:.0f} / {b['jobs']:.0f} missed, worst {b['worst_late_us'] / 1e3:+.1f} ms"
+                        if b else "-")
+            print(f"| EDF, 3 periodic jobs beside saturating work | {threads} | deadlines: {missed(on)} "
+                  f"| no deadlines: {missed(off)} | with: 0 missed; without: some | {verdict(on, off)} |")
 
 
 if __name__ == "__main__":

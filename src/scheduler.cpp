@@ -248,17 +248,20 @@ void SchedulerCore::on_idle() noexcept {
 }
 
 bool SchedulerCore::any_work_visible_to(unsigned node) const {
-  for (const auto& q : inject_queues)
-    if (q && !q->empty()) return true;
-  for (const auto& q : urgent_queues)
-    if (q && !q->empty()) return true;
+  // Other nodes count only where this worker could take their work: their deques and
+  // injection queues with cross-node steals, never their urgent lanes (workers take only
+  // their own), their ReadyQueues by remote_visible.
+  const bool remote = plan.cross_node_steals;
+  for (unsigned n : arena_nodes)
+    if ((n == node || remote) && !inject_queues[n]->empty()) return true;
+  if (!urgent_queues[node]->empty()) return true;
   const std::int64_t now = now_ns();
   for (unsigned n : arena_nodes) {
     const ReadyQueue& q = *ready_queues[n];
-    if (!q.empty() && (n == node || (plan.cross_node_steals && q.remote_visible(now)))) return true;
+    if (!q.empty() && (n == node || (remote && q.remote_visible(now)))) return true;
   }
   for (const auto& w : workers)
-    if (!w->deque.empty()) return true;
+    if ((w->node == node || remote) && !w->deque.empty()) return true;
   return false;
 }
 

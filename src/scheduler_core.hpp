@@ -81,9 +81,10 @@ class SchedulerCore {
   unsigned home_node() noexcept;
   // True if any queue holds work (a snapshot; see Worker::park).
   bool any_work_visible() const;
-  // The same from the view of a worker of `node` about to sleep: other nodes' policy work
-  // counts only where it could take it (ReadyQueue::remote_visible, and only with
-  // cross-node steals), so work it must refuse does not keep it awake.
+  // The same from the view of a worker of `node` about to sleep: other nodes' work counts
+  // only where it could take it (their deques and injection queues with cross-node steals,
+  // their ReadyQueues by ReadyQueue::remote_visible, never their urgent lanes), so work it
+  // must refuse does not keep it awake.
   bool any_work_visible_to(unsigned node) const;
   // Stops intake, drops the pending timers (TimerService::shutdown), drains, stops and
   // joins the workers. Returns the first error of a

@@ -502,3 +502,28 @@ TEST(Scheduler, WorkerInjectionsDoNotWidenTheBound) {
   EXPECT_EQ(accepted, 4);
   EXPECT_EQ(ran.load(), 104);
 }
+
+// A worker about to sleep counts only work it may take: with steal_scope = "node", a backlog
+// on another node (its injection queue, behind a busy worker) does not keep it spinning.
+TEST(Scheduler, WorkOfAnotherNodeItMayNotTakeDoesNotKeepAWorkerAwake) {
+  vitte::Options o;
+  o.topology = vitte::Topology::from_synthetic("node:2 core:1 pu:1");
+  o.placement = vitte::Placement::Unpinned;
+  o.config = vitte::Config::parse("[scheduling]\nsteal_scope = \"node\"\n", "node-only.toml");
+  vitte::Scheduler sched(o);
+  std::atomic<bool> release{false};
+  sched.submit(vitte::Task::spawn([&] {
+                 while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+               }),
+               1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  sched.submit(vitte::Task::spawn([] {}), 1);  // waits behind node 1's busy worker
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const double cpu0 = process_cpu_seconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const double used = process_cpu_seconds() - cpu0;
+  release = true;
+  sched.join_all();
+  // The busy worker sleeps in 1 ms steps; node 0's worker must be parked, not spinning.
+  EXPECT_LT(used, 0.1) << "CPU seconds used by an idle scheduler in 300 ms";
+}

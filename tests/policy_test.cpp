@@ -5,6 +5,7 @@
 // concurrent stress test for the sanitizer builds. The timing contracts of issue #9 are
 // asserted in release builds; the sanitizer builds check the orders and the counts only.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -266,6 +267,73 @@ TEST(Policy, AnAgedBacklogDoesNotOvertakeFreshHighWork) {
   s.join_all();
   EXPECT_LE(low_before_high.load(), 1);
   EXPECT_EQ(low_ran.load(), 300);
+}
+
+TEST(Policy, AgingWorksInsideAPriorityGroupUnderAFairRoot) {
+  // Tasks of a Fifo level never spend the node's aging token (ReadyQueue R5): a starving Low
+  // task of a Priority group still gets it.
+  Options o = opts(1, Policy::Fair);
+  o.aging = 5ms;
+  Scheduler s(o);
+  Group a = s.make_group({.name = "a", .weight = 100});
+  Group b = s.make_group({.name = "b", .weight = 1, .policy = Policy::Priority});
+  std::atomic<bool> stop{false};
+  std::function<void()> bulk = [&] {
+    spin_for(100us);
+    if (!stop.load()) s.submit(Task::spawn(bulk), {.group = a});
+  };
+  std::function<void()> high = [&] {
+    spin_for(100us);
+    if (!stop.load()) s.submit(Task::spawn(high), {.group = b, .priority = Priority::High});
+  };
+  for (int i = 0; i < 200; ++i) s.submit(Task::spawn(bulk), {.group = a});  // each waits ~20 ms
+  s.submit(Task::spawn(high), {.group = b, .priority = Priority::High});
+  std::this_thread::sleep_for(20ms);  // a's tasks are older than the bound now
+  std::atomic<std::int64_t> waited_ns{0};
+  const auto t0 = Clock::now();
+  s.submit(Task::spawn([&] { waited_ns.store((Clock::now() - t0).count()); }), {.group = b, .priority = Priority::Low});
+  while (waited_ns.load() == 0 && Clock::now() - t0 < 5s) std::this_thread::sleep_for(1ms);
+  stop.store(true);
+  s.join_all();
+  ASSERT_GT(waited_ns.load(), 0) << "the Low task never ran";
+  if (!kSanitized) {
+    EXPECT_LT(std::chrono::nanoseconds(waited_ns.load()), 100ms);
+  }
+}
+
+TEST(Policy, ARemoteWorkerTakesNormalWorkQueuedBehindLowAndThenSleeps) {
+  // Node 0's worker is busy; its ReadyQueue holds a Low task (first by FIFO) and then a
+  // Normal one. Node 1's worker takes the Normal one and then parks, not spins on the Low.
+  Options o = opts(2, Policy::Fifo);
+  o.topology = vitte::Topology::from_synthetic("node:2 core:1 pu:1");
+  o.placement = vitte::Placement::Unpinned;
+  o.aging = 10s;  // the Low task stays Low throughout
+  Scheduler s(o);
+  Group p = s.make_group({.name = "p", .policy = Policy::Priority});
+  std::atomic<bool> release{false};
+  s.submit(Task::spawn([&] {
+             while (!release.load()) std::this_thread::sleep_for(1ms);
+           }),
+           0);
+  std::this_thread::sleep_for(20ms);
+  std::atomic<std::int64_t> normal_at{0};
+  const auto t0 = Clock::now();
+  s.submit(Task::spawn([] {}), {.group = p, .priority = Priority::Low, .node = 0});
+  s.submit(Task::spawn([&] { normal_at.store((Clock::now() - t0).count()); }), {.node = 0});
+  std::this_thread::sleep_for(100ms);
+  rusage u0{}, u1{};
+  getrusage(RUSAGE_SELF, &u0);
+  std::this_thread::sleep_for(200ms);
+  getrusage(RUSAGE_SELF, &u1);
+  release.store(true);
+  s.join_all();
+  EXPECT_GT(normal_at.load(), 0);
+  EXPECT_LT(std::chrono::nanoseconds(normal_at.load()), 100ms);
+  const double cpu = static_cast<double>(u1.ru_utime.tv_sec - u0.ru_utime.tv_sec + u1.ru_stime.tv_sec -
+                                         u0.ru_stime.tv_sec) +
+                     static_cast<double>(u1.ru_utime.tv_usec - u0.ru_utime.tv_usec + u1.ru_stime.tv_usec -
+                                         u0.ru_stime.tv_usec) * 1e-6;
+  EXPECT_LT(cpu, 0.1) << "CPU seconds in 200 ms with only refused work queued";
 }
 
 TEST(Policy, FairShareFollowsTheWeights) {

@@ -32,6 +32,7 @@
 #include <concepts>
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -123,9 +124,17 @@ class Scheduler {
   // that has workers). Throws UsageError for a node that does not exist. (A template, so
   // that `submit(t, {})` means default TaskOptions, not node 0.)
   template <class N>
-    requires(std::integral<N> && !std::same_as<N, bool>)
+    requires(std::integral<N> && !std::same_as<N, bool> && !std::same_as<N, char> &&
+             !std::same_as<N, signed char> && !std::same_as<N, unsigned char> && !std::same_as<N, wchar_t> &&
+             !std::same_as<N, char8_t> && !std::same_as<N, char16_t> && !std::same_as<N, char32_t>)
   void submit(Task&& t, N node) {
-    submit_node(std::move(t), static_cast<long long>(node));
+    // A node beyond long long's range is as wrong as any other: it saturates, and is refused.
+    constexpr auto kMax = static_cast<unsigned long long>(std::numeric_limits<long long>::max());
+    if constexpr (std::is_unsigned_v<N>)
+      submit_node(std::move(t), static_cast<unsigned long long>(node) > kMax ? std::numeric_limits<long long>::max()
+                                                                            : static_cast<long long>(node));
+    else
+      submit_node(std::move(t), static_cast<long long>(node));
   }
 
   // Queues a task as policy work (policy.hpp): at opts.group's level (default: the arena),

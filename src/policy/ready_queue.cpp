@@ -90,7 +90,7 @@ void ReadyQueue::push_locked(Entry&& e) {
 
 // The candidate `level` would give, by its policy: its own tasks' head and each child's
 // candidate (recursively), compared as the policy says.
-bool ReadyQueue::best(GroupNode* level, std::int64_t now, Pick* out) {
+bool ReadyQueue::best(GroupNode* level, std::int64_t now, Pick* out, bool skip_low) {
   GroupNode::Level& l = level->at(node_);
   bool have = false;
   Pick b;
@@ -118,19 +118,20 @@ bool ReadyQueue::best(GroupNode* level, std::int64_t now, Pick* out) {
       if (auto& q = l.own[cls]; !q.empty()) {
         Pick c{&q.front(), level, cls, false, 0, now};
         c.eff = effective(*c.e, now);
-        consider(c, 0);
+        if (!(skip_low && c.eff == kLow)) consider(c, 0);
       }
   } else if (auto& q = l.own[kNormal]; !q.empty()) {
     const bool back = pol == Policy::Lifo;
-    Pick c{back ? &q.back() : &q.front(), level, kNormal, back, 0, now};
-    c.eff = effective(*c.e, now);
+    // Aging is a rule of Priority levels: elsewhere it would reorder nothing, and it would
+    // spend the node's aging token (R5) that a Priority level's starving task needs.
+    Pick c{back ? &q.back() : &q.front(), level, kNormal, back, kNormal, now};
     consider(c, l.own_vtime);
   }
   for (GroupNode* child : level->children) {
     GroupNode::Level& cl = child->at(node_);
     if (cl.queued == 0) continue;
     Pick c;
-    if (best(child, now, &c)) consider(c, cl.vtime);
+    if (best(child, now, &c, skip_low)) consider(c, cl.vtime);
   }
   if (have) *out = b;
   return have;
@@ -202,7 +203,7 @@ bool ReadyQueue::pop(bool allow_low, Entry* out) {
       *out = take_deadline();
     } else {
       Pick p;
-      if (!best(tree_.root().get(), now_ns(), &p) || (!allow_low && p.eff == kLow)) return false;
+      if (!best(tree_.root().get(), now_ns(), &p, /*skip_low=*/!allow_low)) return false;
       *out = take(p);
     }
   }
@@ -222,7 +223,7 @@ bool ReadyQueue::pop_remote(Entry* out) {
       *out = take_deadline();
     } else {
       Pick p;
-      if (!best(tree_.root().get(), now, &p) || p.eff == kLow) return false;
+      if (!best(tree_.root().get(), now, &p, /*skip_low=*/true)) return false;
       *out = take(p);
     }
   }

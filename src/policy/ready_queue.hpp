@@ -76,7 +76,8 @@ class ReadyQueue {
   bool empty() const noexcept { return size_.load(std::memory_order_relaxed) == 0; }  // R1
   // Whether a worker of another node could take something now (pop_remote's rules, as a
   // lock-free snapshot): tree work that is not Low, or a deadline entry past half its
-  // window. A worker about to sleep counts only this of other nodes' queues, so refused
+  // window. Low work that aging would promote is not counted: a sleeping worker of another
+  // node is not kept awake, nor woken, for it (its own node's workers take it). A worker about to sleep counts only this of other nodes' queues, so refused
   // work does not keep it spinning.
   bool remote_visible(std::int64_t now) const noexcept {
     return takeable_.load(std::memory_order_relaxed) != 0 || now >= deadline_half_.load(std::memory_order_relaxed);
@@ -94,7 +95,10 @@ class ReadyQueue {
     int eff = 0;             // effective class (aging)
     std::int64_t now = 0;    // when it was picked
   };
-  bool best(GroupNode* level, std::int64_t now, Pick* out);
+  // The candidate `level` gives by its policy; skip_low: the best one that is not Low (what
+  // pop(allow_low = false) and pop_remote take, so that Normal work is never hidden behind
+  // a Low pick, and remote_visible's count matches what a remote worker can take).
+  bool best(GroupNode* level, std::int64_t now, Pick* out, bool skip_low = false);
   int effective(const Entry& e, std::int64_t now) const noexcept;
   void push_locked(Entry&& e);
   void charge(GroupNode* g, double ns);  // own level's own_vtime, then vtime up the tree

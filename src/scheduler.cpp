@@ -190,10 +190,7 @@ void SchedulerCore::inject_external(TaskFrame* f, int node) {
   }
   InjectionQueue& q = *inject_queues[n];
   if (q.bounded()) {
-    const bool wait = opts.on_backlog_full == Options::BacklogFullAction::Block;
-    if (!q.admit(wait))
-      throw BacklogFull("node " + std::to_string(n) + "'s backlog is full (" + std::to_string(q.bound()) +
-                        " tasks queued, Options::max_backlog); the task was not queued");
+    admit_external(n);
     try {
       q.push_admitted(f);
     } catch (...) {
@@ -204,6 +201,13 @@ void SchedulerCore::inject_external(TaskFrame* f, int node) {
     return;
   }
   inject(f, static_cast<int>(n));
+}
+
+void SchedulerCore::admit_external(unsigned n) {
+  InjectionQueue& q = *inject_queues[n];
+  if (!q.admit(opts.on_backlog_full == Options::BacklogFullAction::Block))
+    throw BacklogFull("node " + std::to_string(n) + "'s backlog is full (" + std::to_string(q.bound()) +
+                      " tasks queued, Options::max_backlog); the task was not queued");
 }
 
 void SchedulerCore::inject(TaskFrame* f, int node) {

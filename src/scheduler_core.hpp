@@ -51,6 +51,9 @@ class SchedulerCore {
   // The same for a thread that is not one of our workers: in bounded mode it first takes
   // a slot in the node's backlog (waits, or throws BacklogFull and leaves f to the caller).
   void inject_external(TaskFrame* f, int node);
+  // Bounded mode: takes a slot in node n's backlog for an external submission (waits for
+  // one, or throws BacklogFull, as Options::on_backlog_full says).
+  void admit_external(unsigned n);
   // Queues a frame as policy work (policy/submit.cpp): `ext` when the caller is not one of
   // our workers (it holds an external bracket); admits a backlog slot first in bounded
   // mode. Wakes a worker of the node.

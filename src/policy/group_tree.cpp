@@ -55,7 +55,7 @@ std::shared_ptr<GroupTree> make_tree(std::size_t nodes, Policy root_policy) {
   return std::make_shared<GroupTree>(nodes, root_policy);
 }
 
-std::shared_ptr<GroupNode> GroupTree::make(const GroupSpec& spec) {
+std::shared_ptr<GroupNode> GroupTree::make(const GroupSpec& spec, bool weight_given) {
   const std::string what = "make_group(" + (spec.name.empty() ? std::string("anonymous") : quoted(spec.name)) + ")";
   if (spec.name.size() > 64) throw UsageError(what + ": a group name has at most 64 bytes");
   for (unsigned char ch : spec.name)
@@ -75,7 +75,7 @@ std::shared_ptr<GroupNode> GroupTree::make(const GroupSpec& spec) {
     if (it == named_.end()) throw UsageError(what + ": parent " + quoted(spec.parent) + " is not a group of this scheduler");
     parent = it->second;
   }
-  if (spec.weight != 1.0 && parent->policy != Policy::Fair)
+  if ((weight_given || spec.weight != 1.0) && parent->policy != Policy::Fair)
     throw UsageError(what + ": weight = " + std::to_string(spec.weight) + " would not apply: its parent (" +
                      (parent->is_root() ? std::string("the arena") : quoted(parent->name)) + ") has policy " +
                      to_string(parent->policy) + "; weights share a \"fair\" level");

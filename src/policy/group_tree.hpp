@@ -25,9 +25,10 @@ class GroupTree : public std::enable_shared_from_this<GroupTree> {
   const std::shared_ptr<GroupNode>& root() const noexcept { return root_; }
   // A new level below spec.parent (a named group, or the root for ""). UsageError for a
   // name in use, a name too long or with control characters, an unknown parent, a weight
-  // that is not positive and finite, or a weight other than 1 under a parent that is not
-  // Fair (a setting that would not apply).
-  std::shared_ptr<GroupNode> make(const GroupSpec& spec);
+  // that is not positive and finite, or a weight other than 1 (any weight, when
+  // `weight_given`: a config file named it) under a parent that is not Fair (a setting
+  // that would not apply).
+  std::shared_ptr<GroupNode> make(const GroupSpec& spec, bool weight_given = false);
   // The named group, or null.
   std::shared_ptr<GroupNode> find(std::string_view name) const;
   // Every group still alive, parents before children (the root first, as "").

@@ -49,18 +49,14 @@ int ReadyQueue::effective(const Entry& e, std::int64_t now) const noexcept {
   return p != kHigh && now >= next_aged_ns_ && now - e.queued_ns > aging_ns_ ? kHigh : p;
 }
 
-void ReadyQueue::push(Entry&& e) {
-  std::lock_guard<std::mutex> lock(mu_);
-  e.seq = next_seq_++;
-  push_locked(std::move(e));
-}
-
 void ReadyQueue::charge(GroupNode* g, double ns) {
   g->at(node_).own_vtime += ns;
   for (GroupNode* c = g; c->parent != nullptr; c = c->parent) c->at(node_).vtime += ns / c->weight;
 }
 
-void ReadyQueue::push_locked(Entry&& e) {
+void ReadyQueue::push(Entry&& e) {
+  std::lock_guard<std::mutex> lock(mu_);
+  e.seq = next_seq_++;
   const bool hinted = e.hinted;
   if (e.deadline_ns != 0) {
     deadlines_.push_back(std::move(e));

@@ -100,7 +100,6 @@ class ReadyQueue {
   // a Low pick, and remote_visible's count matches what a remote worker can take).
   bool best(GroupNode* level, std::int64_t now, Pick* out, bool skip_low = false);
   int effective(const Entry& e, std::int64_t now) const noexcept;
-  void push_locked(Entry&& e);
   void charge(GroupNode* g, double ns);  // own level's own_vtime, then vtime up the tree
   Entry take(const Pick& p);       // removes the picked entry, charges it (R3)
   Entry take_deadline();

@@ -101,9 +101,7 @@ void SchedulerCore::queue_policy(TaskFrame* f, const PolicyBinding& b, unsigned 
   e.hinted = b.hinted;
   InjectionQueue& q = *inject_queues[n];
   if (ext && q.bounded()) {  // external policy work shares the node's backlog bound
-    if (!q.admit(opts.on_backlog_full == Options::BacklogFullAction::Block))
-      throw BacklogFull("node " + std::to_string(n) + "'s backlog is full (" + std::to_string(q.bound()) +
-                        " tasks queued, Options::max_backlog); the task was not queued");
+    admit_external(n);
     e.admitted = true;
   }
   try {
@@ -158,14 +156,9 @@ void SchedulerCore::make_config_groups() {
     spec.weight = d.weight;
     spec.policy = parse_policy(d.policy).value_or(Policy::Fifo);
     try {
-      // A weight the file gives under a parent that is not Fair would not apply (the
-      // parser checks what it can see; the arena's policy may come from the code).
-      const std::shared_ptr<GroupNode> parent = d.parent.empty() ? groups->root() : groups->find(d.parent);
-      if (d.sets_weight && parent != nullptr && parent->policy != Policy::Fair)
-        throw UsageError("weight = " + std::to_string(d.weight) + " would not apply: its parent (" +
-                         (d.parent.empty() ? std::string("the arena") : "\"" + d.parent + "\"") + ") has policy " +
-                         to_string(parent->policy) + "; weights share a \"fair\" level");
-      groups->make(spec);
+      // The parser checks the weight rule where it can; the arena's policy may come from
+      // the code, so make() checks it again, an explicit weight of 1 included.
+      groups->make(spec, /*weight_given=*/d.sets_weight);
     } catch (const UsageError& ex) {
       throw ConfigError("config '" + opts.config->source + "' line " + std::to_string(d.line) + ": [[groups]] " +
                         ex.what());

@@ -28,6 +28,14 @@
 //                                # given under a parent of another policy it is an error (the
 //                                # arena's policy is known here when this file sets it)
 //   policy = "fifo"              # how it orders its own tasks and child groups (as above)
+//   counters = false             # sum the event counters over its tasks (needs [metrics])
+//
+//   [metrics]                    # what the metrics module measures (docs/metrics.md)
+//   counters = true              # per-worker event counters (PAPI; software events where the
+//                                # hardware has none); default false
+//   events = ["PAPI_TOT_INS", "perf::CONTEXT-SWITCHES"]   # which; default: the default set
+//                                # (giving events turns counters on)
+//   sample_interval = "10ms"     # sample each node's queue depth this often; default: never
 //
 //   [memory]
 //   allocator = "auto"           # workers' malloc/new: "node-local" (their node's jemalloc
@@ -68,6 +76,7 @@ struct Config {
     double weight = 1.0;
     bool sets_weight = false;           // weight given in the file
     std::string policy = "fifo";
+    bool counters = false;              // read the event counters around its tasks
     unsigned line = 0;                  // of its [[groups]] header
   };
   std::vector<GroupDecl> groups;        // parents before children
@@ -75,6 +84,9 @@ struct Config {
   std::size_t stack_size = 0;           // [workers] stack_size in bytes (0: not set)
   std::size_t max_backlog = 0;          // [scheduling] max_backlog (0: not set, unbounded)
   std::string on_backlog_full;          // [scheduling] "block" | "fail" ("": not set)
+  std::optional<bool> counters;         // [metrics] counters (true when events are given)
+  std::optional<std::vector<std::string>> events;  // [metrics] events
+  std::chrono::nanoseconds sample_interval{0};     // [metrics] sample_interval (0: not set)
   std::string source = "<string>";  // the file it came from
   std::map<std::string, unsigned> lines;  // key ("workers.nodes") -> the line that sets it
 

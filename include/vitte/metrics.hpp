@@ -4,7 +4,10 @@
 // (no shared atomics on the hot path) and a snapshot sums them without stopping anyone.
 #pragma once
 
+#include <array>
+#include <chrono>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "vitte/memory.hpp"
@@ -49,10 +52,81 @@ struct TimerCounts {
   TimerCounts& operator+=(const TimerCounts& o) noexcept;
 };
 
+// Steals by distance: one bin per kind of steal level and NUMA distance (the hwloc
+// distance between the thief's node and the victim's; 10 within a node). Remote bins also
+// count work taken from other nodes' injection queues and ReadyQueues. The bins of a
+// worker add up to Counts::steals().
+enum class StealScope : unsigned char { L3, Node, Remote };
+const char* to_string(StealScope s) noexcept;  // "l3", "node", "remote"
+struct StealBin {
+  StealScope scope = StealScope::L3;
+  unsigned distance = 10;
+  std::uint64_t steals = 0;
+};
+
+// Latencies in nanoseconds, as a log-linear histogram: kSub buckets per power of two, so a
+// percentile is known to within 1/kSub (12.5 %) of its value; it reports the upper edge of
+// the bucket the percentile falls in. Exact count and maximum.
+struct LatencyHistogram {
+  static constexpr unsigned kSub = 8;
+  static constexpr unsigned kBuckets = 48 * kSub;  // up to 2^48 ns (3.2 days)
+  std::array<std::uint64_t, kBuckets> buckets{};
+  std::uint64_t count = 0;
+  std::int64_t max_ns = 0;
+
+  static unsigned bucket_of(std::int64_t ns) noexcept;
+  static std::int64_t upper_edge(unsigned bucket) noexcept;  // largest value in the bucket
+  // q in [0, 1]: the q-quantile (upper bucket edge, never above max_ns); 0 when empty.
+  std::int64_t percentile(double q) const noexcept;
+  LatencyHistogram& operator+=(const LatencyHistogram& o) noexcept;
+};
+
+// A worker's state at the snapshot (for live views: it changes all the time).
+enum class WorkerState : unsigned char { Running, Searching, Parked, Stopped };
+const char* to_string(WorkerState s) noexcept;  // "running", "searching", "parked", "stopped"
+
+// Hardware and software event counters (PAPI; Options::metrics). `events` names what is
+// counted, in the order of every `counters` vector of the snapshot; `unavailable` names
+// each wanted event that could not be counted and why (PAPI's error, the kernel's refusal,
+// a build without PAPI). An event that is not in `events` was not measured: the snapshot
+// never holds a zero for it.
+struct CounterInfo {
+  struct Missing {
+    std::string event;
+    std::string why;
+  };
+  bool requested = false;            // Options::metrics.counters or [metrics] in the config
+  std::vector<std::string> events;   // counted on every worker
+  std::vector<std::string> sources;  // per event: "papi" or "perf_event" (Linux, direct)
+  std::vector<Missing> unavailable;
+  std::string note;                  // one sentence: what was tried and what fell back
+};
+
+// Per-node queue depth: frames waiting in the node's injection queue, urgent lane,
+// ReadyQueue and workers' deques. `now` is read at the snapshot; the rest comes from the
+// sampler (Options::metrics.sample_interval; samples == 0 when it is off). `max` is the
+// largest sample since the scheduler started (a difference of snapshots keeps it).
+struct QueueDepth {
+  std::uint64_t now = 0;
+  std::uint64_t samples = 0;
+  std::uint64_t sum = 0;  // of the samples
+  std::uint64_t max = 0;
+  double mean() const noexcept { return samples == 0 ? 0.0 : static_cast<double>(sum) / static_cast<double>(samples); }
+};
+
 struct WorkerMetrics {
   unsigned worker = 0;
   unsigned node = 0;
   Counts counts;
+  std::vector<StealBin> steal_bins;  // nearest first
+  WorkerState state = WorkerState::Running;
+  // Wall time the worker was idle (looking for work or asleep) and alive, since it started.
+  std::uint64_t idle_ns = 0;
+  std::uint64_t alive_ns = 0;
+  std::vector<std::uint64_t> counters;  // CounterInfo::events; empty when not counting
+  // When `counters` were last read by the worker (steady_clock ns); a busy worker reads
+  // them at the task boundary after a snapshot asks, an idle one when it ran out of work.
+  std::int64_t counters_read_ns = 0;
 };
 
 struct NodeMetrics {
@@ -60,6 +134,13 @@ struct NodeMetrics {
   unsigned workers = 0;
   Counts counts;
   TimerCounts timers;
+  std::vector<StealBin> steal_bins;  // its workers' bins, merged
+  std::uint64_t idle_ns = 0;         // summed over its workers
+  std::vector<std::uint64_t> counters;  // summed over its workers
+  QueueDepth queue_depth;
+  // From an external submission (submit, async, TaskGroup::run from a thread that is not
+  // a worker) to the start of its task on this node's workers.
+  LatencyHistogram submit_latency;
 };
 
 struct MetricsSnapshot {
@@ -83,6 +164,11 @@ struct MetricsSnapshot {
   // and late.
   std::uint64_t deadlines_met = 0;
   std::uint64_t deadlines_missed = 0;
+  std::vector<StealBin> steal_bins;      // all workers
+  std::vector<std::uint64_t> counters;   // all workers
+  CounterInfo counter_info;
+  LatencyHistogram submit_latency;       // all nodes
+  std::int64_t taken_ns = 0;             // steady_clock time of the snapshot
 };
 
 // Counts accumulated between two snapshots of the same scheduler (later - earlier).

@@ -74,6 +74,9 @@ struct GroupSpec {
   std::string parent{};        // a named group; "": the arena
   double weight = 1.0;         // its share under a Fair parent: kMinWeight..kMaxWeight
   Policy policy = Policy::Fifo;  // how it orders its own tasks and its child groups
+  // Read the event counters (Options::metrics) around each of its tasks and sum them per
+  // group (GroupMetrics::counters). Costs two counter reads per task (docs/metrics.md).
+  bool counters = false;
 };
 
 // A handle to a group of the scheduling tree (cheap to copy). The group lives while a
@@ -131,6 +134,9 @@ struct GroupMetrics {
   // work itself, and to the waiting task otherwise.
   std::uint64_t cpu_ns = 0;
   std::uint64_t deadlines_missed = 0;
+  // GroupSpec::counters: CounterInfo::events summed over its tasks (its own level only);
+  // empty otherwise.
+  std::vector<std::uint64_t> counters;
 };
 
 namespace detail {

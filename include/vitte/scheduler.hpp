@@ -39,6 +39,8 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <string>
+#include <vector>
 
 #include "vitte/config.hpp"
 #include "vitte/future.hpp"
@@ -62,6 +64,23 @@ struct WorkerInfo {
   unsigned index = 0;
   unsigned node = 0;
   int os_cpu = -1;  // -1 when unpinned
+};
+
+// What the metrics module measures beyond its always-on counts (metrics.hpp, docs/metrics.md).
+// Each setting may also come from the config's [metrics] table; set in both, they must agree.
+struct MetricsOptions {
+  // Event counters per worker (PAPI, or Linux's software events where PAPI cannot count):
+  // `events` names them (PAPI presets such as "PAPI_TOT_INS", native names such as
+  // "perf::CONTEXT-SWITCHES"); empty: the default set (L1/L2/L3 data-cache misses, TLB
+  // misses, instructions, cycles; software events where the hardware has none). Unset
+  // `counters`: the config's [metrics] counters, else off. Events that cannot be counted
+  // are listed with the reason in MetricsSnapshot::counter_info; counting never fails
+  // the scheduler.
+  std::optional<bool> counters;
+  std::optional<std::vector<std::string>> events;
+  // Samples each node's queue depth this often (a thread that sleeps in between); unset or
+  // zero: the config's [metrics] sample_interval, else no sampling.
+  std::optional<std::chrono::nanoseconds> sample_interval;
 };
 
 struct Options {
@@ -102,6 +121,7 @@ struct Options {
   // Called on the worker that ran a deadline task which finished late (after its counter
   // in the metrics was raised). Exceptions are reported on stderr and otherwise ignored.
   std::function<void(const DeadlineMiss&)> on_deadline_miss;
+  MetricsOptions metrics;
 };
 
 class Scheduler {

@@ -1,8 +1,70 @@
 #include "vitte/metrics.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 
 namespace vitte {
+
+const char* to_string(StealScope s) noexcept {
+  switch (s) {
+    case StealScope::L3: return "l3";
+    case StealScope::Node: return "node";
+    case StealScope::Remote: return "remote";
+  }
+  return "?";
+}
+
+const char* to_string(WorkerState s) noexcept {
+  switch (s) {
+    case WorkerState::Running: return "running";
+    case WorkerState::Searching: return "searching";
+    case WorkerState::Parked: return "parked";
+    case WorkerState::Stopped: return "stopped";
+  }
+  return "?";
+}
+
+// Bucket b < kSub holds the value b exactly (0..7 ns); above, the power of two p = floor(log2
+// v) >= 3 is split into kSub equal parts: bucket kSub * (p - 2) + the 3 bits after the top.
+unsigned LatencyHistogram::bucket_of(std::int64_t ns) noexcept {
+  if (ns < static_cast<std::int64_t>(kSub)) return ns < 0 ? 0 : static_cast<unsigned>(ns);
+  const auto v = static_cast<std::uint64_t>(ns);
+  const unsigned p = 63 - static_cast<unsigned>(std::countl_zero(v));  // >= 3
+  const unsigned sub = static_cast<unsigned>((v >> (p - 3)) & (kSub - 1));
+  const unsigned b = kSub * (p - 2) + sub;
+  return b < kBuckets ? b : kBuckets - 1;
+}
+
+std::int64_t LatencyHistogram::upper_edge(unsigned b) noexcept {
+  if (b < kSub) return static_cast<std::int64_t>(b);
+  const unsigned p = b / kSub + 2;
+  const std::uint64_t sub = b % kSub;
+  const std::uint64_t lo = (std::uint64_t{1} << p) + (sub << (p - 3));
+  return static_cast<std::int64_t>(lo + (std::uint64_t{1} << (p - 3)) - 1);
+}
+
+std::int64_t LatencyHistogram::percentile(double q) const noexcept {
+  if (count == 0) return 0;
+  if (!(q > 0.0)) q = 0.0;
+  if (q > 1.0) q = 1.0;
+  // The smallest bucket whose cumulative count reaches ceil(q * count) (at least 1).
+  auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(count)));
+  if (rank == 0) rank = 1;
+  std::uint64_t seen = 0;
+  for (unsigned b = 0; b < kBuckets; ++b) {
+    seen += buckets[b];
+    if (seen >= rank) return std::min(upper_edge(b), max_ns);
+  }
+  return max_ns;
+}
+
+LatencyHistogram& LatencyHistogram::operator+=(const LatencyHistogram& o) noexcept {
+  for (unsigned b = 0; b < kBuckets; ++b) buckets[b] += o.buckets[b];
+  count += o.count;
+  max_ns = std::max(max_ns, o.max_ns);
+  return *this;
+}
 
 Counts& Counts::operator+=(const Counts& o) noexcept {
   executed += o.executed;

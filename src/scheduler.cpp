@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "metrics/queue_sampler.hpp"
 #include "scheduler_core.hpp"
 #include "vitte/task_group.hpp"
 
@@ -64,7 +65,50 @@ Options resolved(Options o) {
                std::to_string(c.aging.count()) + " ns");
     o.aging = c.aging;
   }
+  if (c.counters) {
+    if (o.metrics.counters && *o.metrics.counters != *c.counters)
+      conflict("metrics.counters", std::string("MetricsOptions::counters = ") + (*o.metrics.counters ? "true" : "false"),
+               *c.counters ? "true" : "false");
+    o.metrics.counters = c.counters;
+  }
+  if (c.events) {
+    if (o.metrics.events && *o.metrics.events != *c.events)
+      conflict("metrics.events", "other MetricsOptions::events", "a different list");
+    o.metrics.events = c.events;
+  }
+  if (c.sample_interval.count() != 0) {
+    if (o.metrics.sample_interval && o.metrics.sample_interval->count() != 0 &&
+        *o.metrics.sample_interval != c.sample_interval)
+      conflict("metrics.sample_interval",
+               "MetricsOptions::sample_interval = " + std::to_string(o.metrics.sample_interval->count()) + " ns",
+               std::to_string(c.sample_interval.count()) + " ns");
+    o.metrics.sample_interval = c.sample_interval;
+  }
   return o;
+}
+
+// Checks MetricsOptions; returns whether event counters are on.
+bool check_metrics_options(MetricsOptions& m) {
+  if (m.events) {
+    if (m.counters && !*m.counters)
+      throw UsageError("MetricsOptions::events names " + std::to_string(m.events->size()) +
+                       " event(s) but MetricsOptions::counters = false: counting is off, so they would not apply");
+    if (m.events->size() > kMaxEvents)
+      throw UsageError("MetricsOptions::events names " + std::to_string(m.events->size()) + " events; at most " +
+                       std::to_string(kMaxEvents) + " can be counted at once");
+    for (const std::string& e : *m.events)
+      if (e.empty() || e.size() > 128 || e.find_first_of(" \t\n\r") != std::string::npos)
+        throw UsageError("MetricsOptions::events: '" + e + "' is not an event name (PAPI preset such as PAPI_TOT_INS, "
+                         "or a native name such as perf::CONTEXT-SWITCHES)");
+    m.counters = true;
+  }
+  if (m.sample_interval && m.sample_interval->count() < 0)
+    throw UsageError("MetricsOptions::sample_interval = " + std::to_string(m.sample_interval->count()) +
+                     " ns: an interval cannot be negative (0 or unset: no sampling)");
+  if (m.sample_interval && m.sample_interval->count() > 0 && *m.sample_interval < std::chrono::microseconds(100))
+    throw UsageError("MetricsOptions::sample_interval = " + std::to_string(m.sample_interval->count()) +
+                     " ns: at least 100 us (a sampler that wakes more often costs a core)");
+  return m.counters.value_or(false);
 }
 
 Plan plan_of(const Topology& topo, const Options& o) {
@@ -117,6 +161,10 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
   opts.stack_size = checked_stack_size(opts.stack_size);
   if (opts.aging && opts.aging->count() <= 0)
     throw UsageError("Options::aging = " + std::to_string(opts.aging->count()) + " ns: the aging bound must be positive");
+  if (check_metrics_options(opts.metrics)) {
+    events = EventPlan::probe(opts.metrics.events.value_or(std::vector<std::string>{}));
+    events.info.requested = true;
+  }
   const std::size_t nn = topo.nodes().size();
   arena_policy = opts.policy.value_or(Policy::Fifo);
   groups = make_tree(nn, arena_policy);
@@ -161,7 +209,18 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
     shut_down = true;
     throw PlanError("cannot start the workers as planned (" + plan.binding_reason + "): " + errors);
   }
+  for (auto& w : workers)
+    if (!w->stats.events_error.empty())
+      events.info.note += (events.info.note.empty() ? "" : "; ") + w->stats.events_error + " (its counters are absent)";
+  if (opts.metrics.sample_interval && opts.metrics.sample_interval->count() > 0)
+    sampler = std::make_unique<QueueSampler>(*this, *opts.metrics.sample_interval);
   go.count_down();
+}
+
+void SchedulerCore::check_group_counters(const GroupSpec& spec) const {
+  if (spec.counters && !events.info.requested)
+    throw UsageError("group '" + spec.name + "' asks for event counters (GroupSpec::counters) but this scheduler "
+                     "counts none: set Options::metrics.counters or [metrics] counters = true");
 }
 
 
@@ -189,18 +248,20 @@ void SchedulerCore::inject_external(TaskFrame* f, int node) {
     return;
   }
   InjectionQueue& q = *inject_queues[n];
+  // The submission time, for its submit-to-start latency (NodeMetrics::submit_latency).
+  const std::int64_t queued_ns = now_ns();
   if (q.bounded()) {
     admit_external(n);
     try {
-      q.push_admitted(f);
+      q.push_admitted(f, queued_ns);
     } catch (...) {
       q.unadmit();
       throw;
     }
-    wake_for_injection(n);
-    return;
+  } else {
+    q.push(f, queued_ns);
   }
-  inject(f, static_cast<int>(n));
+  wake_for_injection(n);
 }
 
 void SchedulerCore::admit_external(unsigned n) {
@@ -340,6 +401,7 @@ std::exception_ptr SchedulerCore::shutdown(std::uint64_t* others) noexcept {
   stopping.store(true, std::memory_order_seq_cst);
   lot->wake_all();
   for (auto& w : workers) w->join();
+  if (sampler) sampler->stop();
   destroy_tbb_arenas(tbb_arenas.get());
   VITTE_ASSERT(!any_work_visible(), "every queue is empty after shutdown");
   return e;
@@ -480,16 +542,63 @@ int Scheduler::current_worker() noexcept {
   return detail::tls_worker != nullptr ? static_cast<int>(detail::tls_worker->index) : -1;
 }
 
+namespace {
+// Adds `n` steals to the bin (scope, distance), keeping bins ordered nearest first.
+void add_bin(std::vector<StealBin>& bins, StealScope scope, unsigned distance, std::uint64_t n) {
+  auto it = bins.begin();
+  for (; it != bins.end(); ++it) {
+    if (it->scope == scope && it->distance == distance) {
+      it->steals += n;
+      return;
+    }
+    if (std::make_pair(it->scope, it->distance) > std::make_pair(scope, distance)) break;
+  }
+  bins.insert(it, StealBin{scope, distance, n});
+}
+
+// Asks every worker for fresh event-counter totals (WorkerStats S3) and waits, at most
+// kFreshWait, for those running a task to answer at their next task boundary. An idle
+// worker's totals are fresh already: it published them when it ran out of work.
+constexpr std::chrono::milliseconds kFreshWait{20};
+void fresh_counters(detail::SchedulerCore& core) {
+  // relaxed: a request; the worker's release store of the answer is what we acquire.
+  for (const auto& w : core.workers) w->stats.refresh.store(true, std::memory_order_relaxed);
+  const auto until = std::chrono::steady_clock::now() + kFreshWait;
+  for (const auto& w : core.workers) {
+    const detail::WorkerStats& st = w->stats;
+    if (st.events == nullptr) continue;
+    if (w.get() == detail::tls_worker) {  // a task asking on this worker: read here
+      w->publish_counters();
+      continue;
+    }
+    while (st.refresh.load(std::memory_order_acquire) &&
+           st.state.load(std::memory_order_acquire) == WorkerState::Running && std::chrono::steady_clock::now() < until)
+      std::this_thread::yield();
+  }
+}
+}  // namespace
+
 MetricsSnapshot Scheduler::metrics() const {
   MetricsSnapshot s;
   s.nodes.resize(0);
   std::vector<int> node_slot(core_->topo.nodes().size(), -1);
   for (unsigned n : core_->arena_nodes) {
     node_slot[n] = static_cast<int>(s.nodes.size());
-    s.nodes.push_back(NodeMetrics{n, static_cast<unsigned>(core_->plan.arenas[n].size()), {},
-                                  core_->timers->counts(n)});
-    s.timers += s.nodes.back().timers;
+    NodeMetrics nm;
+    nm.node = n;
+    nm.workers = static_cast<unsigned>(core_->plan.arenas[n].size());
+    nm.timers = core_->timers->counts(n);
+    if (core_->sampler) nm.queue_depth = core_->sampler->read(n);
+    nm.queue_depth.now = detail::queue_depth_now(*core_, n);
+    nm.counters.assign(core_->events.info.events.size(), 0);
+    s.timers += nm.timers;
+    s.nodes.push_back(std::move(nm));
   }
+  s.counter_info = core_->events.info;
+  s.counters.assign(s.counter_info.events.size(), 0);
+  const std::int64_t now = detail::now_ns();
+  s.taken_ns = now;
+  if (!s.counter_info.events.empty()) fresh_counters(*core_);
   s.frames_live = detail::external_frames.load(std::memory_order_relaxed);
   s.memory = node_memory_stats();
   for (const auto& w : core_->workers) {
@@ -510,12 +619,36 @@ MetricsSnapshot Scheduler::metrics() const {
     m.counts.wakeups = c.wakeups.read();
     m.counts.boxed = c.boxed.read();
     m.counts.policy_taken = c.policy_taken.read();
+    const detail::WorkerStats& st = w->stats;
+    for (std::size_t i = 0; i < w->steal_levels(); ++i) add_bin(m.steal_bins, w->steal_scope(i), w->steal_distance(i), st.steal_bins[i].read());
+    // relaxed: statistics (WorkerStats S1); the state is read with acquire for S3 in fresh_counters().
+    m.state = st.state.load(std::memory_order_relaxed);
+    const std::int64_t since = st.idle_since.load(std::memory_order_relaxed);
+    m.idle_ns = st.idle_ns.read() + (since != 0 && since < now ? static_cast<std::uint64_t>(now - since) : 0);
+    const std::int64_t began = st.started_ns.load(std::memory_order_relaxed);
+    const std::int64_t ended = st.stopped_ns.load(std::memory_order_relaxed);
+    m.alive_ns = began == 0 ? 0 : static_cast<std::uint64_t>((ended != 0 ? ended : now) - began);
+    if (st.events != nullptr && st.n_events == s.counters.size()) {
+      // acquire: S3, the totals stored before it.
+      m.counters_read_ns = st.published_ns.load(std::memory_order_acquire);
+      for (std::size_t i = 0; i < st.n_events; ++i) m.counters.push_back(st.published[i].load(std::memory_order_relaxed));
+    }
+    NodeMetrics& nm = s.nodes[static_cast<std::size_t>(node_slot[w->node])];
+    st.submit_latency.add_to(nm.submit_latency);
+    nm.idle_ns += m.idle_ns;
+    for (const StealBin& b : m.steal_bins) add_bin(nm.steal_bins, b.scope, b.distance, b.steals);
+    for (const StealBin& b : m.steal_bins) add_bin(s.steal_bins, b.scope, b.distance, b.steals);
+    for (std::size_t i = 0; i < m.counters.size(); ++i) {
+      nm.counters[i] += m.counters[i];
+      s.counters[i] += m.counters[i];
+    }
     s.frames_live += static_cast<std::int64_t>(w->pool.from_system()) - static_cast<std::int64_t>(w->pool.to_system());
     s.nodes[static_cast<std::size_t>(node_slot[w->node])].counts += m.counts;
     s.total += m.counts;
     s.workers.push_back(m);
   }
-  s.groups = core_->groups->metrics();
+  for (const NodeMetrics& nm : s.nodes) s.submit_latency += nm.submit_latency;
+  s.groups = core_->groups->metrics(s.counter_info.events.size());
   for (const auto& q : core_->ready_queues)
     if (q) {
       s.deadlines_met += q->deadlines_met();

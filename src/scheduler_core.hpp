@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "metrics/event_counters.hpp"
+#include "metrics/queue_sampler.hpp"
 #include "policy/group_tree.hpp"
 #include "policy/ready_queue.hpp"
 #include "queue/injection_queue.hpp"
@@ -96,6 +98,8 @@ class SchedulerCore {
   std::exception_ptr shutdown(std::uint64_t* others) noexcept;
   // Makes the config's [[groups]] (in the constructor); an error names the file and line.
   void make_config_groups();
+  // UsageError for a group that asks for event counters when none are counted.
+  void check_group_counters(const GroupSpec& spec) const;
   void run_hook(const std::function<void(const WorkerInfo&)>& hook, const WorkerInfo& info,
                 const char* name) noexcept;
 
@@ -122,6 +126,10 @@ class SchedulerCore {
   // One timer queue per arena node (timer/timer_service.hpp); its threads start with the
   // first timer of their node, so an unused service costs a few empty structures.
   std::unique_ptr<TimerService> timers;
+  // The event counters every worker starts (metrics/event_counters.hpp); empty: none.
+  EventPlan events;
+  // Samples the nodes' queue depths (MetricsOptions::sample_interval); null: not asked.
+  std::unique_ptr<QueueSampler> sampler;
   // One oneTBB arena per arena node, each made on first use; destroyed by shutdown() once
   // the workers are joined (no task can be inside one of them then).
   std::unique_ptr<TbbArenas, TbbArenasDeleter> tbb_arenas;

@@ -76,6 +76,7 @@ struct LatencyHistogram {
 
   static unsigned bucket_of(std::int64_t ns) noexcept;
   static std::int64_t upper_edge(unsigned bucket) noexcept;  // largest value in the bucket
+  // In a difference of snapshots (operator-) max_ns is the later one's: an upper bound.
   // q in [0, 1]: the q-quantile (upper bucket edge, never above max_ns); 0 when empty.
   std::int64_t percentile(double q) const noexcept;
   LatencyHistogram& operator+=(const LatencyHistogram& o) noexcept;

@@ -24,6 +24,8 @@
 namespace vitte {
 
 namespace {
+// As detail::kMaxEvents (metrics/event_counters.hpp): counted together on each worker.
+constexpr std::size_t kMaxConfigEvents = 16;
 
 class Reader {
  public:
@@ -202,7 +204,7 @@ class GroupReader {
 
   void read_one(const toml::table& t) {
     const std::size_t k = c_.groups.size();
-    r_.only_keys(t, "groups.", {"name", "parent", "weight", "policy"});
+    r_.only_keys(t, "groups.", {"name", "parent", "weight", "policy", "counters"});
     Config::GroupDecl g;
     g.line = t.source().begin.line;
     const toml::node* name = t.get("name");
@@ -231,6 +233,10 @@ class GroupReader {
       g.sets_weight = true;
     }
     if (t.contains("policy")) g.policy = r_.choice(t, "policy", at(k) + ".policy", {"fifo", "lifo", "priority", "fair"});
+    if (const toml::node* n = t.get("counters")) {
+      if (!n->is_boolean()) r_.fail(n, at(k) + ".counters = " + Reader::show(*n) + ": expected true or false");
+      g.counters = n->as_boolean()->get();
+    }
     tables_.push_back(&t);
     c_.groups.push_back(std::move(g));
   }
@@ -332,7 +338,7 @@ Config Config::parse(std::string_view text, const std::string& source) {
     throw ConfigError("config '" + source + "' line " + std::to_string(e.source().begin.line) + " column " +
                       std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
   }
-  r.only_keys(root, "", {"workers", "scheduling", "memory", "groups"});
+  r.only_keys(root, "", {"workers", "scheduling", "memory", "groups", "metrics"});
   for (auto&& [name, table] : root)
     if (const toml::table* t = table.as_table())
       for (auto&& [k, v] : *t)
@@ -391,6 +397,38 @@ Config Config::parse(std::string_view text, const std::string& source) {
       c.sets_policy = true;
     }
     if (s->contains("aging")) c.aging = r.duration(*s, "aging", "scheduling.aging", std::chrono::hours(1));
+  }
+  if (const toml::table* m = r.table(root, "metrics")) {
+    r.only_keys(*m, "metrics.", {"counters", "events", "sample_interval"});
+    if (const toml::node* n = m->get("counters")) {
+      if (!n->is_boolean()) r.fail(n, "metrics.counters = " + Reader::show(*n) + ": expected true or false");
+      c.counters = n->as_boolean()->get();
+    }
+    if (const toml::node* n = m->get("events")) {
+      const toml::array* a = n->as_array();
+      if (a == nullptr) r.fail(n, "metrics.events = " + Reader::show(*n) + ": expected a list of event names");
+      if (a->size() > kMaxConfigEvents)
+        r.fail(n, "metrics.events lists " + std::to_string(a->size()) + " events; at most " +
+                      std::to_string(kMaxConfigEvents) + " can be counted at once");
+      std::vector<std::string> names;
+      for (const toml::node& e : *a) {
+        if (!e.is_string() || e.as_string()->get().empty() ||
+            e.as_string()->get().find_first_of(" \t\r\n") != std::string::npos)
+          r.fail(&e, "metrics.events: " + Reader::show(e) + " is not an event name (a PAPI preset such as "
+                     "\"PAPI_TOT_INS\", or a native name such as \"perf::CONTEXT-SWITCHES\")");
+        names.emplace_back(e.as_string()->get());
+      }
+      if (names.empty()) r.fail(n, "metrics.events = []: leave the key out for the default set");
+      if (c.counters && !*c.counters)
+        r.fail(n, "conflicting settings: metrics.events names events but metrics.counters = false");
+      c.events = std::move(names);
+      c.counters = true;
+    }
+    if (m->contains("sample_interval"))
+      c.sample_interval = r.duration(*m, "sample_interval", "metrics.sample_interval", std::chrono::hours(1));
+    if (c.sample_interval.count() != 0 && c.sample_interval < std::chrono::microseconds(100))
+      r.fail(m->get("sample_interval"), "metrics.sample_interval = " + Reader::show(*m->get("sample_interval")) +
+                                            ": at least 100us (a sampler that wakes more often costs a core)");
   }
   if (const toml::node* g = root.get("groups")) GroupReader(r, c).read(*g);
   if (const toml::table* m = r.table(root, "memory")) {

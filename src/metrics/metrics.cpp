@@ -103,6 +103,39 @@ TimerCounts minus(const TimerCounts& a, const TimerCounts& b) {
   return c;
 }
 
+// By (scope, distance); a bin new since `b` keeps its count.
+std::vector<StealBin> minus(const std::vector<StealBin>& a, const std::vector<StealBin>& b) {
+  std::vector<StealBin> out = a;
+  for (StealBin& x : out)
+    for (const StealBin& y : b)
+      if (x.scope == y.scope && x.distance == y.distance) x.steals = sub(x.steals, y.steals);
+  return out;
+}
+
+// Element-wise, when both were counted (the same events: one scheduler); else `a`.
+std::vector<std::uint64_t> minus(const std::vector<std::uint64_t>& a, const std::vector<std::uint64_t>& b) {
+  std::vector<std::uint64_t> out = a;
+  if (a.size() == b.size())
+    for (std::size_t i = 0; i < a.size(); ++i) out[i] = sub(a[i], b[i]);
+  return out;
+}
+
+// The maximum cannot be subtracted: the later one stays (an upper bound for the interval).
+LatencyHistogram minus(const LatencyHistogram& a, const LatencyHistogram& b) {
+  LatencyHistogram out = a;
+  for (unsigned i = 0; i < LatencyHistogram::kBuckets; ++i) out.buckets[i] = sub(a.buckets[i], b.buckets[i]);
+  out.count = sub(a.count, b.count);
+  if (out.count == 0) out.max_ns = 0;
+  return out;
+}
+
+QueueDepth minus(const QueueDepth& a, const QueueDepth& b) {
+  QueueDepth out = a;  // now and max as of `a`
+  out.samples = sub(a.samples, b.samples);
+  out.sum = sub(a.sum, b.sum);
+  return out;
+}
+
 Counts minus(const Counts& a, const Counts& b) {
   const auto d = sub;
   Counts c;
@@ -125,11 +158,25 @@ Counts minus(const Counts& a, const Counts& b) {
 
 MetricsSnapshot operator-(const MetricsSnapshot& later, const MetricsSnapshot& earlier) {
   MetricsSnapshot out = later;
-  for (std::size_t i = 0; i < out.workers.size() && i < earlier.workers.size(); ++i)
-    out.workers[i].counts = minus(later.workers[i].counts, earlier.workers[i].counts);
+  for (std::size_t i = 0; i < out.workers.size() && i < earlier.workers.size(); ++i) {
+    WorkerMetrics& w = out.workers[i];
+    const WorkerMetrics& e = earlier.workers[i];
+    w.counts = minus(later.workers[i].counts, e.counts);
+    w.steal_bins = minus(w.steal_bins, e.steal_bins);
+    w.idle_ns = sub(w.idle_ns, e.idle_ns);
+    w.alive_ns = sub(w.alive_ns, e.alive_ns);
+    w.counters = minus(w.counters, e.counters);
+  }
   for (std::size_t i = 0; i < out.nodes.size() && i < earlier.nodes.size(); ++i) {
-    out.nodes[i].counts = minus(later.nodes[i].counts, earlier.nodes[i].counts);
-    out.nodes[i].timers = minus(later.nodes[i].timers, earlier.nodes[i].timers);
+    NodeMetrics& n = out.nodes[i];
+    const NodeMetrics& e = earlier.nodes[i];
+    n.counts = minus(later.nodes[i].counts, e.counts);
+    n.timers = minus(later.nodes[i].timers, e.timers);
+    n.steal_bins = minus(n.steal_bins, e.steal_bins);
+    n.idle_ns = sub(n.idle_ns, e.idle_ns);
+    n.counters = minus(n.counters, e.counters);
+    n.queue_depth = minus(n.queue_depth, e.queue_depth);
+    n.submit_latency = minus(n.submit_latency, e.submit_latency);
   }
   out.total = minus(later.total, earlier.total);
   out.timers = minus(later.timers, earlier.timers);
@@ -140,10 +187,14 @@ MetricsSnapshot operator-(const MetricsSnapshot& later, const MetricsSnapshot& e
         g.tasks = sub(g.tasks, e.tasks);
         g.cpu_ns = sub(g.cpu_ns, e.cpu_ns);
         g.deadlines_missed = sub(g.deadlines_missed, e.deadlines_missed);
+        g.counters = minus(g.counters, e.counters);
         break;
       }
   out.deadlines_met = sub(later.deadlines_met, earlier.deadlines_met);
   out.deadlines_missed = sub(later.deadlines_missed, earlier.deadlines_missed);
+  out.steal_bins = minus(later.steal_bins, earlier.steal_bins);
+  out.counters = minus(later.counters, earlier.counters);
+  out.submit_latency = minus(later.submit_latency, earlier.submit_latency);
   return out;
 }
 

@@ -14,6 +14,7 @@
 //       and named groups are held by the tree until the scheduler ends.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -38,6 +39,7 @@ struct Entry {
   Priority priority = Priority::Normal;
   bool hinted = false;                 // counted in the node's hint (preferred work)
   bool admitted = false;               // holds a backlog slot of its node's injection queue
+  bool external = false;               // submitted by a thread that is not a worker
 };
 
 class GroupNode {
@@ -75,6 +77,9 @@ class GroupNode {
 
   // Statistics (relaxed atomics: read by metrics snapshots while workers add to them).
   std::atomic<std::uint64_t> tasks{0}, cpu_ns{0}, deadlines_missed{0};
+  // GroupSpec::counters: the event counters summed over its tasks (the scheduler's events).
+  const bool wants_counters;
+  std::array<std::atomic<std::uint64_t>, 16> counters{};
 
  private:
   std::shared_ptr<GroupTree> tree_;

@@ -35,6 +35,7 @@ GroupNode::GroupNode(std::shared_ptr<GroupTree> tree, std::shared_ptr<GroupNode>
       policy(spec.policy),
       parent(parent_node.get()),
       priority_path(spec.policy == Policy::Priority && (parent_node == nullptr || parent_node->priority_path)),
+      wants_counters(spec.counters),
       tree_(std::move(tree)),
       parent_ref_(std::move(parent_node)),
       levels_(nodes) {}
@@ -105,7 +106,7 @@ void GroupTree::unlink(GroupNode* g) noexcept {
     }
 }
 
-std::vector<GroupMetrics> GroupTree::metrics() const {
+std::vector<GroupMetrics> GroupTree::metrics(std::size_t events) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<GroupMetrics> out;
   if (root_ == nullptr) return out;
@@ -122,6 +123,8 @@ std::vector<GroupMetrics> GroupTree::metrics() const {
     m.tasks = g->tasks.load(std::memory_order_relaxed);
     m.cpu_ns = g->cpu_ns.load(std::memory_order_relaxed);
     m.deadlines_missed = g->deadlines_missed.load(std::memory_order_relaxed);
+    if (g->wants_counters)
+      for (std::size_t i = 0; i < events; ++i) m.counters.push_back(g->counters[i].load(std::memory_order_relaxed));
     out.push_back(std::move(m));
     for (const GroupNode* c : g->children) todo.push_back(c);
   }

@@ -32,7 +32,8 @@ class GroupTree : public std::enable_shared_from_this<GroupTree> {
   // The named group, or null.
   std::shared_ptr<GroupNode> find(std::string_view name) const;
   // Every group still alive, parents before children (the root first, as "").
-  std::vector<GroupMetrics> metrics() const;
+  // `events`: how many event counters the scheduler counts (listed for groups that ask).
+  std::vector<GroupMetrics> metrics(std::size_t events) const;
   std::mutex& node_lock(unsigned node) noexcept { return node_mu_[node]; }
   // Drops the tree's own references (root and named groups), so that the levels and the
   // tree can go; called when the scheduler ends.

@@ -74,6 +74,7 @@ class ReadyQueue {
   bool finish(const Entry& e, std::int64_t ran_ns, std::int64_t end_ns, bool ran = true);
 
   bool empty() const noexcept { return size_.load(std::memory_order_relaxed) == 0; }  // R1
+  std::int64_t size() const noexcept { return size_.load(std::memory_order_relaxed); }  // R1, a snapshot
   // Whether a worker of another node could take something now (pop_remote's rules, as a
   // lock-free snapshot): tree work that is not Low, or a deadline entry past half its
   // window. Low work that aging would promote is not counted: a sleeping worker of another

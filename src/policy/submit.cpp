@@ -99,6 +99,7 @@ void SchedulerCore::queue_policy(TaskFrame* f, const PolicyBinding& b, unsigned 
                   : b.deadline_ns > INT64_MAX - e.queued_ns ? INT64_MAX
                                                             : e.queued_ns + b.deadline_ns;
   e.hinted = b.hinted;
+  e.external = ext;
   InjectionQueue& q = *inject_queues[n];
   if (ext && q.bounded()) {  // external policy work shares the node's backlog bound
     admit_external(n);
@@ -155,7 +156,9 @@ void SchedulerCore::make_config_groups() {
     spec.parent = d.parent;
     spec.weight = d.weight;
     spec.policy = parse_policy(d.policy).value_or(Policy::Fifo);
+    spec.counters = d.counters;
     try {
+      check_group_counters(spec);
       // The parser checks the weight rule where it can; the arena's policy may come from
       // the code, so make() checks it again, an explicit weight of 1 included.
       groups->make(spec, /*weight_given=*/d.sets_weight);
@@ -186,6 +189,7 @@ void Scheduler::submit(Task&& t, const TaskOptions& opts) {
 }
 
 Group Scheduler::make_group(const GroupSpec& spec) {
+  core_->check_group_counters(spec);
   return detail::PolicyAccess::make(core_->groups->make(spec));
 }
 

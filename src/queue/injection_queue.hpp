@@ -40,24 +40,27 @@ class InjectionQueue {
  public:
   explicit InjectionQueue(std::size_t bound = 0) noexcept : bound_(static_cast<std::int64_t>(bound)) {}
 
-  // A push that took no slot (work queued by the workers themselves).
-  void push(TaskFrame* f) {
+  // A push that took no slot (work queued by the workers themselves). `queued_ns`: the
+  // steady-clock time an external submission was made (its submit-to-start latency is
+  // measured from it), 0 for work the workers queue.
+  void push(TaskFrame* f, std::int64_t queued_ns = 0) {
     // relaxed: only admit()'s CAS compares against it, and a late view only delays it.
     if (bound_ != 0) backlog_.fetch_add(1, std::memory_order_relaxed);
-    q_.push(f);
+    q_.push(Item{f, queued_ns});
   }
   // A push after admit() returned true.
-  void push_admitted(TaskFrame* f) { q_.push(f); }
+  void push_admitted(TaskFrame* f, std::int64_t queued_ns = 0) { q_.push(Item{f, queued_ns}); }
   // Frames queued now (a hint under concurrency).
   std::size_t size_hint() const {
     const auto n = q_.unsafe_size();
     return n > 0 ? static_cast<std::size_t>(n) : 0;
   }
-  TaskFrame* try_pop() {
-    TaskFrame* f = nullptr;
-    if (!q_.try_pop(f)) return nullptr;
+  TaskFrame* try_pop(std::int64_t* queued_ns = nullptr) {
+    Item it;
+    if (!q_.try_pop(it)) return nullptr;
     if (bound_ != 0) release_slot();
-    return f;
+    if (queued_ns != nullptr) *queued_ns = it.queued_ns;
+    return it.frame;
   }
   bool empty() const { return q_.empty(); }
 
@@ -99,7 +102,11 @@ class InjectionQueue {
     waiting_.fetch_sub(1, std::memory_order_relaxed);  // only read as a hint by poppers
   }
 
-  tbb::concurrent_queue<TaskFrame*, std::allocator<TaskFrame*>> q_;
+  struct Item {
+    TaskFrame* frame = nullptr;
+    std::int64_t queued_ns = 0;
+  };
+  tbb::concurrent_queue<Item, std::allocator<Item>> q_;
   const std::int64_t bound_;
   alignas(kCacheLine) std::atomic<std::int64_t> backlog_{0};
   std::atomic<std::int32_t> waiting_{0};

@@ -45,6 +45,7 @@ class UrgentLane {
   bool hinted() const noexcept { return queued_.load(std::memory_order_relaxed) != 0; }
   // A snapshot of the queue itself (for the sleep protocol's re-check, like InjectionQueue).
   bool empty() const { return q_.empty(); }
+  std::size_t size_hint() const { return q_.size_hint(); }  // for the metrics' samples
 
  private:
   alignas(kCacheLine) std::atomic<std::int32_t> queued_{0};  // may dip below zero for a moment (U1)

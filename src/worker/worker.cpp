@@ -67,8 +67,18 @@ void Worker::wire(const std::vector<std::unique_ptr<Worker>>& all,
   inject_ = inject.data();
   for (const StealLevel& sl : plan.steal_order[slot_.index]) {
     const VictimList& vl = plan.victim_lists[sl.list];
-    levels_.push_back(Level{sl.kind, vl.workers.data(), sl.base, sl.size, sl.first, sl.count, &vl.nodes});
+    levels_.push_back(Level{sl.kind, sl.distance, vl.workers.data(), sl.base, sl.size, sl.first, sl.count, &vl.nodes});
   }
+  stats.steal_bins = std::make_unique<OwnerCounter[]>(levels_.size());
+}
+
+StealScope Worker::steal_scope(std::size_t i) const noexcept {
+  switch (levels_[i].kind) {
+    case StealLevel::Kind::SameL3: return StealScope::L3;
+    case StealLevel::Kind::SameNode: return StealScope::Node;
+    case StealLevel::Kind::Remote: return StealScope::Remote;
+  }
+  return StealScope::Remote;
 }
 
 void Worker::start(std::size_t stack_size) {
@@ -118,11 +128,18 @@ void Worker::main() {
     if (!je::route_thread_malloc(hw::current_node(), &why))
       start_error_ = "worker " + std::to_string(slot_.index) + ": memory.allocator = \"node-local\": " + why;
   }
+  start_counters();
   const WorkerInfo info{slot_.index, slot_.node, slot_.os_cpu};
   core_.run_hook(core_.opts.on_worker_start, info, "on_worker_start");
+  // relaxed: read by snapshots as statistics (WorkerStats S1). A worker starts idle.
+  const std::int64_t began = now_ns();
+  stats.started_ns.store(began, std::memory_order_relaxed);
+  stats.idle_since.store(began, std::memory_order_relaxed);
   core_.started.count_down();
   core_.go.wait();  // the constructor checked every worker's start before releasing us
 
+  // A new worker is looking for work: counted as searching (and idle) until it finds some.
+  if (!core_.start_aborted) start_searching();
   unsigned idle_rounds = 0;
   for (;;) {
     if (core_.start_aborted) break;
@@ -143,7 +160,14 @@ void Worker::main() {
     park(nullptr, unused, false);
   }
   leave_search();
+  idle_end();
   core_.run_hook(core_.opts.on_worker_stop, info, "on_worker_stop");
+  if (stats.events != nullptr) {
+    publish_counters();  // the final totals
+    stats.events->stop();
+  }
+  stats.stopped_ns.store(now_ns(), std::memory_order_relaxed);
+  stats.state.store(WorkerState::Stopped, std::memory_order_release);
   tls_worker = nullptr;
 }
 
@@ -177,6 +201,7 @@ TaskFrame* Worker::take_ready(ReadyQueue* q, bool preferred, bool allow_low) {
 
 TaskFrame* Worker::took_ready(ReadyQueue* q, Entry& e) {
   counters.policy_taken.bump();
+  if (e.external) stats.submit_latency.record(now_ns() - e.queued_ns);
   more_where_found_ = !q->empty();
   policy_from_ = q;
   policy_entry_ = std::move(e);
@@ -198,9 +223,17 @@ void Worker::run_policy(TaskFrame* f) noexcept {
   const std::uint64_t outer = isolation;
   isolation = f->isolation;
   const std::int64_t outer_inner = std::exchange(policy_inner_ns_, 0);
+  // Event counters, for a group that asks: read around the task, like its CPU time.
+  const bool count = stats.events != nullptr && e.group->wants_counters && !skip;
+  std::array<std::uint64_t, kMaxEvents> ev0{}, outer_events{};
+  if (count) {
+    outer_events = std::exchange(policy_inner_events_, {});
+    (void)stats.events->read(ev0.data());
+  }
   const std::int64_t start = thread_cpu_ns();
   const bool threw = f->op(f, skip ? FrameOp::Discard : FrameOp::Run);
   const std::int64_t used = thread_cpu_ns() - start;
+  if (count) count_group_events(*e.group, ev0, outer_events);
   const std::int64_t end = e.deadline_ns != 0 ? now_ns() : 0;
   // What nested policy tasks used is theirs; the enclosing task (if any) skips all of it.
   const std::int64_t own = used - policy_inner_ns_;
@@ -213,6 +246,72 @@ void Worker::run_policy(TaskFrame* f) noexcept {
   c->done(this);
 }
 
+// Charges the events since `ev0`, less those of policy tasks nested in this one, to `g`;
+// the enclosing task (if any) skips all of them, as it skips their CPU time.
+void Worker::count_group_events(GroupNode& g, const std::array<std::uint64_t, kMaxEvents>& ev0,
+                                const std::array<std::uint64_t, kMaxEvents>& outer) noexcept {
+  std::array<std::uint64_t, kMaxEvents> ev1{};
+  if (!stats.events->read(ev1.data())) ev1 = ev0;
+  for (std::size_t i = 0; i < stats.n_events; ++i) {
+    const std::uint64_t used = ev1[i] - ev0[i];
+    const std::uint64_t inner = policy_inner_events_[i];
+    // relaxed: statistics, added to by every worker that runs the group's tasks.
+    g.counters[i].fetch_add(used > inner ? used - inner : 0, std::memory_order_relaxed);
+    policy_inner_events_[i] = outer[i] + used;
+  }
+}
+
+// A watched task: counters published on request (WorkerStats S3).
+void Worker::run_watched(TaskFrame* f) noexcept {
+  if (policy_from_ != nullptr)
+    run_policy(f);
+  else
+    execute(f);
+  if ((watch_.load(std::memory_order_relaxed) & kWatchCounters) != 0 &&
+      stats.refresh.load(std::memory_order_relaxed))  // relaxed: a request; S3 orders the answer
+    publish_counters();
+}
+
+void Worker::start_counters() {
+  if (core_.events.empty()) return;
+  stats.events = std::make_unique<ThreadCounters>();
+  std::string why;
+  if (!stats.events->start(core_.events, &why)) {
+    stats.events_error = "worker " + std::to_string(slot_.index) + ": " + why;
+    stats.events.reset();
+    return;
+  }
+  stats.n_events = core_.events.info.events.size();
+  publish_counters();
+  watch_.fetch_or(kWatchCounters, std::memory_order_relaxed);  // before the workers go
+}
+
+void Worker::publish_counters() noexcept {
+  std::array<std::uint64_t, kMaxEvents> v{};
+  if (stats.events != nullptr && stats.events->read(v.data())) {
+    // relaxed stores, then the release below (S3).
+    for (std::size_t i = 0; i < stats.n_events; ++i) stats.published[i].store(v[i], std::memory_order_relaxed);
+    stats.published_ns.store(now_ns(), std::memory_order_release);
+  }
+  stats.refresh.store(false, std::memory_order_release);  // S3: pairs with the snapshot's acquire
+}
+
+// S2. Going idle is also when the counters are read: the worker has nothing else to do.
+void Worker::idle_begin() noexcept {
+  if (stats.idle_since.load(std::memory_order_relaxed) != 0) return;
+  stats.idle_since.store(now_ns(), std::memory_order_relaxed);
+  if (stats.events != nullptr) publish_counters();
+  stats.state.store(WorkerState::Searching, std::memory_order_release);  // S3
+}
+
+void Worker::idle_end() noexcept {
+  const std::int64_t since = stats.idle_since.load(std::memory_order_relaxed);
+  if (since == 0) return;
+  stats.state.store(WorkerState::Running, std::memory_order_relaxed);
+  stats.idle_ns.bump(static_cast<std::uint64_t>(now_ns() - since));
+  stats.idle_since.store(0, std::memory_order_relaxed);
+}
+
 // Off the fork-join path: the worker's own deque is empty.
 TaskFrame* Worker::find_queued(unsigned failed_rounds) {
   if (!own_urgent_->empty()) [[unlikely]] {  // the hint may lag (UrgentLane U1)
@@ -223,8 +322,10 @@ TaskFrame* Worker::find_queued(unsigned failed_rounds) {
   ready_first_ = !ready_first_;
   if (ready_first_ && !own_ready_->empty())
     if (TaskFrame* f = take_ready(own_ready_, false, /*allow_low=*/false)) return f;
-  if (TaskFrame* f = own_inject_->try_pop()) {
+  std::int64_t queued_ns = 0;
+  if (TaskFrame* f = own_inject_->try_pop(&queued_ns)) {
     counters.injected_taken.bump();
+    if (queued_ns != 0) stats.submit_latency.record(now_ns() - queued_ns);
     crossing_ = false;
     more_where_found_ = !own_inject_->empty();
     return f;
@@ -261,6 +362,7 @@ TaskFrame* Worker::steal(unsigned failed_rounds, bool policy) {
       const unsigned r = l.first + k;  // < 2 * size: first < size, k < count <= size
       Worker* v = all_[l.list[l.base + (r >= l.size ? r - l.size : r)]].get();
       if (TaskFrame* f = v->deque.steal()) {
+        stats.steal_bins[static_cast<std::size_t>(&l - levels_.data())].bump();
         switch (l.kind) {
           case StealLevel::Kind::SameL3: counters.steals_l3.bump(); break;
           case StealLevel::Kind::SameNode: counters.steals_node.bump(); break;
@@ -272,9 +374,12 @@ TaskFrame* Worker::steal(unsigned failed_rounds, bool policy) {
       }
     }
     if (l.kind == StealLevel::Kind::Remote && remote_inject) {
+      std::int64_t queued_ns = 0;
       for (unsigned node : *l.nodes)
-        if (InjectionQueue* q = inject_[node].get(); TaskFrame* f = q->try_pop()) {
+        if (InjectionQueue* q = inject_[node].get(); TaskFrame* f = q->try_pop(&queued_ns)) {
           counters.steals_remote.bump();
+          stats.steal_bins[static_cast<std::size_t>(&l - levels_.data())].bump();
+          if (queued_ns != 0) stats.submit_latency.record(now_ns() - queued_ns);
           crossing_ = true;
           more_where_found_ = !q->empty();
           return f;
@@ -283,6 +388,7 @@ TaskFrame* Worker::steal(unsigned failed_rounds, bool policy) {
         if (ReadyQueue* q = core_.ready_queues[node].get(); policy && q != nullptr && !q->empty())
           if (TaskFrame* f = take_ready(q, false, false)) {
             counters.steals_remote.bump();
+            stats.steal_bins[static_cast<std::size_t>(&l - levels_.data())].bump();
             crossing_ = true;
             return f;
           }
@@ -334,12 +440,14 @@ void Worker::backoff(unsigned round) {
 }
 
 void Worker::start_searching() noexcept {
+  idle_begin();
   searching_ = true;
   // seq_cst: read by producers deciding whether to wake a sleeper.
   core_.idle.searching.fetch_add(1, std::memory_order_seq_cst);
 }
 
 void Worker::found_work() noexcept {
+  idle_end();
   searching_ = false;
   // The last searcher to find work wakes a successor if anyone sleeps and there is more
   // work where this came from: nobody else is looking for it.
@@ -369,16 +477,22 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
                      core_.stopping.load(std::memory_order_acquire) || (!isolated && core_.any_work_visible_to(node));
   if (!ready) {
     counters.parks.bump();
+    stats.state.store(WorkerState::Parked, std::memory_order_relaxed);
     // relaxed: a hint; the last worker to fall asleep hands freed memory back.
     if (joining == nullptr && core_.idle.sleepers.load(std::memory_order_relaxed) ==
                                   static_cast<std::int32_t>(core_.workers.size()))
       core_.on_idle();
     waiter.wait(epoch);
+    stats.state.store(WorkerState::Searching, std::memory_order_relaxed);
   }
   if (!core_.lot->delist(this)) {
     // A producer took us off the list and counted us as searching (ParkingLot P3).
     counters.wakeups.bump();
     searching_ = true;
+  } else {
+    // Back in the loop as a worker that is not searching: it runs what it finds without
+    // found_work(), so its idle period ends here (and starts again if it finds nothing).
+    idle_end();
   }
 }
 
@@ -449,6 +563,7 @@ void Worker::help_wait(WaitCounter& c) {
     park(&c, armed, isolated);
   }
   leave_search();
+  idle_end();
   if (armed) c.disarm();
 }
 

@@ -14,6 +14,8 @@
 // process on their CPU instead of waiting out its slice (worker.cpp, request_short_slice).
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <pthread.h>
@@ -21,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "metrics/worker_stats.hpp"
 #include "policy/ready_queue.hpp"
 #include "queue/injection_queue.hpp"
 #include "queue/urgent_lane.hpp"
@@ -62,12 +65,28 @@ class Worker : public WorkerLocal {
   // inside an isolation region, only that region's tasks.
   void help_wait(WaitCounter& c);
 
+  // What is watched at task boundaries (bits): a trace recording, event counters read on
+  // request. Zero, the common case, costs run_task() one predicted branch on this line.
+  static constexpr std::uint8_t kWatchTrace = 1;
+  static constexpr std::uint8_t kWatchCounters = 2;
+  // relaxed: set before the workers start (counters) or by a trace's start and stop,
+  // whose own protocol orders what the bit guards.
+  std::atomic<std::uint8_t> watch_{0};
+
+  // Metrics beyond the counters (metrics/worker_stats.hpp, S1-S3).
+  WorkerStats stats;
+  // The steal level `i`'s scope and NUMA distance (for the snapshot's steal bins).
+  std::size_t steal_levels() const noexcept { return levels_.size(); }
+  StealScope steal_scope(std::size_t i) const noexcept;
+  unsigned steal_distance(std::size_t i) const noexcept { return levels_[i].distance; }
+
  private:
   // A StealLevel resolved against the plan's shared lists: no per-worker copy of the
   // victims (memory stays linear in the workers); victim k is
   // workers[list[base + (first + k) % size]].
   struct Level {
     StealLevel::Kind kind;
+    unsigned distance;
     const unsigned* list;       // the plan's VictimList::workers (the plan outlives us)
     unsigned base, size, first, count;
     const std::vector<unsigned>* nodes;  // Remote levels: those nodes' injection queues
@@ -82,15 +101,29 @@ class Worker : public WorkerLocal {
   // Policy work: takes from `q` (see ReadyQueue), and keeps the entry for run_task().
   TaskFrame* take_ready(ReadyQueue* q, bool preferred, bool allow_low);
   TaskFrame* took_ready(ReadyQueue* q, Entry& e);
-  // Runs a found task: policy work is timed and accounted (run_policy), the rest executed.
+  // Runs a found task: policy work is timed and accounted (run_policy), watched tasks are
+  // observed (run_watched), the rest executed.
   void run_task(TaskFrame* f) noexcept {
-    if (policy_from_ != nullptr) [[unlikely]] {
-      run_policy(f);
+    if (policy_from_ != nullptr || watch_.load(std::memory_order_relaxed) != 0) [[unlikely]] {
+      run_watched(f);
       return;
     }
     execute(f);
   }
-  [[gnu::cold, gnu::noinline]] void run_policy(TaskFrame* f) noexcept;
+  [[gnu::cold, gnu::noinline]] void run_watched(TaskFrame* f) noexcept;
+  void run_policy(TaskFrame* f) noexcept;
+  // Event counters (kWatchCounters): starts them on this thread; reads and publishes them.
+  void start_counters();
+ public:
+  // Reads this thread's event counters into stats.published (WorkerStats S3); on this
+  // worker's own thread only.
+  void publish_counters() noexcept;
+ private:
+  void count_group_events(GroupNode& g, const std::array<std::uint64_t, kMaxEvents>& ev0,
+                          const std::array<std::uint64_t, kMaxEvents>& outer) noexcept;
+  // Idle periods and state (WorkerStats S2).
+  void idle_begin() noexcept;
+  void idle_end() noexcept;
   bool belongs(TaskFrame* f, const WaitCounter& c) noexcept;
   TaskFrame* find_work_isolated(WaitCounter& c, unsigned failed_rounds);
   // `policy` false (an isolated wait): deques and injection queues only; an isolated wait
@@ -118,6 +151,8 @@ class Worker : public WorkerLocal {
   // CPU time of the policy tasks that ran nested inside the policy task running now (in
   // its waits), which run_policy() does not charge to it a second time.
   std::int64_t policy_inner_ns_ = 0;
+  // The same for event counters, when the running policy task's group counts them.
+  std::array<std::uint64_t, kMaxEvents> policy_inner_events_{};
   std::vector<Level> levels_;
   const std::unique_ptr<Worker>* all_ = nullptr;            // every worker, by index
   const std::unique_ptr<InjectionQueue>* inject_ = nullptr;  // every node's injection queue

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +23,7 @@
 #include "future_kernels.hpp"
 #include "graph_kernels.hpp"
 #include "kernels.hpp"
+#include "metrics_kernels.hpp"
 #include "policy_kernels.hpp"
 #include "runtimes.hpp"
 #include "timer_kernels.hpp"
@@ -78,17 +80,52 @@ void add_common_counters(benchmark::State& st, std::uint64_t tasks) {
   st.counters["peak_rss_MiB"] = peak_rss_mib();
 }
 
+// What a vitte run did, as counters of its benchmark row: steals per iteration by scope and
+// NUMA distance (steals_l3, steals_node, steals_remote_d<distance>), and the event counters
+// per task (ctr_<event>) when VITTE_BENCH_COUNTERS=1 turned them on. Other runtimes' rows
+// get none: their threads are not ours to count.
+class VitteWatch {
+ public:
+  VitteWatch(Runtime r, int threads)
+      : s_(r == Runtime::Vitte ? &bench::vitte_scheduler(threads) : nullptr),
+        before_(s_ != nullptr ? s_->metrics() : vitte::MetricsSnapshot{}) {}
+  void report(benchmark::State& st, std::uint64_t tasks_per_iteration) const {
+    if (s_ == nullptr || st.iterations() == 0) return;
+    const vitte::MetricsSnapshot d = s_->metrics() - before_;
+    const auto iters = static_cast<double>(st.iterations());
+    for (const vitte::StealBin& b : d.steal_bins) {
+      const std::string name = b.scope == vitte::StealScope::Remote ? "steals_remote_d" + std::to_string(b.distance)
+                                                                     : std::string("steals_") + vitte::to_string(b.scope);
+      st.counters[name] = static_cast<double>(b.steals) / iters;
+    }
+    const double tasks = static_cast<double>(tasks_per_iteration) * iters;
+    for (std::size_t i = 0; i < d.counter_info.events.size() && tasks > 0; ++i) {
+      std::string name = "ctr_" + d.counter_info.events[i];
+      for (char& c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') c = '_';
+      st.counters[name] = static_cast<double>(d.counters[i]) / tasks;
+    }
+  }
+
+ private:
+  vitte::Scheduler* s_;
+  vitte::MetricsSnapshot before_;
+};
+
 void fib_bench(benchmark::State& st, Runtime r, int threads, int n, long want) {
+  const VitteWatch watch(r, threads);
   for (auto _ : st) {
     const long got = run_on(r, threads, [&] { return bench::fib_vitte(n); }, [&] { return bench::fib_tbb(n); },
                             [&] { return bench::fib_omp(n); });
     check(st, got, want);
   }
   add_common_counters(st, bench::fib_spawns(n));
+  watch.report(st, bench::fib_spawns(n));
 }
 
 void skynet_bench(benchmark::State& st, Runtime r, int threads) {
   const std::uint64_t leaves = 1'000'000, want = 499'999'500'000ull;
+  const VitteWatch watch(r, threads);
   for (auto _ : st) {
     const std::uint64_t got = run_on(r, threads, [&] { return bench::skynet_vitte(0, leaves); },
                                      [&] { return bench::skynet_tbb(0, leaves); },
@@ -96,6 +133,7 @@ void skynet_bench(benchmark::State& st, Runtime r, int threads) {
     check(st, got, want);
   }
   add_common_counters(st, 1'111'110);  // every node but the root is a task
+  watch.report(st, 1'111'110);
 }
 
 // Coroutine forms of fib and skynet (coro_kernels.hpp), on vitte only: started with
@@ -122,6 +160,7 @@ void coyield_bench(benchmark::State& st, int threads) {
 }
 
 void nqueens_bench(benchmark::State& st, Runtime r, int threads, int n, long want) {
+  const VitteWatch watch(r, threads);
   for (auto _ : st) {
     bench::Board b;
     const long got = run_on(r, threads, [&] { return bench::nqueens_vitte(n, 0, b); },
@@ -129,6 +168,7 @@ void nqueens_bench(benchmark::State& st, Runtime r, int threads, int n, long wan
     check(st, got, want);
   }
   st.counters["peak_rss_MiB"] = peak_rss_mib();
+  watch.report(st, 0);
 }
 
 bench::Uts uts_params() {
@@ -141,6 +181,7 @@ bench::Uts uts_params() {
 
 void uts_bench(benchmark::State& st, Runtime r, int threads, std::uint64_t want) {
   const bench::Uts u = uts_params();
+  const VitteWatch watch(r, threads);
   for (auto _ : st) {
     const std::uint64_t got = run_on(r, threads, [&] { return bench::uts_vitte(u, 1, true); },
                                      [&] { return bench::uts_tbb(u, 1, true); },
@@ -148,6 +189,7 @@ void uts_bench(benchmark::State& st, Runtime r, int threads, std::uint64_t want)
     check(st, got, want);
   }
   add_common_counters(st, want - 1);
+  watch.report(st, want - 1);
 }
 
 // Latency distribution of one benchmark's iterations (microseconds) as counters: the mean
@@ -274,6 +316,7 @@ void register_all() {
   bench::register_timer_kernels(thread_counts(), g_wrong_answer, add_latency_counters);  // timer_kernels.hpp
   bench::register_future_kernels(thread_counts(), g_wrong_answer, peak_rss_mib);  // future_kernels.hpp
   bench::register_policy_kernels(thread_counts(), g_wrong_answer, add_latency_counters);  // policy_kernels.hpp
+  bench::register_metrics_kernels(thread_counts(), g_wrong_answer);  // metrics_kernels.hpp
 }
 
 }  // namespace

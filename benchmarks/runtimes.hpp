@@ -7,7 +7,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdlib>
 #include <map>
+#include <string>
 #include <memory>
 #include <string>
 
@@ -28,10 +30,19 @@ inline const char* name(Runtime r) {
 }
 
 // One scheduler / arena per thread count, made once and reused by every benchmark.
+// VITTE_BENCH_COUNTERS=1 makes them count events (MetricsOptions::counters, the default
+// set), reported per task as ctr_<event> on the vitte rows; off by default, since reading
+// the counters costs the workers a little time whenever they go idle (docs/metrics.md).
 inline vitte::Scheduler& vitte_scheduler(int threads) {
   static std::map<int, std::unique_ptr<vitte::Scheduler>> pool;
   auto& s = pool[threads];
-  if (!s) s = std::make_unique<vitte::Scheduler>(static_cast<std::size_t>(threads));
+  if (!s) {
+    vitte::Options o;
+    o.workers = static_cast<std::size_t>(threads);
+    if (const char* c = std::getenv("VITTE_BENCH_COUNTERS"); c != nullptr && std::string(c) == "1")
+      o.metrics.counters = true;
+    s = std::make_unique<vitte::Scheduler>(std::move(o));
+  }
   return *s;
 }
 

@@ -77,7 +77,8 @@ void print_groups(const Config& c) {
     stack.pop_back();
     std::cout << std::string(2 * std::min(depth, kMaxIndent), ' ')
               << (depth > kMaxIndent ? "(level " + std::to_string(depth) + ") " : "") << g->name << ": weight " << g->weight
-              << (g->sets_weight ? "" : " (default)") << ", policy \"" << g->policy << "\"\n";
+              << (g->sets_weight ? "" : " (default)") << ", policy \"" << g->policy << "\""
+              << (g->counters ? ", counters" : "") << "\n";
     push_children(g->name, depth + 1);
   }
 }
@@ -87,6 +88,18 @@ void print_config(const Config& c, const Plan& p) {
             << "; arena policy \"" << c.policy << "\"" << (c.sets_policy ? "" : " (default)");
   if (c.aging.count() > 0) std::cout << "; aging " << duration_text(c.aging);
   std::cout << "; allocator \"" << c.allocator << "\"\n";
+  if (c.counters || c.sample_interval.count() > 0) {
+    std::cout << "metrics: event counters " << (c.counters.value_or(false) ? "on" : "off");
+    if (c.events) {
+      std::cout << " (";
+      for (std::size_t i = 0; i < c.events->size(); ++i) std::cout << (i ? ", " : "") << (*c.events)[i];
+      std::cout << ")";
+    } else if (c.counters.value_or(false)) {
+      std::cout << " (the default set)";
+    }
+    if (c.sample_interval.count() > 0) std::cout << "; queue depth sampled every " << duration_text(c.sample_interval);
+    std::cout << "\n";
+  }
   if (c.groups.empty()) return;
   std::cout << "groups (" << c.groups.size() << ", below the arena):\n";
   print_groups(c);
@@ -95,7 +108,8 @@ void print_config(const Config& c, const Plan& p) {
 nlohmann::json config_json(const Config& c, const Plan& p) {
   nlohmann::json groups = nlohmann::json::array();
   for (const Config::GroupDecl& g : c.groups)
-    groups.push_back({{"name", g.name}, {"parent", g.parent}, {"weight", g.weight}, {"policy", g.policy}});
+    groups.push_back(
+        {{"name", g.name}, {"parent", g.parent}, {"weight", g.weight}, {"policy", g.policy}, {"counters", g.counters}});
   nlohmann::json j = {{"source", c.source},
                       {"steal_scope", p.cross_node_steals ? "cross-node" : "node"},
                       {"policy", c.policy},
@@ -103,6 +117,10 @@ nlohmann::json config_json(const Config& c, const Plan& p) {
                       {"groups", std::move(groups)},
                       {"allocator", c.allocator}};
   if (c.aging.count() > 0) j["aging_ns"] = c.aging.count();
+  nlohmann::json m = {{"counters", c.counters.value_or(false)}};
+  if (c.events) m["events"] = *c.events;
+  if (c.sample_interval.count() > 0) m["sample_interval_ns"] = c.sample_interval.count();
+  j["metrics"] = std::move(m);
   return j;
 }
 
@@ -137,7 +155,7 @@ int topo_command(const TopoArgs& args) {
               << m.reason << ")\n";
   }
   std::cout << "build: vitte-scheduler " << VITTE_VERSION << "; node memory: " << memory_backend() << "; PAPI "
-            << (papi ? "found, counters not wired in yet" : "not found") << "\n";
+            << (papi ? "found" : "not found (Linux's software events still count)") << "\n";
   return 0;
 }
 

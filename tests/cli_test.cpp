@@ -235,7 +235,7 @@ aging = "1500us"
   EXPECT_EQ(c["policy"], "fair");
   EXPECT_EQ(c["aging_ns"], 1500000);
   const auto group = [](const char* name, const char* parent, double weight, const char* policy) {
-    return nlohmann::json{{"name", name}, {"parent", parent}, {"weight", weight}, {"policy", policy}};
+    return nlohmann::json{{"name", name}, {"parent", parent}, {"weight", weight}, {"policy", policy}, {"counters", false}};
   };
   EXPECT_EQ(c["groups"], nlohmann::json::array({group("interactive", "", 3, "priority"), group("ide", "interactive", 1, "fifo"),
                                                 group("batch", "", 0.5, "fair"), group("tenant-a", "batch", 2, "fifo"),

@@ -22,8 +22,6 @@ nlohmann::json error_json(const std::string& message, int exit_code);
 
 nlohmann::json to_json(const Topology& t);
 nlohmann::json to_json(const Plan& p, const Topology& t);
-nlohmann::json to_json(const Counts& c);
-nlohmann::json to_json(const MetricsSnapshot& m);
 
 std::string describe(const Topology& t);
 std::string describe(const Plan& p, const Topology& t);

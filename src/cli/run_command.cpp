@@ -11,6 +11,7 @@
 #include "cli/include_graph.hpp"
 #include "cli/pipeline.hpp"
 #include "cli/report.hpp"
+#include "metrics/json_export.hpp"
 #include "vitte/scheduler.hpp"
 
 namespace vitte::cli {
@@ -181,7 +182,7 @@ int run_command(const RunArgs& args) {
     }
     j["peak_rss_bytes"] = peak_rss_bytes();
     j["malloc"] = {{"node_local", sched.malloc_routing().node_local}, {"reason", sched.malloc_routing().reason}};
-    j["metrics"] = to_json(metrics);
+    j["metrics"] = detail::metrics_json_value(metrics);  // the library's metrics_json() object
     std::cout << j.dump(2) << "\n";
     return 0;
   }

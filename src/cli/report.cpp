@@ -166,6 +166,22 @@ std::string describe_locality(const MetricsSnapshot& m) {
   return o.str();
 }
 
+std::string describe_counters(const MetricsSnapshot& m, bool asked) {
+  const CounterInfo& c = m.counter_info;
+  if (!asked && !c.requested) return "";
+  std::ostringstream o;
+  if (!c.requested) {
+    // The scheduler did not take the request: say so rather than print an empty list.
+    o << "  event counters: asked for, but the scheduler reports that none were requested\n";
+    return o.str();
+  }
+  o << "  event counters: " << c.events.size() << " counted" << (c.note.empty() ? "" : " (" + c.note + ")") << "\n";
+  for (std::size_t i = 0; i < c.events.size() && i < m.counters.size(); ++i)
+    o << "    " << c.events[i] << (i < c.sources.size() ? " [" + c.sources[i] + "]" : "") << ": " << m.counters[i] << "\n";
+  for (const CounterInfo::Missing& x : c.unavailable) o << "    " << x.event << ": not counted: " << x.why << "\n";
+  return o.str();
+}
+
 std::uint64_t peak_rss_bytes() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);

@@ -26,6 +26,10 @@ nlohmann::json to_json(const Plan& p, const Topology& t);
 std::string describe(const Topology& t);
 std::string describe(const Plan& p, const Topology& t);
 std::string describe_locality(const MetricsSnapshot& m);
+// The event counters: each counted event's total, each event that could not be counted
+// with why (never a number for it). "" unless counting was `asked` for (--counters,
+// --events) or the config turned it on (counter_info.requested).
+std::string describe_counters(const MetricsSnapshot& m, bool asked);
 
 // Peak resident set size of this process, in bytes.
 std::uint64_t peak_rss_bytes();

@@ -33,9 +33,8 @@ int top_command(const TopArgs& args) {
     LiveView view(sched, stdout, [&] {
       const double t = std::chrono::duration<double>(clock::now() - start).count();
       char head[160];
-      std::snprintf(head, sizeof head, "vitte-sched top: %zu files, %s worker(s) on %s node(s), run %u, %.0f of %u s",
-                    files.size(), workers.c_str(), nodes.c_str(), runs.load(std::memory_order_relaxed) + 1, t,
-                    args.seconds);
+      std::snprintf(head, sizeof head, "vitte-sched top: %zu files, %s worker(s) on %s node(s), %u run(s) done, %.0f of %u s",
+                    files.size(), workers.c_str(), nodes.c_str(), runs.load(std::memory_order_relaxed), t, args.seconds);
       return std::string(head) + " (" + args.dir + ")";
     });
     // The last run finishes even when it outlasts the time asked for.

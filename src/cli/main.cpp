@@ -70,7 +70,7 @@ int finish_output(int status) {
 int run(int argc, char** argv) {
   using namespace vitte::cli;
   const bool json = wants_json(argc, argv);
-  CLI::App app{"vitte-sched: NUMA-aware work-stealing scheduler: topology, plans and the main job"};
+  CLI::App app{"vitte-sched: NUMA-aware work-stealing scheduler: topology, plans, the main job and its live view"};
   app.require_subcommand(1);
   app.footer(kExitStatusHelp);
 

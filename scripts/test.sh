@@ -90,7 +90,7 @@ if meson install -C build --destdir "$stage" --quiet >/dev/null &&
     local cflags
     cflags=$(pkg --cflags) || return 1
     echo "install: pkg-config --cflags: $cflags"
-    ! grep -qiE 'toml|tbb|hwloc|jemalloc' <<<"$cflags"
+    ! grep -qiE 'toml|tbb|hwloc|jemalloc|nlohmann' <<<"$cflags"
   }
   # The installed vitte-sched finds the staged library through its RUNPATH alone.
   sched_runs() {

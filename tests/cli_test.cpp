@@ -17,104 +17,15 @@
 #include <sstream>
 
 #include "cli/include_graph.hpp"
+#include "cli/report.hpp"
 #include "cli/pipeline.hpp"
+#include "cli_support.hpp"
 #include "test_support.hpp"
 #include "vitte/vitte.hpp"
 
 namespace fs = std::filesystem;
 
-namespace {
-
-struct CliRun {
-  int status;
-  std::string output;
-};
-
-CliRun vitte_sched(const std::string& args, const std::string& env = "", const std::string& wrapper = "") {
-  const std::string cmd = (env.empty() ? "" : "env " + env + " ") + wrapper + " " + VITTE_SCHED_BIN + " " + args +
-                          " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
-}
-
-// stdout and stderr apart; `redirect` (e.g. ">/dev/full") replaces the captured stdout.
-struct CliStreams {
-  int status;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-fs::path stderr_file() { return fs::temp_directory_path() / ("vitte-cli-stderr-" + std::to_string(getpid())); }
-
-CliStreams vitte_sched_streams(const std::string& args, const std::string& redirect = "") {
-  const fs::path err = stderr_file();
-  const std::string cmd = std::string(VITTE_SCHED_BIN) + " " + args + " 2>" + err.string() + " " + redirect;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int st = pclose(p);
-  CliStreams r{WIFEXITED(st) ? WEXITSTATUS(st) : -1, out, slurp(err)};
-  fs::remove(err);
-  return r;
-}
-
-// Runs vitte-sched with SIGPIPE ignored and stdout a pipe whose reading end is already
-// closed, so that every write fails with EPIPE (no race with a reader).
-CliStreams vitte_sched_into_closed_pipe(std::vector<std::string> args) {
-  int fds[2];
-  if (pipe(fds) != 0) return {-1, "", "pipe failed"};
-  close(fds[0]);
-  const fs::path err = stderr_file();
-  args.insert(args.begin(), VITTE_SCHED_BIN);
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    std::signal(SIGPIPE, SIG_IGN);  // stays ignored across exec
-    const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(fds[1], 1);
-    dup2(e, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  int st = 0;
-  waitpid(pid, &st, 0);
-  CliStreams r{WIFEXITED(st) ? WEXITSTATUS(st) : -1, "", slurp(err)};
-  fs::remove(err);
-  return r;
-}
-
-// A fresh directory of this process's own (mkdtemp), so that parallel runs never collide.
-fs::path make_temp_dir(const std::string& tag) {
-  std::string tmpl = (fs::temp_directory_path() / ("vitte-cli-" + tag + "-XXXXXX")).string();
-  if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + tmpl);
-  return tmpl;
-}
-
-// a.h -> b.h -> c.h, d/e.h -> "../a.h" and <c.h>; f.h includes nothing it can find.
-fs::path make_tree() {
-  const fs::path root = make_temp_dir("tree");
-  fs::create_directories(root / "d");
-  std::ofstream(root / "a.h") << "#include \"b.h\"\nint a(); // #include \"f.h\" in a comment\n";
-  std::ofstream(root / "b.h") << "#  include <c.h>\n/* #include <a.h> */ int b = 0x10;\n";
-  std::ofstream(root / "c.h") << "#pragma once\nconst char* s = \"#include <a.h>\";\n";
-  std::ofstream(root / "d" / "e.h") << "#include \"../a.h\"\n#include <c.h>\n";
-  std::ofstream(root / "f.h") << "#include <missing.h>\n";
-  return root;
-}
-
-}  // namespace
+using namespace vitte::clitest;
 
 TEST(IncludeGraph, TokenizerSkipsCommentsAndStrings) {
   vitte::cli::SourceFile f;
@@ -761,4 +672,118 @@ TEST(Cli, RunPassesPrintsEveryPass) {
     EXPECT_GE(p["wall_seconds"].get<double>(), 0.0);
   }
   fs::remove_all(root);
+}
+
+// --metrics-json and --metrics-prom write the measured run's snapshot: the same one that
+// run --json embeds under "metrics".
+TEST(Cli, RunWritesTheMetricsAsJsonAndPrometheusText) {
+  const fs::path root = make_tree();
+  const fs::path out = make_temp_dir("metrics");
+  const fs::path mj = out / "m.json", mp = out / "m.prom";
+  const CliStreams r = vitte_sched_streams("run --json --no-baseline --workers 2 --dir " + root.string() +
+                                           " --metrics-json " + mj.string() + " --metrics-prom " + mp.string());
+  ASSERT_EQ(r.status, 0) << r.err << r.out;
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["metrics_json_file"], mj.string());
+  EXPECT_EQ(doc["metrics_prom_file"], mp.string());
+  const auto m = nlohmann::json::parse(slurp(mj));
+  EXPECT_EQ(m["schema"], "vitte-metrics/1");
+  EXPECT_EQ(m, doc["metrics"]) << "one snapshot, one shape";
+  ASSERT_EQ(m["workers"].size(), 2u);
+  const std::uint64_t executed = m["total"]["executed"].get<std::uint64_t>();
+  EXPECT_GT(executed, 0u);
+  // The Prometheus file: per-worker executed counts that add up to the same total.
+  const std::string prom = slurp(mp);
+  EXPECT_NE(prom.find("# TYPE vitte_tasks_executed_total counter\n"), std::string::npos) << prom;
+  const std::regex sample(R"re(^vitte_tasks_executed_total\{worker="(\d+)",node="\d+"\} (\d+)$)re");
+  std::uint64_t sum = 0;
+  int workers = 0;
+  std::istringstream lines(prom);
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch s;
+    if (!std::regex_match(line, s, sample)) continue;
+    sum += std::stoull(s[2]);
+    ++workers;
+  }
+  EXPECT_EQ(workers, 2);
+  EXPECT_EQ(sum, executed);
+
+  const CliStreams text = vitte_sched_streams("run --no-baseline --workers 2 --dir " + root.string() +
+                                              " --metrics-prom " + mp.string());
+  ASSERT_EQ(text.status, 0) << text.err;
+  EXPECT_NE(text.out.find("metrics (Prometheus text) written to " + mp.string()), std::string::npos) << text.out;
+  fs::remove_all(out);
+  fs::remove_all(root);
+}
+
+// "-" is standard output: after the report, or refused where --json owns stdout; a path
+// that cannot be written fails with status 3 naming it.
+TEST(Cli, MetricsExportsToStdoutOrAnUnwritablePath) {
+  const fs::path root = make_tree();
+  const std::string run = "run --no-baseline --workers 2 --dir " + root.string();
+  const CliStreams dash = vitte_sched_streams(run + " --metrics-json -");
+  ASSERT_EQ(dash.status, 0) << dash.err;
+  const std::size_t brace = dash.out.find("\n{");
+  ASSERT_NE(brace, std::string::npos) << dash.out;
+  EXPECT_NE(dash.out.find("vitte-sched run:"), std::string::npos) << "the report comes first";
+  EXPECT_EQ(nlohmann::json::parse(dash.out.substr(brace + 1))["schema"], "vitte-metrics/1");
+
+  for (const std::string bad : {" --json --metrics-json -", " --json --metrics-prom /dev/stdout"}) {
+    const CliStreams j = vitte_sched_streams(run + bad);
+    EXPECT_EQ(j.status, 2) << bad << j.err;
+    const auto doc = nlohmann::json::parse(j.out);  // throws (fails) if the export came first
+    EXPECT_NE(doc["error"]["message"].get<std::string>().find("standard output"), std::string::npos) << bad;
+  }
+  const CliStreams both = vitte_sched_streams(run + " --metrics-json - --metrics-prom -");
+  EXPECT_EQ(both.status, 2);
+  EXPECT_NE(both.err.find("both standard output"), std::string::npos) << both.err;
+
+  const fs::path out = make_temp_dir("metrics-bad");
+  const std::string bad = (out / "no-such-dir" / "m.json").string();
+  for (const std::string flag : {"--metrics-json", "--metrics-prom"}) {
+    const CliStreams w = vitte_sched_streams(run + " " + flag + " " + bad);
+    EXPECT_EQ(w.status, 3) << flag << w.err << w.out;
+    EXPECT_NE(w.err.find("cannot write the metrics"), std::string::npos) << w.err;
+    EXPECT_NE(w.err.find("'" + bad + "'"), std::string::npos) << w.err;
+    const CliRun empty = vitte_sched(run + " " + flag + " ''");
+    EXPECT_EQ(empty.status, 2) << flag;
+    EXPECT_NE(empty.output.find(flag), std::string::npos) << empty.output;
+  }
+  fs::remove_all(out);
+  fs::remove_all(root);
+}
+
+TEST(Cli, EventListsAreCheckedAndCountersReportedOnlyWhenAskedFor) {
+  const fs::path root = make_tree();
+  const std::string run = "run --no-baseline --workers 2 --dir " + root.string();
+  for (const std::string bad : {"'PAPI_TOT_INS,,PAPI_L1_DCM'", "' , '", "','"}) {
+    const CliRun r = vitte_sched(run + " --events " + bad);
+    EXPECT_EQ(r.status, 2) << bad << r.output;
+    EXPECT_NE(r.output.find("empty event name"), std::string::npos) << r.output;
+  }
+  EXPECT_EQ(vitte_sched(run + " --events ''").status, 2);
+  const CliStreams plain = vitte_sched_streams(run);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_EQ(plain.out.find("event counters"), std::string::npos) << plain.out;
+  const CliStreams counted = vitte_sched_streams(run + " --counters");
+  ASSERT_EQ(counted.status, 0) << counted.err;
+  EXPECT_NE(counted.out.find("event counters"), std::string::npos) << counted.out;
+  fs::remove_all(root);
+}
+
+// The report lists what was counted and why the rest was not: no number for an event that
+// was not measured.
+TEST(Cli, TheCounterReportNeverShowsAnUnmeasuredEventAsANumber) {
+  vitte::MetricsSnapshot m;
+  EXPECT_EQ(vitte::cli::describe_counters(m, false), "");
+  EXPECT_NE(vitte::cli::describe_counters(m, true).find("none were requested"), std::string::npos);
+  m.counter_info.requested = true;
+  m.counter_info.events = {"PAPI_TOT_INS"};
+  m.counter_info.sources = {"papi"};
+  m.counter_info.unavailable = {{"PAPI_L3_TCM", "no such event"}};
+  m.counters = {12345};
+  const std::string text = vitte::cli::describe_counters(m, false);
+  EXPECT_NE(text.find("    PAPI_TOT_INS [papi]: 12345\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("    PAPI_L3_TCM: not counted: no such event\n"), std::string::npos) << text;
+  EXPECT_FALSE(std::regex_search(text, std::regex("PAPI_L3_TCM[^\n]*[0-9]"))) << text;
 }

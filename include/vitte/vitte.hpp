@@ -9,6 +9,7 @@
 #include "vitte/isolate.hpp"
 #include "vitte/memory.hpp"
 #include "vitte/metrics.hpp"
+#include "vitte/metrics_export.hpp"
 #include "vitte/parallel_for.hpp"
 #include "vitte/plan.hpp"
 #include "vitte/policy.hpp"

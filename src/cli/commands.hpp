@@ -8,6 +8,7 @@
 
 #include "vitte/config.hpp"
 #include "vitte/plan.hpp"
+#include "vitte/scheduler.hpp"
 #include "vitte/topology.hpp"
 
 namespace vitte::cli {
@@ -27,7 +28,7 @@ enum ExitStatus : int {
 inline constexpr const char* kExitStatusHelp =
     "Exit status: 0 ok; 2 usage error (bad arguments, config, --topology/--synthetic, a plan that cannot be "
     "built from them, a --dot graph too big to draw); 3 runtime failure (this machine cannot be discovered, the "
-    "output or the --dot file cannot be written, the tree changed between runs, an unexpected error); 4 the N-worker and 1-worker runs disagree. With --json, "
+    "output, the --dot or a --metrics-* file cannot be written, the tree changed between runs, an unexpected error); 4 the N-worker and 1-worker runs disagree. With --json, "
     "stdout holds one JSON document, the result or {\"schema\", \"error\": {\"message\", \"exit_code\"}}.";
 
 // An error a command reports with a given exit status; main() prints it (as JSON with
@@ -55,13 +56,31 @@ struct TopoArgs {
   bool json = false;
 };
 
+// What the scheduler measures beyond its always-on counts (MetricsOptions).
+struct MetricsArgs {
+  bool counters = false;  // --counters: event counters, the default set
+  std::string events;     // --events LIST: these events (comma-separated); turns counting on
+};
+
 struct RunArgs {
   TopologyArgs topo;
+  MetricsArgs metrics;
   std::string dir = "/usr/include";
   bool json = false;
   bool skip_baseline = false;
   std::string dot;      // --dot FILE: write the pass graph (a small --dir only)
   bool passes = false;  // --passes: per-pass time totals
+  std::string metrics_json;  // --metrics-json FILE ("-": stdout): the measured run's snapshot
+  std::string metrics_prom;  // --metrics-prom FILE ("-": stdout): the same, Prometheus text
+  bool live = false;         // --live: the live view (live_view.hpp) during the runs
+};
+
+// vitte-sched top: the main job over and over, under the live view.
+struct TopArgs {
+  TopologyArgs topo;
+  MetricsArgs metrics;
+  std::string dir = "/usr/include";
+  unsigned seconds = 10;  // how long to keep running the job
 };
 
 // --dot refuses pass graphs of more tasks than this (4 per file, plus one): a drawing of
@@ -70,6 +89,7 @@ inline constexpr std::size_t kMaxDotTasks = 2000;
 
 int topo_command(const TopoArgs& args);
 int run_command(const RunArgs& args);
+int top_command(const TopArgs& args);
 
 // Helpers shared by the commands.
 Topology load_topology(const TopologyArgs& a);
@@ -77,5 +97,17 @@ Placement parse_placement(const std::string& s);
 // The config to use (--config, else VITTE_CONFIG) and the plan options it yields.
 std::optional<Config> load_config(const TopologyArgs& a);
 PlanOptions plan_options(const TopologyArgs& a, const std::optional<Config>& config);
+// The scheduler's metrics options from --counters/--events; `live`: also sample the queue
+// depths (unless the config sets its own interval). Throws Failure for a bad --events list.
+MetricsOptions metrics_options(const MetricsArgs& a, const std::optional<Config>& config, bool live);
+// Whether `file` names the same file as this process's standard output (/dev/stdout, a
+// path the shell redirected stdout to, ...).
+bool is_stdout(const std::string& file);
+// A scheduler on `t` for the commands' jobs.
+Scheduler make_scheduler(const Topology& t, const std::optional<Config>& config, std::size_t workers,
+                         Placement placement, MetricsOptions metrics = {});
+// Writes `text` to `file` (replacing it); a file that cannot be written is a Failure with
+// kExitRuntime naming `what` and the file.
+void write_output(const std::string& file, const std::string& text, const std::string& what);
 
 }  // namespace vitte::cli

@@ -1,4 +1,4 @@
-// vitte-sched: inspect the machine and the worker plan, and run the main job.
+// vitte-sched: inspect the machine and the worker plan, run the main job, watch it live.
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -22,6 +22,13 @@ void add_topology_options(CLI::App* cmd, vitte::cli::TopologyArgs& a) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 16));
   cmd->add_option("--placement", a.placement, "auto | pin | unpinned (default auto)")
       ->check(CLI::IsMember({"auto", "pin", "unpinned"}));
+}
+
+void add_metrics_options(CLI::App* cmd, vitte::cli::MetricsArgs& a) {
+  cmd->add_flag("--counters", a.counters,
+                "count hardware/software events per worker (PAPI or perf_event; the default set of events)");
+  cmd->add_option("--events", a.events,
+                  "count these events (comma-separated, e.g. PAPI_TOT_INS,perf::CONTEXT-SWITCHES); implies --counters");
 }
 
 // Whether the command line asks for JSON; looked up before parsing so that parse errors
@@ -63,7 +70,7 @@ int finish_output(int status) {
 int run(int argc, char** argv) {
   using namespace vitte::cli;
   const bool json = wants_json(argc, argv);
-  CLI::App app{"vitte-sched: NUMA-aware work-stealing scheduler: topology, plans and the main job"};
+  CLI::App app{"vitte-sched: NUMA-aware work-stealing scheduler: topology, plans, the main job and its live view"};
   app.require_subcommand(1);
   app.footer(kExitStatusHelp);
 
@@ -84,11 +91,28 @@ int run(int argc, char** argv) {
                       "write the pass graph (Graphviz DOT, each task with its timings) to FILE; a small --dir only "
                       "(at most " + std::to_string(vitte::cli::kMaxDotTasks) + " tasks, 4 per file + 1)");
   run_cmd->add_flag("--passes", run.passes, "print per-pass time totals (read, lex, collect, link, analyse)");
+  add_metrics_options(run_cmd, run.metrics);
+  run_cmd->add_option("--metrics-json", run.metrics_json,
+                      "write the measured run's metrics snapshot as JSON to FILE ('-': standard output, after the report)");
+  run_cmd->add_option("--metrics-prom", run.metrics_prom,
+                      "write the measured run's metrics in the Prometheus text format to FILE ('-': standard output)");
+  run_cmd->add_flag("--live", run.live, "show the live view (as top does) during the warm-up and the measured run");
   run_cmd->footer(kExitStatusHelp);
 
-  if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "topo" && std::string(argv[1]) != "run")
+  TopArgs top;
+  CLI::App* top_cmd = app.add_subcommand(
+      "top", "run the main job over and over, showing per node and worker what the scheduler does, once a second");
+  add_topology_options(top_cmd, top.topo);
+  top_cmd->add_option("--dir", top.dir, "source tree to process (default /usr/include)");
+  top_cmd->add_option("--seconds", top.seconds, "how long to keep running the job (default 10)")
+      ->check(CLI::Range(1u, 86400u));
+  add_metrics_options(top_cmd, top.metrics);
+  top_cmd->footer(kExitStatusHelp);
+
+  if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "topo" && std::string(argv[1]) != "run" &&
+      std::string(argv[1]) != "top")
     return fail(json, kExitUsage,
-                "unknown command '" + std::string(argv[1]) + "' (expected 'topo' or 'run'; see --help)");
+                "unknown command '" + std::string(argv[1]) + "' (expected 'topo', 'run' or 'top'; see --help)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -99,15 +123,22 @@ int run(int argc, char** argv) {
     app.exit(e);
     return kExitUsage;
   }
-  for (CLI::App* cmd : {topo_cmd, run_cmd})
+  for (CLI::App* cmd : {topo_cmd, run_cmd, top_cmd})
     if (*cmd && cmd->count("--synthetic") > 0 &&
-        (cmd == topo_cmd ? topo.topo.synthetic : run.topo.synthetic).empty())
+        (cmd == topo_cmd ? topo.topo.synthetic : cmd == run_cmd ? run.topo.synthetic : top.topo.synthetic).empty())
       return fail(json, kExitUsage, "--synthetic needs a description, e.g. 'pack:2 numa:2 core:4 pu:2'");
   if (*run_cmd && run_cmd->count("--dot") > 0 && run.dot.empty())
     return fail(json, kExitUsage, "--dot needs a file name");
+  for (const char* flag : {"--metrics-json", "--metrics-prom"})
+    if (*run_cmd && run_cmd->count(flag) > 0 && (flag[10] == 'j' ? run.metrics_json : run.metrics_prom).empty())
+      return fail(json, kExitUsage, std::string(flag) + " needs a file name ('-' for standard output)");
+  for (CLI::App* cmd : {run_cmd, top_cmd})
+    if (*cmd && cmd->count("--events") > 0 && (cmd == run_cmd ? run.metrics : top.metrics).events.empty())
+      return fail(json, kExitUsage, "--events needs a list of events, e.g. PAPI_TOT_INS,PAPI_L1_DCM");
   try {
     if (*topo_cmd) return topo_command(topo);
     if (*run_cmd) return run_command(run);
+    if (*top_cmd) return top_command(top);
   } catch (const Failure& e) {
     return fail(json, e.status(), e.what());
   } catch (const vitte::ConfigError& e) {
@@ -121,7 +152,7 @@ int run(int argc, char** argv) {
   } catch (const std::exception& e) {
     return fail(json, kExitRuntime, std::string("unexpected error: ") + e.what());
   }
-  return fail(json, kExitUsage, "no command given (expected 'topo' or 'run'; see --help)");
+  return fail(json, kExitUsage, "no command given (expected 'topo', 'run' or 'top'; see --help)");
 }
 
 }  // namespace

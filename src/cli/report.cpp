@@ -99,44 +99,6 @@ json to_json(const Plan& p, const Topology& t) {
   return j;
 }
 
-json to_json(const Counts& c) {
-  return json{{"executed", c.executed},
-              {"skipped", c.skipped},
-              {"failed", c.failed},
-              {"spawned", c.spawned},
-              {"injected_taken", c.injected_taken},
-              {"steals_same_l3", c.steals_l3},
-              {"steals_same_node", c.steals_node},
-              {"steals_remote", c.steals_remote},
-              {"failed_steal_rounds", c.failed_steal_rounds},
-              {"parks", c.parks},
-              {"wakeups", c.wakeups},
-              {"boxed", c.boxed},
-              {"remote_steal_fraction", c.remote_steal_fraction()}};
-}
-
-json to_json(const MetricsSnapshot& m) {
-  json j;
-  j["total"] = to_json(m.total);
-  j["frames_live"] = m.frames_live;
-  for (const NodeMemoryStats& n : m.memory)
-    j["memory"].push_back({{"node", n.node}, {"allocations", n.allocations}, {"bytes_allocated", n.bytes_allocated},
-                           {"frees", n.frees}, {"bytes_freed", n.bytes_freed}});
-  for (const NodeMetrics& n : m.nodes) {
-    json jn = to_json(n.counts);
-    jn["node"] = n.node;
-    jn["workers"] = n.workers;
-    j["nodes"].push_back(jn);
-  }
-  for (const WorkerMetrics& w : m.workers) {
-    json jw = to_json(w.counts);
-    jw["worker"] = w.worker;
-    jw["node"] = w.node;
-    j["workers"].push_back(jw);
-  }
-  return j;
-}
-
 std::string describe(const Topology& t) {
   std::ostringstream o;
   o << "topology: " << t.source() << (t.is_this_machine() ? "" : " (not this machine)") << "\n";
@@ -201,6 +163,22 @@ std::string describe_locality(const MetricsSnapshot& m) {
     o << "  node L#" << n.node << ": " << n.workers << " worker(s), " << n.counts.executed << " tasks, steals "
       << n.counts.steals_l3 << "/" << n.counts.steals_node << "/" << n.counts.steals_remote
       << " (L3/node/remote), injected taken " << n.counts.injected_taken << "\n";
+  return o.str();
+}
+
+std::string describe_counters(const MetricsSnapshot& m, bool asked) {
+  const CounterInfo& c = m.counter_info;
+  if (!asked && !c.requested) return "";
+  std::ostringstream o;
+  if (!c.requested) {
+    // The scheduler did not take the request: say so rather than print an empty list.
+    o << "  event counters: asked for, but the scheduler reports that none were requested\n";
+    return o.str();
+  }
+  o << "  event counters: " << c.events.size() << " counted" << (c.note.empty() ? "" : " (" + c.note + ")") << "\n";
+  for (std::size_t i = 0; i < c.events.size() && i < m.counters.size(); ++i)
+    o << "    " << c.events[i] << (i < c.sources.size() ? " [" + c.sources[i] + "]" : "") << ": " << m.counters[i] << "\n";
+  for (const CounterInfo::Missing& x : c.unavailable) o << "    " << x.event << ": not counted: " << x.why << "\n";
   return o.str();
 }
 

@@ -22,12 +22,14 @@ nlohmann::json error_json(const std::string& message, int exit_code);
 
 nlohmann::json to_json(const Topology& t);
 nlohmann::json to_json(const Plan& p, const Topology& t);
-nlohmann::json to_json(const Counts& c);
-nlohmann::json to_json(const MetricsSnapshot& m);
 
 std::string describe(const Topology& t);
 std::string describe(const Plan& p, const Topology& t);
 std::string describe_locality(const MetricsSnapshot& m);
+// The event counters: each counted event's total, each event that could not be counted
+// with why (never a number for it). "" unless counting was `asked` for (--counters,
+// --events) or the config turned it on (counter_info.requested).
+std::string describe_counters(const MetricsSnapshot& m, bool asked);
 
 // Peak resident set size of this process, in bytes.
 std::uint64_t peak_rss_bytes();

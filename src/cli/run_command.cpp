@@ -6,26 +6,35 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
+#include <tuple>
 
 #include "cli/commands.hpp"
 #include "cli/include_graph.hpp"
+#include "cli/live_view.hpp"
 #include "cli/pipeline.hpp"
 #include "cli/report.hpp"
+#include "metrics/json_export.hpp"
+#include "vitte/metrics_export.hpp"
 #include "vitte/scheduler.hpp"
 
 namespace vitte::cli {
 
-namespace {
-
 Scheduler make_scheduler(const Topology& t, const std::optional<Config>& config, std::size_t workers,
-                         Placement placement) {
+                         Placement placement, MetricsOptions metrics) {
   Options o;
   o.topology = t;
   o.config = config;
   o.workers = workers;
   o.placement = placement;
+  o.metrics = std::move(metrics);
   return Scheduler(std::move(o));
 }
+
+namespace {
+
+// Whether an export (--metrics-json, --metrics-prom) goes to standard output.
+bool export_to_stdout(const std::string& file) { return file == "-" || (!file.empty() && is_stdout(file)); }
 
 bool same_answer(const JobResult& a, const JobResult& b) {
   return a.files == b.files && a.files_read == b.files_read && a.skipped == b.skipped && a.bytes == b.bytes &&
@@ -33,15 +42,6 @@ bool same_answer(const JobResult& a, const JobResult& b) {
          a.cycle_edges_dropped == b.cycle_edges_dropped && a.analyse_edges == b.analyse_edges;
 }
 
-void write_dot(const std::string& file, const std::string& dot) {
-  errno = 0;
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  if (out) out << dot;
-  if (out) out.close();
-  if (!out)
-    throw Failure(kExitRuntime, "cannot write the pass graph to '" + file + "'" +
-                                    (errno != 0 ? std::string(": ") + std::strerror(errno) : std::string()));
-}
 
 // "3 skipped: 1 not_regular (first: fifo: a FIFO), 2 too_large (first: big: 268435456 bytes)"
 std::string describe_skips(const SkipTally& s) {
@@ -81,10 +81,31 @@ bool is_stdout(const std::string& file) {
          a.st_ino == b.st_ino;
 }
 
+void write_output(const std::string& file, const std::string& text, const std::string& what) {
+  errno = 0;
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (out) out << text;
+  if (out) out.close();
+  if (!out)
+    throw Failure(kExitRuntime, "cannot write " + what + " to '" + file + "'" +
+                                    (errno != 0 ? std::string(": ") + std::strerror(errno) : std::string()));
+}
+
 int run_command(const RunArgs& args) {
   if (args.json && !args.dot.empty() && is_stdout(args.dot))
     throw Failure(kExitUsage, "--dot '" + args.dot + "' is standard output, which --json keeps for one JSON "
                               "document: write the pass graph to a file");
+  const bool json_to_stdout = export_to_stdout(args.metrics_json), prom_to_stdout = export_to_stdout(args.metrics_prom);
+  for (const auto& [flag, file, to_stdout] : {std::tuple{"--metrics-json", args.metrics_json, json_to_stdout},
+                                              std::tuple{"--metrics-prom", args.metrics_prom, prom_to_stdout}})
+    if (args.json && to_stdout)
+      throw Failure(kExitUsage, std::string(flag) + " '" + file + "' is standard output, which --json keeps for one "
+                                "JSON document (its \"metrics\" key holds the snapshot): write it to a file");
+  if (json_to_stdout && prom_to_stdout)
+    throw Failure(kExitUsage, "--metrics-json '" + args.metrics_json + "' and --metrics-prom '" + args.metrics_prom +
+                                  "' are both standard output: write one of them to a file");
+  if (args.json && args.live)
+    throw Failure(kExitUsage, "--live draws on standard output, which --json keeps for one JSON document");
   const std::optional<Config> config = load_config(args.topo);
   const Topology topo = load_topology(args.topo);
   const Placement placement = parse_placement(args.topo.placement);
@@ -99,16 +120,28 @@ int run_command(const RunArgs& args) {
   // One graph for every run below, on both schedulers.
   PassPipeline pipeline(args.dir, files, /*name_files=*/!args.dot.empty());
 
-  Scheduler sched = make_scheduler(topo, config, args.topo.workers, placement);
+  Scheduler sched = make_scheduler(topo, config, args.topo.workers, placement,
+                                   metrics_options(args.metrics, config, args.live));
   const std::size_t n = sched.num_workers();
+  std::optional<LiveView> live;  // over the warm-up and the measured run
+  if (args.live)
+    live.emplace(sched, stdout, [&] { return "vitte-sched run --live: " + args.dir + ", " + std::to_string(n) + " worker(s)"; });
   pipeline.run(sched);  // warm-up: page cache, frame pools, thread start-up
   const MetricsSnapshot before = sched.metrics();
   // Timings only when asked for: an untraced run has no timing code at all.
   const bool trace = args.passes || !args.dot.empty();
   const JobResult par = pipeline.run(sched, trace);
   const MetricsSnapshot metrics = sched.metrics() - before;
+  if (live) live->stop();
   const std::vector<PassTime> passes = args.passes ? pipeline.pass_times() : std::vector<PassTime>{};
-  if (!args.dot.empty()) write_dot(args.dot, pipeline.dot());
+  if (!args.dot.empty()) write_output(args.dot, pipeline.dot(), "the pass graph");
+  // The exports of the measured run: files now, as --dot; standard output after the report.
+  const std::string metrics_json_text = args.metrics_json.empty() ? "" : vitte::metrics_json(metrics, 2) + "\n";
+  const std::string metrics_prom_text = args.metrics_prom.empty() ? "" : metrics_prometheus(metrics);
+  if (!args.metrics_json.empty() && !json_to_stdout)
+    write_output(args.metrics_json, metrics_json_text, "the metrics (JSON)");
+  if (!args.metrics_prom.empty() && !prom_to_stdout)
+    write_output(args.metrics_prom, metrics_prom_text, "the metrics (Prometheus text)");
   SkipTally skipped = listing_skips;
   skipped.merge(par.skipped);
 
@@ -172,6 +205,8 @@ int run_command(const RunArgs& args) {
       j["passes"] = jp;
     }
     if (!args.dot.empty()) j["dot_file"] = args.dot;
+    if (!args.metrics_json.empty()) j["metrics_json_file"] = args.metrics_json;
+    if (!args.metrics_prom.empty()) j["metrics_prom_file"] = args.metrics_prom;
     j["seconds"] = par.seconds;
     j["files_per_second"] = static_cast<double>(par.files_read) / par.seconds;
     j["mb_per_second"] = mb / par.seconds;
@@ -181,7 +216,7 @@ int run_command(const RunArgs& args) {
     }
     j["peak_rss_bytes"] = peak_rss_bytes();
     j["malloc"] = {{"node_local", sched.malloc_routing().node_local}, {"reason", sched.malloc_routing().reason}};
-    j["metrics"] = to_json(metrics);
+    j["metrics"] = detail::metrics_json_value(metrics);  // the library's metrics_json() object
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -210,6 +245,12 @@ int run_command(const RunArgs& args) {
   std::printf("  peak RSS %.0f MiB; workers' malloc: %s (%s)\n", static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0),
               sched.malloc_routing().node_local ? "node-local" : "system", sched.malloc_routing().reason.c_str());
   std::cout << "  " << describe_locality(metrics);
+  std::cout << describe_counters(metrics, args.metrics.counters || !args.metrics.events.empty());
+  if (!args.metrics_json.empty() && !json_to_stdout) std::printf("  metrics (JSON) written to %s\n", args.metrics_json.c_str());
+  if (!args.metrics_prom.empty() && !prom_to_stdout)
+    std::printf("  metrics (Prometheus text) written to %s\n", args.metrics_prom.c_str());
+  if (json_to_stdout) std::cout << metrics_json_text;
+  if (prom_to_stdout) std::cout << metrics_prom_text;
   return 0;
 }
 

@@ -47,6 +47,33 @@ PlanOptions plan_options(const TopologyArgs& a, const std::optional<Config>& con
   return p;
 }
 
+MetricsOptions metrics_options(const MetricsArgs& a, const std::optional<Config>& config, bool live) {
+  MetricsOptions o;
+  if (a.counters) o.counters = true;
+  if (!a.events.empty()) {
+    std::vector<std::string> events;
+    std::size_t start = 0;
+    while (start <= a.events.size()) {
+      std::size_t end = a.events.find(',', start);
+      if (end == std::string::npos) end = a.events.size();
+      std::string e = a.events.substr(start, end - start);
+      e.erase(0, e.find_first_not_of(" \t"));
+      e.erase(e.find_last_not_of(" \t") + 1);
+      if (e.empty())
+        throw Failure(kExitUsage, "--events '" + a.events +
+                                      "': an empty event name (a comma-separated list, e.g. PAPI_TOT_INS,PAPI_L1_DCM)");
+      events.push_back(std::move(e));
+      start = end + 1;
+    }
+    o.counters = true;
+    o.events = std::move(events);
+  }
+  // The live view shows queue depths: sample them ten times per refresh, unless the config
+  // chose its own interval (a different one here would be a ConfigError).
+  if (live && !(config && config->sample_interval.count() > 0)) o.sample_interval = std::chrono::milliseconds(100);
+  return o;
+}
+
 namespace {
 
 // "20ms", "500us", "1500us": the largest unit that divides the duration.

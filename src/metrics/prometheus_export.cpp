@@ -1,0 +1,303 @@
+// metrics_prometheus(): the Prometheus text exposition format, version 0.0.4
+// (docs/metrics.md, "Prometheus", lists every family).
+//
+// Choices, each for a reason given in docs/metrics.md:
+// - the finest level only: per worker (labels worker, node), per node, per group. Totals
+//   are sums of those, and exporting both would double every sum() a user writes.
+// - base units: seconds for times (printed exactly from the nanoseconds), bytes.
+// - the submission latency is a histogram with cumulative `le` buckets over the range
+//   that holds samples, and no _sum: LatencyHistogram keeps no exact sum, and a summary's
+//   quantiles would be bucket edges presented as exact values.
+// - a family with no sample is left out with its HELP and TYPE: that is how an unmeasured
+//   event, or a sampler that is off, shows (never as zeros).
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <initializer_list>
+#include <string_view>
+
+#include "vitte/metrics_export.hpp"
+
+namespace vitte {
+namespace {
+
+struct Label {
+  std::string_view name;
+  std::string value;
+};
+
+// Label values may hold anything (group names come from users): the format escapes
+// backslash, double quote and line feed, and nothing else.
+void append_escaped(std::string& out, std::string_view v, bool quote_too) {
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else if (c == '"' && quote_too) out += "\\\"";
+    else out += c;
+  }
+}
+
+// Nanoseconds as seconds, exactly ("0.000001234", "3"): a double would round bucket edges.
+std::string seconds(std::int64_t ns) {
+  const bool negative = ns < 0;
+  const std::uint64_t v = negative ? 0 - static_cast<std::uint64_t>(ns) : static_cast<std::uint64_t>(ns);
+  std::string s(negative ? "-" : "");
+  s += std::to_string(v / 1000000000u);
+  char frac[10];
+  std::snprintf(frac, sizeof frac, "%09llu", static_cast<unsigned long long>(v % 1000000000u));
+  std::size_t len = 9;
+  while (len > 0 && frac[len - 1] == '0') --len;
+  if (len > 0) s.append(".").append(frac, len);
+  return s;
+}
+std::string seconds(std::uint64_t ns) { return seconds(static_cast<std::int64_t>(ns)); }
+
+// The shortest text that reads back as the same double, in the format's spelling of the
+// non-finite values.
+std::string number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+// Writes families in order. A family's HELP and TYPE lines are held back until its first
+// sample, so that a family without samples leaves no trace.
+class Exposition {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    header_.clear();
+    header_ += "# HELP ";
+    header_ += name;
+    header_ += ' ';
+    append_escaped(header_, help, false);
+    header_ += "\n# TYPE ";
+    header_ += name;
+    header_ += ' ';
+    header_ += type;
+    header_ += '\n';
+  }
+  void sample(std::string_view name, std::initializer_list<Label> labels, const std::string& value) {
+    out_ += header_;
+    header_.clear();
+    out_ += name;
+    if (labels.size() > 0) {
+      out_ += '{';
+      bool first = true;
+      for (const Label& l : labels) {
+        if (!first) out_ += ',';
+        first = false;
+        out_ += l.name;
+        out_ += "=\"";
+        append_escaped(out_, l.value, true);
+        out_ += '"';
+      }
+      out_ += '}';
+    }
+    out_ += ' ';
+    out_ += value;
+    out_ += '\n';
+  }
+  void sample(std::string_view name, std::initializer_list<Label> labels, std::uint64_t value) {
+    sample(name, labels, std::to_string(value));
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string header_;
+  std::string out_;
+};
+
+std::string str(unsigned v) { return std::to_string(v); }
+
+// One family per Counts field, one sample per worker.
+void worker_counts(Exposition& e, const MetricsSnapshot& m) {
+  struct Field {
+    const char* name;
+    const char* help;
+    std::uint64_t Counts::*member;
+  };
+  static constexpr Field fields[] = {
+      {"vitte_tasks_executed_total", "Tasks run by the worker.", &Counts::executed},
+      {"vitte_tasks_skipped_total", "Tasks of a cancelled group or failed loop, not run.", &Counts::skipped},
+      {"vitte_tasks_failed_total", "Tasks that threw.", &Counts::failed},
+      {"vitte_tasks_spawned_total", "Tasks pushed to the worker's own deque.", &Counts::spawned},
+      {"vitte_injected_taken_total", "Tasks taken from the own node's injection queue.", &Counts::injected_taken},
+      {"vitte_policy_taken_total", "Policy work taken from a node's ReadyQueue.", &Counts::policy_taken},
+      {"vitte_failed_steal_rounds_total", "Passes over all victims that found nothing.", &Counts::failed_steal_rounds},
+      {"vitte_parks_total", "Times the worker went to sleep.", &Counts::parks},
+      {"vitte_wakeups_total", "Times a producer woke a sleeping worker.", &Counts::wakeups},
+      {"vitte_boxed_total", "Closures too big for a task frame (heap-boxed).", &Counts::boxed},
+  };
+  for (const Field& f : fields) {
+    e.family(f.name, "counter", f.help);
+    for (const WorkerMetrics& w : m.workers) e.sample(f.name, {{"worker", str(w.worker)}, {"node", str(w.node)}}, w.counts.*(f.member));
+  }
+  e.family("vitte_steals_total", "counter", "Successful steals by the worker, by scope (l3, node, remote).");
+  for (const WorkerMetrics& w : m.workers)
+    for (const auto& [scope, n] : {std::pair{StealScope::L3, w.counts.steals_l3}, std::pair{StealScope::Node, w.counts.steals_node},
+                                   std::pair{StealScope::Remote, w.counts.steals_remote}})
+      e.sample("vitte_steals_total", {{"worker", str(w.worker)}, {"node", str(w.node)}, {"scope", to_string(scope)}}, n);
+  e.family("vitte_steals_by_distance_total", "counter",
+           "Successful steals by the worker, by scope and NUMA distance to the victim (10 within a node).");
+  for (const WorkerMetrics& w : m.workers)
+    for (const StealBin& b : w.steal_bins)
+      e.sample("vitte_steals_by_distance_total",
+               {{"worker", str(w.worker)}, {"node", str(w.node)}, {"scope", to_string(b.scope)}, {"distance", str(b.distance)}},
+               b.steals);
+}
+
+void worker_time(Exposition& e, const MetricsSnapshot& m) {
+  e.family("vitte_worker_idle_seconds_total", "counter", "Wall time the worker was alive and idle (searching or parked).");
+  for (const WorkerMetrics& w : m.workers)
+    e.sample("vitte_worker_idle_seconds_total", {{"worker", str(w.worker)}, {"node", str(w.node)}}, seconds(w.idle_ns));
+  e.family("vitte_worker_alive_seconds_total", "counter", "Wall time since the worker started.");
+  for (const WorkerMetrics& w : m.workers)
+    e.sample("vitte_worker_alive_seconds_total", {{"worker", str(w.worker)}, {"node", str(w.node)}}, seconds(w.alive_ns));
+  // One sample per state, 1 for the worker's: a query can count workers by state.
+  e.family("vitte_worker_state", "gauge", "1 for the worker's state at the snapshot, 0 for the others.");
+  for (const WorkerMetrics& w : m.workers)
+    for (WorkerState s : {WorkerState::Running, WorkerState::Searching, WorkerState::Parked, WorkerState::Stopped})
+      e.sample("vitte_worker_state", {{"worker", str(w.worker)}, {"node", str(w.node)}, {"state", to_string(s)}},
+               std::uint64_t{w.state == s ? 1u : 0u});
+}
+
+// Event counters, only those counted (CounterInfo::events), and the ones that could not be
+// counted as info samples with the reason: never a zero that was not measured.
+void events(Exposition& e, const MetricsSnapshot& m) {
+  const CounterInfo& info = m.counter_info;
+  e.family("vitte_event_info", "gauge", "1 for each event counted, with where its counts come from (papi, perf_event).");
+  for (std::size_t i = 0; i < info.events.size(); ++i)
+    e.sample("vitte_event_info", {{"event", info.events[i]}, {"source", i < info.sources.size() ? info.sources[i] : ""}},
+             std::uint64_t{1});
+  e.family("vitte_event_unavailable_info", "gauge", "1 for each event asked for that could not be counted, with why.");
+  for (const CounterInfo::Missing& x : info.unavailable)
+    e.sample("vitte_event_unavailable_info", {{"event", x.event}, {"reason", x.why}}, std::uint64_t{1});
+  e.family("vitte_events_total", "counter", "Event counts (PAPI or perf_event) of the worker's thread.");
+  for (const WorkerMetrics& w : m.workers)
+    for (std::size_t i = 0; i < info.events.size() && i < w.counters.size(); ++i)
+      e.sample("vitte_events_total", {{"worker", str(w.worker)}, {"node", str(w.node)}, {"event", info.events[i]}}, w.counters[i]);
+}
+
+void latency(Exposition& e, const MetricsSnapshot& m) {
+  e.family("vitte_submit_latency_seconds", "histogram",
+           "From an external submission to the start of its task on the node (no _sum: the histogram keeps none).");
+  for (const NodeMetrics& n : m.nodes) {
+    const LatencyHistogram& h = n.submit_latency;
+    unsigned first = LatencyHistogram::kBuckets, last = 0;
+    for (unsigned b = 0; b < LatencyHistogram::kBuckets; ++b)
+      if (h.buckets[b] != 0) {
+        if (first == LatencyHistogram::kBuckets) first = b;
+        last = b;
+      }
+    std::uint64_t cumulative = 0;
+    for (unsigned b = first; b <= last && first < LatencyHistogram::kBuckets; ++b) {
+      cumulative += h.buckets[b];
+      // Values are whole nanoseconds, so "at most the bucket's largest value" is exact.
+      e.sample("vitte_submit_latency_seconds_bucket", {{"node", str(n.node)}, {"le", seconds(LatencyHistogram::upper_edge(b))}},
+               cumulative);
+    }
+    e.sample("vitte_submit_latency_seconds_bucket", {{"node", str(n.node)}, {"le", "+Inf"}}, h.count);
+    e.sample("vitte_submit_latency_seconds_count", {{"node", str(n.node)}}, h.count);
+  }
+  e.family("vitte_submit_latency_max_seconds", "gauge", "Largest submission latency on the node.");
+  for (const NodeMetrics& n : m.nodes) e.sample("vitte_submit_latency_max_seconds", {{"node", str(n.node)}}, seconds(n.submit_latency.max_ns));
+}
+
+void nodes(Exposition& e, const MetricsSnapshot& m) {
+  e.family("vitte_node_workers", "gauge", "Workers of the node's arena.");
+  for (const NodeMetrics& n : m.nodes) e.sample("vitte_node_workers", {{"node", str(n.node)}}, std::uint64_t{n.workers});
+  e.family("vitte_queue_depth", "gauge", "Frames waiting in the node's queues and its workers' deques at the snapshot.");
+  for (const NodeMetrics& n : m.nodes) e.sample("vitte_queue_depth", {{"node", str(n.node)}}, n.queue_depth.now);
+  // The sampled figures exist only while the sampler runs (MetricsOptions::sample_interval).
+  e.family("vitte_queue_depth_samples_total", "counter", "Queue depth samples taken on the node.");
+  for (const NodeMetrics& n : m.nodes)
+    if (n.queue_depth.samples > 0) e.sample("vitte_queue_depth_samples_total", {{"node", str(n.node)}}, n.queue_depth.samples);
+  e.family("vitte_queue_depth_sampled_sum_total", "counter",
+           "Sum of the sampled queue depths (over vitte_queue_depth_samples_total: the mean depth).");
+  for (const NodeMetrics& n : m.nodes)
+    if (n.queue_depth.samples > 0) e.sample("vitte_queue_depth_sampled_sum_total", {{"node", str(n.node)}}, n.queue_depth.sum);
+  e.family("vitte_queue_depth_max", "gauge", "Largest sampled queue depth since the scheduler started.");
+  for (const NodeMetrics& n : m.nodes)
+    if (n.queue_depth.samples > 0) e.sample("vitte_queue_depth_max", {{"node", str(n.node)}}, n.queue_depth.max);
+  latency(e, m);
+  struct Field {
+    const char* name;
+    const char* help;
+    std::uint64_t TimerCounts::*member;
+  };
+  static constexpr Field timer_fields[] = {
+      {"vitte_timers_armed_total", "Timer entries queued on the node.", &TimerCounts::armed},
+      {"vitte_timers_fired_total", "Timer entries that fell due.", &TimerCounts::fired},
+      {"vitte_timers_cancelled_total", "Timer entries taken out before they fell due.", &TimerCounts::cancelled},
+      {"vitte_timers_dropped_total", "Timer entries still pending at shutdown.", &TimerCounts::dropped},
+  };
+  for (const Field& f : timer_fields) {
+    e.family(f.name, "counter", f.help);
+    for (const NodeMetrics& n : m.nodes) e.sample(f.name, {{"node", str(n.node)}}, n.timers.*(f.member));
+  }
+  e.family("vitte_timers_pending", "gauge", "Timer entries armed and not yet fired, cancelled or dropped.");
+  for (const NodeMetrics& n : m.nodes) e.sample("vitte_timers_pending", {{"node", str(n.node)}}, n.timers.pending());
+}
+
+void scheduler_wide(Exposition& e, const MetricsSnapshot& m) {
+  e.family("vitte_frames_live", "gauge", "Task frames held from the system allocator (128 bytes each).");
+  e.sample("vitte_frames_live", {}, std::to_string(m.frames_live));
+  e.family("vitte_deadlines_met_total", "counter", "Deadline work that finished in time.");
+  e.sample("vitte_deadlines_met_total", {}, m.deadlines_met);
+  e.family("vitte_deadlines_missed_total", "counter", "Deadline work that finished late.");
+  e.sample("vitte_deadlines_missed_total", {}, m.deadlines_missed);
+  struct Field {
+    const char* name;
+    const char* help;
+    std::uint64_t NodeMemoryStats::*member;
+  };
+  static constexpr Field memory_fields[] = {
+      {"vitte_memory_allocations_total", "Node-local allocations, process-wide, by NUMA node of this machine.",
+       &NodeMemoryStats::allocations},
+      {"vitte_memory_allocated_bytes_total", "Bytes of node-local allocations.", &NodeMemoryStats::bytes_allocated},
+      {"vitte_memory_frees_total", "Node-local blocks freed.", &NodeMemoryStats::frees},
+      {"vitte_memory_freed_bytes_total", "Bytes of node-local blocks freed.", &NodeMemoryStats::bytes_freed},
+  };
+  for (const Field& f : memory_fields) {
+    e.family(f.name, "counter", f.help);
+    for (const NodeMemoryStats& n : m.memory) e.sample(f.name, {{"node", str(n.node)}}, n.*(f.member));
+  }
+}
+
+// Groups are labelled by id (unique; the arena's own level is 0) and name: names may be
+// empty (the arena, anonymous groups), which Prometheus reads as no label at all.
+void groups(Exposition& e, const MetricsSnapshot& m) {
+  const auto id = [](const GroupMetrics& g) { return std::to_string(g.id); };
+  e.family("vitte_group_info", "gauge", "1 for each level of the scheduling tree, with its parent's name.");
+  for (const GroupMetrics& g : m.groups) e.sample("vitte_group_info", {{"id", id(g)}, {"group", g.name}, {"parent", g.parent}}, std::uint64_t{1});
+  e.family("vitte_group_weight", "gauge", "The group's share under a fair parent.");
+  for (const GroupMetrics& g : m.groups) e.sample("vitte_group_weight", {{"id", id(g)}, {"group", g.name}}, number(g.weight));
+  e.family("vitte_group_tasks_total", "counter", "Tasks of the group's own level that finished.");
+  for (const GroupMetrics& g : m.groups) e.sample("vitte_group_tasks_total", {{"id", id(g)}, {"group", g.name}}, g.tasks);
+  e.family("vitte_group_cpu_seconds_total", "counter", "CPU time the group's own tasks used on workers.");
+  for (const GroupMetrics& g : m.groups) e.sample("vitte_group_cpu_seconds_total", {{"id", id(g)}, {"group", g.name}}, seconds(g.cpu_ns));
+  e.family("vitte_group_deadlines_missed_total", "counter", "Deadline tasks of the group that finished late.");
+  for (const GroupMetrics& g : m.groups)
+    e.sample("vitte_group_deadlines_missed_total", {{"id", id(g)}, {"group", g.name}}, g.deadlines_missed);
+  e.family("vitte_group_events_total", "counter", "Event counts summed over the group's tasks (GroupSpec::counters).");
+  for (const GroupMetrics& g : m.groups)
+    for (std::size_t i = 0; i < m.counter_info.events.size() && i < g.counters.size(); ++i)
+      e.sample("vitte_group_events_total", {{"id", id(g)}, {"group", g.name}, {"event", m.counter_info.events[i]}}, g.counters[i]);
+}
+
+}  // namespace
+
+std::string metrics_prometheus(const MetricsSnapshot& m) {
+  Exposition e;
+  worker_counts(e, m);
+  worker_time(e, m);
+  events(e, m);
+  nodes(e, m);
+  groups(e, m);
+  scheduler_wide(e, m);
+  return e.take();
+}
+
+}  // namespace vitte

@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "memory/free_memory.hpp"
 #include "metrics/queue_sampler.hpp"
 #include "scheduler_core.hpp"
 #include "vitte/task_group.hpp"
@@ -19,7 +20,6 @@ namespace detail {
 std::atomic<std::int64_t> external_frames{0};
 std::atomic<bool> trim_wanted{false};
 std::atomic<std::uint64_t> fork_generation{0};
-void release_free_memory() noexcept;  // memory/node_memory.cpp
 
 namespace {
 // Reads VITTE_CONFIG once (when Options::config is unset) and takes the runtime settings

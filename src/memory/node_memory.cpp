@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 
+#include "memory/free_memory.hpp"
 #include "memory/jemalloc_arenas.hpp"
 #include "topology/hwloc_seam.hpp"
 #include "vitte/error.hpp"

@@ -34,6 +34,7 @@
 #include <exception>
 #include <string>
 
+#include "memory/free_memory.hpp"
 #include "scheduler_core.hpp"
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/scheduler.hpp"
@@ -52,9 +53,34 @@ void add_ref(UserTimer* t) noexcept {
   t->refs.fetch_add(1, std::memory_order_relaxed);
 }
 
+namespace {
+// Timer states alive in the process, and whether they passed kTimerBurst since they last
+// drained. A burst that drains hands its memory back once (release_free_memory): glibc
+// trims its heap only from the top, and any small block allocated there during the burst
+// by another thread (a metrics snapshot, a log line) would otherwise keep the whole
+// burst's pages. Statistics-grade: relaxed RMWs on the timer path, never on a task's.
+constexpr std::int64_t kTimerBurst = std::int64_t{1} << 16;
+std::atomic<std::int64_t> live_timers{0};
+std::atomic<bool> timer_burst{false};
+
+void timer_born() noexcept {
+  if (live_timers.fetch_add(1, std::memory_order_relaxed) + 1 == kTimerBurst)
+    timer_burst.store(true, std::memory_order_relaxed);
+}
+
+void timer_died() noexcept {
+  if (live_timers.fetch_sub(1, std::memory_order_relaxed) == 1 && timer_burst.load(std::memory_order_relaxed) &&
+      timer_burst.exchange(false, std::memory_order_relaxed))
+    release_free_memory();
+}
+}  // namespace
+
 void release(UserTimer* t) noexcept {
   // acq_rel: the release publishes this holder's writes; the last one's acquire sees all.
-  if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) t->op(t, UserTimerOp::Delete);
+  if (t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    t->op(t, UserTimerOp::Delete);
+    timer_died();
+  }
 }
 
 void set_deadline(UserTimer* t, Clock::time_point d) noexcept {
@@ -308,6 +334,7 @@ bool cancel_user_timer(UserTimer* t) noexcept {
 Timer Scheduler::start_timer(detail::UserTimer* t, std::chrono::steady_clock::time_point first,
                              std::chrono::nanoseconds period, bool periodic, const TimerOptions& opts,
                              const char* what) {
+  detail::timer_born();
   Timer timer(t);  // the handle's reference: frees the state if we throw
   detail::start_user_timer(core_.get(), t, first, period, periodic, opts, what);
   return timer;

@@ -150,6 +150,9 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
     }
     std::int64_t start = 0;
     if constexpr (Trace) start = ns_since(gs->t0);
+    // A scheduler trace (trace.hpp) records each graph task inside its strand's slice.
+    TraceRecorder* tracer = static_cast<Worker*>(w)->graph_tracer();
+    const std::int64_t traced_at = tracer != nullptr ? now_ns() : 0;
     GraphNode* child = nullptr;
     bool waits = false;  // n finishes when its subflow does
     try {
@@ -162,6 +165,10 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
       gs->counter.record_exception(std::current_exception());  // cancels the run
       w->counters.failed.bump();  // metrics: every task that threw, as for other tasks
       return;
+    }
+    if (tracer != nullptr) [[unlikely]] {
+      const std::string& name = n->owner->name_of(*n);
+      tracer->graph_task(traced_at, name.empty() ? gs->name : name, n->index);
     }
     if constexpr (Trace) {
       TraceStamp& t = n->owner->trace[n->index];  // sized before the list's tasks start

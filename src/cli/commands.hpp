@@ -27,7 +27,7 @@ enum ExitStatus : int {
 inline constexpr const char* kExitStatusHelp =
     "Exit status: 0 ok; 2 usage error (bad arguments, config, --topology/--synthetic, a plan that cannot be "
     "built from them, a --dot graph too big to draw); 3 runtime failure (this machine cannot be discovered, the "
-    "output or the --dot file cannot be written, the tree changed between runs, an unexpected error); 4 the N-worker and 1-worker runs disagree. With --json, "
+    "output, the --dot or the --trace file cannot be written, the tree changed between runs, an unexpected error); 4 the N-worker and 1-worker runs disagree. With --json, "
     "stdout holds one JSON document, the result or {\"schema\", \"error\": {\"message\", \"exit_code\"}}.";
 
 // An error a command reports with a given exit status; main() prints it (as JSON with
@@ -62,6 +62,7 @@ struct RunArgs {
   bool skip_baseline = false;
   std::string dot;      // --dot FILE: write the pass graph (a small --dir only)
   bool passes = false;  // --passes: per-pass time totals
+  std::string trace;    // --trace FILE: a trace of the measured run (trace.hpp)
 };
 
 // --dot refuses pass graphs of more tasks than this (4 per file, plus one): a drawing of

@@ -84,6 +84,8 @@ int run(int argc, char** argv) {
                       "write the pass graph (Graphviz DOT, each task with its timings) to FILE; a small --dir only "
                       "(at most " + std::to_string(vitte::cli::kMaxDotTasks) + " tasks, 4 per file + 1)");
   run_cmd->add_flag("--passes", run.passes, "print per-pass time totals (read, lex, collect, link, analyse)");
+  run_cmd->add_option("--trace", run.trace,
+                      "write a trace of the measured run (Chrome/Perfetto trace-event JSON: ui.perfetto.dev) to FILE");
   run_cmd->footer(kExitStatusHelp);
 
   if (argc > 1 && argv[1][0] != '-' && std::string(argv[1]) != "topo" && std::string(argv[1]) != "run")
@@ -105,6 +107,8 @@ int run(int argc, char** argv) {
       return fail(json, kExitUsage, "--synthetic needs a description, e.g. 'pack:2 numa:2 core:4 pu:2'");
   if (*run_cmd && run_cmd->count("--dot") > 0 && run.dot.empty())
     return fail(json, kExitUsage, "--dot needs a file name");
+  if (*run_cmd && run_cmd->count("--trace") > 0 && run.trace.empty())
+    return fail(json, kExitUsage, "--trace needs a file name");
   try {
     if (*topo_cmd) return topo_command(topo);
     if (*run_cmd) return run_command(run);

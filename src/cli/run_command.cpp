@@ -33,14 +33,18 @@ bool same_answer(const JobResult& a, const JobResult& b) {
          a.cycle_edges_dropped == b.cycle_edges_dropped && a.analyse_edges == b.analyse_edges;
 }
 
-void write_dot(const std::string& file, const std::string& dot) {
+// The failure of an output file, with the reason errno gives (set it to 0 before trying).
+Failure cannot_write(const std::string& what, const std::string& file) {
+  return Failure(kExitRuntime, "cannot write the " + what + " to '" + file + "'" +
+                                   (errno != 0 ? std::string(": ") + std::strerror(errno) : std::string()));
+}
+
+void write_file(const std::string& file, const std::string& what, const std::string& text) {
   errno = 0;
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  if (out) out << dot;
+  if (out) out << text;
   if (out) out.close();
-  if (!out)
-    throw Failure(kExitRuntime, "cannot write the pass graph to '" + file + "'" +
-                                    (errno != 0 ? std::string(": ") + std::strerror(errno) : std::string()));
+  if (!out) throw cannot_write(what, file);
 }
 
 // "3 skipped: 1 not_regular (first: fifo: a FIFO), 2 too_large (first: big: 268435456 bytes)"
@@ -85,6 +89,9 @@ int run_command(const RunArgs& args) {
   if (args.json && !args.dot.empty() && is_stdout(args.dot))
     throw Failure(kExitUsage, "--dot '" + args.dot + "' is standard output, which --json keeps for one JSON "
                               "document: write the pass graph to a file");
+  if (args.json && !args.trace.empty() && is_stdout(args.trace))
+    throw Failure(kExitUsage, "--trace '" + args.trace + "' is standard output, which --json keeps for one JSON "
+                              "document: write the trace to a file");
   const std::optional<Config> config = load_config(args.topo);
   const Topology topo = load_topology(args.topo);
   const Placement placement = parse_placement(args.topo.placement);
@@ -96,6 +103,12 @@ int run_command(const RunArgs& args) {
                                   std::to_string(files.size()) + " files, plus 1); more than " +
                                   std::to_string(kMaxDotTasks) + " cannot be drawn usefully: pick a --dir of at most " +
                                   std::to_string((kMaxDotTasks - 1) / 4) + " files");
+  // A --trace file that cannot be written fails now, before any run is spent on it (opened
+  // to append: an existing file is only replaced once the trace is there).
+  if (!args.trace.empty()) {
+    errno = 0;
+    if (!std::ofstream(args.trace, std::ios::binary | std::ios::app)) throw cannot_write("trace", args.trace);
+  }
   // One graph for every run below, on both schedulers.
   PassPipeline pipeline(args.dir, files, /*name_files=*/!args.dot.empty());
 
@@ -105,10 +118,13 @@ int run_command(const RunArgs& args) {
   const MetricsSnapshot before = sched.metrics();
   // Timings only when asked for: an untraced run has no timing code at all.
   const bool trace = args.passes || !args.dot.empty();
+  if (!args.trace.empty()) sched.start_trace();
   const JobResult par = pipeline.run(sched, trace);
+  const Trace run_trace = args.trace.empty() ? Trace() : sched.stop_trace();
   const MetricsSnapshot metrics = sched.metrics() - before;
+  if (!args.trace.empty()) write_file(args.trace, "trace", run_trace.json());
   const std::vector<PassTime> passes = args.passes ? pipeline.pass_times() : std::vector<PassTime>{};
-  if (!args.dot.empty()) write_dot(args.dot, pipeline.dot());
+  if (!args.dot.empty()) write_file(args.dot, "pass graph", pipeline.dot());
   SkipTally skipped = listing_skips;
   skipped.merge(par.skipped);
 
@@ -172,6 +188,12 @@ int run_command(const RunArgs& args) {
       j["passes"] = jp;
     }
     if (!args.dot.empty()) j["dot_file"] = args.dot;
+    if (!args.trace.empty())
+      j["trace"] = {{"file", args.trace},
+                    {"task_slices", run_trace.task_slices()},
+                    {"tasks_run", run_trace.tasks_run()},
+                    {"sample_every", run_trace.sample_every()},
+                    {"dropped_events", run_trace.dropped()}};
     j["seconds"] = par.seconds;
     j["files_per_second"] = static_cast<double>(par.files_read) / par.seconds;
     j["mb_per_second"] = mb / par.seconds;
@@ -203,6 +225,12 @@ int run_command(const RunArgs& args) {
                   p.wall_seconds);
   }
   if (!args.dot.empty()) std::printf("  pass graph written to %s\n", args.dot.c_str());
+  if (!args.trace.empty())
+    std::printf("  trace of the measured run written to %s: %llu task slices (%llu tasks run), %llu events dropped "
+                "(open it in ui.perfetto.dev)\n",
+                args.trace.c_str(), static_cast<unsigned long long>(run_trace.task_slices()),
+                static_cast<unsigned long long>(run_trace.tasks_run()),
+                static_cast<unsigned long long>(run_trace.dropped()));
   std::printf("  time %.3f s: %.0f files/s, %.1f MB/s\n", par.seconds, static_cast<double>(par.files_read) / par.seconds,
               mb / par.seconds);
   if (have_base)

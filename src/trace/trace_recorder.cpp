@@ -82,7 +82,7 @@ void TraceRecorder::end_task(TaskSpan& s) noexcept {
     if (s.sampled) {
       if (s.victim >= 0)
         t->add(TraceEvent{s.start, s.stolen_at, static_cast<std::uint32_t>(s.victim), TraceKind::Steal,
-                          std::uint64_t{worker_} << 40 | ++flows_});
+                          std::uint64_t{worker_} << 32 | ++flows_});
       if (t->add(TraceEvent{s.start, end - s.start, s.label, TraceKind::Task, 0})) ++t->task_slices;
     }
   }

@@ -94,6 +94,8 @@ class TraceRecorder {
   const TaskFrame* stolen_frame_ = nullptr;
   int stolen_from_ = -1;
   std::int64_t stolen_at_ = 0;
+  // Steals recorded in this worker's traces; a flow's id is (worker << 32 | this), unique in
+  // a trace and below 2^53, so viewers that read numbers as doubles keep them apart.
   std::uint64_t flows_ = 0;
 };
 

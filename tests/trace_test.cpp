@@ -224,15 +224,21 @@ TEST(Trace, StartAndStopWhileWorkRuns) {
       s.join_all();
     }
   });
-  const std::size_t rounds = vitte::test::scaled(200);
+  const std::size_t rounds = vitte::test::scaled(100);
+  std::uint64_t recorded = 0;
   for (std::size_t i = 0; i < rounds; ++i) {
     s.start_trace({.events_per_worker = 256, .sample_every = 1 + static_cast<unsigned>(i % 3)});
+    // Let the workers run (and write) some tasks into this trace before it stops.
+    const std::uint64_t executed = s.metrics().total.executed;
+    while (s.metrics().total.executed < executed + 20) std::this_thread::yield();
     const vitte::Trace t = s.stop_trace();
     EXPECT_LE(t.task_slices(), t.tasks_run());
+    recorded += t.task_slices();
     if (i % 32 == 0) {
       EXPECT_TRUE(nlohmann::json::accept(t.json()));
     }
   }
+  EXPECT_GT(recorded, 0u);
   // And stopped from a task on a worker, while the others keep running the load.
   s.start_trace();
   auto f = s.async([&s] { return s.stop_trace(); });

@@ -250,7 +250,7 @@ class Scheduler {
   // Ends the recording and returns it. Never waits for a running task (a task that has
   // not finished by then has no slice); may be called from a task. After shutdown() it
   // returns the trace that was recording when the workers stopped. UsageError when no trace
-  // is recording.
+  // is recording, and in a process that inherited the scheduler through fork().
   Trace stop_trace();
   // Whether a trace is recording.
   bool tracing() const;

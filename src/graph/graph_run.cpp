@@ -25,6 +25,7 @@
 
 #include "graph/graph_state.hpp"
 #include "scheduler_core.hpp"
+#include "trace/trace_clock.hpp"
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/scheduler.hpp"
@@ -152,7 +153,7 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
     if constexpr (Trace) start = ns_since(gs->t0);
     // A scheduler trace (trace.hpp) records each graph task inside its strand's slice.
     TraceRecorder* tracer = static_cast<Worker*>(w)->graph_tracer();
-    const std::int64_t traced_at = tracer != nullptr ? now_ns() : 0;
+    const std::int64_t traced_at = tracer != nullptr ? trace_ticks() : 0;
     GraphNode* child = nullptr;
     bool waits = false;  // n finishes when its subflow does
     try {

@@ -24,12 +24,12 @@ enum class TraceKind : std::uint8_t {
   Park,   // a sleep: ts, dur
   Wake,   // woken by a producer: ts
   Steal,  // a steal from another worker's deque: ts = the stolen task's slice start,
-          // dur = when it was stolen (absolute ns), name = the victim, arg = the flow id
+          // dur = when it was stolen (ticks), name = the victim, arg = the flow id
 };
 
-// 32 bytes: two per cache line.
+// 32 bytes: two per cache line. Times in trace ticks (trace_clock.hpp).
 struct TraceEvent {
-  std::int64_t ts;   // steady_clock ns
+  std::int64_t ts;
   std::int64_t dur;
   std::uint32_t name;
   TraceKind kind;
@@ -60,13 +60,15 @@ class NameTable {
 // One worker's recording. The events array is allocated by start_trace() and not touched
 // until the worker writes it (so its pages are first touched, and placed, by that worker).
 struct WorkerTrace {
-  WorkerTrace(std::size_t capacity_, std::uint32_t generation_, std::int64_t start_ns_)
-      : events(new TraceEvent[capacity_]), capacity(capacity_), generation(generation_), start_ns(start_ns_) {}
+  WorkerTrace(std::size_t capacity_, std::uint32_t generation_, std::int64_t start_ticks_)
+      : events(new TraceEvent[capacity_]), capacity(capacity_), generation(generation_), start_ticks(start_ticks_) {}
   std::unique_ptr<TraceEvent[]> events;
   std::size_t capacity;
   std::size_t size = 0;
   std::uint32_t generation;  // the session it belongs to (TraceRecorder R4)
-  std::int64_t start_ns;     // when the session began (steady_clock ns)
+  std::int64_t start_ticks;  // when the session began
+  // Tasks that ended during the session: TraceRecorder counts them outside the buffer (an
+  // unsampled task touches no buffer); retract() stores the count here.
   std::uint64_t tasks_run = 0;
   std::uint64_t task_slices = 0;
   std::uint64_t dropped = 0;
@@ -93,8 +95,18 @@ struct TraceData {
   std::vector<Worker> workers;
   unsigned sample_every = 1;
   std::size_t events_per_worker = 0;
-  std::int64_t start_ns = 0;  // timestamps are written relative to this
-  std::int64_t stop_ns = 0;
+  // The clock at start and stop, in steady_clock ns and in trace ticks: ticks map linearly
+  // to ns between them (trace_clock.hpp).
+  std::int64_t start_ns = 0, stop_ns = 0;
+  std::int64_t start_ticks = 0, stop_ticks = 0;
+  bool tsc = false;  // ticks are TSC cycles; else they are the ns themselves
+  // Nanoseconds since the start of the trace at `ticks`.
+  std::int64_t ns_since_start(std::int64_t ticks) const noexcept {
+    const std::int64_t span = stop_ticks - start_ticks;
+    if (span <= 0) return 0;
+    const long double scale = static_cast<long double>(stop_ns - start_ns) / static_cast<long double>(span);
+    return static_cast<std::int64_t>(static_cast<long double>(ticks - start_ticks) * scale);
+  }
   std::string binding;         // the plan's binding, and why
   std::string binding_reason;
   std::string topology;        // where the topology came from

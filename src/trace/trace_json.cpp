@@ -127,7 +127,7 @@ struct Writer {
 
   void event(unsigned w, const WorkerTrace& t, const TraceEvent& e) {
     static const std::string kTask = "task", kPark = "park", kWake = "wake", kSteal = "steal";
-    const std::int64_t ts = e.ts - d.start_ns;
+    const std::int64_t ts = d.ns_since_start(e.ts);
     switch (e.kind) {
       case TraceKind::Task:
         open("X", "task", w);
@@ -157,7 +157,7 @@ struct Writer {
           name(kSteal);
           out += ",\"id\":";
           append_uint(out, e.arg);
-          at("ts", e.dur - d.start_ns);
+          at("ts", d.ns_since_start(e.dur));
           out += '}';
         }
         open("f", "steal", w);
@@ -168,8 +168,9 @@ struct Writer {
         out += '}';
         return;
     }
+    // Both ends mapped from ticks, so that a slice nested in another stays inside it.
     at("ts", ts);
-    at("dur", e.dur);
+    at("dur", d.ns_since_start(e.ts + e.dur) - ts);
     out += '}';
   }
 
@@ -178,7 +179,7 @@ struct Writer {
     out += "\n],\n\"metadata\":{\"vitte\":{\"sample_every\":" + std::to_string(d.sample_every);
     out += ",\"events_per_worker\":" + std::to_string(d.events_per_worker);
     out += ",\"worker_count\":" + std::to_string(d.workers.size());
-    out += ",\"clock\":\"steady_clock ns\",\"duration_us\":";
+    out += std::string(",\"clock\":\"") + (d.tsc ? "tsc" : "steady_clock") + "\",\"duration_us\":";
     append_us(out, d.stop_ns - d.start_ns);
     out += ",\"plan_binding\":";
     append_string(out, d.binding);

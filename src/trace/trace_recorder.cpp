@@ -3,7 +3,7 @@
 #include <new>
 #include <thread>
 
-#include "policy/ready_queue.hpp"  // now_ns(): the steady clock every trace timestamp comes from
+#include "trace/trace_clock.hpp"
 
 namespace vitte::detail {
 
@@ -23,6 +23,7 @@ std::uint32_t NameTable::intern(std::string_view name) {
 void TraceRecorder::publish(WorkerTrace* t, unsigned sample_every) noexcept {
   // relaxed: ordered before the worker reads it by the seq_cst store below and R5.
   session_.store(std::uint64_t{t->generation} << 32 | sample_every, std::memory_order_relaxed);
+  tasks_at_publish_ = tasks_run_.load(std::memory_order_relaxed);
   active_.store(t, std::memory_order_seq_cst);  // R1
 }
 
@@ -31,6 +32,13 @@ void TraceRecorder::retract() noexcept {
   active_.store(nullptr, std::memory_order_seq_cst);          // R3
   for (unsigned spins = 0; in_use_.load(std::memory_order_seq_cst) == t && t != nullptr; ++spins)
     if (spins > 64) std::this_thread::yield();  // the worker was preempted inside a section
+  if (t != nullptr) t->tasks_run = tasks_run_.load(std::memory_order_relaxed) - tasks_at_publish_;
+}
+
+void TraceRecorder::count_task() noexcept {
+  // relaxed, load + store: the worker is the only writer; the controller reads a value at
+  // most a task or two old (R6).
+  tasks_run_.store(tasks_run_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 WorkerTrace* TraceRecorder::enter() noexcept {
@@ -65,7 +73,7 @@ void TraceRecorder::begin_task(TaskSpan& s, const TaskFrame* f) noexcept {
       s.victim = stolen_from_;
       s.stolen_at = stolen_at_;
     }
-    s.start = now_ns();
+    s.start = trace_ticks();
   }
   stolen_frame_ = nullptr;
   s.outer = open_;
@@ -74,17 +82,22 @@ void TraceRecorder::begin_task(TaskSpan& s, const TaskFrame* f) noexcept {
 
 void TraceRecorder::end_task(TaskSpan& s) noexcept {
   open_ = s.outer;
-  const std::int64_t end = s.sampled ? now_ns() : 0;
+  if (!s.sampled) {
+    // No buffer to touch, so no section (R6): a relaxed look at the session is enough.
+    if (active_.load(std::memory_order_relaxed) != nullptr &&
+        session_.load(std::memory_order_relaxed) >> 32 == s.generation)
+      count_task();
+    return;
+  }
+  const std::int64_t end = trace_ticks();
   WorkerTrace* t = enter();
   if (t == nullptr) return;
   if (t->generation == s.generation) {  // R4
-    ++t->tasks_run;
-    if (s.sampled) {
-      if (s.victim >= 0)
-        t->add(TraceEvent{s.start, s.stolen_at, static_cast<std::uint32_t>(s.victim), TraceKind::Steal,
-                          std::uint64_t{worker_} << 32 | ++flows_});
-      if (t->add(TraceEvent{s.start, end - s.start, s.label, TraceKind::Task, 0})) ++t->task_slices;
-    }
+    count_task();
+    if (s.victim >= 0)
+      t->add(TraceEvent{s.start, s.stolen_at, static_cast<std::uint32_t>(s.victim), TraceKind::Steal,
+                        std::uint64_t{worker_} << 32 | ++flows_});
+    if (t->add(TraceEvent{s.start, end - s.start, s.label, TraceKind::Task, 0})) ++t->task_slices;
   }
   leave();
 }
@@ -93,7 +106,7 @@ void TraceRecorder::stolen(unsigned victim, const TaskFrame* f) noexcept {
   if (countdown_ != 0) return;  // the stolen task will not be sampled: no flow, no clock read
   stolen_frame_ = f;
   stolen_from_ = static_cast<int>(victim);
-  stolen_at_ = now_ns();
+  stolen_at_ = trace_ticks();
 }
 
 void TraceRecorder::label_task(std::string_view name) noexcept {
@@ -111,7 +124,7 @@ void TraceRecorder::label_task(std::string_view name) noexcept {
 }
 
 void TraceRecorder::graph_task(std::int64_t start, std::string_view name, std::uint32_t index) noexcept {
-  const std::int64_t end = now_ns();
+  const std::int64_t end = trace_ticks();
   WorkerTrace* t = enter();
   if (t == nullptr) return;
   if (open_ != nullptr && t->generation == open_->generation) {  // R4, through the enclosing task
@@ -130,7 +143,7 @@ void TraceRecorder::parked(std::int64_t start, std::int64_t end) noexcept {
   WorkerTrace* t = enter();
   if (t == nullptr) return;
   // A sleep that began before this trace did shows from the trace's start.
-  if (start < t->start_ns) start = t->start_ns;
+  if (start < t->start_ticks) start = t->start_ticks;
   t->add(TraceEvent{start, end - start, 0, TraceKind::Park, 0});
   leave();
 }

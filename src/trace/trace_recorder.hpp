@@ -29,6 +29,11 @@
 //       that sees it late misses the first tasks, one that sees it cleared late finds no
 //       buffer (R2). Work queued after start_trace() returned is traced: the queue's
 //       release/acquire orders the bit and `session_` before the worker takes the task.
+//   R6  A task that is not sampled touches no buffer and enters no section: it is counted
+//       in `tasks_run_` (the worker's own counter; the controller reads it at publish and
+//       after retract, and the difference is the session's tasks_run). A task finishing
+//       as the trace stops may be counted without its slice, or not at all; a task that
+//       finished before stop_trace() was called is always counted, and its slice is in.
 #pragma once
 
 #include <atomic>
@@ -70,6 +75,7 @@ class TraceRecorder {
   void label_task(std::string_view name) noexcept;
   // Graph tasks are recorded inside sampled task slices only.
   bool in_sampled_task() const noexcept { return open_ != nullptr && open_->sampled; }
+  // Times in trace ticks (trace_clock.hpp).
   void graph_task(std::int64_t start, std::string_view name, std::uint32_t index) noexcept;
   void parked(std::int64_t start, std::int64_t end) noexcept;
   void woken(std::int64_t at) noexcept;
@@ -77,6 +83,7 @@ class TraceRecorder {
  private:
   WorkerTrace* enter() noexcept;  // R2: the buffer, or null (then nothing to leave)
   void leave() noexcept;
+  void count_task() noexcept;     // R6
 
   // Shared with the controller.
   std::atomic<WorkerTrace*> active_{nullptr};  // R1
@@ -85,6 +92,8 @@ class TraceRecorder {
   // start, outside any section, so it is a copy rather than a field of the buffer. relaxed:
   // ordered for the worker by R5's queue edge, and checked against the buffer by R4.
   std::atomic<std::uint64_t> session_{0};
+  std::atomic<std::uint64_t> tasks_run_{0};  // R6: written by the worker only
+  std::uint64_t tasks_at_publish_ = 0;       // the controller's
 
   // The worker's own.
   const unsigned worker_;

@@ -6,8 +6,8 @@
 // trace_mu keeps one controller at a time; the workers never take it.
 #include <string>
 
-#include "policy/ready_queue.hpp"  // now_ns()
 #include "scheduler_core.hpp"
+#include "trace/trace_clock.hpp"
 #include "vitte/scheduler.hpp"
 
 namespace vitte {
@@ -30,11 +30,13 @@ void Scheduler::start_trace(const TraceOptions& opts) {
   data->binding_reason = c.plan.binding_reason;
   data->topology = c.topo.source();
   data->start_ns = detail::now_ns();
+  data->tsc = detail::kTraceUsesTsc;
+  data->start_ticks = data->tsc ? detail::trace_ticks() : data->start_ns;
   const std::uint32_t generation = c.trace_generation + 1;
   for (const auto& w : c.workers)
     data->workers.push_back(detail::TraceData::Worker{
         w->index, w->node, w->os_cpu(),
-        std::make_unique<detail::WorkerTrace>(opts.events_per_worker, generation, data->start_ns)});
+        std::make_unique<detail::WorkerTrace>(opts.events_per_worker, generation, data->start_ticks)});
   c.trace_generation = generation;
   for (std::size_t i = 0; i < c.workers.size(); ++i) {
     c.workers[i]->trace_recorder().publish(data->workers[i].trace.get(), opts.sample_every);
@@ -44,6 +46,7 @@ void Scheduler::start_trace(const TraceOptions& opts) {
 }
 
 Trace Scheduler::stop_trace() {
+  core_->check_not_inherited("stop_trace()");
   detail::SchedulerCore& c = *core_;
   std::lock_guard lock(c.trace_mu);
   if (c.trace == nullptr) throw UsageError("stop_trace(): no trace is recording (start_trace() starts one)");
@@ -52,6 +55,7 @@ Trace Scheduler::stop_trace() {
     w->trace_recorder().retract();
   }
   c.trace->stop_ns = detail::now_ns();
+  c.trace->stop_ticks = c.trace->tsc ? detail::trace_ticks() : c.trace->stop_ns;
   return detail::TraceAccess::make(std::move(c.trace));
 }
 

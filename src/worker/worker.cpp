@@ -11,6 +11,7 @@
 #include "scheduler_core.hpp"
 #include "memory/jemalloc_arenas.hpp"
 #include "topology/hwloc_seam.hpp"
+#include "trace/trace_clock.hpp"
 #include "worker/parking_lot.hpp"
 
 namespace vitte::detail {
@@ -401,15 +402,15 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
                                   static_cast<std::int32_t>(core_.workers.size()))
       core_.on_idle();
     const bool traced = tracing();
-    const std::int64_t slept_at = traced ? now_ns() : 0;
+    const std::int64_t slept_at = traced ? trace_ticks() : 0;
     waiter.wait(epoch);
-    if (traced) [[unlikely]] trace_.parked(slept_at, now_ns());
+    if (traced) [[unlikely]] trace_.parked(slept_at, trace_ticks());
   }
   if (!core_.lot->delist(this)) {
     // A producer took us off the list and counted us as searching (ParkingLot P3).
     counters.wakeups.bump();
     searching_ = true;
-    if (tracing()) [[unlikely]] trace_.woken(now_ns());
+    if (tracing()) [[unlikely]] trace_.woken(trace_ticks());
   }
 }
 

@@ -33,18 +33,24 @@ namespace {
 using bench::Runtime;
 std::atomic<bool> g_wrong_answer{false};
 
+// Runs `fn` as the root task of `threads` vitte workers and returns its result.
+template <class V>
+auto run_on_vitte(int threads, V&& fn) {
+  decltype(fn()) out{};
+  vitte::TaskGroup root(bench::vitte_scheduler(threads));
+  root.run([&] { out = fn(); });
+  root.wait();
+  return out;
+}
+
 template <class V, class T, class O>
 auto run_on(Runtime r, int threads, V&& on_vitte, T&& on_tbb, O&& on_omp) {
   using R = decltype(on_vitte());
   R out{};
   switch (r) {
-    case Runtime::Vitte: {
-      vitte::Scheduler& s = bench::vitte_scheduler(threads);
-      vitte::TaskGroup root(s);
-      root.run([&] { out = on_vitte(); });
-      root.wait();
+    case Runtime::Vitte:
+      out = run_on_vitte(threads, on_vitte);
       break;
-    }
     case Runtime::Tbb:
       bench::tbb_arena(threads).execute([&] { out = on_tbb(); });
       break;
@@ -123,17 +129,48 @@ void fib_bench(benchmark::State& st, Runtime r, int threads, int n, long want) {
   watch.report(st, bench::fib_spawns(n));
 }
 
+constexpr std::uint64_t kSkynetLeaves = 1'000'000, kSkynetSum = 499'999'500'000ull;
+constexpr std::uint64_t kSkynetTasks = 1'111'110;  // every node but the root is a task
+
 void skynet_bench(benchmark::State& st, Runtime r, int threads) {
-  const std::uint64_t leaves = 1'000'000, want = 499'999'500'000ull;
   const VitteWatch watch(r, threads);
   for (auto _ : st) {
-    const std::uint64_t got = run_on(r, threads, [&] { return bench::skynet_vitte(0, leaves); },
-                                     [&] { return bench::skynet_tbb(0, leaves); },
-                                     [&] { return bench::skynet_omp(0, leaves); });
+    const std::uint64_t got = run_on(r, threads, [&] { return bench::skynet_vitte(0, kSkynetLeaves); },
+                                     [&] { return bench::skynet_tbb(0, kSkynetLeaves); },
+                                     [&] { return bench::skynet_omp(0, kSkynetLeaves); });
+    check(st, got, kSkynetSum);
+  }
+  add_common_counters(st, kSkynetTasks);
+  watch.report(st, kSkynetTasks);
+}
+
+// fib and skynet on vitte with a trace recording (docs/tracing.md): every task, or one in
+// `every`. Starting the trace (its buffers are allocated, not touched), stopping it and
+// freeing it are outside the timed region; the first touch of the buffers' pages is inside,
+// as in any real trace. The buffers hold every event, so nothing is dropped (checked).
+template <class Kernel, class T>
+void traced_bench(benchmark::State& st, int threads, unsigned every, std::uint64_t tasks, Kernel kernel, T want) {
+  vitte::Scheduler& s = bench::vitte_scheduler(threads);
+  std::uint64_t slices = 0;
+  for (auto _ : st) {
+    st.PauseTiming();
+    s.start_trace({.events_per_worker = 2 * tasks, .sample_every = every});
+    st.ResumeTiming();
+    const T got = run_on_vitte(threads, kernel);
+    st.PauseTiming();
+    {
+      const vitte::Trace t = s.stop_trace();
+      if (t.dropped() != 0) {
+        g_wrong_answer = true;
+        st.SkipWithError(("the trace dropped " + std::to_string(t.dropped()) + " events").c_str());
+      }
+      slices = t.task_slices();
+    }
+    st.ResumeTiming();
     check(st, got, want);
   }
-  add_common_counters(st, 1'111'110);  // every node but the root is a task
-  watch.report(st, 1'111'110);
+  add_common_counters(st, tasks);
+  st.counters["task_slices"] = static_cast<double>(slices);
 }
 
 // Coroutine forms of fib and skynet (coro_kernels.hpp), on vitte only: started with
@@ -296,6 +333,16 @@ void register_all() {
       benchmark::RegisterBenchmark(("skynet" + suffix).c_str(), skynet_bench, r, t)
           ->Unit(benchmark::kMillisecond)->UseRealTime();
       if (r == Runtime::Vitte) {
+        for (unsigned every : {1u, 64u}) {
+          const std::string traced = "/vitte-trace" + (every == 1 ? std::string() : std::to_string(every)) +
+                                     "/threads:" + std::to_string(t);
+          benchmark::RegisterBenchmark(("fib30" + traced).c_str(), [t, every](benchmark::State& st) {
+            traced_bench(st, t, every, bench::fib_spawns(30), [] { return bench::fib_vitte(30); }, 832040L);
+          })->Unit(benchmark::kMillisecond)->UseRealTime();
+          benchmark::RegisterBenchmark(("skynet" + traced).c_str(), [t, every](benchmark::State& st) {
+            traced_bench(st, t, every, kSkynetTasks, [] { return bench::skynet_vitte(0, kSkynetLeaves); }, kSkynetSum);
+          })->Unit(benchmark::kMillisecond)->UseRealTime();
+        }
         benchmark::RegisterBenchmark(("cofib35" + suffix).c_str(), cofib_bench, t, 35, 9227465L)
             ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
         benchmark::RegisterBenchmark(("coskynet" + suffix).c_str(), coskynet_bench, t)

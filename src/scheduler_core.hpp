@@ -20,6 +20,7 @@
 #include "queue/injection_queue.hpp"
 #include "queue/urgent_lane.hpp"
 #include "timer/timer_service.hpp"
+#include "trace/trace_data.hpp"
 #include "vitte/detail/policy_binding.hpp"
 #include "vitte/detail/wait_counter.hpp"
 #include "vitte/detail/worker_local.hpp"
@@ -145,6 +146,12 @@ class SchedulerCore {
   std::latch started;
   std::latch go{1};
   bool start_aborted = false;          // written before go is released
+  // The trace recording now (trace.hpp; trace/trace_session.cpp), or null. start_trace()
+  // and stop_trace() take trace_mu; its buffers are written by the workers meanwhile
+  // (TraceRecorder R1-R5). `trace_generation` numbers the sessions, from 1.
+  std::mutex trace_mu;
+  std::unique_ptr<TraceData> trace;
+  std::uint32_t trace_generation = 0;
   std::mutex join_mu;                  // one join_all() at a time
   std::mutex shutdown_mu;              // one shutdown() at a time
   bool shut_down = false;              // under shutdown_mu

@@ -76,6 +76,47 @@ TEST(Cli, RunPrintsJsonWithSpeedupAndLocality) {
   fs::remove_all(root);
 }
 
+TEST(Cli, RunTraceWritesThePerfettoFileOfTheMeasuredRun) {
+  const fs::path root = make_tree();
+  const fs::path trace = fs::temp_directory_path() / ("vitte-cli-trace-" + std::to_string(getpid())).append(".json");
+  const CliRun r = vitte_sched("run --dir " + root.string() + " --synthetic 'node:2 core:1 pu:1' --trace " +
+                               trace.string() + " --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["trace"]["file"], trace.string());
+  EXPECT_EQ(j["trace"]["dropped_events"], 0);
+  const auto t = nlohmann::json::parse(slurp(trace));
+  // The measured run only: its tasks, not the warm-up's or the 1-worker baseline's.
+  std::size_t task_slices = 0, graph_slices = 0;
+  std::set<std::string> threads, passes;
+  for (const auto& e : t["traceEvents"]) {
+    task_slices += e["ph"] == "X" && e["cat"] == "task";
+    graph_slices += e["ph"] == "X" && e["cat"] == "graph";
+    if (e["ph"] == "X" && e["cat"] == "graph") passes.insert(e["name"].get<std::string>());
+    if (e["ph"] == "M" && e["name"] == "thread_name") threads.insert(e["args"]["name"].get<std::string>());
+  }
+  EXPECT_EQ(task_slices, j["trace"]["task_slices"]);
+  EXPECT_EQ(task_slices, j["metrics"]["total"]["executed"]);
+  EXPECT_EQ(graph_slices, j["pipeline"]["tasks"]) << "one slice per task of the pass graph, named by its pass";
+  EXPECT_EQ(passes, (std::set<std::string>{"read", "lex", "collect", "link", "analyse"}));
+  EXPECT_EQ(threads, (std::set<std::string>{"worker 0", "worker 1"}));
+  EXPECT_EQ(t["metadata"]["vitte"]["worker_count"], 2);
+  fs::remove(trace);
+
+  const CliRun text = vitte_sched("run --dir " + root.string() + " --workers 2 --no-baseline --trace " + trace.string());
+  ASSERT_EQ(text.status, 0) << text.output;
+  EXPECT_NE(text.output.find("trace of the measured run written to " + trace.string()), std::string::npos) << text.output;
+  EXPECT_NE(text.output.find("0 events dropped"), std::string::npos) << text.output;
+  fs::remove(trace);
+
+  // A file that cannot be written: a runtime failure naming it, before anything runs.
+  const CliStreams bad = vitte_sched_streams("run --dir " + root.string() + " --trace /nonexistent-dir/t.json");
+  EXPECT_EQ(bad.status, 3);
+  EXPECT_NE(bad.err.find("cannot write the trace to '/nonexistent-dir/t.json'"), std::string::npos) << bad.err;
+  EXPECT_EQ(bad.out, "");
+  fs::remove_all(root);
+}
+
 TEST(Cli, TopoDryRunOfEveryShippedMachine) {
   for (const std::string& f : vitte::test::shipped_topologies()) {
     const CliRun r = vitte_sched("topo --json --topology " + f);

@@ -51,6 +51,7 @@
 #include "vitte/task.hpp"
 #include "vitte/timer.hpp"
 #include "vitte/topology.hpp"
+#include "vitte/trace.hpp"
 
 namespace vitte {
 
@@ -238,6 +239,21 @@ class Scheduler {
   // after(), at() and every() throw UsageError. Calling it from one of this scheduler's own
   // workers aborts (it would wait for itself).
   void shutdown();
+
+  // Starts recording a trace (trace.hpp) of everything the workers do until stop_trace(),
+  // from any thread, a task of this scheduler included. Work queued after it returned is
+  // recorded. Allocates each worker's buffer (opts.events_per_worker events of 32 bytes).
+  // UsageError when a trace is already recording, for events_per_worker or sample_every
+  // of 0 (naming the field), after shutdown() began, and in a process that inherited the
+  // scheduler through fork().
+  void start_trace(const TraceOptions& opts = {});
+  // Ends the recording and returns it. Never waits for a running task (a task that has
+  // not finished by then has no slice); may be called from a task. After shutdown() it
+  // returns the trace that was recording when the workers stopped. UsageError when no trace
+  // is recording, and in a process that inherited the scheduler through fork().
+  Trace stop_trace();
+  // Whether a trace is recording.
+  bool tracing() const;
 
   const Topology& topology() const noexcept;
   const Plan& plan() const noexcept;

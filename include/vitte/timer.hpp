@@ -40,6 +40,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 #include "vitte/detail/user_timer.hpp"
 
@@ -70,6 +71,8 @@ struct TimerOptions {
   // without a deadline) instead of on the urgent lane, and a late finish is counted and
   // reported (Options::on_deadline_miss). < 0: UsageError.
   std::chrono::nanoseconds deadline{0};
+  // Names the callback's runs in a trace (trace.hpp); empty: they are plain task slices.
+  std::string name{};
 };
 
 class Timer {

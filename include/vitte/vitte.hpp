@@ -18,4 +18,5 @@
 #include "vitte/task_group.hpp"
 #include "vitte/timer.hpp"
 #include "vitte/topology.hpp"
+#include "vitte/trace.hpp"
 #include "vitte/when_all.hpp"

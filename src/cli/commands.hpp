@@ -28,7 +28,7 @@ enum ExitStatus : int {
 inline constexpr const char* kExitStatusHelp =
     "Exit status: 0 ok; 2 usage error (bad arguments, config, --topology/--synthetic, a plan that cannot be "
     "built from them, a --dot graph too big to draw); 3 runtime failure (this machine cannot be discovered, the "
-    "output, the --dot or a --metrics-* file cannot be written, the tree changed between runs, an unexpected error); 4 the N-worker and 1-worker runs disagree. With --json, "
+    "output, the --dot, --trace or a --metrics-* file cannot be written, the tree changed between runs, an unexpected error); 4 the N-worker and 1-worker runs disagree. With --json, "
     "stdout holds one JSON document, the result or {\"schema\", \"error\": {\"message\", \"exit_code\"}}.";
 
 // An error a command reports with a given exit status; main() prints it (as JSON with
@@ -73,6 +73,7 @@ struct RunArgs {
   std::string metrics_json;  // --metrics-json FILE ("-": stdout): the measured run's snapshot
   std::string metrics_prom;  // --metrics-prom FILE ("-": stdout): the same, Prometheus text
   bool live = false;         // --live: the live view (live_view.hpp) during the runs
+  std::string trace;         // --trace FILE: a trace of the measured run (trace.hpp)
 };
 
 // vitte-sched top: the main job over and over, under the live view.

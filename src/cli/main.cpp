@@ -97,6 +97,8 @@ int run(int argc, char** argv) {
   run_cmd->add_option("--metrics-prom", run.metrics_prom,
                       "write the measured run's metrics in the Prometheus text format to FILE ('-': standard output)");
   run_cmd->add_flag("--live", run.live, "show the live view (as top does) during the warm-up and the measured run");
+  run_cmd->add_option("--trace", run.trace,
+                      "write a trace of the measured run (Chrome/Perfetto trace-event JSON: ui.perfetto.dev) to FILE");
   run_cmd->footer(kExitStatusHelp);
 
   TopArgs top;
@@ -135,6 +137,8 @@ int run(int argc, char** argv) {
   for (CLI::App* cmd : {run_cmd, top_cmd})
     if (*cmd && cmd->count("--events") > 0 && (cmd == run_cmd ? run.metrics : top.metrics).events.empty())
       return fail(json, kExitUsage, "--events needs a list of events, e.g. PAPI_TOT_INS,PAPI_L1_DCM");
+  if (*run_cmd && run_cmd->count("--trace") > 0 && run.trace.empty())
+    return fail(json, kExitUsage, "--trace needs a file name");
   try {
     if (*topo_cmd) return topo_command(topo);
     if (*run_cmd) return run_command(run);

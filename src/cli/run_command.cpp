@@ -106,6 +106,9 @@ int run_command(const RunArgs& args) {
                                   "' are both standard output: write one of them to a file");
   if (args.json && args.live)
     throw Failure(kExitUsage, "--live draws on standard output, which --json keeps for one JSON document");
+  if (args.json && !args.trace.empty() && is_stdout(args.trace))
+    throw Failure(kExitUsage, "--trace '" + args.trace + "' is standard output, which --json keeps for one JSON "
+                              "document: write the trace to a file");
   const std::optional<Config> config = load_config(args.topo);
   const Topology topo = load_topology(args.topo);
   const Placement placement = parse_placement(args.topo.placement);
@@ -117,6 +120,14 @@ int run_command(const RunArgs& args) {
                                   std::to_string(files.size()) + " files, plus 1); more than " +
                                   std::to_string(kMaxDotTasks) + " cannot be drawn usefully: pick a --dir of at most " +
                                   std::to_string((kMaxDotTasks - 1) / 4) + " files");
+  // A --trace file that cannot be written fails now, before any run is spent on it (opened
+  // to append: an existing file is only replaced once the trace is there).
+  if (!args.trace.empty()) {
+    errno = 0;
+    if (!std::ofstream(args.trace, std::ios::binary | std::ios::app))
+      throw Failure(kExitRuntime, "cannot write the trace to '" + args.trace + "'" +
+                                      (errno != 0 ? std::string(": ") + std::strerror(errno) : std::string()));
+  }
   // One graph for every run below, on both schedulers.
   PassPipeline pipeline(args.dir, files, /*name_files=*/!args.dot.empty());
 
@@ -130,9 +141,12 @@ int run_command(const RunArgs& args) {
   const MetricsSnapshot before = sched.metrics();
   // Timings only when asked for: an untraced run has no timing code at all.
   const bool trace = args.passes || !args.dot.empty();
+  if (!args.trace.empty()) sched.start_trace();
   const JobResult par = pipeline.run(sched, trace);
+  const Trace run_trace = args.trace.empty() ? Trace() : sched.stop_trace();
   const MetricsSnapshot metrics = sched.metrics() - before;
   if (live) live->stop();
+  if (!args.trace.empty()) write_output(args.trace, run_trace.json(), "the trace");
   const std::vector<PassTime> passes = args.passes ? pipeline.pass_times() : std::vector<PassTime>{};
   if (!args.dot.empty()) write_output(args.dot, pipeline.dot(), "the pass graph");
   // The exports of the measured run: files now, as --dot; standard output after the report.
@@ -207,6 +221,12 @@ int run_command(const RunArgs& args) {
     if (!args.dot.empty()) j["dot_file"] = args.dot;
     if (!args.metrics_json.empty()) j["metrics_json_file"] = args.metrics_json;
     if (!args.metrics_prom.empty()) j["metrics_prom_file"] = args.metrics_prom;
+    if (!args.trace.empty())
+      j["trace"] = {{"file", args.trace},
+                    {"task_slices", run_trace.task_slices()},
+                    {"tasks_run", run_trace.tasks_run()},
+                    {"sample_every", run_trace.sample_every()},
+                    {"dropped_events", run_trace.dropped()}};
     j["seconds"] = par.seconds;
     j["files_per_second"] = static_cast<double>(par.files_read) / par.seconds;
     j["mb_per_second"] = mb / par.seconds;
@@ -238,6 +258,12 @@ int run_command(const RunArgs& args) {
                   p.wall_seconds);
   }
   if (!args.dot.empty()) std::printf("  pass graph written to %s\n", args.dot.c_str());
+  if (!args.trace.empty())
+    std::printf("  trace of the measured run written to %s: %llu task slices (%llu tasks run), %llu events dropped "
+                "(open it in ui.perfetto.dev)\n",
+                args.trace.c_str(), static_cast<unsigned long long>(run_trace.task_slices()),
+                static_cast<unsigned long long>(run_trace.tasks_run()),
+                static_cast<unsigned long long>(run_trace.dropped()));
   std::printf("  time %.3f s: %.0f files/s, %.1f MB/s\n", par.seconds, static_cast<double>(par.files_read) / par.seconds,
               mb / par.seconds);
   if (have_base)

@@ -25,6 +25,7 @@
 
 #include "graph/graph_state.hpp"
 #include "scheduler_core.hpp"
+#include "trace/trace_clock.hpp"
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/scheduler.hpp"
@@ -150,6 +151,9 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
     }
     std::int64_t start = 0;
     if constexpr (Trace) start = ns_since(gs->t0);
+    // A scheduler trace (trace.hpp) records each graph task inside its strand's slice.
+    TraceRecorder* tracer = static_cast<Worker*>(w)->graph_tracer();
+    const std::int64_t traced_at = tracer != nullptr ? trace_ticks() : 0;
     GraphNode* child = nullptr;
     bool waits = false;  // n finishes when its subflow does
     try {
@@ -162,6 +166,10 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
       gs->counter.record_exception(std::current_exception());  // cancels the run
       w->counters.failed.bump();  // metrics: every task that threw, as for other tasks
       return;
+    }
+    if (tracer != nullptr) [[unlikely]] {
+      const std::string& name = n->owner->name_of(*n);
+      tracer->graph_task(traced_at, name.empty() ? gs->name : name, n->index);
     }
     if constexpr (Trace) {
       TraceStamp& t = n->owner->trace[n->index];  // sized before the list's tasks start

@@ -126,6 +126,7 @@ struct RunUserTimer {
       return;
     }
     timer->runs.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
+    if (timer->name != nullptr) static_cast<Worker*>(tls_worker)->label_task(*timer->name);
     struct AfterRun {
       UserTimer* t;
       bool threw = true;
@@ -254,6 +255,7 @@ void start_user_timer(SchedulerCore* core, UserTimer* t, Clock::time_point first
     if (opts.deadline.count() < 0)
       throw UsageError(name() + ": TimerOptions::deadline = " + std::to_string(opts.deadline.count()) +
                        " ns; a deadline is positive (0: none)");
+    if (!opts.name.empty()) t->name = new std::string(opts.name);  // freed with the timer
   } catch (...) {
     refuse();
     throw;

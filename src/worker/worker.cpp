@@ -11,6 +11,7 @@
 #include "scheduler_core.hpp"
 #include "memory/jemalloc_arenas.hpp"
 #include "topology/hwloc_seam.hpp"
+#include "trace/trace_clock.hpp"
 #include "worker/parking_lot.hpp"
 
 namespace vitte::detail {
@@ -50,7 +51,7 @@ void request_short_slice() noexcept {
 }
 
 Worker::Worker(SchedulerCore& core, const WorkerSlot& slot)
-    : core_(core), slot_(slot), rng_(0x9E3779B97F4A7C15ull * (slot.index + 1)) {
+    : core_(core), slot_(slot), rng_(0x9E3779B97F4A7C15ull * (slot.index + 1)), trace_(slot.index) {
   this->core = &core;
   this->idle = &core.idle;
   this->detached = &core.detached;
@@ -215,7 +216,7 @@ TaskFrame* Worker::took_ready(ReadyQueue* q, Entry& e) {
 // group's task is discarded (not a deadline miss), and it runs in its isolation region. A
 // nested wait inside it runs other tasks (policy work too) on this stack; each keeps its own
 // entry here.
-void Worker::run_policy(TaskFrame* f) noexcept {
+void Worker::run_policy(TaskFrame* f, TaskSpan* span) noexcept {
   ReadyQueue* q = std::exchange(policy_from_, nullptr);
   Entry e = std::move(policy_entry_);
   WaitCounter* c = f->counter;
@@ -243,6 +244,7 @@ void Worker::run_policy(TaskFrame* f) noexcept {
   (skip ? counters.skipped : counters.executed).bump();
   if (threw) counters.failed.bump();
   if (q->finish(e, skip ? 0 : (own > 0 ? own : 0), end, /*ran=*/!skip)) core_.deadline_missed(e, end, node);
+  if (span != nullptr) trace_.end_task(*span);
   c->done(this);
 }
 
@@ -261,17 +263,6 @@ void Worker::count_group_events(GroupNode& g, const std::array<std::uint64_t, kM
   }
 }
 
-// A watched task: counters published on request (WorkerStats S3).
-void Worker::run_watched(TaskFrame* f) noexcept {
-  if (policy_from_ != nullptr)
-    run_policy(f);
-  else
-    execute(f);
-  if ((watch_.load(std::memory_order_relaxed) & kWatchCounters) != 0 &&
-      stats.refresh.load(std::memory_order_relaxed))  // relaxed: a request; S3 orders the answer
-    publish_counters();
-}
-
 void Worker::start_counters() {
   if (core_.events.empty()) return;
   stats.events = std::make_unique<ThreadCounters>();
@@ -283,7 +274,7 @@ void Worker::start_counters() {
   }
   stats.n_events = core_.events.info.events.size();
   publish_counters();
-  watch_.fetch_or(kWatchCounters, std::memory_order_relaxed);  // before the workers go
+  watch(kWatchCounters, true);  // before the workers go
 }
 
 void Worker::publish_counters() noexcept {
@@ -310,6 +301,32 @@ void Worker::idle_end() noexcept {
   stats.state.store(WorkerState::Running, std::memory_order_relaxed);
   stats.idle_ns.bump(static_cast<std::uint64_t>(now_ns() - since));
   stats.idle_since.store(0, std::memory_order_relaxed);
+}
+
+// The cold side of run_task: policy work, and workers that an observer watches. A trace's
+// span opens before the task and closes before its counter is told (execute, run_policy);
+// event counters are published after it when a snapshot asked (WorkerStats S3).
+void Worker::run_watched(TaskFrame* f) noexcept {
+  TaskSpan span;
+  const bool traced = tracing();
+  if (traced) trace_.begin_task(span, f);
+  if (policy_from_ != nullptr)
+    run_policy(f, traced ? &span : nullptr);
+  else if (traced)
+    execute<true>(f, &span);
+  else
+    execute<false>(f, nullptr);
+  if ((watch_.load(std::memory_order_relaxed) & kWatchCounters) != 0 &&
+      stats.refresh.load(std::memory_order_relaxed))  // relaxed: a request; S3 orders the answer
+    publish_counters();
+}
+
+void Worker::watch(std::uint8_t bit, bool on) noexcept {
+  // relaxed: see watch_.
+  if (on)
+    watch_.fetch_or(bit, std::memory_order_relaxed);
+  else
+    watch_.fetch_and(static_cast<std::uint8_t>(~bit), std::memory_order_relaxed);
 }
 
 // Off the fork-join path: the worker's own deque is empty.
@@ -363,6 +380,7 @@ TaskFrame* Worker::steal(unsigned failed_rounds, bool policy) {
       Worker* v = all_[l.list[l.base + (r >= l.size ? r - l.size : r)]].get();
       if (TaskFrame* f = v->deque.steal()) {
         stats.steal_bins[static_cast<std::size_t>(&l - levels_.data())].bump();
+        if (tracing()) [[unlikely]] trace_.stolen(v->index, f);
         switch (l.kind) {
           case StealLevel::Kind::SameL3: counters.steals_l3.bump(); break;
           case StealLevel::Kind::SameNode: counters.steals_node.bump(); break;
@@ -403,22 +421,24 @@ TaskFrame* Worker::steal(unsigned failed_rounds, bool policy) {
 
 // The common case (a group that is not cancelled, a task of the region this worker is in
 // already, almost always none) is the straight line; the rest is execute_rare().
-void Worker::execute(TaskFrame* f) noexcept {
+template <bool kTraced>
+void Worker::execute(TaskFrame* f, TaskSpan* span) noexcept {
   WaitCounter* c = f->counter;
   if (c->cancelled() || f->isolation != isolation) [[unlikely]] {
-    execute_rare(f);
+    execute_rare(f, span);
     return;
   }
   const bool threw = f->op(f, FrameOp::Run);
   pool.put(f);
   counters.executed.bump();
   if (threw) [[unlikely]] counters.failed.bump();
+  if constexpr (kTraced) trace_.end_task(*span);
   c->done(this);  // last: the joiner may release everything the task referenced
 }
 
 // A cancelled group's task is destroyed unrun and counted as skipped; a task of another
 // isolation region runs inside that region (the one it was spawned in).
-void Worker::execute_rare(TaskFrame* f) noexcept {
+void Worker::execute_rare(TaskFrame* f, TaskSpan* span) noexcept {
   WaitCounter* c = f->counter;
   const bool skip = c->cancelled();
   const std::uint64_t outer = isolation;
@@ -428,6 +448,7 @@ void Worker::execute_rare(TaskFrame* f) noexcept {
   pool.put(f);
   (skip ? counters.skipped : counters.executed).bump();
   if (threw) counters.failed.bump();
+  if (span != nullptr) trace_.end_task(*span);
   c->done(this);
 }
 
@@ -482,13 +503,17 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
     if (joining == nullptr && core_.idle.sleepers.load(std::memory_order_relaxed) ==
                                   static_cast<std::int32_t>(core_.workers.size()))
       core_.on_idle();
+    const bool traced = tracing();
+    const std::int64_t slept_at = traced ? trace_ticks() : 0;
     waiter.wait(epoch);
     stats.state.store(WorkerState::Searching, std::memory_order_relaxed);
+    if (traced) [[unlikely]] trace_.parked(slept_at, trace_ticks());
   }
   if (!core_.lot->delist(this)) {
     // A producer took us off the list and counted us as searching (ParkingLot P3).
     counters.wakeups.bump();
     searching_ = true;
+    if (tracing()) [[unlikely]] trace_.woken(trace_ticks());
   } else {
     // Back in the loop as a worker that is not searching: it runs what it finds without
     // found_work(), so its idle period ends here (and starts again if it finds nothing).

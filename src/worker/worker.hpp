@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <pthread.h>
 
 #include <thread>
@@ -27,6 +28,7 @@
 #include "policy/ready_queue.hpp"
 #include "queue/injection_queue.hpp"
 #include "queue/urgent_lane.hpp"
+#include "trace/trace_recorder.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/plan.hpp"
 
@@ -65,13 +67,20 @@ class Worker : public WorkerLocal {
   // inside an isolation region, only that region's tasks.
   void help_wait(WaitCounter& c);
 
-  // What is watched at task boundaries (bits): a trace recording, event counters read on
-  // request. Zero, the common case, costs run_task() one predicted branch on this line.
-  static constexpr std::uint8_t kWatchTrace = 1;
-  static constexpr std::uint8_t kWatchCounters = 2;
-  // relaxed: set before the workers start (counters) or by a trace's start and stop,
-  // whose own protocol orders what the bit guards.
-  std::atomic<std::uint8_t> watch_{0};
+  // Observers of this worker, as bits of watch_: while none is set, each hook (a task's
+  // run, a steal, a sleep) costs one predicted branch on a byte of this worker.
+  static constexpr std::uint8_t kWatchTrace = 1;     // a trace records (trace.hpp)
+  static constexpr std::uint8_t kWatchCounters = 2;  // event counters are published on request
+  // Sets or clears a bit; from any thread (the controller of the observer).
+  void watch(std::uint8_t bit, bool on) noexcept;
+  TraceRecorder& trace_recorder() noexcept { return trace_; }
+  // The recorder when this worker records graph tasks now (a trace is on and the task
+  // running is sampled), else null. Called per graph task by the graph runner.
+  TraceRecorder* graph_tracer() noexcept { return tracing() && trace_.in_sampled_task() ? &trace_ : nullptr; }
+  // Names the task running now in a trace (a timer's callback), if one records.
+  void label_task(std::string_view name) noexcept {
+    if (tracing()) [[unlikely]] trace_.label_task(name);
+  }
 
   // Metrics beyond the counters (metrics/worker_stats.hpp, S1-S3).
   WorkerStats stats;
@@ -79,6 +88,9 @@ class Worker : public WorkerLocal {
   std::size_t steal_levels() const noexcept { return levels_.size(); }
   StealScope steal_scope(std::size_t i) const noexcept;
   unsigned steal_distance(std::size_t i) const noexcept { return levels_[i].distance; }
+  // Reads this thread's event counters into stats.published (WorkerStats S3); on this
+  // worker's own thread only.
+  void publish_counters() noexcept;
 
  private:
   // A StealLevel resolved against the plan's shared lists: no per-worker copy of the
@@ -101,24 +113,22 @@ class Worker : public WorkerLocal {
   // Policy work: takes from `q` (see ReadyQueue), and keeps the entry for run_task().
   TaskFrame* take_ready(ReadyQueue* q, bool preferred, bool allow_low);
   TaskFrame* took_ready(ReadyQueue* q, Entry& e);
-  // Runs a found task: policy work is timed and accounted (run_policy), watched tasks are
-  // observed (run_watched), the rest executed.
+  // Runs a found task: policy work is timed and accounted (run_policy), the rest executed;
+  // a watched worker (a trace records, counters are published) goes through run_watched.
   void run_task(TaskFrame* f) noexcept {
     if (policy_from_ != nullptr || watch_.load(std::memory_order_relaxed) != 0) [[unlikely]] {
       run_watched(f);
       return;
     }
-    execute(f);
+    execute<false>(f, nullptr);
   }
   [[gnu::cold, gnu::noinline]] void run_watched(TaskFrame* f) noexcept;
-  void run_policy(TaskFrame* f) noexcept;
-  // Event counters (kWatchCounters): starts them on this thread; reads and publishes them.
+  // `span`: the task's trace span, closed before the task's counter is told (so that a
+  // joiner that saw the task finish, then stopped the trace, finds its slice); null: none.
+  [[gnu::cold, gnu::noinline]] void run_policy(TaskFrame* f, TaskSpan* span) noexcept;
+  bool tracing() const noexcept { return (watch_.load(std::memory_order_relaxed) & kWatchTrace) != 0; }
+  // Event counters (kWatchCounters): starts them on this thread.
   void start_counters();
- public:
-  // Reads this thread's event counters into stats.published (WorkerStats S3); on this
-  // worker's own thread only.
-  void publish_counters() noexcept;
- private:
   void count_group_events(GroupNode& g, const std::array<std::uint64_t, kMaxEvents>& ev0,
                           const std::array<std::uint64_t, kMaxEvents>& outer) noexcept;
   // Idle periods and state (WorkerStats S2).
@@ -129,8 +139,10 @@ class Worker : public WorkerLocal {
   // `policy` false (an isolated wait): deques and injection queues only; an isolated wait
   // takes its own policy work by matching (find_work_isolated), never foreign entries.
   TaskFrame* steal(unsigned failed_rounds, bool policy = true);
-  void execute(TaskFrame* f) noexcept;
-  [[gnu::cold, gnu::noinline]] void execute_rare(TaskFrame* f) noexcept;
+  // kTraced: `span` is open and closed here (see run_policy); false: the plain hot path.
+  template <bool kTraced>
+  void execute(TaskFrame* f, TaskSpan* span) noexcept;
+  [[gnu::cold, gnu::noinline]] void execute_rare(TaskFrame* f, TaskSpan* span) noexcept;
   void park(WaitCounter* joining, bool& armed, bool isolated);
   void backoff(unsigned round);
   void start_searching() noexcept;
@@ -146,6 +158,10 @@ class Worker : public WorkerLocal {
   // The policy entry just taken (its frame is what find_work returned), and its queue;
   // null when the found task is not policy work. run_task() consumes it.
   ReadyQueue* policy_from_ = nullptr;
+  // Observer bits (kWatchTrace, ...), read by run_task beside policy_from_. Set and cleared
+  // by RMW from other threads (each observer its own bit); relaxed: a hint, each observer
+  // has its own handshake for what it writes (TraceRecorder R5).
+  std::atomic<std::uint8_t> watch_{0};
   Entry policy_entry_;
   bool ready_first_ = false;  // alternates the injection queue and the ReadyQueue
   // CPU time of the policy tasks that ran nested inside the policy task running now (in
@@ -166,6 +182,7 @@ class Worker : public WorkerLocal {
   // then does a searcher that found work wake a successor (waking one to find nothing
   // costs a futex call and an IPI before our own task can start).
   bool more_where_found_ = false;
+  TraceRecorder trace_;
   std::string start_error_;
   pthread_t thread_{};
   bool running_ = false;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <new>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -33,6 +34,8 @@ struct UserTimer {
   // TimerOptions::deadline: each run is deadline work due this long after its tick (0: a
   // plain run on the urgent lane).
   std::int64_t run_deadline_ns = 0;
+  // TimerOptions::name, owned (null when empty): a trace names the callback's runs by it.
+  const std::string* name = nullptr;
   // References: the Timer handle's, and one for whoever holds the timer's life at the
   // moment (its queue entry, its queued run, the re-arming worker), released when it ends.
   std::atomic<std::uint32_t> refs{1};
@@ -50,7 +53,7 @@ struct UserTimerOf final : UserTimer {
   explicit UserTimerOf(G&& g) : fn(std::forward<G>(g)) {
     op = &run_op;
   }
-  ~UserTimerOf() {}  // fn was destroyed by DestroyClosure
+  ~UserTimerOf() { delete name; }  // fn was destroyed by DestroyClosure
   static void run_op(UserTimer* base, UserTimerOp o) {
     auto* self = static_cast<UserTimerOf*>(base);
     switch (o) {

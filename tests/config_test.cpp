@@ -242,7 +242,7 @@ TEST(Config, EveryBadGroupIsNamedWithFileLineKeyAndValue) {
       {"groups = [1, 2]\n", "line 1: 'groups' must be an array of tables ([[groups]])"},
       {"groups = [{name = \"a\"}, 2]\n", "line 1: 'groups' must be an array of tables ([[groups]])"},
       {"# g\n[[groups]]\nname = \"a\"\ncolour = \"red\"\n",
-       "line 4: unknown key 'groups.colour' (known keys in [groups]: name, parent, policy, weight)"},
+       "line 4: unknown key 'groups.colour' (known keys in [groups]: counters, name, parent, policy, weight)"},
       {"# g\n[[groups]]\nparent = \"a\"\n", "line 2: groups[0].name is missing"},
       {"# g\n[[groups]]\nname = 3\n", "line 3: groups[0].name = 3: expected a string"},
       {"# g\n[[groups]]\nname = \"\"\n", "line 3: groups[0].name = \"\": a group's name must not be empty"},

@@ -561,8 +561,8 @@ void add_bin(std::vector<StealBin>& bins, StealScope scope, unsigned distance, s
 // worker's totals are fresh already: it published them when it ran out of work.
 constexpr std::chrono::milliseconds kFreshWait{20};
 void fresh_counters(detail::SchedulerCore& core) {
-  // relaxed: a request; the worker's release store of the answer is what we acquire.
-  for (const auto& w : core.workers) w->stats.refresh.store(true, std::memory_order_relaxed);
+  for (const auto& w : core.workers)
+    if (w->stats.events != nullptr && w.get() != detail::tls_worker) w->request_counters();
   const auto until = std::chrono::steady_clock::now() + kFreshWait;
   for (const auto& w : core.workers) {
     const detail::WorkerStats& st = w->stats;
@@ -571,7 +571,7 @@ void fresh_counters(detail::SchedulerCore& core) {
       w->publish_counters();
       continue;
     }
-    while (st.refresh.load(std::memory_order_acquire) &&
+    while (w->counters_requested() &&
            st.state.load(std::memory_order_acquire) == WorkerState::Running && std::chrono::steady_clock::now() < until)
       std::this_thread::yield();
   }

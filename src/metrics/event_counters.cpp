@@ -18,33 +18,37 @@ const std::vector<std::string>& software_events() {
 
 namespace {
 
-// Tries each of `wanted` in turn with those kept so far: PAPI first, then the kernel's
-// software counters for the events they know.
+// Tries each of `wanted` in turn with those kept so far. Linux's software events (context
+// switches, page faults, migrations, task clock) go to the kernel's own counters, which count
+// them where they happen, in the kernel; PAPI would count them in its default user domain,
+// where Linux 6.x reads 0 for them (measured on 6.18: 20 context switches of 20 sleeps
+// counted with exclude_kernel = 0, none with 1). Where the kernel refuses (its
+// perf_event_paranoid), such an event is reported missing, never counted as 0 by PAPI.
+// Everything else goes to PAPI.
 void keep_what_counts(const std::vector<std::string>& wanted, std::vector<std::string>& by_papi,
                       std::vector<std::string>& by_perf, std::vector<CounterInfo::Missing>& missing) {
   for (const std::string& e : wanted) {
     if (std::find(by_papi.begin(), by_papi.end(), e) != by_papi.end() ||
         std::find(by_perf.begin(), by_perf.end(), e) != by_perf.end())
       continue;  // listed twice: counted once
+    if (perfsw::known(e)) {
+      std::vector<std::string> with = by_perf;
+      with.push_back(e);
+      const std::string perf_why = perfsw::try_set(with);
+      if (perf_why.empty())
+        by_perf.push_back(e);
+      else
+        missing.push_back({e, "Linux: " + perf_why +
+                                  " (PAPI would count it in user mode only, where the kernel's events read 0)"});
+      continue;
+    }
     std::vector<std::string> with = by_papi;
     with.push_back(e);
     const std::string papi_why = papi::try_set(with);
-    if (papi_why.empty()) {
+    if (papi_why.empty())
       by_papi.push_back(e);
-      continue;
-    }
-    if (perfsw::known(e)) {
-      with = by_perf;
-      with.push_back(e);
-      const std::string perf_why = perfsw::try_set(with);
-      if (perf_why.empty()) {
-        by_perf.push_back(e);
-        continue;
-      }
-      missing.push_back({e, "PAPI: " + papi_why + "; Linux: " + perf_why});
-      continue;
-    }
-    missing.push_back({e, "PAPI: " + papi_why});
+    else
+      missing.push_back({e, "PAPI: " + papi_why});
   }
 }
 

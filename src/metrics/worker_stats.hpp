@@ -9,10 +9,11 @@
 //   S2  idle_since != 0 exactly while the worker is idle (looking for work or asleep); the
 //       open period is added to idle_ns when it ends, and by a snapshot meanwhile.
 //   S3  Event counters: `published` holds the worker's totals as of `published_ns`. The
-//       worker stores them, then published_ns (release), then clears `refresh` (release)
-//       or stores its idle state (release); a snapshot that sees either with acquire sees
-//       the totals. It asks a busy worker for fresh totals by setting `refresh`, which the
-//       worker checks at its next task boundary.
+//       worker stores them, then published_ns (release), then clears its kWatchCounters
+//       bit (release RMW) or stores its idle state (release); a snapshot that sees either
+//       with acquire sees the totals. A snapshot asks a busy worker for fresh totals by
+//       setting that bit, which sends the worker's next task boundary through
+//       run_watched(); with no request pending, counting costs the task loop nothing.
 #pragma once
 
 #include <array>
@@ -62,7 +63,6 @@ struct WorkerStats {
   std::string events_error;  // why this worker could not start them (set before it runs tasks)
   std::array<std::atomic<std::uint64_t>, kMaxEvents> published{};
   std::atomic<std::int64_t> published_ns{0};
-  std::atomic<bool> refresh{false};
 };
 
 }  // namespace vitte::detail

@@ -274,7 +274,6 @@ void Worker::start_counters() {
   }
   stats.n_events = core_.events.info.events.size();
   publish_counters();
-  watch(kWatchCounters, true);  // before the workers go
 }
 
 void Worker::publish_counters() noexcept {
@@ -284,7 +283,10 @@ void Worker::publish_counters() noexcept {
     for (std::size_t i = 0; i < stats.n_events; ++i) stats.published[i].store(v[i], std::memory_order_relaxed);
     stats.published_ns.store(now_ns(), std::memory_order_release);
   }
-  stats.refresh.store(false, std::memory_order_release);  // S3: pairs with the snapshot's acquire
+  // S3: a request answered. release: pairs with the snapshot's acquire of the bit. A request
+  // made after the read above and cleared here finds totals a few stores old.
+  if ((watch_.load(std::memory_order_relaxed) & kWatchCounters) != 0)
+    watch_.fetch_and(static_cast<std::uint8_t>(~kWatchCounters), std::memory_order_release);
 }
 
 // S2. Going idle is also when the counters are read: the worker has nothing else to do.
@@ -316,9 +318,8 @@ void Worker::run_watched(TaskFrame* f) noexcept {
     execute<true>(f, &span);
   else
     execute<false>(f, nullptr);
-  if ((watch_.load(std::memory_order_relaxed) & kWatchCounters) != 0 &&
-      stats.refresh.load(std::memory_order_relaxed))  // relaxed: a request; S3 orders the answer
-    publish_counters();
+  // relaxed: a request; publish_counters() orders the answer (S3).
+  if ((watch_.load(std::memory_order_relaxed) & kWatchCounters) != 0) publish_counters();
 }
 
 void Worker::watch(std::uint8_t bit, bool on) noexcept {

@@ -91,6 +91,10 @@ class Worker : public WorkerLocal {
   // Reads this thread's event counters into stats.published (WorkerStats S3); on this
   // worker's own thread only.
   void publish_counters() noexcept;
+  // S3: asks this worker for fresh totals at its next task boundary; whether it still has
+  // to answer (acquire: pairs with publish_counters()).
+  void request_counters() noexcept { watch(kWatchCounters, true); }
+  bool counters_requested() const noexcept { return (watch_.load(std::memory_order_acquire) & kWatchCounters) != 0; }
 
  private:
   // A StealLevel resolved against the plan's shared lists: no per-worker copy of the

@@ -11,6 +11,7 @@
 
 #include "memory/free_memory.hpp"
 #include "metrics/queue_sampler.hpp"
+#include "deterministic/options.hpp"
 #include "scheduler_core.hpp"
 #include "vitte/task_group.hpp"
 
@@ -22,18 +23,36 @@ std::atomic<bool> trim_wanted{false};
 std::atomic<std::uint64_t> fork_generation{0};
 
 namespace {
+[[noreturn]] void conflict_at(const Config& c, const std::string& key, const std::string& code, const std::string& file) {
+  const auto line = c.lines.find(key);
+  throw ConfigError("config '" + c.source + "'" +
+                    (line != c.lines.end() ? " line " + std::to_string(line->second) : std::string()) +
+                    ": conflicting settings: " + key + " = " + file + " but the code asks for " + code);
+}
+
 // Reads VITTE_CONFIG once (when Options::config is unset) and takes the runtime settings
 // a config may make: set in one place they are taken from there; set in both they must
 // agree (the rule of Config::merged_with).
+Options resolved_config(Options o);
+// The deterministic mode: Options, else the config's [deterministic], else VITTE_DETERMINISTIC
+// (a default for schedulers that do not choose).
 Options resolved(Options o) {
+  o = resolved_config(std::move(o));
+  if (!o.deterministic) o.deterministic = deterministic_from_environment();
+  return o;
+}
+
+Options resolved_config(Options o) {
   if (!o.config) o.config = Config::from_environment();
   if (!o.config) return o;
   const Config& c = *o.config;
+  if (c.deterministic) {
+    if (o.deterministic && !same_deterministic(*o.deterministic, *c.deterministic))
+      conflict_at(c, "deterministic.seed", "other Options::deterministic settings", "its [deterministic] table");
+    o.deterministic = c.deterministic;
+  }
   auto conflict = [&](const std::string& key, const std::string& code, const std::string& file) {
-    const auto line = c.lines.find(key);
-    throw ConfigError("config '" + c.source + "'" +
-                      (line != c.lines.end() ? " line " + std::to_string(line->second) : std::string()) +
-                      ": conflicting settings: " + key + " = " + file + " but the code asks for " + code);
+    conflict_at(c, key, code, file);
   };
   if (c.stack_size != 0) {
     if (o.stack_size != 0 && o.stack_size != c.stack_size)
@@ -111,12 +130,40 @@ bool check_metrics_options(MetricsOptions& m) {
   return m.counters.value_or(false);
 }
 
+// Settings a deterministic run cannot honour are refused rather than ignored: it runs its
+// workers unpinned, on one turn at a time, so pinning, per-thread malloc routing and event
+// counters per worker would not mean what they say, and a producer blocked on a full
+// backlog would hold the only turn.
+void check_deterministic_fits(const Options& o) {
+  if (!o.deterministic) return;
+  check_deterministic(*o.deterministic);
+  const std::string mode = "deterministic mode (seed " + std::to_string(o.deterministic->seed) + ")";
+  const Config* c = o.config ? &*o.config : nullptr;
+  if (o.placement == Placement::Pin || (c != nullptr && c->sets_placement && c->plan.placement == Placement::Pin))
+    throw UsageError(mode + " runs its workers unpinned (one of them runs at a time): placement = pin would not apply");
+  if (c != nullptr && c->plan.malloc == PlanOptions::Malloc::NodeLocal)
+    throw UsageError(mode + ": memory.allocator = \"node-local\" routes each worker thread's malloc by where it "
+                            "is pinned, and deterministic workers are not pinned");
+  if (o.metrics.counters.value_or(false) || (o.metrics.events && !o.metrics.events->empty()))
+    throw UsageError(mode + ": event counters (MetricsOptions::counters/events, [metrics]) count what OS threads "
+                            "did in real time, which is not part of a reproducible schedule; turn them off");
+  if (o.max_backlog != 0 && o.on_backlog_full == Options::BacklogFullAction::Block)
+    throw UsageError(mode + ": max_backlog with on_backlog_full = Block would block the driver, which holds the "
+                            "only turn; use BacklogFullAction::Fail");
+}
+
 Plan plan_of(const Topology& topo, const Options& o) {
   const std::optional<Config>& config = o.config;  // resolved() read VITTE_CONFIG already
-  if (config) return config->make_plan(topo, config->merged_with(o.workers, o.placement));
+  // Deterministic: never pinned (check_deterministic_fits refused an explicit pin).
+  const Placement placement = o.deterministic ? Placement::Unpinned : o.placement;
+  if (config) {
+    PlanOptions merged = config->merged_with(o.workers, o.placement);
+    if (o.deterministic) merged.placement = Placement::Unpinned;
+    return config->make_plan(topo, merged);
+  }
   PlanOptions p;
   p.workers = o.workers;
-  p.placement = o.placement;
+  p.placement = placement;
   return Plan::make(topo, p);
 }
 
@@ -151,6 +198,7 @@ Topology topology_of(Options& o) {
 SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
     : owner(owner_),
       opts(resolved(std::move(options))),
+      fits_checked((check_deterministic_fits(opts), true)),
       topo(topology_of(opts)),
       plan(plan_of(topo, opts)),
       malloc(malloc_routing(plan)),
@@ -159,6 +207,10 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
   static std::once_flag atfork_once;
   std::call_once(atfork_once, [] { pthread_atfork(nullptr, nullptr, &after_fork_in_child); });
   opts.stack_size = checked_stack_size(opts.stack_size);
+  if (opts.deterministic) {
+    det = std::make_unique<DetSim>(*this, *opts.deterministic, static_cast<unsigned>(plan.workers.size()));
+    det->attach_driver();  // undone by ~DetSim if this constructor throws
+  }
   if (opts.aging && opts.aging->count() <= 0)
     throw UsageError("Options::aging = " + std::to_string(opts.aging->count()) + " ns: the aging bound must be positive");
   if (check_metrics_options(opts.metrics)) {
@@ -205,6 +257,7 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
   if (!errors.empty()) {
     start_aborted = true;
     go.count_down();
+    if (det) det->release_all();
     for (auto& w : workers) w->join();
     shut_down = true;
     throw PlanError("cannot start the workers as planned (" + plan.binding_reason + "): " + errors);
@@ -225,7 +278,7 @@ void SchedulerCore::check_group_counters(const GroupSpec& spec) const {
 
 
 unsigned SchedulerCore::home_node() noexcept {
-  if (topo.is_this_machine() && arena_nodes.size() > 1) {
+  if (det == nullptr && topo.is_this_machine() && arena_nodes.size() > 1) {
     const int cpu = sched_getcpu();
     const int n = cpu >= 0 ? topo.node_of_os_cpu(static_cast<unsigned>(cpu)) : -1;
     if (n >= 0) return arena_of[static_cast<unsigned>(n)];
@@ -355,6 +408,7 @@ void SchedulerCore::run_hook(const std::function<void(const WorkerInfo&)>& hook,
 }
 
 bool SchedulerCore::begin_external() noexcept {
+  if (det != nullptr && !det->is_participant()) [[unlikely]] det->foreign("a submission");
   // seq_cst RMW then seq_cst load: the submitter's half of the handshake with
   // shutdown() (store accepting, then load external_in_flight). Either we see the refusal,
   // or shutdown sees us in flight and waits for our push.
@@ -387,18 +441,27 @@ std::exception_ptr SchedulerCore::shutdown(std::uint64_t* others) noexcept {
   timers->shutdown();
   {
     std::lock_guard<std::mutex> join_lock(join_mu);
-    // Nothing queued is dropped: all submitted work and every graph run in flight (each
-    // counts as one detached task, WaitCounter I7) runs to the end.
-    wait_for(detached);
-    // Continuations that other threads queue while we drain must run (their source has
-    // completed); from here on they are refused (future/continuations.cpp). Then drain
-    // what got in before the close.
-    continuations_open.store(false, std::memory_order_seq_cst);
-    while (continuations_in_flight.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
-    wait_for(detached);
+    try {
+      // Nothing queued is dropped: all submitted work and every graph run in flight (each
+      // counts as one detached task, WaitCounter I7) runs to the end.
+      wait_for(detached);
+      // Continuations that other threads queue while we drain must run (their source has
+      // completed); from here on they are refused (future/continuations.cpp). Then drain
+      // what got in before the close.
+      continuations_open.store(false, std::memory_order_seq_cst);
+      while (continuations_in_flight.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
+      wait_for(detached);
+    } catch (const Deadlock& d) {  // only a deterministic run's wait throws
+      abandon(d.what());
+      return nullptr;
+    }
   }
   std::exception_ptr e = detached.take_error(others);
   stopping.store(true, std::memory_order_seq_cst);
+  if (det != nullptr && !det->drive_until_gone()) {
+    abandon(det->deadlock_message());
+    return e;
+  }
   lot->wake_all();
   for (auto& w : workers) w->join();
   if (sampler) sampler->stop();
@@ -434,6 +497,16 @@ void report_unjoined(std::exception_ptr e, std::uint64_t others, const char* wha
                static_cast<unsigned long long>(others + 1), what.c_str());
 }
 
+void SchedulerCore::abandon(const std::string& why) noexcept {
+  abandoned = true;
+  for (auto& w : workers) w->detach();
+  std::fprintf(stderr,
+               "vitte: %s; the scheduler is abandoned: its workers stay blocked in the tasks that wait, and its "
+               "memory is not freed\n",
+               why.c_str());
+  if (det) det->detach_driver();
+}
+
 SchedulerCore::~SchedulerCore() {
   std::uint64_t others = 0;
   std::exception_ptr e = shutdown(&others);
@@ -467,7 +540,16 @@ Scheduler::Scheduler(Options opts) : core_(std::make_unique<detail::SchedulerCor
 Scheduler::~Scheduler() {
   // In the child of a fork() the workers do not exist: joining them, or destroying the
   // thread handles, would hang or abort. The inherited state is left as it is.
-  if (core_->inherited()) (void)core_.release();
+  if (core_->inherited()) {
+    (void)core_.release();
+    return;
+  }
+  if (core_->det != nullptr) {  // shut down here, to learn whether the run was abandoned
+    std::uint64_t others = 0;
+    std::exception_ptr e = core_->shutdown(&others);
+    detail::report_unjoined(e, others, "detached tasks failed and join_all() never reported it");
+    if (core_->abandoned) (void)core_.release();
+  }
   // Otherwise SchedulerCore's destructor shuts down.
 }
 
@@ -577,6 +659,14 @@ void fresh_counters(detail::SchedulerCore& core) {
   }
 }
 }  // namespace
+
+std::chrono::steady_clock::time_point Scheduler::now() const noexcept {
+  if (core_->det != nullptr) [[unlikely]]
+    return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(core_->det->now_ns()));
+  return std::chrono::steady_clock::now();
+}
+
+ScheduleInfo Scheduler::schedule() const { return core_->det != nullptr ? core_->det->info() : ScheduleInfo{}; }
 
 MetricsSnapshot Scheduler::metrics() const {
   MetricsSnapshot s;

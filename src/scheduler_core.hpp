@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "deterministic/sim.hpp"
 #include "metrics/event_counters.hpp"
 #include "metrics/queue_sampler.hpp"
 #include "policy/group_tree.hpp"
@@ -97,6 +98,8 @@ class SchedulerCore {
   // detached task that join_all() never reported (and counts the rest in *others).
   // Idempotent: later calls return null.
   std::exception_ptr shutdown(std::uint64_t* others) noexcept;
+  // Deterministic runs: detaches the workers stuck in a deadlocked run and says so.
+  void abandon(const std::string& why) noexcept;
   // Makes the config's [[groups]] (in the constructor); an error names the file and line.
   void make_config_groups();
   // UsageError for a group that asks for event counters when none are counted.
@@ -106,9 +109,16 @@ class SchedulerCore {
 
   Scheduler* owner;
   Options opts;
+  bool fits_checked;     // opts passed check_deterministic_fits() (before anything is made)
   Topology topo;
   Plan plan;
   MallocRouting malloc;  // decided before any thread starts
+  // The deterministic run (deterministic.hpp), made before the workers; null: real
+  // scheduling. Declared before everything the workers touch, so it outlives them.
+  std::unique_ptr<DetSim> det;
+  // A deterministic run that deadlocked and was abandoned by shutdown(): its workers stay
+  // blocked inside tasks, so nothing of it may be freed (Scheduler's destructor leaks it).
+  bool abandoned = false;
   IdleState idle;
   WaitCounter detached{/*cancel_on_error=*/false};
   std::vector<std::unique_ptr<InjectionQueue>> inject_queues;  // by node; null: no arena

@@ -37,6 +37,15 @@
 //                                # (giving events turns counters on)
 //   sample_interval = "10ms"     # sample each node's queue depth this often; default: never
 //
+//   [deterministic]              # deterministic mode (deterministic.hpp); seed is required
+//   seed = 42                    # the schedule's seed
+//   strategy = "pct"             # random | pct; default random
+//   pct_depth = 3                # PCT: d (d - 1 priority changes), 1 to 64
+//   pct_turns = 2000             # PCT: change points are drawn from the first this many turns
+//   task_cost = "1us"            # virtual time per task
+//   max_turns = 0                # a run longer than this is stuck (0: no limit)
+//   record = "schedule.log"      # write the choices; replay = "schedule.log" replays them
+//
 //   [memory]
 //   allocator = "auto"           # workers' malloc/new: "node-local" (their node's jemalloc
 //                                # arena), "system", or "auto": node-local when workers are
@@ -56,6 +65,7 @@
 #include <string_view>
 #include <vector>
 
+#include "vitte/deterministic.hpp"
 #include "vitte/plan.hpp"
 
 namespace vitte {
@@ -87,6 +97,7 @@ struct Config {
   std::optional<bool> counters;         // [metrics] counters (true when events are given)
   std::optional<std::vector<std::string>> events;  // [metrics] events
   std::chrono::nanoseconds sample_interval{0};     // [metrics] sample_interval (0: not set)
+  std::optional<DeterministicOptions> deterministic;  // [deterministic] (deterministic.hpp)
   std::string source = "<string>";  // the file it came from
   std::map<std::string, unsigned> lines;  // key ("workers.nodes") -> the line that sets it
 

@@ -60,6 +60,7 @@
 #include <utility>
 #include <vector>
 
+#include "vitte/detail/clock.hpp"
 #include "vitte/detail/coro_promise.hpp"
 #include "vitte/detail/coro_suspend.hpp"
 #include "vitte/detail/timer_entry.hpp"
@@ -427,7 +428,8 @@ class SleepAwaiter : Interruptible {
 // co_await vitte::yield(): lets the worker run other ready work first (its own deque, then
 // its node's queue), then resumes on this node.
 inline detail::YieldAwaiter yield() noexcept { return {}; }
-// co_await vitte::sleep_until(t) / sleep_for(d): releases the worker until the deadline;
+// co_await vitte::sleep_until(t) / sleep_for(d): releases the worker until the deadline (on
+// the scheduler's clock, Scheduler::now(): virtual in deterministic mode);
 // resumes on this node's urgent lane. A deadline in the past still suspends once (like
 // yield, through the timer queue), so a loop of sleeps cannot starve other work.
 inline detail::SleepAwaiter sleep_until(std::chrono::steady_clock::time_point t) noexcept {
@@ -437,7 +439,7 @@ template <class Rep, class Period>
 detail::SleepAwaiter sleep_for(std::chrono::duration<Rep, Period> d) noexcept {
   // Saturating: a huge duration (hours::max()) sleeps until cancelled, not until an
   // overflowed, past deadline.
-  return detail::SleepAwaiter(detail::add_saturated(std::chrono::steady_clock::now(), detail::saturated_ns(d)));
+  return detail::SleepAwaiter(detail::add_saturated(detail::steady_now(), detail::saturated_ns(d)));
 }
 // co_await vitte::schedule_on(node): resumes on a worker of NUMA node `node` (a node
 // without CPUs: the nearest one with workers). UsageError for a node that does not exist.

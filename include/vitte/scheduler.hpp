@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "vitte/config.hpp"
+#include "vitte/deterministic.hpp"
 #include "vitte/future.hpp"
 #include "vitte/memory.hpp"
 #include "vitte/metrics.hpp"
@@ -123,6 +124,11 @@ struct Options {
   // in the metrics was raised). Exceptions are reported on stderr and otherwise ignored.
   std::function<void(const DeadlineMiss&)> on_deadline_miss;
   MetricsOptions metrics;
+  // Deterministic mode (deterministic.hpp): the workers take turns chosen by a seeded
+  // chooser, on a virtual clock. Unset: the config's [deterministic] table, else the
+  // VITTE_DETERMINISTIC environment variable ("SEED" or "SEED:random", "SEED:pct",
+  // "SEED:pct:DEPTH:TURNS"), else real scheduling.
+  std::optional<DeterministicOptions> deterministic;
 };
 
 class Scheduler {
@@ -201,7 +207,7 @@ class Scheduler {
   template <class Rep, class Per, class F>
   Timer after(std::chrono::duration<Rep, Per> delay, F&& fn, TimerOptions opts = {}) {
     detail::UserTimer* t = detail::make_user_timer(std::forward<F>(fn));
-    const auto first = detail::add_saturated(std::chrono::steady_clock::now(), detail::saturated_ns(delay));
+    const auto first = detail::add_saturated(now(), detail::saturated_ns(delay));
     return start_timer(t, first, std::chrono::nanoseconds(0), false, opts, "after()");
   }
   template <class F>
@@ -213,7 +219,7 @@ class Scheduler {
   Timer every(std::chrono::duration<Rep, Per> period, F&& fn, TimerOptions opts = {}) {
     detail::UserTimer* t = detail::make_user_timer(std::forward<F>(fn));
     const std::chrono::nanoseconds p = detail::saturated_ns(period);
-    const auto first = detail::add_saturated(std::chrono::steady_clock::now(), p);
+    const auto first = detail::add_saturated(now(), p);
     return start_timer(t, first, p, true, opts, "every()");
   }
 
@@ -261,6 +267,14 @@ class Scheduler {
   const MallocRouting& malloc_routing() const noexcept;
   std::size_t num_workers() const noexcept;
   MetricsSnapshot metrics() const;
+
+  // The scheduler's clock: std::chrono::steady_clock::now(), or in deterministic mode the
+  // run's virtual clock (which timers, sleep_for, deadlines and aging follow). at() takes
+  // time points of this clock.
+  std::chrono::steady_clock::time_point now() const noexcept;
+  // What the deterministic run did so far: its seed, choices, tasks, steals and schedule
+  // hash (deterministic.hpp); `deterministic` is false for a real scheduler.
+  ScheduleInfo schedule() const;
 
   // The scheduler whose worker runs the calling thread, or null.
   static Scheduler* current() noexcept;

@@ -3,6 +3,7 @@
 
 #include "vitte/config.hpp"
 #include "vitte/coro.hpp"
+#include "vitte/deterministic.hpp"
 #include "vitte/error.hpp"
 #include "vitte/future.hpp"
 #include "vitte/graph.hpp"

@@ -17,6 +17,8 @@
 #include <sstream>
 
 #include "io/regular_file.hpp"
+#include <limits>
+
 #include "topology/hwloc_seam.hpp"
 #include "vitte/error.hpp"
 #include "vitte/policy.hpp"
@@ -338,7 +340,7 @@ Config Config::parse(std::string_view text, const std::string& source) {
     throw ConfigError("config '" + source + "' line " + std::to_string(e.source().begin.line) + " column " +
                       std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
   }
-  r.only_keys(root, "", {"workers", "scheduling", "memory", "groups", "metrics"});
+  r.only_keys(root, "", {"workers", "scheduling", "memory", "groups", "metrics", "deterministic"});
   for (auto&& [name, table] : root)
     if (const toml::table* t = table.as_table())
       for (auto&& [k, v] : *t)
@@ -429,6 +431,39 @@ Config Config::parse(std::string_view text, const std::string& source) {
     if (c.sample_interval.count() != 0 && c.sample_interval < std::chrono::microseconds(100))
       r.fail(m->get("sample_interval"), "metrics.sample_interval = " + Reader::show(*m->get("sample_interval")) +
                                             ": at least 100us (a sampler that wakes more often costs a core)");
+  }
+  if (const toml::table* d = r.table(root, "deterministic")) {
+    r.only_keys(*d, "deterministic.",
+                {"seed", "strategy", "pct_depth", "pct_turns", "task_cost", "max_turns", "record", "replay"});
+    if (!d->contains("seed"))
+      r.fail(d, "[deterministic] needs a seed (deterministic.seed = 42): the seed is what makes a run reproducible");
+    DeterministicOptions o;
+    auto whole = [&](const char* key, std::int64_t min, std::int64_t max) {
+      const toml::node* n = d->get(key);
+      const std::string full = std::string("deterministic.") + key;
+      if (!n->is_integer()) r.fail(n, full + " = " + Reader::show(*n) + ": expected a whole number");
+      const std::int64_t v = n->as_integer()->get();
+      if (v < min || v > max)
+        r.fail(n, full + " = " + std::to_string(v) + ": expected " + std::to_string(min) + " to " + std::to_string(max));
+      return v;
+    };
+    o.seed = static_cast<std::uint64_t>(whole("seed", 0, std::numeric_limits<std::int64_t>::max()));
+    if (d->contains("strategy"))
+      o.strategy = *parse_strategy(r.choice(*d, "strategy", "deterministic.strategy", {"random", "pct"}));
+    if (d->contains("pct_depth")) o.pct_depth = static_cast<unsigned>(whole("pct_depth", 1, 64));
+    if (d->contains("pct_turns"))
+      o.pct_turns = static_cast<std::uint64_t>(whole("pct_turns", 1, std::numeric_limits<std::int64_t>::max()));
+    if (d->contains("max_turns"))
+      o.max_turns = static_cast<std::uint64_t>(whole("max_turns", 0, std::numeric_limits<std::int64_t>::max()));
+    if (d->contains("task_cost"))
+      o.task_cost = r.duration(*d, "task_cost", "deterministic.task_cost", std::chrono::hours(1));
+    for (const char* key : {"record", "replay"})
+      if (const toml::node* n = d->get(key)) {
+        if (!n->is_string() || n->as_string()->get().empty())
+          r.fail(n, std::string("deterministic.") + key + " = " + Reader::show(*n) + ": expected a file path");
+        (std::string(key) == "record" ? o.record : o.replay) = n->as_string()->get();
+      }
+    c.deterministic = std::move(o);
   }
   if (const toml::node* g = root.get("groups")) GroupReader(r, c).read(*g);
   if (const toml::table* m = r.table(root, "memory")) {

@@ -189,6 +189,9 @@ TbbArenaSpec TbbArenas::spec(unsigned node) const {
 }
 
 tbb::task_arena& TbbArenas::arena(unsigned node) {
+  if (core_.det != nullptr)  // oneTBB's own threads and timing are outside the seed's control
+    throw UsageError("tbb_arena() in deterministic mode (seed " + std::to_string(core_.det->seed()) +
+                     "): oneTBB's threads would run outside the reproducible schedule");
   if (node >= nodes_.size() || core_.plan.arenas[node].empty())
     throw UsageError("node " + std::to_string(node) + " has no workers, so no oneTBB arena");
   // acquire: pairs with destroy(). Shutdown destroys the arenas once no task can be inside

@@ -30,6 +30,7 @@
 #include <mutex>
 #include <vector>
 
+#include "deterministic/virtual_clock.hpp"
 #include "policy/group_node.hpp"
 
 namespace vitte::detail {
@@ -38,7 +39,9 @@ class GroupTree;
 class InjectionQueue;
 class UrgentLane;
 
+// steady_clock in ns; a deterministic run's virtual clock on its threads (virtual_clock.hpp).
 inline std::int64_t now_ns() noexcept {
+  if (const auto* v = tls_vclock) [[unlikely]] return v->load(std::memory_order_relaxed);
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }

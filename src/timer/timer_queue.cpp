@@ -13,7 +13,8 @@ namespace vitte::detail {
 
 using Clock = std::chrono::steady_clock;
 
-TimerQueue::TimerQueue(unsigned node, std::vector<int> cpus) : node_(node), cpus_(std::move(cpus)) {}
+TimerQueue::TimerQueue(unsigned node, std::vector<int> cpus, bool manual)
+    : node_(node), cpus_(std::move(cpus)), manual_(manual) {}
 
 TimerQueue::~TimerQueue() {
   VITTE_ASSERT(!thread_.joinable(), "Q3: a timer queue destroyed before close()");
@@ -24,7 +25,7 @@ bool TimerQueue::arm(TimerEntry* e) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return false;  // Q3, T4
-    if (!started_) start_thread();
+    if (!started_ && !manual_) start_thread();
     e->seq = next_seq_++;  // T3
     heap_.push(e);
     ++counts_.armed;
@@ -62,6 +63,29 @@ TimerHeap::Storage TimerQueue::close() noexcept {
   // the one that did.
   if (thread_.joinable()) thread_.join();
   return left;
+}
+
+std::size_t TimerQueue::fire_due(Clock::time_point now) noexcept {
+  std::size_t fired = 0;
+  std::array<TimerEntry*, 64> due;
+  for (;;) {
+    std::size_t n = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      while (n < due.size() && !heap_.empty() && heap_.top()->deadline <= now) due[n++] = heap_.pop();
+      counts_.fired += n;
+    }
+    if (n == 0) return fired;
+    for (std::size_t i = 0; i < n; ++i) due[i]->fire(due[i], TimerEvent::Fired);  // T2
+    fired += n;
+  }
+}
+
+bool TimerQueue::next_due(Clock::time_point* at) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (heap_.empty()) return false;
+  *at = heap_.top()->deadline;
+  return true;
 }
 
 TimerCounts TimerQueue::counts() const {

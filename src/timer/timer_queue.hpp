@@ -47,7 +47,9 @@ class TimerQueue {
 
   // `cpus`: the Linux CPUs the thread is bound to (empty: leave it unbound); see
   // TimerService for the choice.
-  TimerQueue(unsigned node, std::vector<int> cpus);
+  // `manual`: no thread; a deterministic run fires the entries itself (fire_due), on its
+  // virtual clock.
+  TimerQueue(unsigned node, std::vector<int> cpus, bool manual = false);
   ~TimerQueue();  // after close()
   TimerQueue(const TimerQueue&) = delete;
   TimerQueue& operator=(const TimerQueue&) = delete;
@@ -61,6 +63,11 @@ class TimerQueue {
   // Q3: refuses arms from now on, stops and joins the thread, and returns the entries
   // that were pending (out of the heap, not fired; the caller fires them Dropped).
   TimerHeap::Storage close() noexcept;
+
+  // Manual queues: fires every entry due at `now` (T2, T3), without the lock held; returns
+  // how many. The earliest deadline pending, if any.
+  std::size_t fire_due(std::chrono::steady_clock::time_point now) noexcept;
+  bool next_due(std::chrono::steady_clock::time_point* at) const;
 
   TimerCounts counts() const;
   // Entries in the heap now, and the slots its vector holds (tests check H3).
@@ -80,6 +87,7 @@ class TimerQueue {
   std::uint64_t next_seq_ = 0;
   bool closed_ = false;
   bool started_ = false;
+  const bool manual_;
   std::chrono::steady_clock::time_point sleeping_until_ = std::chrono::steady_clock::time_point::min();
   TimerCounts counts_;
   std::thread thread_;

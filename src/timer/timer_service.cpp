@@ -24,7 +24,8 @@ std::vector<int> timer_thread_cpus(const Plan& plan, unsigned n) {
 
 TimerService::TimerService(SchedulerCore& core) : core_(core) {
   queues_.resize(core.topo.nodes().size());
-  for (unsigned n : core.arena_nodes) queues_[n] = std::make_unique<TimerQueue>(n, timer_thread_cpus(core.plan, n));
+  for (unsigned n : core.arena_nodes)
+    queues_[n] = std::make_unique<TimerQueue>(n, timer_thread_cpus(core.plan, n), /*manual=*/core.det != nullptr);
 }
 
 unsigned TimerService::node_for(int node) noexcept {
@@ -34,6 +35,7 @@ unsigned TimerService::node_for(int node) noexcept {
 }
 
 bool TimerService::arm(TimerEntry* e, int node) {
+  if (core_.det != nullptr && !core_.det->is_participant()) [[unlikely]] core_.det->foreign("a timer");
   VITTE_ASSERT(node < static_cast<int>(queues_.size()), "arm_timer() for a node the topology does not have");
   const unsigned n = node_for(node);
   // Written only when it changes: a cancel_timer() racing with the re-arm of an entry on
@@ -59,6 +61,28 @@ void TimerService::shutdown() noexcept {
                  "vitte: shutdown dropped %llu pending timer(s) before they fell due; their callbacks did not "
                  "run (cancel them, or join_all() to wait for them, before shutting down)\n",
                  static_cast<unsigned long long>(n));
+}
+
+bool TimerService::fire_due(std::int64_t now_ns) noexcept {
+  const std::chrono::steady_clock::time_point now{std::chrono::nanoseconds(now_ns)};
+  bool fired = false;
+  for (auto& q : queues_)
+    if (q && q->fire_due(now) > 0) fired = true;
+  return fired;
+}
+
+bool TimerService::next_due(std::int64_t* ns) const {
+  bool any = false;
+  std::chrono::steady_clock::time_point best{};
+  for (const auto& q : queues_) {
+    std::chrono::steady_clock::time_point at;
+    if (q && q->next_due(&at) && (!any || at < best)) {
+      best = at;
+      any = true;
+    }
+  }
+  if (any) *ns = std::chrono::duration_cast<std::chrono::nanoseconds>(best.time_since_epoch()).count();
+  return any;
 }
 
 void TimerService::note_dropped_one_shot() noexcept {

@@ -38,6 +38,10 @@ class TimerService {
   bool cancel(TimerEntry* e) noexcept;
   // T4, once; see above. Called from SchedulerCore::shutdown() only.
   void shutdown() noexcept;
+  // Deterministic runs (manual queues): fires what is due at virtual time `now_ns`, node by
+  // node; true if anything fired. The earliest deadline pending on any node.
+  bool fire_due(std::int64_t now_ns) noexcept;
+  bool next_due(std::int64_t* ns) const;
   // A one-shot user timer that shutdown dropped counts itself here (for the stderr line).
   void note_dropped_one_shot() noexcept;
 

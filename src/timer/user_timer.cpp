@@ -36,6 +36,7 @@
 
 #include "memory/free_memory.hpp"
 #include "scheduler_core.hpp"
+#include "vitte/detail/clock.hpp"
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/scheduler.hpp"
 #include "vitte/timer.hpp"
@@ -159,7 +160,7 @@ void after_run(UserTimer* t, bool threw) noexcept {
     finish(t, true);
     return;
   }
-  const Clock::time_point now = Clock::now();
+  const Clock::time_point now = steady_now();  // virtual in a deterministic run
   set_deadline(t, t->fixed_delay ? add_saturated(now, t->period) : next_fixed_rate(t, now));
   if (!cas_phase(t, TimerPhase::Running, TimerPhase::Armed)) {  // cancelled during the run
     finish(t, true);

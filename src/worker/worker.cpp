@@ -9,6 +9,7 @@
 #include <exception>
 
 #include "scheduler_core.hpp"
+#include "deterministic/sim.hpp"
 #include "memory/jemalloc_arenas.hpp"
 #include "topology/hwloc_seam.hpp"
 #include "trace/trace_clock.hpp"
@@ -51,7 +52,12 @@ void request_short_slice() noexcept {
 }
 
 Worker::Worker(SchedulerCore& core, const WorkerSlot& slot)
-    : core_(core), slot_(slot), rng_(0x9E3779B97F4A7C15ull * (slot.index + 1)), trace_(slot.index) {
+    : core_(core),
+      slot_(slot),
+      // Deterministic: the victims' order comes from the seed (DetSim D3).
+      rng_(0x9E3779B97F4A7C15ull * (slot.index + 1) ^ (core.det != nullptr ? SplitMix{core.det->seed()}.next() : 0)),
+      trace_(slot.index) {
+  if (rng_ == 0) rng_ = 1;  // xorshift's one fixed point
   this->core = &core;
   this->idle = &core.idle;
   this->detached = &core.detached;
@@ -104,6 +110,11 @@ void Worker::join() {
   running_ = false;
 }
 
+void Worker::detach() noexcept {
+  if (running_) pthread_detach(thread_);
+  running_ = false;
+}
+
 std::uint64_t Worker::next_random() noexcept {  // xorshift64*
   rng_ ^= rng_ >> 12;
   rng_ ^= rng_ << 25;
@@ -117,6 +128,20 @@ void Worker::main() {
   char name[16];
   std::snprintf(name, sizeof name, "vitte-w%u/n%u", slot_.index, slot_.node);
   pthread_setname_np(pthread_self(), name);
+  DetSim* const det = core_.det.get();
+  if (det != nullptr) {  // unpinned, no counters, its start hook in its first turn
+    det->attach_worker(slot_.index);
+    watch(kWatchDet, true);
+    core_.started.count_down();
+    core_.go.wait();
+    if (core_.start_aborted) {
+      tls_worker = nullptr;
+      return;
+    }
+    main_det(WorkerInfo{slot_.index, slot_.node, -1});
+    tls_worker = nullptr;
+    return;
+  }
   if (slot_.os_cpu >= 0) {
     std::string why;
     if (!hw::pin_current_thread(static_cast<unsigned>(slot_.os_cpu), &why))
@@ -170,6 +195,36 @@ void Worker::main() {
   stats.stopped_ns.store(now_ns(), std::memory_order_relaxed);
   stats.state.store(WorkerState::Stopped, std::memory_order_release);
   tls_worker = nullptr;
+}
+
+// One search per turn (DetSim): what a real worker decides by timing (when to look again,
+// when to sleep, who wakes) is the chooser's. Statistics of idleness are not kept: a virtual
+// worker is never idle in real time.
+void Worker::main_det(const WorkerInfo& info) {
+  DetSim& d = *core_.det;
+  d.enter(slot_.index);
+  core_.run_hook(core_.opts.on_worker_start, info, "on_worker_start");
+  const std::int64_t began = now_ns();
+  stats.started_ns.store(began, std::memory_order_relaxed);
+  stats.state.store(WorkerState::Running, std::memory_order_relaxed);
+  unsigned idle_rounds = 0;
+  for (;;) {
+    if (TaskFrame* f = find_work(idle_rounds)) {
+      idle_rounds = 0;
+      run_task(f);
+      d.turn(slot_.index, /*ran=*/true);
+      continue;
+    }
+    if (core_.stopping.load(std::memory_order_acquire) && !core_.any_work_visible()) break;
+    // A worker that keeps finding nothing gains the patience to look at other nodes, as
+    // a spinning real one does, counted in turns instead of time.
+    if (idle_rounds < kRemoteInjectPatience) ++idle_rounds;
+    d.turn(slot_.index, /*ran=*/false);
+  }
+  core_.run_hook(core_.opts.on_worker_stop, info, "on_worker_stop");
+  stats.stopped_ns.store(now_ns(), std::memory_order_relaxed);
+  stats.state.store(WorkerState::Stopped, std::memory_order_release);
+  d.leave(slot_.index);
 }
 
 TaskFrame* Worker::find_work(unsigned failed_rounds) {
@@ -233,6 +288,7 @@ void Worker::run_policy(TaskFrame* f, TaskSpan* span) noexcept {
   }
   const std::int64_t start = thread_cpu_ns();
   const bool threw = f->op(f, skip ? FrameOp::Discard : FrameOp::Run);
+  if (core_.det != nullptr) [[unlikely]] core_.det->charge(slot_.index);  // its virtual cost
   const std::int64_t used = thread_cpu_ns() - start;
   if (count) count_group_events(*e.group, ev0, outer_events);
   const std::int64_t end = e.deadline_ns != 0 ? now_ns() : 0;
@@ -312,12 +368,15 @@ void Worker::run_watched(TaskFrame* f) noexcept {
   TaskSpan span;
   const bool traced = tracing();
   if (traced) trace_.begin_task(span, f);
-  if (policy_from_ != nullptr)
+  if (policy_from_ != nullptr) {
     run_policy(f, traced ? &span : nullptr);
-  else if (traced)
-    execute<true>(f, &span);
-  else
-    execute<false>(f, nullptr);
+  } else {
+    if (traced)
+      execute<true>(f, &span);
+    else
+      execute<false>(f, nullptr);
+    if (core_.det != nullptr) core_.det->charge(slot_.index);  // kWatchDet
+  }
   // relaxed: a request; publish_counters() orders the answer (S3).
   if ((watch_.load(std::memory_order_relaxed) & kWatchCounters) != 0) publish_counters();
 }
@@ -593,6 +652,22 @@ void Worker::help_wait(WaitCounter& c) {
   if (armed) c.disarm();
 }
 
+void Worker::help_wait_det(WaitCounter& c) {
+  DetSim& d = *core_.det;
+  const bool isolated = isolation != 0;
+  unsigned idle_rounds = 0;
+  while (!c.finished()) {
+    if (TaskFrame* f = isolated ? find_work_isolated(c, idle_rounds) : find_work(idle_rounds)) {
+      idle_rounds = 0;
+      run_task(f);
+      d.turn(slot_.index, /*ran=*/true);
+      continue;
+    }
+    if (idle_rounds < kRemoteInjectPatience) ++idle_rounds;
+    d.turn_waiting(slot_.index, c);
+  }
+}
+
 // Sleeps until a notifier ends the arming (WaitCounter I3/I4). The count can rise again
 // after it reached zero (run() from another thread meanwhile): then arm again.
 void block_wait(WaitCounter& c) {
@@ -624,6 +699,10 @@ Waiter& this_thread_waiter() noexcept {
 
 void wait_for(WaitCounter& c) {
   if (c.finished()) return;
+  if (DetSim* d = det_of_this_thread()) [[unlikely]] {  // a thread of a deterministic run
+    d->wait(c);
+    return;
+  }
   if (WorkerLocal* w = tls_worker)
     static_cast<Worker*>(w)->help_wait(c);
   else

@@ -32,6 +32,10 @@
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/plan.hpp"
 
+namespace vitte {
+struct WorkerInfo;
+}
+
 namespace vitte::detail {
 
 class Worker : public WorkerLocal {
@@ -66,11 +70,17 @@ class Worker : public WorkerLocal {
   // Runs other tasks until `c` finishes (TaskGroup::wait, Future::get on a worker);
   // inside an isolation region, only that region's tasks.
   void help_wait(WaitCounter& c);
+  // The same in a deterministic run (deterministic/sim.hpp): a turn per task run, and a
+  // waiting turn whenever nothing is found.
+  void help_wait_det(WaitCounter& c);
+  // Lets a thread stuck in an abandoned deterministic run go (SchedulerCore::abandon).
+  void detach() noexcept;
 
   // Observers of this worker, as bits of watch_: while none is set, each hook (a task's
   // run, a steal, a sleep) costs one predicted branch on a byte of this worker.
   static constexpr std::uint8_t kWatchTrace = 1;     // a trace records (trace.hpp)
   static constexpr std::uint8_t kWatchCounters = 2;  // event counters are published on request
+  static constexpr std::uint8_t kWatchDet = 4;       // a deterministic run charges each task
   // Sets or clears a bit; from any thread (the controller of the observer).
   void watch(std::uint8_t bit, bool on) noexcept;
   TraceRecorder& trace_recorder() noexcept { return trace_; }
@@ -109,6 +119,8 @@ class Worker : public WorkerLocal {
   };
 
   void main();
+  // The loop of a deterministic run: one search (and the task it found) per turn.
+  void main_det(const WorkerInfo& info);
   TaskFrame* find_work(unsigned failed_rounds);
   TaskFrame* find_own(unsigned failed_rounds);  // own deque, then find_queued
   [[gnu::cold, gnu::noinline]] TaskFrame* find_work_urgent(unsigned failed_rounds);

@@ -1,0 +1,319 @@
+#include "deterministic/sim.hpp"
+
+#include <cstdio>
+
+#include "deterministic/virtual_clock.hpp"
+#include "scheduler_core.hpp"
+
+namespace vitte::detail {
+
+constinit thread_local const std::atomic<std::int64_t>* tls_vclock = nullptr;
+constinit thread_local const std::int64_t* tls_vcpu = nullptr;
+namespace {
+constinit thread_local DetSim* tls_sim = nullptr;
+}
+
+std::chrono::steady_clock::time_point steady_now() noexcept {
+  if (const auto* c = tls_vclock) [[unlikely]]
+    return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(c->load(std::memory_order_relaxed)));
+  return std::chrono::steady_clock::now();
+}
+
+DetSim* det_of_this_thread() noexcept { return tls_sim; }
+
+DetSim::DetSim(SchedulerCore& core, const DeterministicOptions& o, unsigned workers)
+    : core_(core),
+      opts_(o),
+      n_(workers),
+      parts_(std::make_unique<Part[]>(workers + 1)),
+      chooser_(o, workers + 1, workers),
+      holder_(workers) {
+  runnable_.reserve(workers + 1);
+  parts_[n_].state = State::Running;
+  if (opts_.stall_report.count() > 0) wd_ = std::thread([this] { watchdog(); });
+}
+
+DetSim::~DetSim() {
+  detach_driver();
+  {
+    std::lock_guard<std::mutex> lock(wd_mu_);
+    wd_stop_ = true;
+  }
+  wd_cv_.notify_all();
+  if (wd_.joinable()) wd_.join();
+}
+
+void DetSim::attach_driver() {
+  if (tls_sim != nullptr)
+    throw UsageError("deterministic mode: this thread already drives a deterministic scheduler (seed " +
+                     std::to_string(tls_sim->seed()) + "); a thread drives one at a time");
+  tls_sim = this;
+  tls_vclock = &vnow_;
+  tls_vcpu = &parts_[n_].vcpu;
+  driver_id_ = std::this_thread::get_id();
+}
+
+void DetSim::detach_driver() noexcept {
+  if (tls_sim != this) return;
+  tls_sim = nullptr;
+  tls_vclock = nullptr;
+  tls_vcpu = nullptr;
+}
+
+void DetSim::attach_worker(unsigned w) noexcept {
+  tls_sim = this;
+  tls_vclock = &vnow_;
+  tls_vcpu = &parts_[w].vcpu;
+}
+
+bool DetSim::is_participant() const noexcept { return tls_sim == this; }
+
+void DetSim::enter(unsigned w) { parts_[w].sem.acquire(); }
+
+void DetSim::release_all() noexcept {
+  for (unsigned w = 0; w < n_; ++w) parts_[w].sem.release();
+}
+
+void DetSim::mix(std::uint64_t v) noexcept {  // FNV-1a over the value's bytes
+  for (int i = 0; i < 8; ++i) {
+    hash_ ^= (v >> (8 * i)) & 0xFF;
+    hash_ *= 0x100000001B3ull;
+  }
+}
+
+void DetSim::account(unsigned w) noexcept {
+  Part& p = parts_[w];
+  const WorkerCounters& c = core_.workers[w]->counters;
+  const std::uint64_t ex = c.executed.read() + c.skipped.read();
+  const std::uint64_t st[3] = {c.steals_l3.read(), c.steals_node.read(), c.steals_remote.read()};
+  mix(ex - p.executed);
+  for (int i = 0; i < 3; ++i) {
+    mix(st[i] - p.steals[i]);
+    steals_ += st[i] - p.steals[i];
+    p.steals[i] = st[i];
+  }
+  p.executed = ex;
+}
+
+void DetSim::charge(unsigned w) noexcept {
+  // relaxed: D1, only the holder writes; readers are ordered by the hand-off (D2).
+  vnow_.store(vnow_.load(std::memory_order_relaxed) + opts_.task_cost.count(), std::memory_order_relaxed);
+  parts_[w].vcpu += opts_.task_cost.count();
+  ++tasks_;
+}
+
+bool DetSim::runnable(unsigned p) const noexcept {
+  const Part& s = parts_[p];
+  switch (s.state) {
+    case State::Ready: return true;
+    case State::Idle: return s.seen != progress_;
+    case State::Waiting: return s.waiting->finished() || s.seen != progress_;
+    case State::DriverWaiting: return deadlocked_ || s.waiting->finished();
+    case State::DriverStopping:
+      for (unsigned w = 0; w < n_; ++w)
+        if (parts_[w].state != State::Gone) return deadlocked_;
+      return true;
+    case State::Running:
+    case State::Gone: return false;
+  }
+  return false;
+}
+
+unsigned DetSim::choose(unsigned current) {
+  const std::uint64_t turn = turns_.load(std::memory_order_relaxed) + 1;
+  for (;;) {
+    // Timers due on the virtual clock fire first, as the timer thread would: their work
+    // is queued from outside the workers (tls_worker null while they fire).
+    WorkerLocal* const self = tls_worker;
+    tls_worker = nullptr;
+    const bool fired = core_.timers->fire_due(vnow_.load(std::memory_order_relaxed));
+    tls_worker = self;
+    if (fired) ++progress_;
+    runnable_.clear();
+    for (unsigned p = 0; p <= n_; ++p)
+      if (runnable(p)) runnable_.push_back(p);
+    if (opts_.max_turns != 0 && turn > opts_.max_turns && !deadlocked_) {
+      declare_deadlock("it reached DeterministicOptions::max_turns = " + std::to_string(opts_.max_turns) +
+                       " turns without the driver's wait finishing (a livelock?)");
+      continue;
+    }
+    if (!runnable_.empty()) break;
+    std::int64_t due = 0;
+    if (core_.timers->next_due(&due)) {  // everybody idle: time passes until the next timer
+      if (due > vnow_.load(std::memory_order_relaxed)) vnow_.store(due, std::memory_order_relaxed);
+      mix(static_cast<std::uint64_t>(due));
+      continue;
+    }
+    if (deadlocked_) {
+      // Nobody can run even so: the driver is not waiting (it holds no wait that could
+      // throw). Cannot happen while the driver lives; fail loudly rather than hang.
+      std::fprintf(stderr, "vitte: %s\n", deadlock_msg_.c_str());
+      std::abort();
+    }
+    std::string waiting;
+    for (unsigned w = 0; w < n_; ++w)
+      if (parts_[w].state == State::Waiting) waiting += (waiting.empty() ? "" : ", ") + std::to_string(w);
+    declare_deadlock("every worker is idle" +
+                     (waiting.empty() ? std::string() : " or blocked in a wait inside a task (workers " + waiting + ")") +
+                     ", no timer is pending, and the driver waits for work that can never finish");
+  }
+  const unsigned next = chooser_.pick(runnable_, current, turn);
+  mix(next);
+  mix(runnable_.size());
+  turns_.store(turn, std::memory_order_relaxed);
+  return next;
+}
+
+void DetSim::declare_deadlock(const std::string& why) {
+  deadlocked_ = true;
+  deadlock_msg_ = "deterministic run (" + reproduce() + ") deadlocked at turn " +
+                  std::to_string(turns_.load(std::memory_order_relaxed)) + ": " + why;
+}
+
+void DetSim::pass(unsigned me) {
+  const unsigned next = choose(me);
+  if (next == me) return;
+  holder_.store(next, std::memory_order_relaxed);
+  parts_[next].sem.release();  // D2
+  parts_[me].sem.acquire();
+}
+
+void DetSim::turn(unsigned w, bool ran) {
+  Part& p = parts_[w];
+  account(w);
+  if (ran) {
+    p.state = State::Ready;
+    ++progress_;
+  } else {
+    p.state = State::Idle;
+    p.seen = progress_;
+  }
+  pass(w);
+  p.state = State::Running;
+}
+
+void DetSim::turn_waiting(unsigned w, const WaitCounter& c) {
+  Part& p = parts_[w];
+  account(w);
+  p.state = State::Waiting;
+  p.waiting = &c;
+  p.seen = progress_;
+  pass(w);
+  p.state = State::Running;
+  p.waiting = nullptr;
+}
+
+void DetSim::leave(unsigned w) {
+  account(w);
+  parts_[w].state = State::Gone;
+  ++progress_;
+  const unsigned next = choose(w);
+  holder_.store(next, std::memory_order_relaxed);
+  parts_[next].sem.release();  // D2: our last touch of the run
+}
+
+void DetSim::driver_wait(WaitCounter& c) {
+  Part& d = parts_[n_];
+  while (!c.finished()) {
+    if (deadlocked_) throw Deadlock(deadlock_msg_);
+    d.state = State::DriverWaiting;
+    d.waiting = &c;
+    ++progress_;  // the driver may have queued work since its last wait
+    pass(n_);
+    d.state = State::Running;
+    d.waiting = nullptr;
+  }
+}
+
+bool DetSim::drive_until_gone() {
+  Part& d = parts_[n_];
+  d.state = State::DriverStopping;
+  ++progress_;  // every idle worker looks once more, sees the stop and leaves
+  while (!runnable(n_) || deadlocked_) {
+    if (deadlocked_) {
+      d.state = State::Running;
+      return false;
+    }
+    pass(n_);
+  }
+  d.state = State::Running;
+  return true;
+}
+
+void DetSim::wait(WaitCounter& c) {
+  if (WorkerLocal* w = tls_worker; w != nullptr && w->core == &core_)
+    static_cast<Worker*>(w)->help_wait_det(c);
+  else
+    driver_wait(c);
+}
+
+void DetSim::foreign(const char* what) noexcept {
+  // relaxed: a statistic; foreign threads are outside D1 by definition.
+  foreign_.fetch_add(1, std::memory_order_relaxed);
+  if (!foreign_told_.exchange(true, std::memory_order_relaxed))
+    std::fprintf(stderr,
+                 "vitte: deterministic run (%s): %s from a thread outside the run (neither the thread that made the "
+                 "scheduler nor one of its workers); its timing is not the seed's, so this run may not reproduce "
+                 "(ScheduleInfo::foreign_inputs counts them)\n",
+                 reproduce().c_str(), what);
+}
+
+std::string DetSim::reproduce() const {
+  std::string s = "VITTE_DETERMINISTIC=" + std::to_string(opts_.seed) + ":" + to_string(opts_.strategy);
+  if (opts_.strategy == Strategy::Pct && (opts_.pct_depth != 3 || opts_.pct_turns != 2000))
+    s += ":" + std::to_string(opts_.pct_depth) + ":" + std::to_string(opts_.pct_turns);
+  return s;
+}
+
+ScheduleInfo DetSim::info() const {
+  ScheduleInfo i;
+  i.deterministic = true;
+  i.seed = opts_.seed;
+  i.strategy = opts_.strategy;
+  i.turns = turns_.load(std::memory_order_relaxed);
+  i.tasks = tasks_;
+  i.steals = steals_;
+  i.hash = hash_;
+  i.virtual_ns = vnow_.load(std::memory_order_relaxed) - kEpochNs;
+  i.foreign_inputs = foreign_.load(std::memory_order_relaxed);
+  i.divergence = chooser_.divergence();
+  i.reproduce = reproduce();
+  return i;
+}
+
+void DetSim::watchdog() noexcept {
+  std::unique_lock<std::mutex> lock(wd_mu_);
+  std::uint64_t last = ~std::uint64_t{0};
+  auto since = std::chrono::steady_clock::now();
+  bool told = false;
+  const auto step = opts_.stall_report / 4 > std::chrono::milliseconds(1) ? opts_.stall_report / 4
+                                                                          : std::chrono::milliseconds(1);
+  while (!wd_cv_.wait_for(lock, step, [&] { return wd_stop_; })) {
+    const std::uint64_t t = turns_.load(std::memory_order_relaxed);
+    const auto now = std::chrono::steady_clock::now();
+    if (t != last) {
+      last = t;
+      since = now;
+      told = false;
+      continue;
+    }
+    if (told || now - since < opts_.stall_report) continue;
+    told = true;
+    const unsigned h = holder_.load(std::memory_order_relaxed);
+    const long long secs = std::chrono::duration_cast<std::chrono::seconds>(now - since).count();
+    if (h == n_)
+      std::fprintf(stderr,
+                   "vitte: deterministic run (%s): the driver has held the turn for %llds at turn %llu without "
+                   "waiting; tasks run only while it waits (join_all, TaskGroup::wait, Future::get, sync_wait), so a "
+                   "driver that polls for a result, or blocks on anything else, waits forever\n",
+                   reproduce().c_str(), secs, static_cast<unsigned long long>(t));
+    else
+      std::fprintf(stderr,
+                   "vitte: deterministic run (%s): worker %u has held the turn for %llds at turn %llu: its task may "
+                   "be blocked on an OS primitive (a mutex, a condition variable, I/O, a thread of the program's), "
+                   "which no other task can release while it holds the turn\n",
+                   reproduce().c_str(), h, secs, static_cast<unsigned long long>(t));
+  }
+}
+
+}  // namespace vitte::detail

@@ -384,6 +384,20 @@ TEST(MetricsPrometheus, NoEventFamilyWithoutCounting) {
     EXPECT_EQ(text.find(family), std::string::npos) << family << " (not even its HELP)";
 }
 
+// Label values are UTF-8 even when a group's name is not: bad bytes become U+FFFD.
+TEST(MetricsPrometheus, LabelValuesAreValidUtf8) {
+  vitte::MetricsSnapshot m = sample_snapshot();
+  ASSERT_FALSE(m.groups.empty());
+  m.groups[0].name = std::string("bad\xff\xfe name \xc3\xa9t\xc3") + "\xed\xa0\x80";  // invalid, valid, cut, surrogate
+  const std::string text = vitte::metrics_prometheus(m);
+  std::vector<std::string> errors;
+  parse_exposition(text, errors);
+  for (const std::string& e : errors) ADD_FAILURE() << e;
+  EXPECT_NE(text.find("bad\xEF\xBF\xBD\xEF\xBF\xBD name \xc3\xa9t\xEF\xBF\xBD"), std::string::npos) << text;
+  EXPECT_EQ(text.find('\xff'), std::string::npos);
+  EXPECT_EQ(text.find("\xed\xa0\x80"), std::string::npos) << "a surrogate is not UTF-8";
+}
+
 // A live scheduler's export holds the tasks it ran, in both formats.
 TEST(MetricsExport, ALiveSchedulerExportsTheTasksItRan) {
   vitte::Scheduler sched(2);

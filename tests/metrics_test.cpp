@@ -443,3 +443,48 @@ TEST(Metrics, SnapshotsWhileWorkersRun) {
   reader.join();
   EXPECT_EQ(sum.load(), static_cast<std::uint64_t>(roots) * s.async([] { return vitte::test::tree(10); }).get());
 }
+
+// A snapshot taken while workers record latencies is still one histogram: its count is the
+// sum of its buckets, in every snapshot and every difference of two (a Prometheus histogram
+// whose +Inf bucket disagreed with the others was exported before).
+TEST(Metrics, LatencyCountIsTheSumOfItsBucketsWhileWorkersRecord) {
+  vitte::Scheduler s(2);
+  std::atomic<bool> stop{false};
+  std::thread producer([&] {
+    while (!stop.load()) s.submit(vitte::Task::spawn([] {}));
+  });
+  vitte::MetricsSnapshot prev = s.metrics();
+  for (int i = 0; i < 200; ++i) {
+    const vitte::MetricsSnapshot now = s.metrics();
+    for (const vitte::MetricsSnapshot& m : {now, now - prev}) {
+      std::uint64_t sum = 0;
+      for (std::uint64_t b : m.submit_latency.buckets) sum += b;
+      ASSERT_EQ(m.submit_latency.count, sum) << "snapshot " << i;
+    }
+    prev = now;
+  }
+  stop = true;
+  producer.join();
+  s.join_all();
+}
+
+TEST(Metrics, AnEventNamedTwiceIsCountedOrReportedOnce) {
+  vitte::Options o;
+  o.workers = 1;
+  o.metrics.events = std::vector<std::string>{"NO_SUCH_EVENT", "NO_SUCH_EVENT", "perf::task-clock", "perf::TASK-CLOCK"};
+  vitte::Scheduler s(std::move(o));
+  const vitte::CounterInfo info = s.metrics().counter_info;
+  std::size_t missing = 0, task_clock = 0;
+  for (const auto& m : info.unavailable) missing += m.event == "NO_SUCH_EVENT" ? 1 : 0;
+  for (const auto& m : info.unavailable) task_clock += m.event == "perf::TASK-CLOCK" ? 1 : 0;
+  for (const auto& e : info.events) task_clock += e == "perf::TASK-CLOCK" ? 1 : 0;
+  EXPECT_EQ(missing, 1u);
+  EXPECT_EQ(task_clock, 1u) << "two spellings of one software event are one event";
+}
+
+TEST(Metrics, ASampleIntervalBeyondAnHourIsRefused) {
+  vitte::Options o;
+  o.workers = 1;
+  o.metrics.sample_interval = std::chrono::nanoseconds::max();
+  EXPECT_THROW(vitte::Scheduler s(std::move(o)), vitte::UsageError);
+}

@@ -262,6 +262,9 @@ TEST(Trace, RefusalsNameTheCulprit) {
   EXPECT_NE(message([&] { (void)s.stop_trace(); }).find("no trace is recording"), std::string::npos);
   EXPECT_NE(message([&] { s.start_trace({.events_per_worker = 0}); }).find("events_per_worker"), std::string::npos);
   EXPECT_NE(message([&] { s.start_trace({.sample_every = 0}); }).find("sample_every"), std::string::npos);
+  EXPECT_NE(message([&] { s.start_trace({.events_per_worker = SIZE_MAX}); }).find("events_per_worker"),
+            std::string::npos)
+      << "a vitte error naming the field, not std::bad_array_new_length";
   EXPECT_FALSE(s.tracing());
   s.start_trace();
   EXPECT_TRUE(s.tracing());
@@ -281,6 +284,12 @@ TEST(Trace, ShutdownEndsTheRecordingCleanly) {
     s.start_trace();
     s.submit(Task::spawn([] { vitte::test::tree(4); }));
     s.shutdown();
+    try {
+      s.start_trace();  // still recording, but shutting down is what stands in the way
+      ADD_FAILURE() << "start_trace() after shutdown() was accepted";
+    } catch (const vitte::UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("shutting down"), std::string::npos) << e.what();
+    }
     const vitte::Trace t = s.stop_trace();
     EXPECT_EQ(t.tasks_run(), s.metrics().total.executed);
     EXPECT_THROW(s.start_trace(), vitte::UsageError);

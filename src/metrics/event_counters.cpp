@@ -27,10 +27,12 @@ namespace {
 // Everything else goes to PAPI.
 void keep_what_counts(const std::vector<std::string>& wanted, std::vector<std::string>& by_papi,
                       std::vector<std::string>& by_perf, std::vector<CounterInfo::Missing>& missing) {
-  for (const std::string& e : wanted) {
+  for (const std::string& raw : wanted) {
+    const std::string e = perfsw::canonical(raw);  // one spelling per software event
     if (std::find(by_papi.begin(), by_papi.end(), e) != by_papi.end() ||
-        std::find(by_perf.begin(), by_perf.end(), e) != by_perf.end())
-      continue;  // listed twice: counted once
+        std::find(by_perf.begin(), by_perf.end(), e) != by_perf.end() ||
+        std::any_of(missing.begin(), missing.end(), [&](const CounterInfo::Missing& m) { return m.event == e; }))
+      continue;  // listed twice: counted (or reported missing) once
     if (perfsw::known(e)) {
       std::vector<std::string> with = by_perf;
       with.push_back(e);

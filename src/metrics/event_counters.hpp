@@ -74,8 +74,12 @@ void stop(int set) noexcept;
 }  // namespace papi
 
 namespace perfsw {
-// Whether `name` is one of Linux's software events this backend knows.
+// Whether `name` is one of Linux's software events this backend knows (in any letter case,
+// as PAPI's names are).
 bool known(const std::string& name);
+// The name as this backend spells it ("perf::task-clock" -> "perf::TASK-CLOCK"); other names
+// unchanged.
+std::string canonical(const std::string& name);
 // The kernel's error for counting `events` together on the calling thread, or "".
 std::string try_set(const std::vector<std::string>& events);
 // A started group on the calling thread: fds (leader first), empty on failure.

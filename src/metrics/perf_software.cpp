@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -33,8 +34,15 @@ constexpr SoftEvent kEvents[] = {
 };
 
 const SoftEvent* find(const std::string& name) {
+  const auto same = [&](const char* known) {
+    std::size_t i = 0;
+    for (; known[i] != '\0' && i < name.size(); ++i)
+      if (std::toupper(static_cast<unsigned char>(name[i])) != std::toupper(static_cast<unsigned char>(known[i])))
+        return false;
+    return known[i] == '\0' && i == name.size();
+  };
   for (const SoftEvent& e : kEvents)
-    if (name == e.name) return &e;
+    if (same(e.name)) return &e;
   return nullptr;
 }
 
@@ -62,6 +70,11 @@ int open_event(const SoftEvent& e, int group) {
 }  // namespace
 
 bool known(const std::string& name) { return find(name) != nullptr; }
+
+std::string canonical(const std::string& name) {
+  const SoftEvent* e = find(name);
+  return e != nullptr ? std::string(e->name) : name;
+}
 
 std::vector<int> start(const std::vector<std::string>& events, std::string* why) {
   std::vector<int> fds;

@@ -26,14 +26,35 @@ struct Label {
   std::string value;
 };
 
+// Length of the well-formed UTF-8 sequence at the start of `v`, or 0 (RFC 3629: no overlong
+// forms, no surrogates, nothing above U+10FFFF).
+std::size_t utf8_length(std::string_view v) {
+  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(v[i]); };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  std::size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+  if (n == 0 || v.size() < n) return 0;
+  for (std::size_t i = 1; i < n; ++i)
+    if (b(i) < 0x80 || b(i) > 0xBF) return 0;
+  if ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) > 0x9F) || (c == 0xF0 && b(1) < 0x90) ||
+      (c == 0xF4 && b(1) > 0x8F))
+    return 0;
+  return n;
+}
+
 // Label values may hold anything (group names come from users): the format escapes
-// backslash, double quote and line feed, and nothing else.
+// backslash, double quote and line feed, and nothing else, and wants UTF-8: a byte that
+// does not start a well-formed sequence becomes U+FFFD, as in the JSON export.
 void append_escaped(std::string& out, std::string_view v, bool quote_too) {
-  for (char c : v) {
-    if (c == '\\') out += "\\\\";
+  while (!v.empty()) {
+    const char c = v.front();
+    const std::size_t n = utf8_length(v);
+    if (n == 0) out += "\xEF\xBF\xBD";
+    else if (c == '\\') out += "\\\\";
     else if (c == '\n') out += "\\n";
     else if (c == '"' && quote_too) out += "\\\"";
-    else out += c;
+    else out.append(v.data(), n);
+    v.remove_prefix(n == 0 ? 1 : n);
   }
 }
 

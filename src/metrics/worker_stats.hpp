@@ -28,21 +28,26 @@
 
 namespace vitte::detail {
 
+// The count is not a counter of its own: a snapshot taken while the worker records would read
+// it out of step with the buckets (a histogram whose +Inf bucket disagrees with the others).
+// It is the sum of the buckets the snapshot read, so every snapshot, and every difference of
+// two, is a consistent histogram.
 struct LatencyCounters {
   std::array<OwnerCounter, LatencyHistogram::kBuckets> buckets;
-  OwnerCounter count;
   std::atomic<std::int64_t> max_ns{0};
 
   void record(std::int64_t ns) noexcept {
     if (ns < 0) ns = 0;
     buckets[LatencyHistogram::bucket_of(ns)].bump();
-    count.bump();
     // relaxed: single writer (S1).
     if (ns > max_ns.load(std::memory_order_relaxed)) max_ns.store(ns, std::memory_order_relaxed);
   }
   void add_to(LatencyHistogram& h) const noexcept {
-    for (unsigned b = 0; b < LatencyHistogram::kBuckets; ++b) h.buckets[b] += buckets[b].read();
-    h.count += count.read();
+    for (unsigned b = 0; b < LatencyHistogram::kBuckets; ++b) {
+      const std::uint64_t n = buckets[b].read();
+      h.buckets[b] += n;
+      h.count += n;
+    }
     const std::int64_t m = max_ns.load(std::memory_order_relaxed);
     if (m > h.max_ns) h.max_ns = m;
   }

@@ -94,9 +94,15 @@ void TraceRecorder::end_task(TaskSpan& s) noexcept {
   if (t == nullptr) return;
   if (t->generation == s.generation) {  // R4
     count_task();
-    if (s.victim >= 0)
-      t->add(TraceEvent{s.start, s.stolen_at, static_cast<std::uint32_t>(s.victim), TraceKind::Steal,
-                        std::uint64_t{worker_} << 32 | ++flows_});
+    // A steal's flow ends at this task's slice: with room for one event only, the slice is
+    // kept and the flow dropped (counted), never a flow pointing at a slice that is not there.
+    if (s.victim >= 0) {
+      if (t->capacity - t->size >= 2)
+        t->add(TraceEvent{s.start, s.stolen_at, static_cast<std::uint32_t>(s.victim), TraceKind::Steal,
+                          std::uint64_t{worker_} << 32 | ++flows_});
+      else
+        ++t->dropped;
+    }
     if (t->add(TraceEvent{s.start, end - s.start, s.label, TraceKind::Task, 0})) ++t->task_slices;
   }
   leave();

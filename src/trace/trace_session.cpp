@@ -16,13 +16,18 @@ void Scheduler::start_trace(const TraceOptions& opts) {
   core_->check_not_inherited("start_trace()");
   if (opts.events_per_worker == 0)
     throw UsageError("start_trace(): TraceOptions::events_per_worker = 0; a worker needs room for at least one event");
+  // 2^28 events of 32 bytes: 8 GiB per worker, far beyond any trace a viewer can load.
+  constexpr std::size_t kMaxEventsPerWorker = std::size_t{1} << 28;
+  if (opts.events_per_worker > kMaxEventsPerWorker)
+    throw UsageError("start_trace(): TraceOptions::events_per_worker = " + std::to_string(opts.events_per_worker) +
+                     "; at most " + std::to_string(kMaxEventsPerWorker) + " (each worker's buffer is preallocated)");
   if (opts.sample_every == 0)
     throw UsageError("start_trace(): TraceOptions::sample_every = 0; 1 records every task, N one task in N");
   detail::SchedulerCore& c = *core_;
   std::lock_guard lock(c.trace_mu);
-  if (c.trace != nullptr) throw UsageError("start_trace(): a trace is already recording; stop_trace() ends it");
   if (!c.accepting.load(std::memory_order_acquire))
     throw UsageError("start_trace() after the scheduler began shutting down");
+  if (c.trace != nullptr) throw UsageError("start_trace(): a trace is already recording; stop_trace() ends it");
   auto data = std::make_unique<detail::TraceData>();
   data->sample_every = opts.sample_every;
   data->events_per_worker = opts.events_per_worker;

@@ -46,10 +46,10 @@ Options resolved_config(Options o) {
   if (!o.config) o.config = Config::from_environment();
   if (!o.config) return o;
   const Config& c = *o.config;
-  if (c.deterministic) {
+  if (c.deterministic) {  // set in both: they must agree, and the code's (stall_report too) stays
     if (o.deterministic && !same_deterministic(*o.deterministic, *c.deterministic))
       conflict_at(c, "deterministic.seed", "other Options::deterministic settings", "its [deterministic] table");
-    o.deterministic = c.deterministic;
+    if (!o.deterministic) o.deterministic = c.deterministic;
   }
   auto conflict = [&](const std::string& key, const std::string& code, const std::string& file) {
     conflict_at(c, key, code, file);
@@ -124,6 +124,9 @@ bool check_metrics_options(MetricsOptions& m) {
   if (m.sample_interval && m.sample_interval->count() < 0)
     throw UsageError("MetricsOptions::sample_interval = " + std::to_string(m.sample_interval->count()) +
                      " ns: an interval cannot be negative (0 or unset: no sampling)");
+  if (m.sample_interval && *m.sample_interval > std::chrono::hours(1))
+    throw UsageError("MetricsOptions::sample_interval = " + std::to_string(m.sample_interval->count()) +
+                     " ns: at most 1 hour (as the config's [metrics] sample_interval)");
   if (m.sample_interval && m.sample_interval->count() > 0 && *m.sample_interval < std::chrono::microseconds(100))
     throw UsageError("MetricsOptions::sample_interval = " + std::to_string(m.sample_interval->count()) +
                      " ns: at least 100 us (a sampler that wakes more often costs a core)");
@@ -210,6 +213,9 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
   if (opts.deterministic) {
     det = std::make_unique<DetSim>(*this, *opts.deterministic, static_cast<unsigned>(plan.workers.size()));
     det->attach_driver();  // undone by ~DetSim if this constructor throws
+    // Nobody parks in a deterministic run; one "sleeper" and no searcher send every spawn
+    // through push_local's slow path, where it is a turn (DetSim::spawned).
+    idle.sleepers.store(1, std::memory_order_relaxed);
   }
   if (opts.aging && opts.aging->count() <= 0)
     throw UsageError("Options::aging = " + std::to_string(opts.aging->count()) + " ns: the aging bound must be positive");
@@ -302,7 +308,7 @@ void SchedulerCore::inject_external(TaskFrame* f, int node) {
   }
   InjectionQueue& q = *inject_queues[n];
   // The submission time, for its submit-to-start latency (NodeMetrics::submit_latency).
-  const std::int64_t queued_ns = now_ns();
+  const std::int64_t queued_ns = clock_ns();
   if (q.bounded()) {
     admit_external(n);
     try {
@@ -373,7 +379,7 @@ bool SchedulerCore::any_work_visible_to(unsigned node) const {
   for (unsigned n : arena_nodes)
     if ((n == node || remote) && !inject_queues[n]->empty()) return true;
   if (!urgent_queues[node]->empty()) return true;
-  const std::int64_t now = now_ns();
+  const std::int64_t now = clock_ns();
   for (unsigned n : arena_nodes) {
     const ReadyQueue& q = *ready_queues[n];
     if (!q.empty() && (n == node || (remote && q.remote_visible(now)))) return true;
@@ -444,13 +450,13 @@ std::exception_ptr SchedulerCore::shutdown(std::uint64_t* others) noexcept {
     try {
       // Nothing queued is dropped: all submitted work and every graph run in flight (each
       // counts as one detached task, WaitCounter I7) runs to the end.
-      wait_for(detached);
+      wait_for(detached, this);
       // Continuations that other threads queue while we drain must run (their source has
       // completed); from here on they are refused (future/continuations.cpp). Then drain
       // what got in before the close.
       continuations_open.store(false, std::memory_order_seq_cst);
       while (continuations_in_flight.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
-      wait_for(detached);
+      wait_for(detached, this);
     } catch (const Deadlock& d) {  // only a deterministic run's wait throws
       abandon(d.what());
       return nullptr;
@@ -464,6 +470,9 @@ std::exception_ptr SchedulerCore::shutdown(std::uint64_t* others) noexcept {
   }
   lot->wake_all();
   for (auto& w : workers) w->join();
+  // Nothing waits on a deterministic run any more: its driver's thread lets go of it, so it
+  // may be destroyed anywhere, and the thread may drive another.
+  if (det != nullptr) det->detach_driver();
   if (sampler) sampler->stop();
   destroy_tbb_arenas(tbb_arenas.get());
   VITTE_ASSERT(!any_work_visible(), "every queue is empty after shutdown");
@@ -504,7 +513,10 @@ void SchedulerCore::abandon(const std::string& why) noexcept {
                "vitte: %s; the scheduler is abandoned: its workers stay blocked in the tasks that wait, and its "
                "memory is not freed\n",
                why.c_str());
-  if (det) det->detach_driver();
+  if (det) {
+    det->detach_driver();
+    det->stop_watchdog();  // no stall reports about a run nobody drives any more
+  }
 }
 
 SchedulerCore::~SchedulerCore() {
@@ -545,6 +557,14 @@ Scheduler::~Scheduler() {
     return;
   }
   if (core_->det != nullptr) {  // shut down here, to learn whether the run was abandoned
+    if (!core_->det->is_participant() && !core_->shut_down) {
+      // Its driver's thread keeps pointers to the run, and no other thread can take its turns.
+      std::fprintf(stderr,
+                   "vitte: a deterministic scheduler (seed %llu) was destroyed on a thread other than the one that "
+                   "made it; destroy it on its driver's thread. Aborting.\n",
+                   static_cast<unsigned long long>(core_->det->seed()));
+      std::abort();
+    }
     std::uint64_t others = 0;
     std::exception_ptr e = core_->shutdown(&others);
     detail::report_unjoined(e, others, "detached tasks failed and join_all() never reported it");
@@ -555,6 +575,9 @@ Scheduler::~Scheduler() {
 
 void Scheduler::shutdown() {
   core_->check_not_inherited("shutdown()");
+  if (core_->det != nullptr && !core_->det->is_participant())
+    throw UsageError("shutdown() of a deterministic scheduler (seed " + std::to_string(core_->det->seed()) +
+                     ") from a thread other than the one that made it: only its driver takes its turns");
   std::uint64_t others = 0;
   if (std::exception_ptr e = core_->shutdown(&others)) std::rethrow_exception(e);
 }
@@ -607,7 +630,7 @@ void Scheduler::join_all() {
     throw UsageError("join_all() called from a task of the same scheduler; it would wait for itself "
                      "(use a TaskGroup inside tasks)");
   std::lock_guard<std::mutex> lock(core_->join_mu);
-  detail::wait_for(core_->detached);
+  detail::wait_for(core_->detached, core_.get());
   std::uint64_t others = 0;  // counted in metrics().total.failed already; reset with the error
   if (std::exception_ptr e = core_->detached.take_error(&others)) std::rethrow_exception(e);
 }
@@ -686,7 +709,7 @@ MetricsSnapshot Scheduler::metrics() const {
   }
   s.counter_info = core_->events.info;
   s.counters.assign(s.counter_info.events.size(), 0);
-  const std::int64_t now = detail::now_ns();
+  const std::int64_t now = core_->clock_ns();
   s.taken_ns = now;
   if (!s.counter_info.events.empty()) fresh_counters(*core_);
   s.frames_live = detail::external_frames.load(std::memory_order_relaxed);
@@ -768,7 +791,7 @@ TaskGroup::~TaskGroup() {
                  counter_.owner()->index);
     std::abort();
   }
-  detail::wait_for(counter_);
+  detail::wait_for(counter_, core_);
   std::uint64_t others = 0;
   detail::report_unjoined(counter_.take_error(&others), others, "a TaskGroup was destroyed without wait()");
 }
@@ -780,7 +803,7 @@ void TaskGroup::wait() {
   if (!on_owner_thread(counter_))
     throw UsageError("TaskGroup::wait() on a thread other than the worker that made the group (worker " +
                      std::to_string(counter_.owner()->index) + ")");
-  detail::wait_for(counter_);
+  detail::wait_for(counter_, core_);
   if (std::exception_ptr e = counter_.take_error()) std::rethrow_exception(e);
 }
 

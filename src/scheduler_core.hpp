@@ -84,6 +84,10 @@ class SchedulerCore {
   // calls shutdown() waits, so every accepted submission is queued before it drains.
   bool begin_external() noexcept;
   void end_external() noexcept;
+  // This scheduler's clock in ns (now_ns() reads the calling thread's, which for a thread of
+  // a deterministic run is that run's virtual clock even when it submits to another
+  // scheduler): the steady clock, or this deterministic run's virtual one.
+  std::int64_t clock_ns() const noexcept { return det != nullptr ? det->now_ns() : steady_ns(); }
   // Arena node for external work from the calling thread.
   unsigned home_node() noexcept;
   // True if any queue holds work (a snapshot; see Worker::park).

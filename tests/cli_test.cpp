@@ -665,6 +665,19 @@ TEST(Cli, RunDotToStdoutUnderJsonIsRefused) {
   EXPECT_NE(doc["error"]["message"].get<std::string>().find("standard output"), std::string::npos);
 }
 
+// Without --json too: stdout carries the report, which a trace or a graph written over it would
+// corrupt; "-" is refused as well (it is not a file name the user meant).
+TEST(Cli, RunTraceAndDotToStdoutAreRefused) {
+  const fs::path dir = make_temp_dir("tracestdout");
+  std::ofstream(dir / "a.h") << "int a;\n";
+  for (const char* flags : {" --trace -", " --trace /dev/stdout", " --dot -", " --dot /dev/stdout"}) {
+    const CliStreams r = vitte_sched_streams("run --no-baseline --workers 2 --dir " + dir.string() + flags);
+    EXPECT_EQ(r.status, 2) << flags << ": " << r.err;
+    EXPECT_NE(r.err.find("standard output"), std::string::npos) << flags << ": " << r.err;
+    EXPECT_FALSE(fs::exists("-")) << flags;
+  }
+}
+
 TEST(Cli, RunDotRefusesBigGraphsAndNamesAnUnwritableFile) {
   const fs::path big = make_temp_dir("big");
   for (int i = 0; i < 500; ++i) std::ofstream(big / ("h" + std::to_string(i) + ".h")) << "int x;\n";

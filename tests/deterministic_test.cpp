@@ -42,11 +42,11 @@ std::vector<int> mixed_workload(vitte::Scheduler& s) {
   };
   vitte::TaskGroup g(s);
   for (int i = 0; i < 8; ++i) g.run([&, i] {
-      EXPECT_EQ(fib(10), 55);
+      EXPECT_EQ(fib(7), 13);
       note(i);
     });
   g.wait();
-  EXPECT_EQ(vitte::sync_wait(s, cofib(10)), 55);
+  EXPECT_EQ(vitte::sync_wait(s, cofib(8)), 21);
   auto [a, b] = vitte::when_all(s.async([&] { note(100); return 1; }), s.async([&] { note(101); return 2; })).get();
   EXPECT_EQ(a + b, 3);
   vitte::Graph graph("mixed");
@@ -189,82 +189,85 @@ TEST(Deterministic, DeadlinesFollowTheVirtualClock) {
   EXPECT_EQ(late[0], late[1]);
 }
 
-// Issue #11: a planted check-then-act race between two tasks is found within a bounded number
-// of seeds and replayed from the seed printed.
+// Issue #11: planted order-dependent bugs are found within a bounded number of seeds and
+// replayed from the seed printed. Both are races of logic, not of memory (the shared values
+// are atomics, so ThreadSanitizer has nothing to say about them), and both need a thief to
+// act in a window of a few instructions: real runs show them rarely (measured in
+// docs/deterministic.md), a deterministic run whenever the chooser switches workers at the
+// spawn inside the window.
 namespace {
-struct Account {
-  int balance = 100;
-};
-// Each withdrawal checks, yields (another task may run), then acts: the classic race.
-vitte::task<void> withdraw(Account& a, int amount) {
-  if (a.balance >= amount) {
-    co_await vitte::yield();
-    a.balance -= amount;
+// Check-then-act: two withdrawals may both pass the check before either acts.
+void withdraw(std::atomic<int>& balance, std::atomic<int>& notes, int amount) {
+  if (balance.load(std::memory_order_relaxed) >= amount) {  // check
+    vitte::spawn([&notes] { notes.fetch_add(1); });          // note it, in a task of its own
+    balance.store(balance.load(std::memory_order_relaxed) - amount, std::memory_order_relaxed);  // act
   }
 }
-vitte::task<void> both(std::vector<vitte::task<void>> ts) { co_await vitte::when_all(std::move(ts)); }
 void overdraft_body(vitte::Scheduler& s) {
-  Account a;
-  std::vector<vitte::task<void>> ts;
-  ts.push_back(withdraw(a, 80));
-  ts.push_back(withdraw(a, 80));
-  vitte::sync_wait(s, both(std::move(ts)));
-  if (a.balance < 0) throw std::runtime_error("overdraft: balance " + std::to_string(a.balance));
+  std::atomic<int> balance{100}, notes{0};
+  vitte::TaskGroup g(s);
+  g.run([&] { withdraw(balance, notes, 80); });
+  g.run([&] { withdraw(balance, notes, 80); });
+  g.wait();
+  s.join_all();  // the notes
+  if (balance.load() < 0) throw std::runtime_error("overdraft: balance " + std::to_string(balance.load()));
+}
+// Lost update: the parent reads, spawns a child that adds, then writes back what it read plus
+// one. Only a child stolen and run before the write-back is lost.
+void lost_update_body(vitte::Scheduler& s) {
+  std::atomic<int> counter{0};
+  vitte::TaskGroup g(s);
+  g.run([&] {
+    vitte::TaskGroup inner;
+    const int seen = counter.load(std::memory_order_relaxed);
+    inner.run([&] { counter.fetch_add(10, std::memory_order_relaxed); });
+    counter.store(seen + 1, std::memory_order_relaxed);
+    inner.wait();
+  });
+  g.wait();
+  if (counter.load() != 11) throw std::runtime_error("lost update: counter " + std::to_string(counter.load()));
 }
 }  // namespace
 
-TEST(Deterministic, ExploreFindsACheckThenActRaceAndTheSeedReplaysIt) {
-  for (vitte::Strategy strategy : {vitte::Strategy::Pct, vitte::Strategy::Random}) {
-    vitte::ExploreOptions eo;
-    eo.seeds = 200;  // the bound: found well within it (stated in docs/deterministic.md)
-    eo.strategy = strategy;
-    eo.workers = 2;
-    eo.quiet = true;
-    const vitte::ExploreResult r = vitte::explore(eo, overdraft_body);
-    ASSERT_TRUE(r.failed) << "not found in " << eo.seeds << " seeds with " << vitte::to_string(strategy);
-    EXPECT_LE(r.runs, 50u) << vitte::to_string(strategy);
-    std::printf("overdraft found by %s at run %llu (seed %llu)\n", vitte::to_string(strategy),
-                static_cast<unsigned long long>(r.runs), static_cast<unsigned long long>(r.seed));
-    EXPECT_NE(r.error.find("overdraft"), std::string::npos) << r.error;
-    EXPECT_NE(r.schedule.reproduce.find("VITTE_DETERMINISTIC=" + std::to_string(r.seed)), std::string::npos);
-    // Replay: the same seed fails the same way, with the same schedule.
-    for (int again = 0; again < 3; ++again) {
-      vitte::Options o = det(r.seed, 2, strategy);
-      vitte::Scheduler s(o);
-      EXPECT_THROW(overdraft_body(s), std::runtime_error);
-      EXPECT_EQ(s.schedule().hash, r.schedule.hash);
+TEST(Deterministic, ExploreFindsPlantedRacesAndTheSeedReplaysThem) {
+  struct Bug {
+    const char* name;
+    void (*body)(vitte::Scheduler&);
+  };
+  for (const Bug bug : {Bug{"overdraft", overdraft_body}, Bug{"lost update", lost_update_body}})
+    for (vitte::Strategy strategy : {vitte::Strategy::Pct, vitte::Strategy::Random}) {
+      vitte::ExploreOptions eo;
+      eo.seeds = 100;  // the bound (docs/deterministic.md): both are found well within it
+      eo.strategy = strategy;
+      eo.workers = 2;
+      eo.quiet = true;
+      const vitte::ExploreResult r = vitte::explore(eo, bug.body);
+      ASSERT_TRUE(r.failed) << bug.name << " not found in " << eo.seeds << " seeds with " << vitte::to_string(strategy);
+      EXPECT_NE(r.error.find(bug.name), std::string::npos) << r.error;
+      EXPECT_NE(r.schedule.reproduce.find("VITTE_DETERMINISTIC=" + std::to_string(r.seed)), std::string::npos);
+      std::printf("%s found by %s at run %llu (seed %llu)\n", bug.name, vitte::to_string(strategy),
+                  static_cast<unsigned long long>(r.runs), static_cast<unsigned long long>(r.seed));
+      // Replay: the same seed fails the same way, with the same schedule, every time.
+      for (int again = 0; again < 3; ++again) {
+        vitte::Options o;
+        o.workers = 2;
+        o.deterministic = r.options;
+        vitte::Scheduler s(o);
+        EXPECT_THROW(bug.body(s), std::runtime_error);
+        s.join_all();
+        EXPECT_EQ(s.schedule().hash, r.schedule.hash) << bug.name;
+      }
     }
-  }
 }
 
-// A lost update that only a particular steal order shows: the parent reads, spawns a child
-// that a thief may run before the parent writes back.
-TEST(Deterministic, ExploreFindsALostUpdateUnderAStealOrder) {
-  auto body = [](vitte::Scheduler& s) {
-    int counter = 0;  // deliberately not atomic: the schedule is the only thing that varies
-    vitte::TaskGroup g(s);
-    g.run([&] {
-      vitte::TaskGroup inner;
-      const int seen = counter;
-      inner.run([&] { counter += 10; });  // stolen before the write below, it is lost
-      for (int i = 0; i < 3; ++i) inner.run([] {});  // work that keeps the parent busy
-      inner.wait();
-      counter = seen + 1;
-    });
-    g.wait();
-    if (counter != 11) throw std::runtime_error("lost update: counter " + std::to_string(counter));
-  };
+// Without turns at spawns, neither window can open: the spawn is where the thief comes in.
+TEST(Deterministic, WithoutSpawnTurnsTheWindowsStayShut) {
   vitte::ExploreOptions eo;
-  eo.seeds = 200;
+  eo.seeds = 50;
   eo.workers = 2;
-  eo.quiet = true;
-  const vitte::ExploreResult r = vitte::explore(eo, body);
-  ASSERT_TRUE(r.failed);
-  EXPECT_LE(r.runs, 50u);
-  std::printf("lost update found by pct at run %llu (seed %llu)\n", static_cast<unsigned long long>(r.runs),
-              static_cast<unsigned long long>(r.seed));
-  vitte::Scheduler s(det(r.seed, 2, eo.strategy));
-  EXPECT_THROW(body(s), std::runtime_error);
+  eo.configure = [](vitte::Options& o) { o.deterministic = vitte::DeterministicOptions{.spawn_turns = false}; };
+  EXPECT_FALSE(vitte::explore(eo, overdraft_body).failed);
+  EXPECT_FALSE(vitte::explore(eo, lost_update_body).failed);
 }
 
 // The project's own scheduler contracts, under many schedules: a wait returns only after all
@@ -416,7 +419,9 @@ TEST(Deterministic, ADeadlockedRunIsAbandonedWithAMessage) {
   testing::internal::CaptureStderr();
   {
     vitte::Scheduler s(det(4, 2));
-    auto p = std::make_shared<vitte::Promise<int>>(s);
+    // Kept past the scheduler (a promise destroyed unset would break the wait, which is the
+    // way out a real program has): nothing will ever set it.
+    auto* p = new vitte::Promise<int>(s);
     auto f = std::make_shared<vitte::Future<int>>(p->get_future());
     s.submit(vitte::Task::spawn([f] { (void)f->get(); }));  // waits forever inside a task
     EXPECT_THROW(s.join_all(), vitte::Deadlock);
@@ -533,4 +538,87 @@ TEST(Deterministic, ErrorsPropagateAsInRealRuns) {
   EXPECT_THROW(vitte::sync_wait(s, bad()), std::logic_error);
   s.submit(vitte::Task::spawn([] { throw std::runtime_error("detached"); }));
   EXPECT_THROW(s.join_all(), std::runtime_error);
+}
+
+// Only the driver and the run's own tasks take its turns: a wait from elsewhere would sleep
+// for ever, so it is refused.
+TEST(Deterministic, WaitsFromOutsideTheRunAreRefused) {
+  vitte::Scheduler s(det(41, 2));
+  s.submit(vitte::Task::spawn([] {}));
+  std::string join_error, shutdown_error;
+  std::thread([&] {
+    try {
+      s.join_all();
+    } catch (const vitte::UsageError& e) {
+      join_error = e.what();
+    }
+    try {
+      s.shutdown();
+    } catch (const vitte::UsageError& e) {
+      shutdown_error = e.what();
+    }
+  }).join();
+  EXPECT_NE(join_error.find("outside its run"), std::string::npos) << join_error;
+  EXPECT_NE(shutdown_error.find("other than the one that made it"), std::string::npos) << shutdown_error;
+  s.join_all();
+}
+
+// After shutdown() on its driver, a deterministic scheduler may be destroyed anywhere, and the
+// driver's thread may drive another.
+TEST(Deterministic, AShutDownRunMayBeDestroyedElsewhere) {
+  auto s = std::make_unique<vitte::Scheduler>(det(42, 2));
+  s->submit(vitte::Task::spawn([] {}));
+  s->shutdown();
+  std::thread([&] { s.reset(); }).join();
+  vitte::Scheduler next(det(43, 2));
+  EXPECT_EQ(next.schedule().seed, 43u);
+}
+
+// The driver's thread may still use real schedulers, on the real clock.
+TEST(Deterministic, TheDriverMayWaitOnARealScheduler) {
+  vitte::Scheduler d(det(44, 2));
+  vitte::Scheduler real(2);
+  EXPECT_EQ(real.async([] {
+                  std::this_thread::sleep_for(5ms);
+                  return 7;
+                }).get(),
+            7);
+  for (int i = 0; i < 3; ++i) real.submit(vitte::Task::spawn([] {}), vitte::TaskOptions{.deadline = 10s});
+  real.join_all();
+  EXPECT_EQ(real.metrics().deadlines_missed, 0u) << "stamped on the real scheduler's clock, not the run's";
+  EXPECT_FALSE(real.schedule().deterministic);
+}
+
+// A deadlock the driver was told about can be mended; the run then ends normally (no
+// abandoned threads), and a later one is found again.
+TEST(Deterministic, AMendedDeadlockLeavesNothingBehind) {
+  const std::size_t before = vitte::test::thread_count();
+  for (int i = 0; i < 5; ++i) {
+    vitte::Scheduler s(det(50 + i, 3));
+    vitte::Promise<int> p(s);
+    vitte::Future<int> f = p.get_future().then([](int x) { return x + 1; });
+    EXPECT_THROW(f.wait(), vitte::Deadlock);
+    p.set_value(1);
+    EXPECT_EQ(f.get(), 2);
+    vitte::Promise<int> q(s);
+    vitte::Future<int> g = q.get_future();
+    EXPECT_THROW(g.wait(), vitte::Deadlock) << "found again";
+    q.set_value(0);
+  }
+  EXPECT_EQ(vitte::test::thread_count(), before);
+}
+
+// The virtual clock saturates at the end of time instead of wrapping into the past.
+TEST(Deterministic, TheVirtualClockSaturates) {
+  vitte::Scheduler s(det(45, 2));
+  std::atomic<int> fired{0};
+  s.after(std::chrono::hours::max(), [&] { fired.fetch_add(1); });
+  s.join_all();
+  const auto end = s.now();
+  EXPECT_EQ(fired.load(), 1);
+  EXPECT_EQ(end, std::chrono::steady_clock::time_point::max());
+  vitte::TaskGroup g(s);
+  g.run([] {});
+  g.wait();
+  EXPECT_EQ(s.now(), end) << "a task at the end of time does not wrap the clock";
 }

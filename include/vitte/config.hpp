@@ -38,12 +38,13 @@
 //   sample_interval = "10ms"     # sample each node's queue depth this often; default: never
 //
 //   [deterministic]              # deterministic mode (deterministic.hpp); seed is required
-//   seed = 42                    # the schedule's seed
+//   seed = 42                    # the schedule's seed, 0 to 2^63-1 (TOML integers are signed)
 //   strategy = "pct"             # random | pct; default random
 //   pct_depth = 3                # PCT: d (d - 1 priority changes), 1 to 64
 //   pct_turns = 2000             # PCT: change points are drawn from the first this many turns
 //   task_cost = "1us"            # virtual time per task
 //   max_turns = 0                # a run longer than this is stuck (0: no limit)
+//   spawn_turns = true           # a spawn is a turn (another worker may steal the new task)
 //   record = "schedule.log"      # write the choices; replay = "schedule.log" replays them
 //
 //   [memory]

@@ -324,7 +324,7 @@ T sync_wait(Scheduler& sched, task<T> t, std::stop_token token = {}) {
     signal.done(nullptr);
     throw;
   }
-  detail::wait_for(signal);
+  detail::wait_for(signal, detail::core_of(sched));
   if (out.error) std::rethrow_exception(out.error);
   if constexpr (!std::is_void_v<T>) return std::move(*out.value);
 }

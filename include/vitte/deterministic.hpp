@@ -65,6 +65,12 @@ struct DeterministicOptions {
   Strategy strategy = Strategy::Random;
   unsigned pct_depth = 3;          // PCT: d (d - 1 priority changes), 1 to 64
   std::uint64_t pct_turns = 2000;  // PCT: the change points are drawn from turns 1..pct_turns
+  // A spawn (TaskGroup::run, vitte::spawn, a coroutine's fork, a graph's successor) is a turn
+  // too: another worker may steal and run the new task before its parent goes on, as a thief
+  // can in real runs. Off: turns only at task boundaries and waits. A task that holds a lock
+  // while it spawns can then block the run (another task waits for the lock while the
+  // holder waits for its turn): the stall report names it; turn this off for such code.
+  bool spawn_turns = true;
   // Virtual time charged per task run (and to its group's fair share); at least 1 ns.
   std::chrono::nanoseconds task_cost = std::chrono::microseconds(1);
   // Turns after which the run is declared stuck (a livelock: a periodic timer that never
@@ -118,7 +124,9 @@ struct ExploreOptions {
   Strategy strategy = Strategy::Pct;
   std::size_t workers = 4;                     // 0: the base options' (or the topology's)
   // Every other setting (topology, policy, config...); its `deterministic` field, if set,
-  // gives the PCT parameters and the task cost (seed and strategy come from here).
+  // gives the PCT parameters and the task cost (seed and strategy come from here). Unset,
+  // PCT draws its change points from as many turns as the previous run took (the first run:
+  // pct_turns' default), so that they fall inside the run; the failure line names the value.
   std::function<void(Options&)> configure;
   bool quiet = false;                          // no stderr line on failure
 };
@@ -127,6 +135,7 @@ struct ExploreResult {
   bool failed = false;
   std::uint64_t runs = 0;
   std::uint64_t seed = 0;       // the failing seed
+  DeterministicOptions options; // the failing run's (seed, strategy, PCT parameters): replay with these
   std::string error;            // what the failing run threw
   ScheduleInfo schedule;        // of the failing run (or the last run)
   std::uint64_t distinct_schedules = 0;  // distinct schedule hashes over the runs

@@ -487,7 +487,7 @@ class Future {
 
   void wait() const {
     check();
-    detail::wait_for(state_->counter);
+    detail::wait_for(state_->counter, state_->core);
   }
 
   // Waits, then returns the result (moved out) or rethrows the task's exception.

@@ -92,9 +92,14 @@ void write_output(const std::string& file, const std::string& text, const std::s
 }
 
 int run_command(const RunArgs& args) {
-  if (args.json && !args.dot.empty() && is_stdout(args.dot))
-    throw Failure(kExitUsage, "--dot '" + args.dot + "' is standard output, which --json keeps for one JSON "
-                              "document: write the pass graph to a file");
+  // The trace and the pass graph are whole documents of their own; standard output carries
+  // the report (or the --json document), so they go to files only.
+  if (!args.dot.empty() && (args.dot == "-" || is_stdout(args.dot)))
+    throw Failure(kExitUsage, "--dot '" + args.dot + "' is standard output, which carries the report: write the "
+                              "pass graph to a file");
+  if (!args.trace.empty() && (args.trace == "-" || is_stdout(args.trace)))
+    throw Failure(kExitUsage, "--trace '" + args.trace + "' is standard output, which carries the report: write "
+                              "the trace to a file");
   const bool json_to_stdout = export_to_stdout(args.metrics_json), prom_to_stdout = export_to_stdout(args.metrics_prom);
   for (const auto& [flag, file, to_stdout] : {std::tuple{"--metrics-json", args.metrics_json, json_to_stdout},
                                               std::tuple{"--metrics-prom", args.metrics_prom, prom_to_stdout}})
@@ -106,9 +111,6 @@ int run_command(const RunArgs& args) {
                                   "' are both standard output: write one of them to a file");
   if (args.json && args.live)
     throw Failure(kExitUsage, "--live draws on standard output, which --json keeps for one JSON document");
-  if (args.json && !args.trace.empty() && is_stdout(args.trace))
-    throw Failure(kExitUsage, "--trace '" + args.trace + "' is standard output, which --json keeps for one JSON "
-                              "document: write the trace to a file");
   const std::optional<Config> config = load_config(args.topo);
   const Topology topo = load_topology(args.topo);
   const Placement placement = parse_placement(args.topo.placement);
@@ -161,7 +163,10 @@ int run_command(const RunArgs& args) {
 
   JobResult base;
   bool have_base = false;
-  if (!args.skip_baseline) {
+  // A deterministic run (VITTE_DETERMINISTIC, or the config's [deterministic]) is driven by
+  // this thread, which drives one such scheduler at a time: no 1-worker baseline beside it.
+  const ScheduleInfo schedule = sched.schedule();
+  if (!args.skip_baseline && !schedule.deterministic) {
     // The baseline: one worker, on the first CPU the config allows.
     std::optional<Config> single = config;
     if (single) {
@@ -235,6 +240,10 @@ int run_command(const RunArgs& args) {
       j["speedup_vs_1_worker"] = speedup;
     }
     j["peak_rss_bytes"] = peak_rss_bytes();
+    if (schedule.deterministic)
+      j["schedule"] = {{"seed", schedule.seed},   {"strategy", to_string(schedule.strategy)},
+                       {"turns", schedule.turns}, {"tasks", schedule.tasks},
+                       {"hash", schedule.hash},   {"reproduce", schedule.reproduce}};
     j["malloc"] = {{"node_local", sched.malloc_routing().node_local}, {"reason", sched.malloc_routing().reason}};
     j["metrics"] = detail::metrics_json_value(metrics);  // the library's metrics_json() object
     std::cout << j.dump(2) << "\n";
@@ -258,6 +267,12 @@ int run_command(const RunArgs& args) {
                   p.wall_seconds);
   }
   if (!args.dot.empty()) std::printf("  pass graph written to %s\n", args.dot.c_str());
+  if (schedule.deterministic)
+    std::printf("  schedule: deterministic, seed %llu (%s), %llu turns, %llu tasks, hash %016llx (reproduce: %s; "
+                "times are real, the order is the seed's; no 1-worker baseline)\n",
+                static_cast<unsigned long long>(schedule.seed), to_string(schedule.strategy),
+                static_cast<unsigned long long>(schedule.turns), static_cast<unsigned long long>(schedule.tasks),
+                static_cast<unsigned long long>(schedule.hash), schedule.reproduce.c_str());
   if (!args.trace.empty())
     std::printf("  trace of the measured run written to %s: %llu task slices (%llu tasks run), %llu events dropped "
                 "(open it in ui.perfetto.dev)\n",

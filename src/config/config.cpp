@@ -434,7 +434,8 @@ Config Config::parse(std::string_view text, const std::string& source) {
   }
   if (const toml::table* d = r.table(root, "deterministic")) {
     r.only_keys(*d, "deterministic.",
-                {"seed", "strategy", "pct_depth", "pct_turns", "task_cost", "max_turns", "record", "replay"});
+                {"seed", "strategy", "pct_depth", "pct_turns", "task_cost", "max_turns", "record", "replay",
+                 "spawn_turns"});
     if (!d->contains("seed"))
       r.fail(d, "[deterministic] needs a seed (deterministic.seed = 42): the seed is what makes a run reproducible");
     DeterministicOptions o;
@@ -455,6 +456,10 @@ Config Config::parse(std::string_view text, const std::string& source) {
       o.pct_turns = static_cast<std::uint64_t>(whole("pct_turns", 1, std::numeric_limits<std::int64_t>::max()));
     if (d->contains("max_turns"))
       o.max_turns = static_cast<std::uint64_t>(whole("max_turns", 0, std::numeric_limits<std::int64_t>::max()));
+    if (const toml::node* n = d->get("spawn_turns")) {
+      if (!n->is_boolean()) r.fail(n, "deterministic.spawn_turns = " + Reader::show(*n) + ": expected true or false");
+      o.spawn_turns = n->as_boolean()->get();
+    }
     if (d->contains("task_cost"))
       o.task_cost = r.duration(*d, "task_cost", "deterministic.task_cost", std::chrono::hours(1));
     for (const char* key : {"record", "replay"})

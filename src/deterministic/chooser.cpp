@@ -40,7 +40,8 @@ std::string list(const std::vector<unsigned>& v, unsigned workers) {
 std::string Chooser::header(const DeterministicOptions& o, unsigned workers) {
   return "vitte-schedule 1 seed=" + std::to_string(o.seed) + " strategy=" + to_string(o.strategy) +
          " workers=" + std::to_string(workers) + " pct_depth=" + std::to_string(o.pct_depth) +
-         " pct_turns=" + std::to_string(o.pct_turns) + " task_cost_ns=" + std::to_string(o.task_cost.count());
+         " pct_turns=" + std::to_string(o.pct_turns) + " task_cost_ns=" + std::to_string(o.task_cost.count()) +
+         " spawn_turns=" + (o.spawn_turns ? "1" : "0");
 }
 
 Chooser::Chooser(const DeterministicOptions& o, unsigned participants, unsigned workers)

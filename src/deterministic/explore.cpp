@@ -27,14 +27,20 @@ ExploreResult explore(const ExploreOptions& opts, const std::function<void(Sched
   ExploreResult r;
   std::set<std::uint64_t> hashes;
   const auto start = std::chrono::steady_clock::now();
+  // PCT's change points must fall inside the run to change anything: unless `configure` set
+  // the PCT parameters, they are drawn from as many turns as the previous run took (the
+  // first run uses the default). The printed reproduction names the value used.
+  std::uint64_t last_turns = 0;
   for (std::uint64_t k = 0; opts.seeds == 0 || k < opts.seeds; ++k) {
     if (opts.budget.count() > 0 && std::chrono::steady_clock::now() - start >= opts.budget) break;
     Options o;
     if (opts.configure) opts.configure(o);
     if (opts.workers != 0) o.workers = opts.workers;
+    const bool adapt = !o.deterministic.has_value();
     DeterministicOptions d = o.deterministic.value_or(DeterministicOptions{});
     d.seed = opts.first_seed + k;
     d.strategy = opts.strategy;
+    if (adapt && d.strategy == Strategy::Pct && last_turns > 0) d.pct_turns = last_turns;
     o.deterministic = d;
     std::exception_ptr error;
     ScheduleInfo info;
@@ -56,21 +62,25 @@ ExploreResult explore(const ExploreOptions& opts, const std::function<void(Sched
       }
     }
     ++r.runs;
+    last_turns = info.turns;
     hashes.insert(info.hash);
     r.schedule = info;
     if (error) {
       r.failed = true;
       r.seed = d.seed;
+      r.options = d;
       r.error = what_of(error);
+      const std::string of = opts.seeds != 0 ? " of " + std::to_string(opts.seeds) : std::string();
       if (!opts.quiet)
         std::fprintf(stderr,
-                     "vitte: explore: run %llu of %llu failed with seed %llu (strategy %s, %llu turns): %s\n"
+                     "vitte: explore: run %llu%s failed with seed %llu (strategy %s, after %llu turns): %s\n"
                      "vitte: explore: reproduce with %s, or DeterministicOptions{.seed = %llu, .strategy = "
-                     "vitte::Strategy::%s}\n",
-                     static_cast<unsigned long long>(r.runs), static_cast<unsigned long long>(opts.seeds),
+                     "vitte::Strategy::%s, .pct_depth = %u, .pct_turns = %llu}\n",
+                     static_cast<unsigned long long>(r.runs), of.c_str(),
                      static_cast<unsigned long long>(d.seed), to_string(d.strategy),
                      static_cast<unsigned long long>(info.turns), r.error.c_str(), info.reproduce.c_str(),
-                     static_cast<unsigned long long>(d.seed), d.strategy == Strategy::Pct ? "Pct" : "Random");
+                     static_cast<unsigned long long>(d.seed), d.strategy == Strategy::Pct ? "Pct" : "Random",
+                     d.pct_depth, static_cast<unsigned long long>(d.pct_turns));
       break;
     }
   }

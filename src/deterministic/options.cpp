@@ -47,8 +47,8 @@ std::optional<DeterministicOptions> deterministic_from_environment() {
   if (parts.size() == 4) {
     std::uint64_t depth = 0;
     if (o.strategy != Strategy::Pct) throw bad("DEPTH and TURNS are PCT's parameters");
-    if (!whole(parts[2], &depth) || depth > 64) throw bad("DEPTH '" + parts[2] + "' is not 1 to 64");
-    if (!whole(parts[3], &o.pct_turns)) throw bad("TURNS '" + parts[3] + "' is not a whole number");
+    if (!whole(parts[2], &depth) || depth < 1 || depth > 64) throw bad("DEPTH '" + parts[2] + "' is not 1 to 64");
+    if (!whole(parts[3], &o.pct_turns) || o.pct_turns == 0) throw bad("TURNS '" + parts[3] + "' is not 1 or more");
     o.pct_depth = static_cast<unsigned>(depth);
   }
   return o;
@@ -73,6 +73,7 @@ void check_deterministic(const DeterministicOptions& o) {
 
 bool same_deterministic(const DeterministicOptions& a, const DeterministicOptions& b) noexcept {
   return a.seed == b.seed && a.strategy == b.strategy && a.pct_depth == b.pct_depth && a.pct_turns == b.pct_turns &&
+         a.spawn_turns == b.spawn_turns &&
          a.task_cost == b.task_cost && a.max_turns == b.max_turns && a.record == b.record && a.replay == b.replay;
 }
 

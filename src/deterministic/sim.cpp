@@ -35,6 +35,10 @@ DetSim::DetSim(SchedulerCore& core, const DeterministicOptions& o, unsigned work
 
 DetSim::~DetSim() {
   detach_driver();
+  stop_watchdog();
+}
+
+void DetSim::stop_watchdog() noexcept {
   {
     std::lock_guard<std::mutex> lock(wd_mu_);
     wd_stop_ = true;
@@ -95,10 +99,18 @@ void DetSim::account(unsigned w) noexcept {
   p.executed = ex;
 }
 
+namespace {
+// The virtual clock saturates: a timer at time_point::max() or a huge task_cost stop it at
+// the end of time instead of wrapping it into the past.
+std::int64_t add_saturated(std::int64_t a, std::int64_t b) noexcept {
+  return b > 0 && a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+}  // namespace
+
 void DetSim::charge(unsigned w) noexcept {
   // relaxed: D1, only the holder writes; readers are ordered by the hand-off (D2).
-  vnow_.store(vnow_.load(std::memory_order_relaxed) + opts_.task_cost.count(), std::memory_order_relaxed);
-  parts_[w].vcpu += opts_.task_cost.count();
+  vnow_.store(add_saturated(vnow_.load(std::memory_order_relaxed), opts_.task_cost.count()), std::memory_order_relaxed);
+  parts_[w].vcpu = add_saturated(parts_[w].vcpu, opts_.task_cost.count());
   ++tasks_;
 }
 
@@ -132,15 +144,16 @@ unsigned DetSim::choose(unsigned current) {
     runnable_.clear();
     for (unsigned p = 0; p <= n_; ++p)
       if (runnable(p)) runnable_.push_back(p);
-    if (opts_.max_turns != 0 && turn > opts_.max_turns && !deadlocked_) {
-      declare_deadlock("it reached DeterministicOptions::max_turns = " + std::to_string(opts_.max_turns) +
-                       " turns without the driver's wait finishing (a livelock?)");
+    if (opts_.max_turns != 0 && wait_began_ != 0 && turn - wait_began_ >= opts_.max_turns && !deadlocked_) {
+      declare_deadlock("the driver's wait has lasted DeterministicOptions::max_turns = " +
+                       std::to_string(opts_.max_turns) + " turns without finishing (a livelock?)");
       continue;
     }
     if (!runnable_.empty()) break;
     std::int64_t due = 0;
     if (core_.timers->next_due(&due)) {  // everybody idle: time passes until the next timer
       if (due > vnow_.load(std::memory_order_relaxed)) vnow_.store(due, std::memory_order_relaxed);
+      // A timer at the end of time (a saturated deadline) fires there, once the clock got there.
       mix(static_cast<std::uint64_t>(due));
       continue;
     }
@@ -166,7 +179,7 @@ unsigned DetSim::choose(unsigned current) {
 
 void DetSim::declare_deadlock(const std::string& why) {
   deadlocked_ = true;
-  deadlock_msg_ = "deterministic run (" + reproduce() + ") deadlocked at turn " +
+  deadlock_msg_ = "deterministic run (" + reproduce() + ") deadlocked after turn " +
                   std::to_string(turns_.load(std::memory_order_relaxed)) + ": " + why;
 }
 
@@ -192,6 +205,10 @@ void DetSim::turn(unsigned w, bool ran) {
   p.state = State::Running;
 }
 
+void DetSim::spawned(unsigned w) {
+  if (opts_.spawn_turns) turn(w, /*ran=*/true);
+}
+
 void DetSim::turn_waiting(unsigned w, const WaitCounter& c) {
   Part& p = parts_[w];
   account(w);
@@ -214,8 +231,15 @@ void DetSim::leave(unsigned w) {
 
 void DetSim::driver_wait(WaitCounter& c) {
   Part& d = parts_[n_];
+  wait_began_ = turns_.load(std::memory_order_relaxed) + 1;
   while (!c.finished()) {
-    if (deadlocked_) throw Deadlock(deadlock_msg_);
+    if (deadlocked_) {
+      // Told once: the program may still mend it (set the promise it waits for), and a
+      // later wait that is stuck again is found again.
+      deadlocked_ = false;
+      wait_began_ = 0;
+      throw Deadlock(deadlock_msg_);
+    }
     d.state = State::DriverWaiting;
     d.waiting = &c;
     ++progress_;  // the driver may have queued work since its last wait
@@ -223,10 +247,12 @@ void DetSim::driver_wait(WaitCounter& c) {
     d.state = State::Running;
     d.waiting = nullptr;
   }
+  wait_began_ = 0;
 }
 
 bool DetSim::drive_until_gone() {
   Part& d = parts_[n_];
+  wait_began_ = 0;  // the workers are only leaving: no livelock bound here
   d.state = State::DriverStopping;
   ++progress_;  // every idle worker looks once more, sees the stop and leaves
   while (!runnable(n_) || deadlocked_) {
@@ -262,6 +288,9 @@ std::string DetSim::reproduce() const {
   std::string s = "VITTE_DETERMINISTIC=" + std::to_string(opts_.seed) + ":" + to_string(opts_.strategy);
   if (opts_.strategy == Strategy::Pct && (opts_.pct_depth != 3 || opts_.pct_turns != 2000))
     s += ":" + std::to_string(opts_.pct_depth) + ":" + std::to_string(opts_.pct_turns);
+  if (!opts_.spawn_turns) s += " with DeterministicOptions::spawn_turns = false";
+  if (opts_.task_cost != std::chrono::microseconds(1))
+    s += " with DeterministicOptions::task_cost = " + std::to_string(opts_.task_cost.count()) + " ns";
   return s;
 }
 
@@ -300,19 +329,21 @@ void DetSim::watchdog() noexcept {
     if (told || now - since < opts_.stall_report) continue;
     told = true;
     const unsigned h = holder_.load(std::memory_order_relaxed);
-    const long long secs = std::chrono::duration_cast<std::chrono::seconds>(now - since).count();
+    const long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - since).count();
     if (h == n_)
       std::fprintf(stderr,
-                   "vitte: deterministic run (%s): the driver has held the turn for %llds at turn %llu without "
+                   "vitte: deterministic run (%s): the driver has held the turn for %lld ms after turn %llu without "
                    "waiting; tasks run only while it waits (join_all, TaskGroup::wait, Future::get, sync_wait), so a "
-                   "driver that polls for a result, or blocks on anything else, waits forever\n",
-                   reproduce().c_str(), secs, static_cast<unsigned long long>(t));
+                   "driver that polls for a result, or blocks on anything else (another thread waiting on this "
+                   "scheduler, which only its driver may), waits forever\n",
+                   reproduce().c_str(), ms, static_cast<unsigned long long>(t));
     else
       std::fprintf(stderr,
-                   "vitte: deterministic run (%s): worker %u has held the turn for %llds at turn %llu: its task may "
+                   "vitte: deterministic run (%s): worker %u has held the turn for %lld ms after turn %llu: its task may "
                    "be blocked on an OS primitive (a mutex, a condition variable, I/O, a thread of the program's), "
-                   "which no other task can release while it holds the turn\n",
-                   reproduce().c_str(), h, secs, static_cast<unsigned long long>(t));
+                   "which no other task can release while it holds the turn (with DeterministicOptions::spawn_turns, a "
+                   "lock held while spawning blocks the same way)\n",
+                   reproduce().c_str(), h, ms, static_cast<unsigned long long>(t));
   }
 }
 

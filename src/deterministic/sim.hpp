@@ -73,6 +73,9 @@ class DetSim {
   void enter(unsigned w);
   // Ends worker w's turn: it ran a task (ran = true) or found nothing.
   void turn(unsigned w, bool ran);
+  // Worker w just pushed a task on its own deque (push_local's slow path, which every spawn
+  // of a deterministic run takes): a turn, when DeterministicOptions::spawn_turns.
+  void spawned(unsigned w);
   // Ends worker w's turn inside a wait for `c`.
   void turn_waiting(unsigned w, const WaitCounter& c);
   // Worker w leaves the run for good and hands the turn on.
@@ -88,6 +91,8 @@ class DetSim {
   // wait_for() from a thread of this run: the driver's or a worker's wait.
   void wait(WaitCounter& c);
 
+  // Stops the stall reports (an abandoned run, which is never destroyed).
+  void stop_watchdog() noexcept;
   // A task ran on worker w (Worker::run_watched): advances the clock and w's CPU time.
   void charge(unsigned w) noexcept;
   // A submission or timer from a thread outside the run (D1); `what` names it.
@@ -132,6 +137,7 @@ class DetSim {
   std::vector<unsigned> runnable_;  // scratch for choose()
   std::atomic<std::int64_t> vnow_{kEpochNs};
   std::uint64_t progress_ = 0;
+  std::uint64_t wait_began_ = 0;  // the first turn of the driver's current wait; 0: none
   std::atomic<std::uint64_t> turns_{0};   // read by the watchdog
   std::atomic<unsigned> holder_;          // read by the watchdog
   std::uint64_t tasks_ = 0, steals_ = 0;

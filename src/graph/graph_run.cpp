@@ -227,7 +227,7 @@ void start_run(GraphState* gs) {
 // acquiring CAS of the next run() or editor, G6). Returns the first error.
 // Errors after the first are counted in *others (they are in the metrics' failed too).
 std::exception_ptr end_run(GraphState* gs, std::uint64_t* others = nullptr) noexcept {
-  wait_for(gs->counter);
+  wait_for(gs->counter, gs->core);
   // A cancelled run may have stopped with join counters half-way (G3).
   if (gs->counter.cancelled()) gs->dirty = true;
   gs->failed.store(false, std::memory_order_relaxed);  // ordered before the next run's pushes

@@ -39,11 +39,14 @@ class GroupTree;
 class InjectionQueue;
 class UrgentLane;
 
+inline std::int64_t steady_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 // steady_clock in ns; a deterministic run's virtual clock on its threads (virtual_clock.hpp).
 inline std::int64_t now_ns() noexcept {
   if (const auto* v = tls_vclock) [[unlikely]] return v->load(std::memory_order_relaxed);
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return steady_ns();
 }
 // The calling thread's CPU time (what the Fair levels share): time a task spends preempted
 // by other processes, or asleep, is not charged to its group. A system call (about 250 ns

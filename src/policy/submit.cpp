@@ -92,7 +92,7 @@ void SchedulerCore::queue_policy(TaskFrame* f, const PolicyBinding& b, unsigned 
   e.frame = f;
   e.group = b.group;
   e.priority = b.priority;
-  e.queued_ns = now_ns();
+  e.queued_ns = clock_ns();  // this scheduler's clock, whoever submits
   // Saturates: a deadline beyond the clock's range is never missed.
   e.deadline_ns = deadline_at_ns != 0  ? deadline_at_ns
                   : b.deadline_ns == 0 ? 0

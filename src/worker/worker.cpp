@@ -709,6 +709,32 @@ void wait_for(WaitCounter& c) {
     block_wait(c);
 }
 
-void wake_for_spawn(WorkerLocal* w) noexcept { w->core->lot->wake_one(w->node); }
+void wait_for(WaitCounter& c, SchedulerCore* core) {
+  if (c.finished()) return;
+  DetSim* const d = det_of_this_thread();
+  if (core != nullptr && core->det != nullptr) [[unlikely]] {
+    if (d != core->det.get())
+      throw UsageError("a deterministic scheduler (seed " + std::to_string(core->det->seed()) +
+                       ") is waited on from a thread outside its run: only the thread that made it (its driver) and "
+                       "its own tasks may wait on its work, since only they take its turns");
+    d->wait(c);
+    return;
+  }
+  if (d != nullptr && core != nullptr) [[unlikely]] {  // a real scheduler's work, from a deterministic run
+    block_wait(c);  // its own workers finish it; this run's turn waits meanwhile
+    return;
+  }
+  wait_for(c);
+}
+
+void wake_for_spawn(WorkerLocal* w) noexcept {
+  // A deterministic run keeps `sleepers` at 1 and `searching` at 0, so every spawn comes here
+  // (DetSim::spawned); real runs pay nothing for it on push_local's fast path.
+  if (DetSim* d = w->core->det.get()) [[unlikely]] {
+    d->spawned(w->index);
+    return;
+  }
+  w->core->lot->wake_one(w->node);
+}
 
 }  // namespace vitte::detail

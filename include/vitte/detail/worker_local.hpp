@@ -117,5 +117,9 @@ inline void free_frame(TaskFrame* f) noexcept {
 
 // Waits until `c` finishes: a worker runs other tasks meanwhile, any other thread blocks.
 void wait_for(WaitCounter& c);
+// The same for a counter of `core`'s work: a deterministic scheduler's is waited on in its run
+// (UsageError from any other thread, which nothing would wake), a real scheduler's never in
+// a deterministic run's, even from one of its threads.
+void wait_for(WaitCounter& c, SchedulerCore* core);
 
 }  // namespace vitte::detail

@@ -9,9 +9,7 @@ namespace vitte::detail {
 
 constinit thread_local const std::atomic<std::int64_t>* tls_vclock = nullptr;
 constinit thread_local const std::int64_t* tls_vcpu = nullptr;
-namespace {
 constinit thread_local DetSim* tls_sim = nullptr;
-}
 
 std::chrono::steady_clock::time_point steady_now() noexcept {
   if (const auto* c = tls_vclock) [[unlikely]]
@@ -19,7 +17,6 @@ std::chrono::steady_clock::time_point steady_now() noexcept {
   return std::chrono::steady_clock::now();
 }
 
-DetSim* det_of_this_thread() noexcept { return tls_sim; }
 
 DetSim::DetSim(SchedulerCore& core, const DeterministicOptions& o, unsigned workers)
     : core_(core),

@@ -709,22 +709,35 @@ void wait_for(WaitCounter& c) {
     block_wait(c);
 }
 
-void wait_for(WaitCounter& c, SchedulerCore* core) {
-  if (c.finished()) return;
+namespace {
+// wait_for(c, core) where a deterministic run is involved: off the path real waits take.
+[[gnu::cold, gnu::noinline]] void wait_for_det(WaitCounter& c, SchedulerCore* core) {
   DetSim* const d = det_of_this_thread();
-  if (core != nullptr && core->det != nullptr) [[unlikely]] {
+  if (core != nullptr && core->det != nullptr) {
     if (d != core->det.get())
       throw UsageError("a deterministic scheduler (seed " + std::to_string(core->det->seed()) +
                        ") is waited on from a thread outside its run: only the thread that made it (its driver) and "
                        "its own tasks may wait on its work, since only they take its turns");
     d->wait(c);
+  } else if (core != nullptr) {
+    block_wait(c);  // a real scheduler's work, from a thread of a run: its own workers finish it
+  } else {
+    d->wait(c);  // whose work is not known: this thread's run
+  }
+}
+}  // namespace
+
+void wait_for(WaitCounter& c, SchedulerCore* core) {
+  if (c.finished()) return;
+  // Real runs: one thread-local load and one load of core->det more than wait_for(c).
+  if (det_of_this_thread() == nullptr && (core == nullptr || core->det == nullptr)) [[likely]] {
+    if (WorkerLocal* w = tls_worker)
+      static_cast<Worker*>(w)->help_wait(c);
+    else
+      block_wait(c);
     return;
   }
-  if (d != nullptr && core != nullptr) [[unlikely]] {  // a real scheduler's work, from a deterministic run
-    block_wait(c);  // its own workers finish it; this run's turn waits meanwhile
-    return;
-  }
-  wait_for(c);
+  wait_for_det(c, core);
 }
 
 void wake_for_spawn(WorkerLocal* w) noexcept {

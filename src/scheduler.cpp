@@ -159,15 +159,19 @@ Plan plan_of(const Topology& topo, const Options& o) {
   const std::optional<Config>& config = o.config;  // resolved() read VITTE_CONFIG already
   // Deterministic: never pinned (check_deterministic_fits refused an explicit pin).
   const Placement placement = o.deterministic ? Placement::Unpinned : o.placement;
+  Plan plan;
   if (config) {
     PlanOptions merged = config->merged_with(o.workers, o.placement);
     if (o.deterministic) merged.placement = Placement::Unpinned;
-    return config->make_plan(topo, merged);
+    plan = config->make_plan(topo, merged);
+  } else {
+    PlanOptions p;
+    p.workers = o.workers;
+    p.placement = placement;
+    plan = Plan::make(topo, p);
   }
-  PlanOptions p;
-  p.workers = o.workers;
-  p.placement = placement;
-  return Plan::make(topo, p);
+  if (o.deterministic) plan.binding_reason = "deterministic mode, the workers take turns";
+  return plan;
 }
 
 void after_fork_in_child() noexcept {

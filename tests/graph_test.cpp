@@ -600,3 +600,47 @@ TEST(GraphStress, RandomErrorsAndReruns) {
     }
   }
 }
+
+// The graph's ordering contract under explored schedules (deterministic.hpp): on a 4-node
+// machine's topology, every task starts after all its predecessors (and a subflow's tasks
+// before the task's successors), in every schedule the seeds choose, with remote steals.
+TEST(Graph, OrderHoldsUnderExploredSchedules) {
+  vitte::ExploreOptions eo;
+  eo.seeds = 40 * VITTE_STRESS_SCALE / 100 + 8;
+  eo.workers = 8;
+  eo.configure = [](vitte::Options& o) {
+    o.topology = vitte::Topology::from_xml(std::string(VITTE_TOPOLOGY_DIR) + "/96em64t-4n4d3ca2co-pci.xml");
+  };
+  const vitte::ExploreResult r = vitte::explore(eo, [](vitte::Scheduler& s) {
+    constexpr int kLayers = 4, kWidth = 5;
+    std::atomic<int> done[kLayers][kWidth] = {};
+    std::atomic<int> sub_done{0};
+    vitte::Graph g("layers");
+    std::vector<vitte::TaskRef> prev;
+    for (int l = 0; l < kLayers; ++l) {
+      std::vector<vitte::TaskRef> cur;
+      for (int i = 0; i < kWidth; ++i) {
+        auto check = [&, l, i] {
+          if (l > 0)
+            for (int j = 0; j < kWidth; ++j)
+              if (done[l - 1][j].load() == 0) throw std::runtime_error("a task started before a predecessor ended");
+          if (l == kLayers - 1 && sub_done.load() != 3) throw std::runtime_error("a successor started before a subflow ended");
+          done[l][i].store(1);
+        };
+        if (l == kLayers - 2 && i == 0)
+          cur.push_back(g.add([&, check](vitte::Subflow& sf) {
+            check();
+            for (int k = 0; k < 3; ++k) sf.add([&] { sub_done.fetch_add(1); });
+          }));
+        else
+          cur.push_back(g.add(check));
+      }
+      for (auto& p : prev)
+        for (auto& c : cur) p.precede(c);
+      prev = std::move(cur);
+    }
+    s.run(g).wait();
+  });
+  EXPECT_FALSE(r.failed) << "seed " << r.seed << ": " << r.error;
+  EXPECT_EQ(r.runs, eo.seeds);
+}

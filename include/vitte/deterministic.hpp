@@ -77,12 +77,12 @@ struct DeterministicOptions {
   // lets a wait finish, say): the driver's wait throws Deadlock. 0: no limit.
   std::uint64_t max_turns = 0;
   // Writes the schedule log (one line per choice) to this file; "": none.
-  std::string record;
+  std::string record{};
   // Replays a schedule log written by `record`: each choice is taken from it while it still
   // fits the run (the chosen participant can run, and as many can as then); where it stops
   // fitting (the code changed), ScheduleInfo::divergence says where and why, stderr says it
   // once, and the seed's own choices take over.
-  std::string replay;
+  std::string replay{};
   // Real time a single turn may take before stderr says who holds it; 0: never.
   std::chrono::milliseconds stall_report{10000};
 };
@@ -127,7 +127,7 @@ struct ExploreOptions {
   // gives the PCT parameters and the task cost (seed and strategy come from here). Unset,
   // PCT draws its change points from as many turns as the previous run took (the first run:
   // pct_turns' default), so that they fall inside the run; the failure line names the value.
-  std::function<void(Options&)> configure;
+  std::function<void(Options&)> configure{};
   bool quiet = false;                          // no stderr line on failure
 };
 

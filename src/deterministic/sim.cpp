@@ -51,7 +51,6 @@ void DetSim::attach_driver() {
   tls_sim = this;
   tls_vclock = &vnow_;
   tls_vcpu = &parts_[n_].vcpu;
-  driver_id_ = std::this_thread::get_id();
 }
 
 void DetSim::detach_driver() noexcept {
@@ -282,12 +281,14 @@ void DetSim::foreign(const char* what) noexcept {
 }
 
 std::string DetSim::reproduce() const {
-  std::string s = "VITTE_DETERMINISTIC=" + std::to_string(opts_.seed) + ":" + to_string(opts_.strategy);
+  // Appended piece by piece (GCC 12 warns, wrongly, of overlapping copies in a chain of +).
+  std::string s = "VITTE_DETERMINISTIC=";
+  s.append(std::to_string(opts_.seed)).append(":").append(to_string(opts_.strategy));
   if (opts_.strategy == Strategy::Pct && (opts_.pct_depth != 3 || opts_.pct_turns != 2000))
-    s += ":" + std::to_string(opts_.pct_depth) + ":" + std::to_string(opts_.pct_turns);
-  if (!opts_.spawn_turns) s += " with DeterministicOptions::spawn_turns = false";
+    s.append(":").append(std::to_string(opts_.pct_depth)).append(":").append(std::to_string(opts_.pct_turns));
+  if (!opts_.spawn_turns) s.append(" with DeterministicOptions::spawn_turns = false");
   if (opts_.task_cost != std::chrono::microseconds(1))
-    s += " with DeterministicOptions::task_cost = " + std::to_string(opts_.task_cost.count()) + " ns";
+    s.append(" with DeterministicOptions::task_cost = ").append(std::to_string(opts_.task_cost.count())).append(" ns");
   return s;
 }
 

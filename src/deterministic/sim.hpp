@@ -3,13 +3,14 @@
 // Participants: the workers 0..N-1 (each its own OS thread, running Worker::main_det) and
 // the driver N (the thread that made the scheduler). One of them holds the turn; the rest
 // sleep on their own semaphore. The holder runs (a worker: one search for work and the
-// task it found; the driver: the user's code until it waits), then calls a turn function,
+// task it found, cut short where the task spawns or waits; the driver: the user's code
+// until it waits), then calls a turn function,
 // which records how it left (it ran a task; it found nothing; it waits for a counter),
 // fires the timers that are due on the virtual clock, asks the Chooser who goes next among
 // those that can, and hands the turn over.
 //
 // Who can run:
-//   Ready     a worker that ran a task last turn: always.
+//   Ready     a worker that ran a task (or spawned one) last turn: always.
 //   Idle      a worker that found nothing: once anyone made progress since (progress_
 //             moved), since it would find nothing again otherwise.
 //   Waiting   a worker inside a wait (TaskGroup::wait in a task, ...): when its counter
@@ -18,7 +19,8 @@
 //   Gone      a worker that left (shutdown): never.
 // When none can, the virtual clock jumps to the earliest timer; with no timer either, the
 // driver's wait can never finish: the run is deadlocked, and the driver's wait throws
-// Deadlock (a worker blocked in a wait stays where it is; the scheduler is abandoned).
+// Deadlock, once (the program may mend it). A worker blocked in a wait that never finishes
+// stays where it is; if the scheduler is destroyed so, it is abandoned (SchedulerCore).
 //
 // Invariants:
 //   D1  exactly one participant holds the turn (holder_); only the holder touches the
@@ -137,16 +139,22 @@ class DetSim {
   std::unique_ptr<Part[]> parts_;
   Chooser chooser_;
   std::vector<unsigned> runnable_;  // scratch for choose()
+  // The virtual clock. Written by the holder only (D1); relaxed everywhere: participants
+  // read it in their own turns, ordered by the hand-off (D2). Atomic because tls_vclock
+  // hands out a pointer to it, which other code reads without knowing about turns.
   std::atomic<std::int64_t> vnow_{kEpochNs};
-  std::uint64_t progress_ = 0;
+  std::uint64_t progress_ = 0;    // bumped by every turn that may have made work visible
   std::uint64_t wait_began_ = 0;  // the first turn of the driver's current wait; 0: none
-  std::atomic<std::uint64_t> turns_{0};   // read by the watchdog
-  std::atomic<unsigned> holder_;          // read by the watchdog
+  // Written by the holder; read (relaxed) by the watchdog, which only compares snapshots of
+  // them over real time and orders nothing by them.
+  std::atomic<std::uint64_t> turns_{0};
+  std::atomic<unsigned> holder_;
   std::uint64_t tasks_ = 0, steals_ = 0;
   std::uint64_t hash_ = 0xCBF29CE484222325ull;
   bool deadlocked_ = false;
   std::string deadlock_msg_;
-  std::thread::id driver_id_;
+  // Foreign inputs (D1's exception): counted from any thread, relaxed (a statistic); the
+  // exchange only picks the one thread that prints the message.
   std::atomic<std::uint64_t> foreign_{0};
   std::atomic<bool> foreign_told_{false};
   // The watchdog (stall_report): its own thread, stopped by the destructor.

@@ -43,7 +43,7 @@
 //   pct_depth = 3                # PCT: d (d - 1 priority changes), 1 to 64
 //   pct_turns = 2000             # PCT: change points are drawn from the first this many turns
 //   task_cost = "1us"            # virtual time per task
-//   max_turns = 0                # a run longer than this is stuck (0: no limit)
+//   max_turns = 0                # one driver wait longer than this many turns is stuck (0: none)
 //   spawn_turns = true           # a spawn is a turn (another worker may steal the new task)
 //   record = "schedule.log"      # write the choices; replay = "schedule.log" replays them
 //

@@ -11,8 +11,8 @@
 // The same program with the same seed runs the same sequence of turns, tasks and steals on
 // every run and every machine. The workers are real threads (so thread_local data and
 // std::this_thread::get_id() behave as in real runs), but exactly one of them, or the
-// thread that made the scheduler (the driver), runs at any moment: at every task boundary
-// and every wait a seeded chooser picks who goes next. Everything a real run decides by
+// thread that made the scheduler (the driver), runs at any moment: at every task boundary,
+// every spawn and every wait a seeded chooser picks who goes next. Everything a real run decides by
 // timing is drawn from the seed: which worker steps next, which victim it steals from, when
 // an idle worker looks again, when a waiting thread resumes. Tasks run only while the driver
 // waits (join_all, TaskGroup::wait, Future::get, sync_wait, Graph runs, the destructor).
@@ -27,10 +27,11 @@
 // timer armed from a thread that is neither the driver nor a worker (counted in
 // ScheduleInfo::foreign_inputs, and named once on stderr); a turn held for long in real time
 // (a task blocked on a mutex, a condition variable, I/O, or a driver spinning without
-// waiting: named on stderr every `stall_report`); a wait that can never finish (every
+// waiting: named on stderr after `stall_report`); a wait that can never finish (every
 // worker idle and no timer pending: the driver's wait throws vitte::Deadlock, naming the
-// seed and the step). Settings that would not apply are refused with UsageError: event
-// counters, node-local malloc routing, bounded backlogs that block, oneTBB arenas.
+// seed and the turn); a wait on the run's work from a thread outside it (UsageError).
+// Settings that would not apply are refused with UsageError: pinning, event counters,
+// node-local malloc routing, bounded backlogs that block, oneTBB arenas.
 #pragma once
 
 #include <chrono>
@@ -73,8 +74,9 @@ struct DeterministicOptions {
   bool spawn_turns = true;
   // Virtual time charged per task run (and to its group's fair share); at least 1 ns.
   std::chrono::nanoseconds task_cost = std::chrono::microseconds(1);
-  // Turns after which the run is declared stuck (a livelock: a periodic timer that never
-  // lets a wait finish, say): the driver's wait throws Deadlock. 0: no limit.
+  // Turns one wait of the driver may last before the run is declared stuck (a livelock: a
+  // periodic timer that never lets the wait finish, say): that wait throws Deadlock. 0: no
+  // limit.
   std::uint64_t max_turns = 0;
   // Writes the schedule log (one line per choice) to this file; "": none.
   std::string record{};
@@ -101,14 +103,17 @@ struct ScheduleInfo {
   std::int64_t virtual_ns = 0;  // time on the virtual clock since the scheduler started
   std::uint64_t foreign_inputs = 0;  // submissions and timers from threads outside the run
   std::string divergence;       // replay: where the log stopped fitting; "": it fits
-  // "VITTE_DETERMINISTIC=<seed>:<strategy>" (with the PCT parameters when not the default).
+  // "VITTE_DETERMINISTIC=<seed>:<strategy>" (with the PCT parameters when not the default,
+  // and the options the variable cannot say, spawn_turns and task_cost, named after it).
   std::string reproduce;
 };
 
-// A wait that can never finish in a deterministic run: every worker is idle, no timer is
-// pending, and the awaited work is not done (or max_turns was reached). The message names
-// the seed and the turn. The scheduler is abandoned (its threads and memory are leaked, as
-// nothing can unwind the tasks blocked inside it) when it is destroyed in that state.
+// A wait of the driver that can never finish in a deterministic run: every worker is idle,
+// no timer is pending, and the awaited work is not done (or the wait lasted max_turns). The
+// message names the seed and the turn. Thrown once per finding: the program may mend the
+// cause (set the promise) and wait again. A scheduler destroyed while a task of it is
+// blocked in such a wait is abandoned (its threads and memory are leaked, as nothing can
+// unwind that task), with a line on stderr.
 class Deadlock : public Error {
  public:
   using Error::Error;

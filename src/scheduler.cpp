@@ -436,6 +436,7 @@ void SchedulerCore::end_external() noexcept {
 std::exception_ptr SchedulerCore::shutdown(std::uint64_t* others) noexcept {
   if (inherited()) return nullptr;  // the child of a fork(): nothing of ours runs here
   std::lock_guard<std::mutex> lock(shutdown_mu);
+  if (abandoned) return std::make_exception_ptr(Deadlock(abandoned_why));  // nothing of it runs
   if (shut_down) return nullptr;
   shut_down = true;
   if (tls_worker != nullptr && tls_worker->core == this) {
@@ -463,14 +464,14 @@ std::exception_ptr SchedulerCore::shutdown(std::uint64_t* others) noexcept {
       wait_for(detached, this);
     } catch (const Deadlock& d) {  // only a deterministic run's wait throws
       abandon(d.what());
-      return nullptr;
+      return std::make_exception_ptr(Deadlock(abandoned_why));
     }
   }
   std::exception_ptr e = detached.take_error(others);
   stopping.store(true, std::memory_order_seq_cst);
   if (det != nullptr && !det->drive_until_gone()) {
     abandon(det->deadlock_message());
-    return e;
+    return std::make_exception_ptr(Deadlock(abandoned_why));
   }
   lot->wake_all();
   for (auto& w : workers) w->join();
@@ -511,7 +512,11 @@ void report_unjoined(std::exception_ptr e, std::uint64_t others, const char* wha
 }
 
 void SchedulerCore::abandon(const std::string& why) noexcept {
+  if (abandoned) return;
   abandoned = true;
+  abandoned_why = why + "; the run was abandoned: no task of it runs again";
+  // relaxed: nothing is published by it; begin_external() reads it seq_cst as usual.
+  accepting.store(false, std::memory_order_seq_cst);
   for (auto& w : workers) w->detach();
   std::fprintf(stderr,
                "vitte: %s; the scheduler is abandoned: its workers stay blocked in the tasks that wait, and its "
@@ -561,6 +566,10 @@ Scheduler::~Scheduler() {
     return;
   }
   if (core_->det != nullptr) {  // shut down here, to learn whether the run was abandoned
+    if (core_->abandoned) {  // stderr said so already; its workers still reference it
+      (void)core_.release();
+      return;
+    }
     if (!core_->det->is_participant() && !core_->shut_down) {
       // Its driver's thread keeps pointers to the run, and no other thread can take its turns.
       std::fprintf(stderr,
@@ -571,14 +580,18 @@ Scheduler::~Scheduler() {
     }
     std::uint64_t others = 0;
     std::exception_ptr e = core_->shutdown(&others);
+    if (core_->abandoned) {  // stderr said so already; the workers still reference it
+      (void)core_.release();
+      return;
+    }
     detail::report_unjoined(e, others, "detached tasks failed and join_all() never reported it");
-    if (core_->abandoned) (void)core_.release();
   }
   // Otherwise SchedulerCore's destructor shuts down.
 }
 
 void Scheduler::shutdown() {
   core_->check_not_inherited("shutdown()");
+  if (core_->abandoned) throw Deadlock(core_->abandoned_why);
   if (core_->det != nullptr && !core_->det->is_participant())
     throw UsageError("shutdown() of a deterministic scheduler (seed " + std::to_string(core_->det->seed()) +
                      ") from a thread other than the one that made it: only its driver takes its turns");
@@ -633,6 +646,7 @@ void Scheduler::join_all() {
   if (detail::tls_worker != nullptr && detail::tls_worker->core == core_.get())
     throw UsageError("join_all() called from a task of the same scheduler; it would wait for itself "
                      "(use a TaskGroup inside tasks)");
+  if (core_->abandoned) throw Deadlock(core_->abandoned_why);  // nothing of the run finishes now
   std::lock_guard<std::mutex> lock(core_->join_mu);
   detail::wait_for(core_->detached, core_.get());
   std::uint64_t others = 0;  // counted in metrics().total.failed already; reset with the error
@@ -795,7 +809,7 @@ TaskGroup::~TaskGroup() {
                  counter_.owner()->index);
     std::abort();
   }
-  detail::wait_for(counter_, core_);
+  detail::wait_for_noexcept(counter_, core_);
   std::uint64_t others = 0;
   detail::report_unjoined(counter_.take_error(&others), others, "a TaskGroup was destroyed without wait()");
 }

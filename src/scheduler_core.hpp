@@ -102,7 +102,11 @@ class SchedulerCore {
   // detached task that join_all() never reported (and counts the rest in *others).
   // Idempotent: later calls return null.
   std::exception_ptr shutdown(std::uint64_t* others) noexcept;
-  // Deterministic runs: detaches the workers stuck in a deadlocked run and says so.
+  // Deterministic runs: gives up a deadlocked run that cannot be mended (a wait that cannot
+  // throw, or a stack that blocked tasks still reference, is in the way): no turn is passed
+  // again, the workers are detached where they block, submissions are refused, every later
+  // wait on its work throws Deadlock (or returns, where it cannot throw), and the scheduler
+  // is leaked when destroyed. Says so on stderr, once.
   void abandon(const std::string& why) noexcept;
   // Makes the config's [[groups]] (in the constructor); an error names the file and line.
   void make_config_groups();
@@ -123,6 +127,7 @@ class SchedulerCore {
   // A deterministic run that deadlocked and was abandoned by shutdown(): its workers stay
   // blocked inside tasks, so nothing of it may be freed (Scheduler's destructor leaks it).
   bool abandoned = false;
+  std::string abandoned_why;  // the Deadlock's message, for every wait after the abandonment
   IdleState idle;
   WaitCounter detached{/*cancel_on_error=*/false};
   std::vector<std::unique_ptr<InjectionQueue>> inject_queues;  // by node; null: no arena

@@ -324,7 +324,16 @@ T sync_wait(Scheduler& sched, task<T> t, std::stop_token token = {}) {
     signal.done(nullptr);
     throw;
   }
-  detail::wait_for(signal, detail::core_of(sched));
+  try {
+    detail::wait_for(signal, detail::core_of(sched));
+  } catch (const Deadlock&) {
+    // A deterministic run deadlocked with the coroutine suspended: its frame, `signal` and
+    // `out` must outlive any resumption, so the run is given up (none comes) and the frame
+    // is left where it is.
+    root.h = {};
+    detail::abandon_run(detail::core_of(sched));
+    throw;
+  }
   if (out.error) std::rethrow_exception(out.error);
   if constexpr (!std::is_void_v<T>) return std::move(*out.value);
 }

@@ -103,8 +103,9 @@ struct ScheduleInfo {
   std::int64_t virtual_ns = 0;  // time on the virtual clock since the scheduler started
   std::uint64_t foreign_inputs = 0;  // submissions and timers from threads outside the run
   std::string divergence;       // replay: where the log stopped fitting; "": it fits
-  // "VITTE_DETERMINISTIC=<seed>:<strategy>" (with the PCT parameters when not the default,
-  // and the options the variable cannot say, spawn_turns and task_cost, named after it).
+  // "VITTE_DETERMINISTIC=<seed>:<strategy>" (with the PCT parameters when not the default),
+  // then what the variable cannot say: "with N workers" and spawn_turns or task_cost when
+  // not the defaults. The topology is the program's own choice, as are the workers.
   std::string reproduce;
 };
 
@@ -132,6 +133,8 @@ struct ExploreOptions {
   // gives the PCT parameters and the task cost (seed and strategy come from here). Unset,
   // PCT draws its change points from as many turns as the previous run took (the first run:
   // pct_turns' default), so that they fall inside the run; the failure line names the value.
+  // Unset, one driver wait may also last at most 10 million turns (max_turns), so that a
+  // schedule that livelocks fails its seed instead of hanging the exploration.
   std::function<void(Options&)> configure{};
   bool quiet = false;                          // no stderr line on failure
 };

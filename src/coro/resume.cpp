@@ -23,6 +23,7 @@ struct NodeResume {
     WorkerLocal* w = tls_worker;
     if (w->node != node) {
       resume_later(w->core, h, Lane::Fifo, static_cast<int>(node));
+      static_cast<Worker*>(w)->handed_back(node);
       return;
     }
     run_coroutine(h);

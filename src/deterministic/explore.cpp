@@ -9,6 +9,8 @@
 namespace vitte {
 
 namespace {
+constexpr std::uint64_t kExploreMaxTurns = 10'000'000;
+
 std::string what_of(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
@@ -41,6 +43,9 @@ ExploreResult explore(const ExploreOptions& opts, const std::function<void(Sched
     d.seed = opts.first_seed + k;
     d.strategy = opts.strategy;
     if (adapt && d.strategy == Strategy::Pct && last_turns > 0) d.pct_turns = last_turns;
+    // A schedule that livelocks (a worker that keeps taking work that keeps coming back)
+    // fails its seed with Deadlock instead of hanging the exploration.
+    if (adapt) d.max_turns = kExploreMaxTurns;
     o.deterministic = d;
     std::exception_ptr error;
     ScheduleInfo info;
@@ -74,8 +79,8 @@ ExploreResult explore(const ExploreOptions& opts, const std::function<void(Sched
       if (!opts.quiet)
         std::fprintf(stderr,
                      "vitte: explore: run %llu%s failed with seed %llu (strategy %s, after %llu turns): %s\n"
-                     "vitte: explore: reproduce with %s, or DeterministicOptions{.seed = %llu, .strategy = "
-                     "vitte::Strategy::%s, .pct_depth = %u, .pct_turns = %llu}\n",
+                     "vitte: explore: reproduce with %s, or ExploreResult::options (DeterministicOptions{.seed = "
+                     "%llu, .strategy = vitte::Strategy::%s, .pct_depth = %u, .pct_turns = %llu, ...})\n",
                      static_cast<unsigned long long>(r.runs), of.c_str(),
                      static_cast<unsigned long long>(d.seed), to_string(d.strategy),
                      static_cast<unsigned long long>(info.turns), r.error.c_str(), info.reproduce.c_str(),

@@ -205,6 +205,24 @@ void DetSim::spawned(unsigned w) {
   if (opts_.spawn_turns) turn(w, /*ran=*/true);
 }
 
+void DetSim::turn_handed_back(unsigned w, unsigned node, const WaitCounter* c) {
+  // Only the node it went to may now find new work: its workers look again. Nobody else's
+  // view changed, so progress_ stays, and w (and any other worker of another node that
+  // would take it only to hand it back again) waits for real progress.
+  for (unsigned x = 0; x < n_; ++x)
+    if (core_.workers[x]->node == node) parts_[x].seen = ~std::uint64_t{0};
+  if (c != nullptr) {
+    turn_waiting(w, *c);
+    return;
+  }
+  Part& p = parts_[w];
+  account(w);
+  p.state = State::Idle;
+  p.seen = progress_;
+  pass(w);
+  p.state = State::Running;
+}
+
 void DetSim::turn_waiting(unsigned w, const WaitCounter& c) {
   Part& p = parts_[w];
   account(w);
@@ -286,9 +304,12 @@ std::string DetSim::reproduce() const {
   s.append(std::to_string(opts_.seed)).append(":").append(to_string(opts_.strategy));
   if (opts_.strategy == Strategy::Pct && (opts_.pct_depth != 3 || opts_.pct_turns != 2000))
     s.append(":").append(std::to_string(opts_.pct_depth)).append(":").append(std::to_string(opts_.pct_turns));
-  if (!opts_.spawn_turns) s.append(" with DeterministicOptions::spawn_turns = false");
+  // What the variable cannot say, but the run depends on: the same number of workers (and
+  // the same topology, which the program chose), and the options below.
+  s.append(" with ").append(std::to_string(n_)).append(n_ == 1 ? " worker" : " workers");
+  if (!opts_.spawn_turns) s.append(", DeterministicOptions::spawn_turns = false");
   if (opts_.task_cost != std::chrono::microseconds(1))
-    s.append(" with DeterministicOptions::task_cost = ").append(std::to_string(opts_.task_cost.count())).append(" ns");
+    s.append(", DeterministicOptions::task_cost = ").append(std::to_string(opts_.task_cost.count())).append(" ns");
   return s;
 }
 

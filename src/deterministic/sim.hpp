@@ -80,6 +80,13 @@ class DetSim {
   // Worker w just pushed a task on its own deque (push_local's slow path, which every spawn
   // of a deterministic run takes): a turn, when DeterministicOptions::spawn_turns.
   void spawned(unsigned w);
+  // Ends worker w's turn after a task that only handed its work to node `node`
+  // (Worker::handed_back): that node's workers may look again, while w, and every worker
+  // that saw nothing new, wait for real progress. Otherwise crossing workers of other nodes
+  // could take the same resumption back and forth for ever while the node it belongs to
+  // never gets a turn (a livelock PCT's fixed priorities found). `c`: the wait w is in, or
+  // null.
+  void turn_handed_back(unsigned w, unsigned node, const WaitCounter* c);
   // Ends worker w's turn inside a wait for `c`.
   void turn_waiting(unsigned w, const WaitCounter& c);
   // Worker w leaves the run for good and hands the turn on.

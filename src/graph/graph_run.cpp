@@ -147,6 +147,7 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
     if (gs->failed.load(std::memory_order_relaxed)) return;
     if (!placed_here(gs, n, w)) {         // stolen across nodes: back to its own node
       spawn<Trace>(gs, n, w);
+      static_cast<Worker*>(w)->handed_back(gs->core->arena_of[static_cast<unsigned>(n->affinity)]);
       return;
     }
     std::int64_t start = 0;
@@ -227,7 +228,15 @@ void start_run(GraphState* gs) {
 // acquiring CAS of the next run() or editor, G6). Returns the first error.
 // Errors after the first are counted in *others (they are in the metrics' failed too).
 std::exception_ptr end_run(GraphState* gs, std::uint64_t* others = nullptr) noexcept {
-  wait_for(gs->counter, gs->core);
+  SchedulerCore* const core = gs->core;
+  wait_for_noexcept(gs->counter, core);
+  if (!gs->counter.finished()) {
+    // A deterministic run that deadlocked here was abandoned: none of its tasks runs again,
+    // so the graph may be destroyed or left; the run reports the deadlock.
+    gs->core = nullptr;
+    gs->phase.store(GraphState::kIdle, std::memory_order_release);
+    return std::make_exception_ptr(Deadlock(core->abandoned_why));
+  }
   // A cancelled run may have stopped with join counters half-way (G3).
   if (gs->counter.cancelled()) gs->dirty = true;
   gs->failed.store(false, std::memory_order_relaxed);  // ordered before the next run's pushes

@@ -212,7 +212,10 @@ void Worker::main_det(const WorkerInfo& info) {
     if (TaskFrame* f = find_work(idle_rounds)) {
       idle_rounds = 0;
       run_task(f);
-      d.turn(slot_.index, /*ran=*/true);
+      if (const int to = std::exchange(handed_back_to_, -1); to >= 0)
+        d.turn_handed_back(slot_.index, static_cast<unsigned>(to), nullptr);
+      else
+        d.turn(slot_.index, /*ran=*/true);
       continue;
     }
     if (core_.stopping.load(std::memory_order_acquire) && !core_.any_work_visible()) break;
@@ -660,7 +663,10 @@ void Worker::help_wait_det(WaitCounter& c) {
     if (TaskFrame* f = isolated ? find_work_isolated(c, idle_rounds) : find_work(idle_rounds)) {
       idle_rounds = 0;
       run_task(f);
-      d.turn(slot_.index, /*ran=*/true);
+      if (const int to = std::exchange(handed_back_to_, -1); to >= 0)
+        d.turn_handed_back(slot_.index, static_cast<unsigned>(to), &c);
+      else
+        d.turn(slot_.index, /*ran=*/true);
       continue;
     }
     if (idle_rounds < kRemoteInjectPatience) ++idle_rounds;
@@ -713,6 +719,7 @@ namespace {
 // wait_for(c, core) where a deterministic run is involved: off the path real waits take.
 [[gnu::cold, gnu::noinline]] void wait_for_det(WaitCounter& c, SchedulerCore* core) {
   DetSim* const d = det_of_this_thread();
+  if (core != nullptr && core->abandoned) throw Deadlock(core->abandoned_why);
   if (core != nullptr && core->det != nullptr) {
     if (d != core->det.get())
       throw UsageError("a deterministic scheduler (seed " + std::to_string(core->det->seed()) +
@@ -738,6 +745,22 @@ void wait_for(WaitCounter& c, SchedulerCore* core) {
     return;
   }
   wait_for_det(c, core);
+}
+
+void wait_for_noexcept(WaitCounter& c, SchedulerCore* core) noexcept {
+  try {
+    wait_for(c, core);
+  } catch (const Deadlock& d) {
+    if (core != nullptr) core->abandon(d.what());  // returns unfinished: nothing runs again
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vitte: %s (in a wait that cannot throw). Aborting.\n", e.what());
+    std::abort();
+  }
+}
+
+void abandon_run(SchedulerCore* core) noexcept {
+  if (core != nullptr && core->det != nullptr)
+    core->abandon(core->abandoned ? core->abandoned_why : core->det->deadlock_message());
 }
 
 void wake_for_spawn(WorkerLocal* w) noexcept {

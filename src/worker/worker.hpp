@@ -73,6 +73,11 @@ class Worker : public WorkerLocal {
   // The same in a deterministic run (deterministic/sim.hpp): a turn per task run, and a
   // waiting turn whenever nothing is found.
   void help_wait_det(WaitCounter& c);
+  // The task just run only handed its work to another node (a coroutine resuming there, a
+  // graph task placed there): in a deterministic run that turn made progress for others but
+  // not for this worker, which must not win the next turn by it (DetSim::turn_handed_back).
+  // `node`: the arena node the work went to. Read (and cleared) by main_det only.
+  void handed_back(unsigned node) noexcept { handed_back_to_ = static_cast<int>(node); }
   // Lets a thread stuck in an abandoned deterministic run go (SchedulerCore::abandon).
   void detach() noexcept;
 
@@ -190,6 +195,7 @@ class Worker : public WorkerLocal {
   const std::unique_ptr<InjectionQueue>* inject_ = nullptr;  // every node's injection queue
   std::uint64_t rng_;
   bool searching_ = false;
+  int handed_back_to_ = -1;  // deterministic runs: see handed_back()
   // Set after a successful remote take; cleared by the next local take or by a round
   // that finds nothing anywhere. While it is set the own node stays dry, so later
   // searches cross at once instead of paying the patience again.

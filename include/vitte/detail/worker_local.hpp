@@ -121,5 +121,12 @@ void wait_for(WaitCounter& c);
 // (UsageError from any other thread, which nothing would wake), a real scheduler's never in
 // a deterministic run's, even from one of its threads.
 void wait_for(WaitCounter& c, SchedulerCore* core);
+// The same where nothing may be thrown (destructors, noexcept paths): a deterministic run
+// that deadlocks there is abandoned (SchedulerCore::abandon) and the wait returns unfinished;
+// a wait from outside a run's threads aborts, naming it.
+void wait_for_noexcept(WaitCounter& c, SchedulerCore* core) noexcept;
+// Gives up `core`'s deterministic run after a Deadlock that the caller's stack cannot
+// survive (sync_wait's coroutine frame); see SchedulerCore::abandon.
+void abandon_run(SchedulerCore* core) noexcept;
 
 }  // namespace vitte::detail

@@ -39,6 +39,7 @@ Options resolved_config(Options o);
 Options resolved(Options o) {
   o = resolved_config(std::move(o));
   if (!o.deterministic) o.deterministic = deterministic_from_environment();
+  check_deterministic_fits(o);  // before anything is made
   return o;
 }
 
@@ -133,28 +134,6 @@ bool check_metrics_options(MetricsOptions& m) {
   return m.counters.value_or(false);
 }
 
-// Settings a deterministic run cannot honour are refused rather than ignored: it runs its
-// workers unpinned, on one turn at a time, so pinning, per-thread malloc routing and event
-// counters per worker would not mean what they say, and a producer blocked on a full
-// backlog would hold the only turn.
-void check_deterministic_fits(const Options& o) {
-  if (!o.deterministic) return;
-  check_deterministic(*o.deterministic);
-  const std::string mode = "deterministic mode (seed " + std::to_string(o.deterministic->seed) + ")";
-  const Config* c = o.config ? &*o.config : nullptr;
-  if (o.placement == Placement::Pin || (c != nullptr && c->sets_placement && c->plan.placement == Placement::Pin))
-    throw UsageError(mode + " runs its workers unpinned (one of them runs at a time): placement = pin would not apply");
-  if (c != nullptr && c->plan.malloc == PlanOptions::Malloc::NodeLocal)
-    throw UsageError(mode + ": memory.allocator = \"node-local\" routes each worker thread's malloc by where it "
-                            "is pinned, and deterministic workers are not pinned");
-  if (o.metrics.counters.value_or(false) || (o.metrics.events && !o.metrics.events->empty()))
-    throw UsageError(mode + ": event counters (MetricsOptions::counters/events, [metrics]) count what OS threads "
-                            "did in real time, which is not part of a reproducible schedule; turn them off");
-  if (o.max_backlog != 0 && o.on_backlog_full == Options::BacklogFullAction::Block)
-    throw UsageError(mode + ": max_backlog with on_backlog_full = Block would block the driver, which holds the "
-                            "only turn; use BacklogFullAction::Fail");
-}
-
 Plan plan_of(const Topology& topo, const Options& o) {
   const std::optional<Config>& config = o.config;  // resolved() read VITTE_CONFIG already
   // Deterministic: never pinned (check_deterministic_fits refused an explicit pin).
@@ -205,7 +184,6 @@ Topology topology_of(Options& o) {
 SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
     : owner(owner_),
       opts(resolved(std::move(options))),
-      fits_checked((check_deterministic_fits(opts), true)),
       topo(topology_of(opts)),
       plan(plan_of(topo, opts)),
       malloc(malloc_routing(plan)),

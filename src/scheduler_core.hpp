@@ -117,7 +117,6 @@ class SchedulerCore {
 
   Scheduler* owner;
   Options opts;
-  bool fits_checked;     // opts passed check_deterministic_fits() (before anything is made)
   Topology topo;
   Plan plan;
   MallocRouting malloc;  // decided before any thread starts

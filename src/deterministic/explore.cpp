@@ -50,20 +50,16 @@ ExploreResult explore(const ExploreOptions& opts, const std::function<void(Sched
     std::exception_ptr error;
     ScheduleInfo info;
     {
-      std::optional<Scheduler> s;
+      // A configuration error is the caller's, not a schedule's: it propagates as it is.
+      Scheduler s(std::move(o));
       try {
-        s.emplace(std::move(o));
-      } catch (...) {
-        throw;  // a configuration error is the caller's, not a schedule's: report it as it is
-      }
-      try {
-        body(*s);
-        s->join_all();
-        info = s->schedule();
-        s->shutdown();
+        body(s);
+        s.join_all();
+        info = s.schedule();
+        s.shutdown();
       } catch (...) {
         error = std::current_exception();
-        info = s->schedule();
+        info = s.schedule();
       }
     }
     ++r.runs;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "vitte/error.hpp"
+#include "vitte/scheduler.hpp"
 
 namespace vitte::detail {
 
@@ -69,6 +70,28 @@ void check_deterministic(const DeterministicOptions& o) {
   if (!o.record.empty() && o.record == o.replay)
     throw UsageError(at + "record and replay name the same file '" + o.record +
                      "': recording would overwrite the log being replayed");
+}
+
+// Settings a deterministic run cannot honour are refused rather than ignored: it runs its
+// workers unpinned, on one turn at a time, so pinning, per-thread malloc routing and event
+// counters per worker would not mean what they say, and a producer blocked on a full
+// backlog would hold the only turn.
+void check_deterministic_fits(const Options& o) {
+  if (!o.deterministic) return;
+  check_deterministic(*o.deterministic);
+  const std::string mode = "deterministic mode (seed " + std::to_string(o.deterministic->seed) + ")";
+  const Config* c = o.config ? &*o.config : nullptr;
+  if (o.placement == Placement::Pin || (c != nullptr && c->sets_placement && c->plan.placement == Placement::Pin))
+    throw UsageError(mode + " runs its workers unpinned (one of them runs at a time): placement = pin would not apply");
+  if (c != nullptr && c->plan.malloc == PlanOptions::Malloc::NodeLocal)
+    throw UsageError(mode + ": memory.allocator = \"node-local\" routes each worker thread's malloc by where it "
+                            "is pinned, and deterministic workers are not pinned");
+  if (o.metrics.counters.value_or(false) || (o.metrics.events && !o.metrics.events->empty()))
+    throw UsageError(mode + ": event counters (MetricsOptions::counters/events, [metrics]) count what OS threads "
+                            "did in real time, which is not part of a reproducible schedule; turn them off");
+  if (o.max_backlog != 0 && o.on_backlog_full == Options::BacklogFullAction::Block)
+    throw UsageError(mode + ": max_backlog with on_backlog_full = Block would block the driver, which holds the "
+                            "only turn; use BacklogFullAction::Fail");
 }
 
 bool same_deterministic(const DeterministicOptions& a, const DeterministicOptions& b) noexcept {

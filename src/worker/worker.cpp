@@ -212,10 +212,7 @@ void Worker::main_det(const WorkerInfo& info) {
     if (TaskFrame* f = find_work(idle_rounds)) {
       idle_rounds = 0;
       run_task(f);
-      if (const int to = std::exchange(handed_back_to_, -1); to >= 0)
-        d.turn_handed_back(slot_.index, static_cast<unsigned>(to), nullptr);
-      else
-        d.turn(slot_.index, /*ran=*/true);
+      end_det_turn(d, nullptr);
       continue;
     }
     if (core_.stopping.load(std::memory_order_acquire) && !core_.any_work_visible()) break;
@@ -655,6 +652,13 @@ void Worker::help_wait(WaitCounter& c) {
   if (armed) c.disarm();
 }
 
+void Worker::end_det_turn(DetSim& d, const WaitCounter* waiting) {
+  if (const int to = std::exchange(handed_back_to_, -1); to >= 0)
+    d.turn_handed_back(slot_.index, static_cast<unsigned>(to), waiting);
+  else
+    d.turn(slot_.index, /*ran=*/true);
+}
+
 void Worker::help_wait_det(WaitCounter& c) {
   DetSim& d = *core_.det;
   const bool isolated = isolation != 0;
@@ -663,10 +667,7 @@ void Worker::help_wait_det(WaitCounter& c) {
     if (TaskFrame* f = isolated ? find_work_isolated(c, idle_rounds) : find_work(idle_rounds)) {
       idle_rounds = 0;
       run_task(f);
-      if (const int to = std::exchange(handed_back_to_, -1); to >= 0)
-        d.turn_handed_back(slot_.index, static_cast<unsigned>(to), &c);
-      else
-        d.turn(slot_.index, /*ran=*/true);
+      end_det_turn(d, &c);
       continue;
     }
     if (idle_rounds < kRemoteInjectPatience) ++idle_rounds;
@@ -703,18 +704,6 @@ Waiter& this_thread_waiter() noexcept {
   return w;
 }
 
-void wait_for(WaitCounter& c) {
-  if (c.finished()) return;
-  if (DetSim* d = det_of_this_thread()) [[unlikely]] {  // a thread of a deterministic run
-    d->wait(c);
-    return;
-  }
-  if (WorkerLocal* w = tls_worker)
-    static_cast<Worker*>(w)->help_wait(c);
-  else
-    block_wait(c);
-}
-
 namespace {
 // wait_for(c, core) where a deterministic run is involved: off the path real waits take.
 [[gnu::cold, gnu::noinline]] void wait_for_det(WaitCounter& c, SchedulerCore* core) {
@@ -736,7 +725,7 @@ namespace {
 
 void wait_for(WaitCounter& c, SchedulerCore* core) {
   if (c.finished()) return;
-  // Real runs: one thread-local load and one load of core->det more than wait_for(c).
+  // Real runs: one thread-local load and one load of core->det before helping or blocking.
   if (det_of_this_thread() == nullptr && (core == nullptr || core->det == nullptr)) [[likely]] {
     if (WorkerLocal* w = tls_worker)
       static_cast<Worker*>(w)->help_wait(c);

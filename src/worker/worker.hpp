@@ -38,6 +38,8 @@ struct WorkerInfo;
 
 namespace vitte::detail {
 
+class DetSim;
+
 class Worker : public WorkerLocal {
  public:
   // Steal rounds a worker spins through before it parks (each round visits every victim
@@ -126,6 +128,9 @@ class Worker : public WorkerLocal {
   void main();
   // The loop of a deterministic run: one search (and the task it found) per turn.
   void main_det(const WorkerInfo& info);
+  // Ends the turn of a deterministic run after a task ran (a hand-back, or progress);
+  // `waiting`: the wait this worker is in, or null.
+  void end_det_turn(DetSim& d, const WaitCounter* waiting);
   TaskFrame* find_work(unsigned failed_rounds);
   TaskFrame* find_own(unsigned failed_rounds);  // own deque, then find_queued
   [[gnu::cold, gnu::noinline]] TaskFrame* find_work_urgent(unsigned failed_rounds);

@@ -115,11 +115,10 @@ inline void free_frame(TaskFrame* f) noexcept {
     delete_frame(f);
 }
 
-// Waits until `c` finishes: a worker runs other tasks meanwhile, any other thread blocks.
-void wait_for(WaitCounter& c);
-// The same for a counter of `core`'s work: a deterministic scheduler's is waited on in its run
-// (UsageError from any other thread, which nothing would wake), a real scheduler's never in
-// a deterministic run's, even from one of its threads.
+// Waits until `c`, a counter of `core`'s work (null: not known), finishes: a worker runs
+// other tasks meanwhile, any other thread blocks. A deterministic scheduler's work is waited
+// on in its run (UsageError from any other thread, which nothing would wake), a real
+// scheduler's never in a deterministic run's, even from one of its threads.
 void wait_for(WaitCounter& c, SchedulerCore* core);
 // The same where nothing may be thrown (destructors, noexcept paths): a deterministic run
 // that deadlocks there is abandoned (SchedulerCore::abandon) and the wait returns unfinished;

@@ -361,7 +361,7 @@ struct YieldAwaiter {
     token = token_of(h);
     if (token != nullptr && token->stop_requested()) return false;  // Cancelled at once
     WorkerLocal& w = require_worker("vitte::yield");
-    resume_later(w.core, h, Lane::Fifo, static_cast<int>(w.node));
+    resume_later(w.core, h, Lane::Fifo, static_cast<int>(w.node), w.isolation);
     return true;
   }
   void await_resume() const {
@@ -384,7 +384,7 @@ struct ScheduleOnAwaiter {
   bool await_suspend(std::coroutine_handle<P> h) {
     token = token_of(h);
     if (token != nullptr && token->stop_requested()) return false;  // Cancelled at once
-    resume_later(tls_worker->core, h, Lane::Fifo, static_cast<int>(node));
+    resume_later(tls_worker->core, h, Lane::Fifo, static_cast<int>(node), tls_worker->isolation);
     return true;
   }
   void await_resume() const {

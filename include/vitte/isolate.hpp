@@ -16,12 +16,14 @@
 // nothing unrelated can interleave with the holder.
 //
 // Contract: fn runs on the calling thread and its result (or exception) is returned (or
-// rethrown). A wait inside the region runs tasks of the region and tasks of the group (or
-// future) it waits for, nothing else; a foreign task it comes across while looking for
+// rethrown). A wait inside the region runs tasks of the region, tasks of the group (or
+// future) it waits for, and tasks that the future depends on (the source of a then()
+// chain, the inputs of a when_all/when_any, wherever they were queued), nothing else; a foreign task it comes across while looking for
 // work is handed to its node's injection queue for another worker. Regions nest: an inner
 // region's waits run only the inner region's tasks. Tasks spawned in the region and
 // stolen by other workers run in the region there too, so their waits are isolated as
-// well. On a thread that is not a worker, waits never run tasks anyway, and isolate(fn)
+// well, and so do coroutines suspended in the region, whoever resumes them (a promise's
+// setter, the timer thread). On a thread that is not a worker, waits never run tasks anyway, and isolate(fn)
 // simply calls fn.
 #pragma once
 

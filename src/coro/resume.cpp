@@ -22,7 +22,9 @@ struct NodeResume {
   void operator()() const noexcept {
     WorkerLocal* w = tls_worker;
     if (w->node != node) {
-      resume_later(w->core, h, Lane::Fifo, static_cast<int>(node));
+      // This worker runs the frame inside its region (Worker::execute), so that is the
+      // region the coroutine was suspended in.
+      resume_later(w->core, h, Lane::Fifo, static_cast<int>(node), w->isolation);
       static_cast<Worker*>(w)->handed_back(node);
       return;
     }
@@ -32,8 +34,9 @@ struct NodeResume {
 
 // Queues `fn` on `core`'s workers, from a worker of `core` (w) or any other thread (null).
 template <class Fn>
-TaskFrame* frame_for(SchedulerCore* core, WorkerLocal* w, Fn fn) {
+TaskFrame* frame_for(SchedulerCore* core, WorkerLocal* w, Fn fn, std::uint64_t region) {
   TaskFrame* f = pack(w, fn);
+  f->isolation = region;
   WaitCounter& c = w != nullptr ? w->untracked : core->untracked;
   f->counter = &c;
   c.add(w);
@@ -42,19 +45,19 @@ TaskFrame* frame_for(SchedulerCore* core, WorkerLocal* w, Fn fn) {
 
 }  // namespace
 
-void resume_later(SchedulerCore* core, std::coroutine_handle<> h, Lane lane, int node) {
+void resume_later(SchedulerCore* core, std::coroutine_handle<> h, Lane lane, int node, std::uint64_t region) {
   WorkerLocal* w = tls_worker;
   if (w != nullptr && w->core != core) w = nullptr;  // another scheduler's worker: external
   if (lane == Lane::Urgent) {
-    core->inject_urgent(frame_for(core, w, ResumeFn{h}), node < 0 && w != nullptr ? static_cast<int>(w->node) : node);
+    core->inject_urgent(frame_for(core, w, ResumeFn{h}, region), node < 0 && w != nullptr ? static_cast<int>(w->node) : node);
     return;
   }
   const unsigned target = w != nullptr && node < 0 ? w->node : core->arena_for(node);
   if (lane == Lane::Local && w != nullptr && target == w->node) {
-    push_local(w, frame_for(core, w, ResumeFn{h}));
+    push_local(w, frame_for(core, w, ResumeFn{h}, region));
     return;
   }
-  core->inject(frame_for(core, w, NodeResume{h, target}), static_cast<int>(target));
+  core->inject(frame_for(core, w, NodeResume{h, target}, region), static_cast<int>(target));
 }
 
 }  // namespace vitte::detail

@@ -13,6 +13,7 @@
 #include "memory/jemalloc_arenas.hpp"
 #include "topology/hwloc_seam.hpp"
 #include "trace/trace_clock.hpp"
+#include "vitte/detail/future_core.hpp"
 #include "worker/parking_lot.hpp"
 
 namespace vitte::detail {
@@ -59,6 +60,7 @@ Worker::Worker(SchedulerCore& core, const WorkerSlot& slot)
       trace_(slot.index) {
   if (rng_ == 0) rng_ = 1;  // xorshift's one fixed point
   this->core = &core;
+  this->core_live = core.live.token();
   this->idle = &core.idle;
   this->detached = &core.detached;
   this->index = slot.index;
@@ -582,20 +584,22 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
 }
 
 // Inside an isolation region (vitte::isolate) a waiting worker runs only tasks of that
-// region and tasks of the group or future it waits for (those it runs inside the region).
+// region and tasks of the group or future it waits for, or of a future that one depends on
+// (a then() link's source, a when_all's input: feeds_into); those it runs inside the region.
 // Every foreign task it comes across is handed to its node's injection queue, where
 // another worker (or this one, after the wait) takes it:
 //   - its own deque, drained from the bottom: the region's work usually lies on top, but a
 //     task the wait needs can sit below foreign work (a group made before the region, a
 //     detached spawn from a nested region), and a deque is only reachable from its ends;
-//   - its node's injection queue, scanned once through (foreign frames go back to its
-//     tail), so a task the wait needs is found behind any number of foreign ones;
+//   - its node's urgent lane and injection queue, each scanned once through (foreign frames
+//     go back to its tail), so a task the wait needs is found behind any number of foreign
+//     ones;
 //   - one steal round, as usual.
 // Its sleep then ignores visible work: all of it near this worker is foreign, and a new
 // injection or the group's notifier wakes it (Worker::park).
 bool Worker::belongs(TaskFrame* f, const WaitCounter& c) noexcept {
   if (f->isolation == isolation) return true;
-  if (f->counter != &c && f->joins != &c) return false;
+  if (f->counter != &c && !feeds_into(f->joins, c)) return false;
   f->isolation = isolation;  // we own the frame now; it runs inside our region
   return true;
 }
@@ -604,6 +608,17 @@ TaskFrame* Worker::find_work_isolated(WaitCounter& c, unsigned failed_rounds) {
   while (TaskFrame* f = deque.pop()) {
     if (belongs(f, c)) return f;
     core_.inject(f, static_cast<int>(node));
+  }
+  // The urgent lane holds resumptions of sleeps in the region (resume.hpp): scanned once
+  // through like the injection queue, foreign frames back to its tail, urgent still.
+  for (std::size_t n = own_urgent_->size_hint() + 1; n > 0; --n) {
+    TaskFrame* f = own_urgent_->try_pop();
+    if (f == nullptr) break;
+    if (belongs(f, c)) {
+      counters.injected_taken.bump();
+      return f;
+    }
+    core_.inject_urgent(f, static_cast<int>(node));
   }
   for (std::size_t n = own_inject_->size_hint() + 1; n > 0; --n) {
     TaskFrame* f = own_inject_->try_pop();

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <coroutine>
+#include <cstdint>
 #include <optional>
 #include <stop_token>
 
@@ -51,6 +52,7 @@ class Interruptible {
     core_ = w.core;
     lane_ = lane;
     node_ = node < 0 ? static_cast<int>(w.node) : node;
+    region_ = w.isolation;  // the resumption runs in it, whoever queues it (resume.hpp)
     token_ = token;
     if (token != nullptr && token->stop_requested()) {
       outcome_ = Outcome::Stopped;
@@ -96,13 +98,15 @@ class Interruptible {
     SchedulerCore* core = core_;
     const Lane lane = lane_;
     const int node = node_;
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) resume_later(core, h, lane, node);
+    const std::uint64_t region = region_;
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) resume_later(core, h, lane, node, region);
   }
 
   std::coroutine_handle<> h_{};
   const std::stop_token* token_ = nullptr;
   bool (*take_back_)(Interruptible*) noexcept = nullptr;
   std::optional<std::stop_callback<OnStop>> on_stop_;
+  std::uint64_t region_ = 0;  // the isolation region the coroutine was suspended in
   std::atomic<int> pending_{2};
   Outcome outcome_ = Outcome::Event;
   Lane lane_ = Lane::Local;

@@ -1,7 +1,7 @@
 // Resumption: how a suspended coroutine (or any continuation) gets back onto the workers.
 //
 // Every suspension point of the async model ends in one call: resume_later(core, h, lane,
-// node) packs `h.resume()` into an ordinary TaskFrame and queues it. Nothing else decides
+// node, region) packs `h.resume()` into an ordinary TaskFrame and queues it. Nothing else decides
 // where continuations run, so a policy, a trace or a deterministic mode has one seam to
 // reach them all.
 //
@@ -15,6 +15,12 @@
 //   Urgent  the node's urgent lane, which workers look at before their node's injection
 //           queue (timers that fell due: their lateness is the point).
 //
+// Isolation: the coroutine resumes in the isolation region (vitte::isolate) it was
+// suspended in, whoever resumes it: the suspending awaiter records its worker's region and
+// hands it to resume_later, so a wait inside the region (a sync_wait there) runs the
+// resumption even when a promise's setter, the timer thread or a worker outside the
+// region queued it.
+//
 // Accounting: resumption frames are not tasks of any group. Their completion is
 // reported to a counter nobody waits on (the pushing worker's `untracked` one, or the
 // core's for other threads); the coroutine itself is counted where it started (its root
@@ -23,6 +29,7 @@
 
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 
 namespace vitte::detail {
@@ -80,9 +87,10 @@ struct ResumeFn {
   void operator()() const noexcept { run_coroutine(h); }
 };
 
-// Queues `h.resume()` on `core`'s workers. node < 0: the calling worker's node (the
+// Queues `h.resume()` on `core`'s workers, to run in isolation region `region` (the one
+// the coroutine was suspended in; 0: none). node < 0: the calling worker's node (the
 // caller's home node on other threads). Never refused, also during shutdown: a coroutine
 // that was suspended must be resumed to free its frame.
-void resume_later(SchedulerCore* core, std::coroutine_handle<> h, Lane lane, int node = -1);
+void resume_later(SchedulerCore* core, std::coroutine_handle<> h, Lane lane, int node, std::uint64_t region);
 
 }  // namespace vitte::detail

@@ -515,8 +515,13 @@ SchedulerCore::~SchedulerCore() {
 
 SchedulerCore* core_of(Scheduler& s) noexcept { return s.core_.get(); }
 
-void submit_external(SchedulerCore* core, TaskFrame* f, int node) {
-  core->check_not_inherited("TaskGroup::run()");
+void note_external_boxed(SchedulerCore* core) noexcept {
+  core->external_boxed.fetch_add(1, std::memory_order_relaxed);  // statistics
+}
+
+void submit_external(SchedulerCore* core, std::uint64_t live, TaskFrame* f, int node, const char* what) {
+  check_alive(live, what);
+  core->check_not_inherited(what);
   ExternalSubmission guard(core);
   core->inject_external(f, node);
 }
@@ -581,6 +586,7 @@ void Scheduler::submit(Task&& t) {
   if (!t) throw UsageError("submit() of an empty Task (moved from, or already submitted)");
   detail::WorkerLocal* w = detail::tls_worker;
   if (w != nullptr && w->core == core_.get()) {
+    if (t.boxed_off_worker_) [[unlikely]] detail::note_external_boxed(core_.get());
     detail::TaskFrame* f = t.release();
     f->counter = &core_->detached;
     core_->detached.add(w);
@@ -616,6 +622,7 @@ void Scheduler::submit_to(Task&& t, int node) {
     core_->detached.done(nullptr);
     throw;
   }
+  if (t.boxed_off_worker_) detail::note_external_boxed(core_.get());
   (void)t.release();
 }
 
@@ -688,6 +695,7 @@ std::chrono::steady_clock::time_point Scheduler::now() const noexcept {
 ScheduleInfo Scheduler::schedule() const { return core_->det != nullptr ? core_->det->info() : ScheduleInfo{}; }
 
 MetricsSnapshot Scheduler::metrics() const {
+  core_->check_not_inherited("metrics()");  // the timer and sampler threads' locks may be held
   MetricsSnapshot s;
   s.nodes.resize(0);
   std::vector<int> node_slot(core_->topo.nodes().size(), -1);
@@ -757,6 +765,7 @@ MetricsSnapshot Scheduler::metrics() const {
     s.workers.push_back(m);
   }
   for (const NodeMetrics& nm : s.nodes) s.submit_latency += nm.submit_latency;
+  s.total.boxed += core_->external_boxed.load(std::memory_order_relaxed);  // no worker's
   s.groups = core_->groups->metrics(s.counter_info.events.size());
   for (const auto& q : core_->ready_queues)
     if (q) {
@@ -779,7 +788,8 @@ bool on_owner_thread(const detail::WaitCounter& c) noexcept {
 }
 }  // namespace
 
-TaskGroup::TaskGroup() : core_(core_of_this_worker()), counter_(/*cancel_on_error=*/true, detail::tls_worker) {}
+TaskGroup::TaskGroup()
+    : core_(core_of_this_worker()), live_(detail::tls_worker->core_live), counter_(/*cancel_on_error=*/true, detail::tls_worker) {}
 
 TaskGroup::~TaskGroup() {
   if (!on_owner_thread(counter_)) {
@@ -795,7 +805,16 @@ TaskGroup::~TaskGroup() {
 void TaskGroup::wait() {
   // Only a thread that is not a worker can be in a fork() child (the child's thread is
   // never a worker, see after_fork_in_child), and the check stays off the fork-join path.
-  if (detail::tls_worker == nullptr) core_->check_not_inherited("TaskGroup::wait()");
+  if (detail::tls_worker == nullptr) {
+    // A destroyed scheduler ran every task of the group before it went (shutdown drains):
+    // nothing to wait for, and the scheduler must not be touched.
+    if (!detail::alive(live_)) {
+      VITTE_ASSERT(counter_.finished(), "a TaskGroup outlived its scheduler with tasks pending");
+      if (std::exception_ptr e = counter_.take_error()) std::rethrow_exception(e);
+      return;
+    }
+    core_->check_not_inherited("TaskGroup::wait()");
+  }
   if (!on_owner_thread(counter_))
     throw UsageError("TaskGroup::wait() on a thread other than the worker that made the group (worker " +
                      std::to_string(counter_.owner()->index) + ")");

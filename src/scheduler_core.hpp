@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "deterministic/sim.hpp"
+#include "lifecycle/live_slot.hpp"
 #include "metrics/event_counters.hpp"
 #include "metrics/queue_sampler.hpp"
 #include "policy/group_tree.hpp"
@@ -115,6 +116,9 @@ class SchedulerCore {
   void run_hook(const std::function<void(const WorkerInfo&)>& hook, const WorkerInfo& info,
                 const char* name) noexcept;
 
+  // This scheduler's place in the liveness table (vitte/detail/liveness.hpp). First, so
+  // that it is given back last, once nothing of the scheduler runs any more.
+  LiveSlot live;
   Scheduler* owner;
   Options opts;
   Topology topo;
@@ -153,6 +157,10 @@ class SchedulerCore {
   // the workers are joined (no task can be inside one of them then).
   std::unique_ptr<TbbArenas, TbbArenasDeleter> tbb_arenas;
 
+  // Closures boxed on threads that are not workers (Task::spawn there, TaskGroup::run and
+  // continuations from outside), which no worker's counters hold; metrics().total.boxed
+  // adds them. relaxed: statistics, bumped off the workers' paths.
+  std::atomic<std::uint64_t> external_boxed{0};
   std::atomic<bool> accepting{true};   // external submissions allowed
   std::atomic<std::int64_t> external_in_flight{0};  // inside begin/end_external
   // Continuations queued by other threads (future/continuations.cpp): accepted until

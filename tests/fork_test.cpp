@@ -3,6 +3,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
 #include <thread>
 
 #include "test_support.hpp"
@@ -10,21 +13,28 @@
 
 using vitte::test::in_child;
 
+namespace {
+// 0 if call() throws the UsageError of an inherited scheduler (naming fork()); else a
+// failure weight: 1 accepted, 100 another UsageError, 1000 another exception.
+template <class Call>
+int refused_as_inherited(Call&& call) {
+  try {
+    call();
+    return 1;
+  } catch (const vitte::UsageError& e) {
+    return std::string(e.what()).find("fork()") == std::string::npos ? 100 : 0;
+  } catch (...) {
+    return 1000;
+  }
+}
+}  // namespace
+
 TEST(Fork, AnInheritedSchedulerFailsClearlyAndANewOneWorks) {
   vitte::Scheduler sched(2);
   sched.async([] {}).get();  // workers are up and have run something
   const int rc = in_child([&] {
     int failures = 0;
-    auto expect_usage_error = [&](auto&& call) {
-      try {
-        call();
-        failures += 1;
-      } catch (const vitte::UsageError& e) {
-        if (std::string(e.what()).find("fork()") == std::string::npos) failures += 100;
-      } catch (...) {
-        failures += 1000;
-      }
-    };
+    auto expect_usage_error = [&](auto&& call) { failures += refused_as_inherited(call); };
     expect_usage_error([&] { sched.submit(vitte::Task::spawn([] {})); });
     expect_usage_error([&] { (void)sched.async([] { return 1; }); });
     expect_usage_error([&] { sched.join_all(); });
@@ -71,4 +81,42 @@ TEST(Fork, ForkFromInsideATaskLeavesNoWorkerInTheChild) {
                         });
                       }).get();
   EXPECT_EQ(rc, 0) << "1: still a worker; 2: submit accepted; 3: spawn accepted; -1: crash/hang";
+}
+
+// Issue #17: a child forked while the parent's timer threads were busy (the timer queue's
+// lock may be held at the fork) and its calls on inherited timers and metrics. Each child
+// must fail clearly, not block on that lock; in_child's limit turns a hang into a failure.
+TEST(Fork, InheritedTimersAndMetricsFailClearlyAndNeverBlock) {
+  using namespace std::chrono_literals;
+  vitte::Scheduler sched(2);
+  std::vector<vitte::Timer> ticks;
+  for (int i = 0; i < 4; ++i) ticks.push_back(sched.every(1ns, [] {}));
+  std::atomic<bool> stop{false};
+  std::function<void()> rearm = [&] {
+    if (!stop.load()) sched.after(1us, rearm);  // a stream of one-shots, each arming the next
+  };
+  sched.after(1us, rearm);
+  vitte::Timer pending = sched.after(1h, [] {});
+  const int children = static_cast<int>(vitte::test::scaled(100));
+  int hung_or_wrong = 0;
+  for (int i = 0; i < children; ++i) {
+    const int rc = in_child(
+        [&] {
+          int failures = 0;
+          auto expect_usage_error = [&](auto&& call) { failures += refused_as_inherited(call); };
+          expect_usage_error([&] { (void)pending.cancel(); });
+          expect_usage_error([&] { (void)ticks[i % 4].cancel(); });
+          expect_usage_error([&] { (void)sched.metrics(); });
+          expect_usage_error([&] { (void)sched.after(1ms, [] {}); });
+          expect_usage_error([&] { (void)sched.make_group({.name = "g"}); });
+          return failures;
+        },
+        std::chrono::seconds(10));
+    if (rc != 0) ++hung_or_wrong;
+  }
+  EXPECT_EQ(hung_or_wrong, 0) << "children that hung (or crashed) or did not fail clearly, of " << children;
+  stop = true;
+  for (auto& t : ticks) t.cancel();
+  EXPECT_TRUE(pending.cancel());
+  sched.join_all();
 }

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sys/resource.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -357,6 +358,39 @@ TEST(Scheduler, SubmitToTheLargestNodeNumberIsRefused) {
   vitte::Scheduler sched(1);
   EXPECT_THROW(sched.submit(vitte::Task::spawn([] {}), ~0u), vitte::UsageError)
       << "~0u is not a node (it was an internal 'any node' sentinel)";
+}
+
+TEST(Scheduler, AsyncToANodeNumberOf2To31OrMoreIsRefused) {
+  // The node was cast to int: 2^31 and above became -1, "the caller's node" (issue #17).
+  vitte::Scheduler sched(1);
+  std::atomic<int> ran{0};
+  for (unsigned node : {~0u, 1u << 31, static_cast<unsigned>(sched.topology().nodes().size())}) {
+    try {
+      (void)sched.async(node, [&] { ran++; });
+      ADD_FAILURE() << "async(" << node << ", fn) was accepted";
+    } catch (const vitte::UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("node " + std::to_string(node)), std::string::npos) << e.what();
+    }
+  }
+  sched.join_all();
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_EQ(sched.async(0u, [] { return 3; }).get(), 3);
+}
+
+TEST(Scheduler, ClosuresBoxedOffTheWorkersAreCounted) {
+  // Task::spawn on a thread that is not a worker boxes where no worker counts it; the
+  // scheduler that takes the task does (issue #17: 1.1 M boxed, 100,000 reported).
+  vitte::Scheduler sched(2);
+  std::array<char, 300> big{};
+  const std::uint64_t before = sched.metrics().total.boxed;
+  constexpr int kOutside = 1000;
+  for (int i = 0; i < kOutside; ++i) sched.submit(vitte::Task::spawn([big] { (void)big; }));
+  vitte::TaskGroup g(sched);
+  for (int i = 0; i < kOutside; ++i) g.run([big] { (void)big; });
+  g.wait();
+  { auto unsubmitted = vitte::Task::spawn([big] { (void)big; }); }  // never reaches a scheduler
+  sched.join_all();
+  EXPECT_EQ(sched.metrics().total.boxed - before, 2u * kOutside);
 }
 
 // Backpressure: a bounded scheduler keeps each node's external backlog at the bound.

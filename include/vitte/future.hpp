@@ -14,7 +14,8 @@
 // may block on a future whose producer is queued behind it, even on a single worker), other
 // threads sleep. get() returns the value or rethrows the error and empties the future. The
 // hazard of TaskGroup::wait() applies: a task holding a mutex across get() should call it
-// inside vitte::isolate(); inside a region, a Promise's future is only safe to wait for if
+// inside vitte::isolate(); inside a region, a wait runs the tasks its future depends on
+// (then() sources, when_all inputs), but a Promise's future is only safe to wait for if
 // whoever sets the promise can run elsewhere (the region's waits run none of its tasks). A
 // future can be dropped unread: its producer still runs, and its error is dropped with it.
 //
@@ -40,9 +41,11 @@
 //     finished link's memory is freed when the next one runs.
 //   - Shutdown: continuations are never refused or blocked while shutdown() drains (their
 //     source has completed; they must run). A future completed after shutdown() finished
-//     draining (or in a fork() child) runs no continuation: the future then() returned
-//     fails with BrokenPromise, and so does the rest of its chain. The Scheduler must
-//     outlive every one of its futures that can still complete with a continuation on it.
+//     draining, after the Scheduler was destroyed (then() on a ready future, a promise set
+//     later), or in a fork() child runs no continuation: the future then() returned fails
+//     with BrokenPromise, and so does the rest of its chain. The scheduler is not touched
+//     for it (liveness.hpp); destroying it while another thread completes one of its
+//     futures remains a race.
 //   - A future bound to no scheduler (when_all() of an empty range made outside a worker)
 //     takes the calling worker's scheduler for then(); on other threads then() on it is a
 //     UsageError.
@@ -65,6 +68,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "vitte/detail/future_core.hpp"
+#include "vitte/detail/liveness.hpp"
 #include "vitte/detail/wait_counter.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/error.hpp"
@@ -129,10 +134,19 @@ class ContinuationSlot {
   std::atomic<Continuation*> slot_{nullptr};
 };
 
+// A scheduler and its liveness token (liveness.hpp), as a future holds them.
+struct CoreRef {
+  SchedulerCore* core = nullptr;
+  std::uint64_t live = 0;
+};
+
 template <class T>
-struct FutureState {
-  FutureState() { counter.add(nullptr); }
-  explicit FutureState(SchedulerCore* c) : core(c) { counter.add(nullptr); }
+struct FutureState : FutureCore {
+  FutureState() = default;
+  // `c` must be alive (a Scheduler& in hand, or the calling worker's).
+  explicit FutureState(SchedulerCore* c) : core(c), live(live_of(c)) {}
+  // From another future's reference, which may name a destroyed scheduler: not touched.
+  explicit FutureState(CoreRef r) noexcept : core(r.core), live(r.live) {}
   template <class F>
   void fulfil(F& fn) noexcept {
     try {
@@ -146,9 +160,9 @@ struct FutureState {
     continuation.make_ready();
     counter.done(nullptr);  // the closure still holds a reference to this state here
   }
-  WaitCounter counter{/*cancel_on_error=*/false};
   ContinuationSlot continuation;
   SchedulerCore* core = nullptr;  // the scheduler continuations run on
+  std::uint64_t live = 0;         // core's liveness token (liveness.hpp)
   std::optional<std::conditional_t<std::is_void_v<T>, char, T>> value;
 };
 
@@ -195,6 +209,13 @@ inline SchedulerCore* bound_core(SchedulerCore* c) noexcept {
   if (c != nullptr) return c;
   return tls_worker != nullptr ? tls_worker->core : nullptr;
 }
+// The same with its liveness token: a future's own scheduler (alive or not: not touched),
+// else the calling worker's.
+inline CoreRef bound_ref(SchedulerCore* c, std::uint64_t live) noexcept {
+  if (c != nullptr) return {c, live};
+  if (const WorkerLocal* w = tls_worker) return {w->core, w->core_live};
+  return {};
+}
 // The isolation region a continuation made now runs in: the caller's, on `core`'s workers.
 inline std::uint64_t region_for(const SchedulerCore* core) noexcept {
   const WorkerLocal* w = tls_worker;
@@ -203,11 +224,12 @@ inline std::uint64_t region_for(const SchedulerCore* core) noexcept {
 
 // Queues a frame from a thread that is not one of `core`'s workers, on its node's
 // injection queue, counted as a detached task. Never blocks and is never bounded. Once
-// shutdown() has drained (or in a fork() child) it refuses instead: the frame is
+// shutdown() has drained, once the scheduler is destroyed (`live`, its liveness token,
+// says so without touching it), or in a fork() child, it refuses instead: the frame is
 // destroyed unrun on this thread (a continuation's closure then fails its future with
 // BrokenPromise), iteratively, so a refused chain of any length costs no stack.
 // src/future/continuations.cpp.
-void queue_continuation_external(SchedulerCore* core, TaskFrame* f) noexcept;
+void queue_continuation_external(SchedulerCore* core, std::uint64_t live, TaskFrame* f) noexcept;
 
 // Strands: a chain runs on one worker with no queue between its links.
 //
@@ -262,7 +284,8 @@ inline void run_strand(StrandState& st) noexcept {
 // get() on it recognises the task. A null `core` (every input bound to no scheduler,
 // hence ready already) runs it here.
 template <class C>
-void queue_continuation(SchedulerCore* core, C&& task, std::uint64_t region, const WaitCounter* joins) noexcept {
+void queue_continuation(SchedulerCore* core, std::uint64_t live, C&& task, std::uint64_t region,
+                        const FutureCore* joins) noexcept {
   if (core == nullptr) {
     std::decay_t<C> t(std::forward<C>(task));
     t();
@@ -274,7 +297,10 @@ void queue_continuation(SchedulerCore* core, C&& task, std::uint64_t region, con
   f->isolation = region;
   f->joins = joins;
   if (!local) {
-    queue_continuation_external(core, f);
+    if constexpr (!kFitsInline<std::decay_t<C>>) {
+      if (alive(live)) note_external_boxed(core);
+    }
+    queue_continuation_external(core, live, f);
     return;
   }
   f->counter = w->detached;
@@ -361,7 +387,7 @@ class ThenLink final : public FutureState<ThenValue<T, F>>, public Continuation 
 
  public:
   template <class G>
-  ThenLink(SchedulerCore* core, G&& fn, std::shared_ptr<FutureState<T>>&& src, std::uint64_t region)
+  ThenLink(CoreRef core, G&& fn, std::shared_ptr<FutureState<T>>&& src, std::uint64_t region)
       : FutureState<U>(core), fn_(std::in_place, std::forward<G>(fn)), src_(std::move(src)), region_(region) {
     Continuation::ready = &on_ready;
   }
@@ -370,6 +396,7 @@ class ThenLink final : public FutureState<ThenValue<T, F>>, public Continuation 
   static void start(std::shared_ptr<ThenLink> link) noexcept {
     ThenLink* l = link.get();
     ContinuationSlot& slot = l->src_->continuation;
+    l->src_->feed(l);            // F1: before the subscription
     l->self_ = std::move(link);  // published to the fulfiller by subscribe's release (C3)
     if (!slot.subscribe(l)) on_ready(l);
   }
@@ -416,8 +443,8 @@ class ThenLink final : public FutureState<ThenValue<T, F>>, public Continuation 
     fn_.reset();
     if constexpr (kFlatten) inner_.reset();
     this->counter.record_exception(std::make_exception_ptr(BrokenPromise(
-        "Future::then(): the continuation did not run: its scheduler had shut down (or was inherited through "
-        "fork()) before the future it waited for completed")));
+        "Future::then(): the continuation did not run: its scheduler had shut down (or was destroyed, or "
+        "inherited through fork()) before the future it waited for completed")));
     complete(*this);
   }
 
@@ -426,9 +453,10 @@ class ThenLink final : public FutureState<ThenValue<T, F>>, public Continuation 
     auto* l = static_cast<ThenLink*>(c);
     // Read before the push: the task may run, and free the link, at once.
     SchedulerCore* core = l->core;
+    const std::uint64_t live = l->live;
     const std::uint64_t region = l->region_;
-    const WaitCounter* joins = &l->counter;
-    queue_continuation(core, ContinuationTask<ThenLink>(std::move(l->self_)), region, joins);
+    const FutureCore* joins = l;
+    queue_continuation(core, live, ContinuationTask<ThenLink>(std::move(l->self_)), region, joins);
   }
 
   decltype(auto) call(FutureState<T>& src) {
@@ -443,6 +471,7 @@ class ThenLink final : public FutureState<ThenValue<T, F>>, public Continuation 
     FutureState<U>* in = inner.get();
     inner_ = std::move(inner);
     forwarding_ = true;
+    in->feed(this);           // F1: before the subscription
     self_ = std::move(self);  // published by subscribe's release, as in start()
     if (in->continuation.subscribe(this)) return;
     std::shared_ptr<ThenLink> keep = std::move(self_);
@@ -509,11 +538,11 @@ class Future {
     using Link = detail::ThenLink<T, std::decay_t<F>>;
     using U = detail::ThenValue<T, std::decay_t<F>>;
     if (!state_) throw UsageError("Future::then() on an empty future (already read, or consumed by then()/when_all())");
-    detail::SchedulerCore* core = detail::bound_core(state_->core);
-    if (core == nullptr)
+    const detail::CoreRef core = detail::bound_ref(state_->core, state_->live);
+    if (core.core == nullptr)
       throw UsageError("Future::then() outside a worker on a future bound to no scheduler (when_all() of an empty "
                        "range made outside a worker): nothing can run the continuation");
-    auto link = std::make_shared<Link>(core, std::forward<F>(fn), std::move(state_), detail::region_for(core));
+    auto link = std::make_shared<Link>(core, std::forward<F>(fn), std::move(state_), detail::region_for(core.core));
     Future<U> out(link);
     Link::start(std::move(link));
     return out;

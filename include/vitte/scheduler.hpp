@@ -188,7 +188,7 @@ class Scheduler {
   }
   template <class F>
   auto async(unsigned node, F&& fn) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
-    return async_impl(std::forward<F>(fn), static_cast<int>(node));
+    return async_impl(std::forward<F>(fn), static_cast<long long>(node));  // checked, never cast to -1
   }
 
   // Starts a coroutine as a detached task (coro.hpp): join_all() and shutdown wait for it
@@ -285,15 +285,15 @@ class Scheduler {
   friend detail::SchedulerCore* detail::core_of(Scheduler&) noexcept;
 
   template <class F>
-  auto async_impl(F&& fn, int node) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
+  auto async_impl(F&& fn, long long node) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
     using R = std::invoke_result_t<std::decay_t<F>&>;
     auto state = std::make_shared<detail::FutureState<R>>(core_.get());
     Task t = Task::spawn([state, f = std::forward<F>(fn)]() mutable { state->fulfil(f); });
-    t.frame_->joins = &state->counter;  // an isolated get() may run this task
+    t.frame_->joins = state.get();  // an isolated get() may run this task
     if (node < 0)
       submit(std::move(t));
     else
-      submit(std::move(t), static_cast<unsigned>(node));
+      submit_node(std::move(t), node);  // UsageError for a node the topology lacks
     return Future<R>(std::move(state));
   }
 

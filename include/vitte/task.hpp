@@ -7,6 +7,11 @@
 // its closure without running it. Small closures (up to 96 bytes) live inside the frame;
 // larger ones are boxed on the heap.
 //
+// A closure's destructor must not throw: closures are destroyed inside the scheduler's
+// noexcept paths (after running, or unrun when a group is cancelled or a task refused),
+// so a destructor that throws ends the process with std::terminate. This holds for every
+// closure the API takes (submit, TaskGroup::run, async, then, graph tasks, timers).
+//
 // vitte::spawn(f), called from inside a task, queues a detached child on the calling
 // worker's own deque (the cheapest way to fan out fire-and-forget work); the scheduler's
 // join_all() waits for it too.
@@ -28,15 +33,21 @@ class Task {
   template <class F>
   static Task spawn(F&& fn) {
     static_assert(std::is_invocable_v<std::decay_t<F>&>, "a task is callable with no arguments");
-    return Task(detail::pack(detail::tls_worker, std::forward<F>(fn)));
+    detail::WorkerLocal* w = detail::tls_worker;
+    Task t(detail::pack(w, std::forward<F>(fn)));
+    // A worker counts its boxing in pack(); elsewhere the scheduler it is submitted to does.
+    if constexpr (!detail::kFitsInline<std::decay_t<F>>) t.boxed_off_worker_ = w == nullptr;
+    return t;
   }
 
   Task() noexcept = default;
-  Task(Task&& o) noexcept : frame_(std::exchange(o.frame_, nullptr)) {}
+  Task(Task&& o) noexcept
+      : frame_(std::exchange(o.frame_, nullptr)), boxed_off_worker_(std::exchange(o.boxed_off_worker_, false)) {}
   Task& operator=(Task&& o) noexcept {
     if (this != &o) {
       reset();
       frame_ = std::exchange(o.frame_, nullptr);
+      boxed_off_worker_ = std::exchange(o.boxed_off_worker_, false);
     }
     return *this;
   }
@@ -50,16 +61,23 @@ class Task {
  private:
   friend class Scheduler;
   explicit Task(detail::TaskFrame* f) noexcept : frame_(f) {}
-  detail::TaskFrame* release() noexcept { return std::exchange(frame_, nullptr); }
+  detail::TaskFrame* release() noexcept {
+    boxed_off_worker_ = false;
+    return std::exchange(frame_, nullptr);
+  }
   void reset() noexcept {
     if (frame_ != nullptr) {
       frame_->op(frame_, detail::FrameOp::Discard);
       detail::free_frame(frame_);
       frame_ = nullptr;
+      boxed_off_worker_ = false;
     }
   }
 
   detail::TaskFrame* frame_ = nullptr;
+  // The closure was boxed by a thread that is not a worker, where no worker's metrics count
+  // it: the scheduler that takes the task does (metrics().total.boxed).
+  bool boxed_off_worker_ = false;
 };
 
 // Queues `fn` as a detached child of the running task, on this worker's own deque.

@@ -38,7 +38,7 @@ class TaskGroup {
   TaskGroup();
   // Binds to `sched`; usable from any thread.
   explicit TaskGroup(Scheduler& sched) noexcept
-      : core_(detail::core_of(sched)), counter_(/*cancel_on_error=*/true, owner_if_local(core_)) {}
+      : core_(detail::core_of(sched)), live_(detail::live_of(core_)), counter_(/*cancel_on_error=*/true, owner_if_local(core_)) {}
   // Binds to `sched` with scheduling options (policy.hpp): every run() then queues policy
   // work at opts.group's level, with its priority and deadline (relative to each run()),
   // even from a worker. UsageError for options that would not apply (bind_policy).
@@ -56,19 +56,23 @@ class TaskGroup {
     counter_.add(local ? w : nullptr);
     if (policy_ != nullptr) [[unlikely]] {
       run_policy(f, local ? w : nullptr);
-      return;
-    }
-    if (local) {
+    } else if (local) {
       detail::push_local(w, f);
       return;
+    } else {
+      try {
+        detail::submit_external(core_, live_, f, -1, "TaskGroup::run()");  // UsageError once it shuts down
+      } catch (...) {
+        f->op(f, detail::FrameOp::Discard);
+        detail::delete_frame(f);
+        counter_.done(nullptr);
+        throw;
+      }
     }
-    try {
-      detail::submit_external(core_, f, -1);  // UsageError once the scheduler shuts down
-    } catch (...) {
-      f->op(f, detail::FrameOp::Discard);
-      detail::delete_frame(f);
-      counter_.done(nullptr);
-      throw;
+    // Boxed off the workers: no worker counted it (pack); the scheduler, alive since it
+    // took the task, does.
+    if constexpr (!detail::kFitsInline<std::decay_t<F>>) {
+      if (!local) detail::note_external_boxed(core_);
     }
   }
 
@@ -93,6 +97,9 @@ class TaskGroup {
   }
 
   detail::SchedulerCore* core_;
+  // core_'s liveness token: run() and wait() from other threads refuse a destroyed
+  // scheduler without touching it (liveness.hpp).
+  std::uint64_t live_;
   // Made on one of core_'s workers, the group counts that worker's spawns and completions
   // in plain fields (no atomic RMW); see WaitCounter.
   detail::WaitCounter counter_;

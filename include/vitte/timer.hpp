@@ -87,13 +87,14 @@ class Timer {
   // Stops the timer: after it returns no new run starts (a run in progress finishes).
   // True if this prevented at least one run; false if it came too late (a one-shot timer
   // already started or ended), if the timer had ended, on a second call, and on an empty
-  // handle. Safe from any thread, from the callback itself too. The closure is destroyed
+  // handle. Safe from any thread, from the callback itself too. Throws UsageError in a
+  // process that inherited the scheduler through fork() (its timer thread is gone there). The closure is destroyed
   // by this call, or, when the timer was firing at that instant, by the thread firing it.
   // The handle itself is a plain object: a callback that cancels its own timer through a
   // Timer variable that is still being assigned from every() (`t = s.every(...)`) races
   // with that assignment when the first tick fires early; hand the handle over first
   // (e.g. through a std::promise<Timer*> or a flag the callback checks).
-  bool cancel() noexcept;
+  bool cancel();
 
   // Where the timer stands (an empty handle reports Dropped: it refers to no timer).
   TimerState state() const noexcept;

@@ -101,13 +101,13 @@ class Gather : public FutureState<Out> {
     static_cast<Self*>(this)->release();
     this->counter.record_exception(std::make_exception_ptr(BrokenPromise(
         std::string(Self::kName) + ": the result could not be built: the scheduler had shut down (or was "
-                                   "inherited through fork()) before its inputs completed")));
+                                   "destroyed, or inherited through fork()) before its inputs completed")));
     complete(*this);
   }
 
  protected:
-  Gather(SchedulerCore* core, std::size_t n)
-      : FutureState<Out>(core), inputs_(n), remaining_(n), region_(region_for(core)) {}
+  Gather(CoreRef core, std::size_t n)
+      : FutureState<Out>(core), inputs_(n), remaining_(n), region_(region_for(core.core)) {}
 
   template <class T>
   void bind(std::size_t i, FutureState<T>& input) noexcept {
@@ -117,6 +117,7 @@ class Gather : public FutureState<Out> {
     in.error = &input.counter;
     in.slot = &input.continuation;
     in.index = i;
+    input.feed(this);  // F1: before start() subscribes
   }
 
   // when_all's arrival.
@@ -165,25 +166,26 @@ class Gather : public FutureState<Out> {
 
   void queue_task(std::shared_ptr<Self> s) noexcept {
     SchedulerCore* core = this->core;  // read before the push: the task may free *this
+    const std::uint64_t live = this->live;
     const std::uint64_t region = region_;
-    const WaitCounter* joins = &this->counter;
-    queue_continuation(core, ContinuationTask<Self>(std::move(s)), region, joins);
+    const FutureCore* joins = this;
+    queue_continuation(core, live, ContinuationTask<Self>(std::move(s)), region, joins);
   }
 
   std::uint64_t region_;
 };
 
 // The scheduler a gather runs its task on: the first input's that has one.
-inline SchedulerCore* first_core(std::initializer_list<SchedulerCore*> cores) noexcept {
-  for (SchedulerCore* c : cores)
-    if (c != nullptr) return c;
-  return bound_core(nullptr);
+inline CoreRef first_core(std::initializer_list<CoreRef> cores) noexcept {
+  for (const CoreRef& c : cores)
+    if (c.core != nullptr) return c;
+  return bound_ref(nullptr, 0);
 }
 template <class T>
-SchedulerCore* first_core(const std::vector<std::shared_ptr<FutureState<T>>>& states) noexcept {
+CoreRef first_core(const std::vector<std::shared_ptr<FutureState<T>>>& states) noexcept {
   for (const auto& s : states)
-    if (s->core != nullptr) return s->core;
-  return bound_core(nullptr);
+    if (s->core != nullptr) return {s->core, s->live};
+  return bound_ref(nullptr, 0);
 }
 
 [[noreturn]] inline void throw_empty_input(const char* what, std::size_t i) {
@@ -244,7 +246,7 @@ class TupleAll final : public Gather<std::tuple<AllValue<Ts>...>, TupleAll<Ts...
 
  public:
   static constexpr const char* kName = "when_all()";
-  TupleAll(SchedulerCore* core, std::shared_ptr<FutureState<Ts>>... src)
+  TupleAll(CoreRef core, std::shared_ptr<FutureState<Ts>>... src)
       : Base(core, sizeof...(Ts)), src_(std::move(src)...) {
     bind_all(std::index_sequence_for<Ts...>{});
   }
@@ -348,7 +350,8 @@ Future<std::tuple<detail::AllValue<Ts>...>> when_all(Future<Ts>... fs) {
     const bool valid[] = {fs.valid()...};
     for (std::size_t i = 0; i < sizeof...(Ts); ++i)
       if (!valid[i]) detail::throw_empty_input("when_all()", i);
-    detail::SchedulerCore* const core = detail::first_core({detail::FutureAccess::peek(fs)->core...});
+    const detail::CoreRef core =
+        detail::first_core({detail::CoreRef{detail::FutureAccess::peek(fs)->core, detail::FutureAccess::peek(fs)->live}...});
     return detail::start_gather<detail::TupleAll<Ts...>>(core, detail::FutureAccess::take(fs)...);
   }
 }

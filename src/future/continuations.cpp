@@ -42,8 +42,10 @@ void refuse(TaskFrame* f) noexcept {
 
 }  // namespace
 
-void queue_continuation_external(SchedulerCore* core, TaskFrame* f) noexcept {
-  if (core->inherited()) {  // a fork() child: the workers do not exist here
+void queue_continuation_external(SchedulerCore* core, std::uint64_t live, TaskFrame* f) noexcept {
+  // A destroyed scheduler (asked without touching it), or a fork() child: the workers do
+  // not exist.
+  if (!alive(live) || core->inherited()) {
     refuse(f);
     return;
   }

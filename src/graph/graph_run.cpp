@@ -215,7 +215,7 @@ void start_run(GraphState* gs) {
     return;
   }
   try {
-    submit_external(core, f, -1);  // UsageError once the scheduler shuts down
+    submit_external(core, live_token(core), f, -1, "Scheduler::run()");  // UsageError once it shuts down
   } catch (...) {
     f->op(f, FrameOp::Discard);
     delete_frame(f);

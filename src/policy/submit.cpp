@@ -185,15 +185,18 @@ void Scheduler::submit(Task&& t, const TaskOptions& opts) {
     core_->detached.done(own ? w : nullptr);
     throw;
   }
+  if (t.boxed_off_worker_) detail::note_external_boxed(core_.get());
   (void)t.release();
 }
 
 Group Scheduler::make_group(const GroupSpec& spec) {
+  core_->check_not_inherited("make_group()");
   core_->check_group_counters(spec);
   return detail::PolicyAccess::make(core_->groups->make(spec));
 }
 
 Group Scheduler::group(std::string_view name) const {
+  core_->check_not_inherited("group()");
   std::shared_ptr<detail::GroupNode> g = core_->groups->find(name);
   if (g == nullptr) throw UsageError("group(\"" + std::string(name) + "\"): no group of that name");
   return detail::PolicyAccess::make(std::move(g));
@@ -203,11 +206,13 @@ Policy Scheduler::policy() const noexcept { return core_->arena_policy; }
 
 TaskGroup::TaskGroup(Scheduler& sched, const TaskOptions& opts)
     : core_(detail::core_of(sched)),
+      live_(detail::live_of(core_)),
       counter_(/*cancel_on_error=*/true, owner_if_local(core_)),
       policy_(std::make_unique<detail::PolicyBinding>(detail::bind_policy(core_, opts, "TaskGroup(sched, options)"))) {}
 
 void TaskGroup::run_policy(detail::TaskFrame* f, detail::WorkerLocal* w) {
   try {
+    if (w == nullptr) detail::check_alive(live_, "TaskGroup::run()");
     detail::submit_policy(core_, f, *policy_);
   } catch (...) {
     f->op(f, detail::FrameOp::Discard);

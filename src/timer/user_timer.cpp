@@ -262,6 +262,7 @@ void start_user_timer(SchedulerCore* core, UserTimer* t, Clock::time_point first
     throw;
   }
   t->core = core;
+  t->live = live_token(core);
   t->period = periodic ? period : std::chrono::nanoseconds(0);
   t->fixed_delay = opts.mode == Periodic::FixedDelay;
   t->run_deadline_ns = opts.deadline.count();
@@ -355,7 +356,13 @@ Timer::~Timer() {
   if (t_ != nullptr) detail::release(t_);
 }
 
-bool Timer::cancel() noexcept { return t_ != nullptr && detail::cancel_user_timer(t_); }
+bool Timer::cancel() {
+  if (t_ == nullptr) return false;
+  // In a fork() child the timer thread that may hold the queue's lock does not exist:
+  // refuse before touching it. A destroyed scheduler dropped the timer (cancel says false).
+  if (t_->core != nullptr && detail::alive(t_->live)) t_->core->check_not_inherited("Timer::cancel()");
+  return detail::cancel_user_timer(t_);
+}
 
 TimerState Timer::state() const noexcept {
   // acquire: a state read as ended comes with the ending thread's effects.

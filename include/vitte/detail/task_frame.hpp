@@ -24,6 +24,8 @@
 
 namespace vitte::detail {
 
+struct FutureCore;  // future_core.hpp
+
 enum class FrameOp : unsigned char { Run, Discard };
 
 struct alignas(kCacheLine) TaskFrame {
@@ -38,10 +40,11 @@ struct alignas(kCacheLine) TaskFrame {
   WaitCounter* counter = nullptr;  // who is told when this frame is done (never null once queued)
   union {
     TaskFrame* next = nullptr;     // free-list link while the frame sits in a pool
-    // While queued: the counter of a future this task fulfils (its `counter` is the
-    // scheduler's detached one), so an isolated Future::get() recognises the task it waits
-    // for; null for every other task. Set by pack() and Scheduler::async.
-    const WaitCounter* joins;
+    // While queued: the future this task completes (its `counter` is the scheduler's
+    // detached one), so an isolated wait recognises the task it waits for, or one its
+    // future depends on (future_core.hpp, feeds_into); null for every other task. Set by
+    // pack() (null), Scheduler::async and queue_continuation.
+    const FutureCore* joins;
   };
   // The isolation region (vitte::isolate) the task was spawned in, 0 for none. Whoever
   // runs the task runs it inside that region, so its own waits stay isolated too.

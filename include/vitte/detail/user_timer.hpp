@@ -29,6 +29,7 @@ struct UserTimer {
   // whole object (the closure is gone by then).
   void (*op)(UserTimer*, UserTimerOp) = nullptr;
   SchedulerCore* core = nullptr;
+  std::uint64_t live = 0;  // core's liveness token (liveness.hpp)
   std::chrono::nanoseconds period{0};  // 0: one-shot
   bool fixed_delay = false;
   // TimerOptions::deadline: each run is deadline work due this long after its tick (0: a

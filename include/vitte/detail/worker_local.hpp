@@ -10,6 +10,7 @@
 #include "vitte/detail/coro_frame_pool.hpp"
 #include "vitte/detail/counters.hpp"
 #include "vitte/detail/frame_pool.hpp"
+#include "vitte/detail/liveness.hpp"
 #include "vitte/detail/waiter.hpp"
 #include "vitte/detail/ws_deque.hpp"
 
@@ -23,7 +24,11 @@ class SchedulerCore;  // src/scheduler_core.hpp
 SchedulerCore* core_of(Scheduler& s) noexcept;
 // Queues a frame from a thread that is not one of `core`'s workers (node < 0: the
 // caller's node).
-void submit_external(SchedulerCore* core, TaskFrame* f, int node);
+// A closure boxed on a thread that is not a worker, for `core`'s metrics (total.boxed).
+void note_external_boxed(SchedulerCore* core) noexcept;
+// `live`: core's liveness token; a destroyed scheduler is refused (UsageError naming `what`)
+// without touching it.
+void submit_external(SchedulerCore* core, std::uint64_t live, TaskFrame* f, int node, const char* what);
 
 // Counts that producers read on every spawn. They change only when workers fall asleep
 // or wake, so the cache line is read-mostly and the check costs an L1 hit.
@@ -38,6 +43,7 @@ struct alignas(kCacheLine) WorkerLocal {
   WorkerCounters counters;
   Waiter waiter;
   SchedulerCore* core = nullptr;
+  std::uint64_t core_live = 0;      // core's liveness token (liveness.hpp)
   IdleState* idle = nullptr;
   WaitCounter* detached = nullptr;  // the scheduler's counter for submit()/spawn()
   // Reported to by frames that belong to no group (coroutine resumptions, resume.hpp);
@@ -74,6 +80,13 @@ inline void push_local(WorkerLocal* w, TaskFrame* f) {
   if (w->idle->sleepers.load(std::memory_order_relaxed) > 0 &&
       w->idle->searching.load(std::memory_order_relaxed) == 0) [[unlikely]]
     wake_for_spawn(w);
+}
+
+// `core`'s liveness token (liveness.hpp): read from the calling worker when it is one of
+// core's (no call), else from the scheduler, which must be alive.
+inline std::uint64_t live_of(const SchedulerCore* core) noexcept {
+  const WorkerLocal* w = tls_worker;
+  return w != nullptr && w->core == core ? w->core_live : live_token(core);
 }
 
 // Allocates a frame (from w's pool, or the heap when w is null) and places `fn` in it.

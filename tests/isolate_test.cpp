@@ -316,5 +316,25 @@ TEST_P(IsolateOnEveryWorker, GetOfAFlattenedThenWhoseInnerFutureWasQueuedOutside
             0);
 }
 
+TEST_P(IsolateOnEveryWorker, SyncWaitOnACoroutineAwaitingAFutureQueuedOutsideTheRegion) {
+  const unsigned n = GetParam();
+  EXPECT_EQ(vitte::test::in_child([n] {
+              auto s = workers(n);
+              std::atomic<unsigned> arrived{0};
+              std::vector<vitte::Future<int>> results;
+              for (unsigned i = 0; i < n; ++i)
+                results.push_back(s.async([&, i] {
+                  auto made_outside = s.async([i] { return static_cast<int>(i); }).then([](int v) { return v + 40; });
+                  arrived++;
+                  while (arrived.load() < n) std::this_thread::yield();
+                  return vitte::isolate([&] { return vitte::sync_wait(s, await_future(std::move(made_outside))); });
+                }));
+              for (unsigned i = 0; i < n; ++i)
+                if (results[i].get() != static_cast<int>(40 + i)) return 1;
+              return 0;
+            }),
+            0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Workers, IsolateOnEveryWorker, ::testing::Values(1u, 2u),
                          [](const auto& info) { return std::to_string(info.param) + "_workers"; });

@@ -599,7 +599,7 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
 // injection or the group's notifier wakes it (Worker::park).
 bool Worker::belongs(TaskFrame* f, const WaitCounter& c) noexcept {
   if (f->isolation == isolation) return true;
-  if (f->counter != &c && !feeds_into(f->joins, c)) return false;
+  if (f->counter != &c && !feeds_into(f->joins, c, isolation)) return false;
   f->isolation = isolation;  // we own the frame now; it runs inside our region
   return true;
 }

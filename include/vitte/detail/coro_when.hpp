@@ -197,6 +197,8 @@ class FutureAwaiter : Interruptible, Continuation {
   template <class P>
   bool await_suspend(std::coroutine_handle<P> h) {
     if (!begin(h, token_of(h), Lane::Local, -1)) return false;
+    // F4: a wait of this region may run the tasks this future depends on (future_core.hpp).
+    if (const std::uint64_t region = tls_worker->isolation; region != 0) state().awaited_from(region);
     if (!state().continuation.subscribe(this)) {  // ready in the meantime
       event(Outcome::Event);
       return false;

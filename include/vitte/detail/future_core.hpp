@@ -8,7 +8,9 @@
 // until its sources complete; their tasks may have been queued outside the region. So a
 // waiter must recognise, in a task it comes across, work that its future depends on: the
 // task's own future (TaskFrame::joins) feeds a then() link or a gather, which feeds the
-// next one, ..., which is the future waited for (feeds_into).
+// next one, ..., which is the future waited for (feeds_into). The chain may also end in a
+// coroutine that co_awaits it inside a region (a sync_wait there waits for that coroutine):
+// `awaited_in` names that region, so the region's waits run the chain's tasks too.
 //
 // Invariants:
 //   F1  `feeds` is written at most once, before the subscription that makes the consumer
@@ -24,6 +26,10 @@
 //       then not complete) may follow `feeds` from it to the end of the chain: each hop
 //       is an incomplete future (by F2, one whose consumer waits for the previous hop),
 //       hence alive.
+//   F4  `awaited_in` is a value, not a pointer: the isolation region of the last coroutine
+//       that co_awaited this future (0: none), written before its subscription. A stop
+//       request may take that subscription back; a stale region then only lets that
+//       region's waits run a task its coroutine once waited for.
 #pragma once
 
 #include <atomic>
@@ -44,16 +50,26 @@ struct FutureCore {
     feeds.store(consumer, std::memory_order_release);
   }
 
+  // F4: a coroutine in `region` is about to co_await this future.
+  void awaited_from(std::uint64_t region) noexcept {
+    // relaxed: a value read by feeds_into with no other data behind it.
+    awaited_in.store(region, std::memory_order_relaxed);
+  }
+
   WaitCounter counter{/*cancel_on_error=*/false};
   std::atomic<const FutureCore*> feeds{nullptr};
+  std::atomic<std::uint64_t> awaited_in{0};
 };
 
-// True if the task that completes `from` is work a wait on `c` depends on: `from` is that
-// future, or feeds it through a chain of then() links and gathers. The caller holds that
-// task unrun (F3). O(length of the chain); only isolated waits call it.
-inline bool feeds_into(const FutureCore* from, const WaitCounter& c) noexcept {
-  for (const FutureCore* s = from; s != nullptr; s = s->feeds.load(std::memory_order_acquire))  // F1
+// True if the task that completes `from` is work a wait on `c` inside isolation region
+// `region` depends on: `from` is that future, or feeds it through a chain of then() links
+// and gathers, or such a chain ends in a coroutine of `region` that co_awaits it. The
+// caller holds that task unrun (F3). O(length of the chain); only isolated waits call it.
+inline bool feeds_into(const FutureCore* from, const WaitCounter& c, std::uint64_t region) noexcept {
+  for (const FutureCore* s = from; s != nullptr; s = s->feeds.load(std::memory_order_acquire)) {  // F1
     if (&s->counter == &c) return true;
+    if (region != 0 && s->awaited_in.load(std::memory_order_relaxed) == region) return true;  // F4
+  }
   return false;
 }
 

@@ -15,6 +15,8 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <tuple>
+#include <vector>
 
 #include "cli/include_graph.hpp"
 #include "cli/report.hpp"
@@ -676,6 +678,56 @@ TEST(Cli, RunTraceAndDotToStdoutAreRefused) {
     EXPECT_NE(r.err.find("standard output"), std::string::npos) << flags << ": " << r.err;
     EXPECT_FALSE(fs::exists("-")) << flags;
   }
+}
+
+// Two outputs into one file: the later write would silently replace the earlier one. Refused
+// before anything runs, however the file is spelled: the same path, another spelling of it
+// (./x, a/../x), a symbolic or a hard link to it, a path not made yet.
+TEST(Cli, RunRefusesTwoOutputsIntoOneFile) {
+  const fs::path root = make_tree();
+  const fs::path out = make_temp_dir("same-output");
+  fs::create_directory(out / "sub");
+  std::ofstream(out / "made") << "kept\n";
+  fs::create_symlink(out / "made", out / "symlink");
+  fs::create_hard_link(out / "made", out / "hardlink");
+  fs::create_symlink(out / "later", out / "dangling");  // writing through it makes "later"
+  const std::string run = "run --no-baseline --workers 2 --dir " + root.string();
+  const std::string x = (out / "x").string(), made = (out / "made").string();
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {" --trace " + x + " --metrics-json " + x, "--trace and --metrics-json both write '" + x + "'", ""},
+      {" --trace " + x + " --dot " + x, "--trace and --dot both write '" + x + "'", ""},
+      {" --metrics-prom " + x + " --metrics-json " + x, "--metrics-json and --metrics-prom both write '" + x + "'", ""},
+      {" --dot " + x + " --metrics-prom " + out.string() + "/sub/../x", "--dot '" + x + "' and --metrics-prom '" +
+           out.string() + "/sub/../x' both write the same file", ""},
+      {" --metrics-json " + (out / "symlink").string() + " --metrics-prom " + made, "--metrics-json '" +
+           (out / "symlink").string() + "' and --metrics-prom '" + made + "' both write the same file", ""},
+      {" --trace " + (out / "hardlink").string() + " --dot " + made, "--trace '" + (out / "hardlink").string() +
+           "' and --dot '" + made + "' both write the same file", ""},
+      {" --trace " + (out / "dangling").string() + " --metrics-json " + (out / "later").string(),
+       "--trace '" + (out / "dangling").string() + "' and --metrics-json '" + (out / "later").string() +
+           "' both write the same file", ""},
+      // Relative spellings, from the directory the command runs in.
+      {" --trace x --metrics-json ./x", "--trace 'x' and --metrics-json './x' both write the same file", out.string()},
+  };
+  for (const auto& [flags, error, cwd] : cases) {
+    const CliRun r = cwd.empty() ? vitte_sched(run + flags)
+                                 : shell("cd " + cwd + " && " + VITTE_SCHED_BIN + " " + run + flags + " 2>&1");
+    EXPECT_EQ(r.status, 2) << flags << "\n" << r.output;
+    EXPECT_NE(r.output.find("vitte-sched: error: " + error + ": give each output its own file"), std::string::npos)
+        << flags << "\n" << r.output;
+    if (!cwd.empty()) continue;
+    const CliStreams j = vitte_sched_streams(run + " --json" + flags);
+    EXPECT_EQ(nlohmann::json::parse(j.out)["error"]["exit_code"], 2) << flags << "\n" << j.out;
+  }
+  EXPECT_FALSE(fs::exists(out / "x")) << "refused before anything was written";
+  EXPECT_FALSE(fs::exists(out / "later"));
+  EXPECT_EQ(slurp(out / "made"), "kept\n");
+  // Different files are fine, and standard output keeps its own rules (one export may go there).
+  const CliStreams ok = vitte_sched_streams(run + " --trace " + x + " --dot " + (out / "sub" / "x").string() +
+                                            " --metrics-json - --metrics-prom " + made);
+  EXPECT_EQ(ok.status, 0) << ok.err;
+  fs::remove_all(out);
+  fs::remove_all(root);
 }
 
 TEST(Cli, RunDotRefusesBigGraphsAndNamesAnUnwritableFile) {

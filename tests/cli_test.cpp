@@ -239,6 +239,42 @@ TEST(Cli, PlanErrorsFromAConfigNameItsFileAndLine) {
   fs::remove(cfg);
 }
 
+// The dry run refuses what the scheduler refuses, with the scheduler's own message (they run
+// the same checks): a stack size out of bounds, a weight under the default "fifo" arena.
+TEST(Cli, TopoRefusesWhatTheSchedulerRefuses) {
+  const fs::path dir = make_temp_dir("topo-refuses");
+  const fs::path cfg = dir / "c.toml";
+  const std::string synthetic = "numa:1 core:2 pu:1";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[workers]\nstack_size = \"1K\"\n", "' line 2: workers.stack_size = 1024 bytes is below the minimum"},
+      {"[workers]\nstack_size = \"999999G\"\n",
+       "' line 2: workers.stack_size = 1073740750258176 bytes is above the maximum"},
+      {"[[groups]]\nname = \"a\"\nweight = 2\n", "' line 1: [[groups]] make_group(\"a\"): weight = 2"},
+  };
+  for (const auto& [text, error] : cases) {
+    std::ofstream(cfg) << text;
+    std::string refusal = "(accepted)";
+    try {
+      vitte::Options o;
+      o.topology = vitte::Topology::from_synthetic(synthetic);
+      o.config = vitte::Config::from_file(cfg.string());
+      vitte::Scheduler s(std::move(o));
+    } catch (const vitte::Error& e) {
+      refusal = e.what();
+    }
+    EXPECT_NE(refusal.find("config '" + cfg.string() + error), std::string::npos) << refusal;
+    const CliStreams r = vitte_sched_streams("topo --synthetic '" + synthetic + "' --config " + cfg.string());
+    EXPECT_EQ(r.status, 2) << text << r.out;
+    EXPECT_EQ(r.err, "vitte-sched: error: " + refusal + "\n") << text;
+    EXPECT_EQ(r.out, "") << text;
+  }
+  // Under a fair arena the weight applies: both accept it.
+  std::ofstream(cfg) << "[scheduling]\npolicy = \"fair\"\n[[groups]]\nname = \"a\"\nweight = 2\n";
+  const CliRun fair = vitte_sched("topo --synthetic '" + synthetic + "' --config " + cfg.string());
+  EXPECT_EQ(fair.status, 0) << fair.output;
+  fs::remove_all(dir);
+}
+
 TEST(Cli, TopoSaysWhenL3GroupsAreInferred) {
   const std::string xml = vitte::test::topology_file("16amd64-4distances.xml");
   const CliRun text = vitte_sched("topo --topology " + xml);

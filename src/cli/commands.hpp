@@ -95,9 +95,8 @@ int top_command(const TopArgs& args);
 // Helpers shared by the commands.
 Topology load_topology(const TopologyArgs& a);
 Placement parse_placement(const std::string& s);
-// The config to use (--config, else VITTE_CONFIG) and the plan options it yields.
+// The config to use (--config, else VITTE_CONFIG).
 std::optional<Config> load_config(const TopologyArgs& a);
-PlanOptions plan_options(const TopologyArgs& a, const std::optional<Config>& config);
 // The scheduler's metrics options from --counters/--events; `live`: also sample the queue
 // depths (unless the config sets its own interval). Throws Failure for a bad --events list.
 MetricsOptions metrics_options(const MetricsArgs& a, const std::optional<Config>& config, bool live);

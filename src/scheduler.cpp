@@ -11,7 +11,6 @@
 
 #include "memory/free_memory.hpp"
 #include "metrics/queue_sampler.hpp"
-#include "deterministic/options.hpp"
 #include "scheduler_core.hpp"
 #include "vitte/task_group.hpp"
 
@@ -23,136 +22,6 @@ std::atomic<bool> trim_wanted{false};
 std::atomic<std::uint64_t> fork_generation{0};
 
 namespace {
-[[noreturn]] void conflict_at(const Config& c, const std::string& key, const std::string& code, const std::string& file) {
-  const auto line = c.lines.find(key);
-  throw ConfigError("config '" + c.source + "'" +
-                    (line != c.lines.end() ? " line " + std::to_string(line->second) : std::string()) +
-                    ": conflicting settings: " + key + " = " + file + " but the code asks for " + code);
-}
-
-// Reads VITTE_CONFIG once (when Options::config is unset) and takes the runtime settings
-// a config may make: set in one place they are taken from there; set in both they must
-// agree (the rule of Config::merged_with).
-Options resolved_config(Options o);
-// The deterministic mode: Options, else the config's [deterministic], else VITTE_DETERMINISTIC
-// (a default for schedulers that do not choose).
-Options resolved(Options o) {
-  o = resolved_config(std::move(o));
-  if (!o.deterministic) o.deterministic = deterministic_from_environment();
-  check_deterministic_fits(o);  // before anything is made
-  return o;
-}
-
-Options resolved_config(Options o) {
-  if (!o.config) o.config = Config::from_environment();
-  if (!o.config) return o;
-  const Config& c = *o.config;
-  if (c.deterministic) {  // set in both: they must agree, and the code's (stall_report too) stays
-    if (o.deterministic && !same_deterministic(*o.deterministic, *c.deterministic))
-      conflict_at(c, "deterministic.seed", "other Options::deterministic settings", "its [deterministic] table");
-    if (!o.deterministic) o.deterministic = c.deterministic;
-  }
-  auto conflict = [&](const std::string& key, const std::string& code, const std::string& file) {
-    conflict_at(c, key, code, file);
-  };
-  if (c.stack_size != 0) {
-    if (o.stack_size != 0 && o.stack_size != c.stack_size)
-      conflict("workers.stack_size", "Options::stack_size = " + std::to_string(o.stack_size),
-               std::to_string(c.stack_size));
-    o.stack_size = c.stack_size;
-  }
-  if (c.max_backlog != 0) {
-    if (o.max_backlog != 0 && o.max_backlog != c.max_backlog)
-      conflict("scheduling.max_backlog", "Options::max_backlog = " + std::to_string(o.max_backlog),
-               std::to_string(c.max_backlog));
-    o.max_backlog = c.max_backlog;
-  }
-  if (!c.on_backlog_full.empty()) {
-    const auto action = c.on_backlog_full == "fail" ? Options::BacklogFullAction::Fail : Options::BacklogFullAction::Block;
-    if (o.on_backlog_full != Options::BacklogFullAction::Block && o.on_backlog_full != action)
-      conflict("scheduling.on_backlog_full", "BacklogFullAction::Fail", "\"" + c.on_backlog_full + "\"");
-    o.on_backlog_full = action;
-  }
-  if (c.sets_policy) {
-    const Policy p = *parse_policy(c.policy);
-    if (o.policy && *o.policy != p)
-      conflict("scheduling.policy", std::string("Options::policy = ") + to_string(*o.policy), "\"" + c.policy + "\"");
-    o.policy = p;
-  }
-  if (c.aging.count() != 0) {
-    if (o.aging && *o.aging != c.aging)
-      conflict("scheduling.aging", "Options::aging = " + std::to_string(o.aging->count()) + " ns",
-               std::to_string(c.aging.count()) + " ns");
-    o.aging = c.aging;
-  }
-  if (c.counters) {
-    if (o.metrics.counters && *o.metrics.counters != *c.counters)
-      conflict("metrics.counters", std::string("MetricsOptions::counters = ") + (*o.metrics.counters ? "true" : "false"),
-               *c.counters ? "true" : "false");
-    o.metrics.counters = c.counters;
-  }
-  if (c.events) {
-    if (o.metrics.events && *o.metrics.events != *c.events)
-      conflict("metrics.events", "other MetricsOptions::events", "a different list");
-    o.metrics.events = c.events;
-  }
-  if (c.sample_interval.count() != 0) {
-    if (o.metrics.sample_interval && o.metrics.sample_interval->count() != 0 &&
-        *o.metrics.sample_interval != c.sample_interval)
-      conflict("metrics.sample_interval",
-               "MetricsOptions::sample_interval = " + std::to_string(o.metrics.sample_interval->count()) + " ns",
-               std::to_string(c.sample_interval.count()) + " ns");
-    o.metrics.sample_interval = c.sample_interval;
-  }
-  return o;
-}
-
-// Checks MetricsOptions; returns whether event counters are on.
-bool check_metrics_options(MetricsOptions& m) {
-  if (m.events) {
-    if (m.counters && !*m.counters)
-      throw UsageError("MetricsOptions::events names " + std::to_string(m.events->size()) +
-                       " event(s) but MetricsOptions::counters = false: counting is off, so they would not apply");
-    if (m.events->size() > kMaxEvents)
-      throw UsageError("MetricsOptions::events names " + std::to_string(m.events->size()) + " events; at most " +
-                       std::to_string(kMaxEvents) + " can be counted at once");
-    for (const std::string& e : *m.events)
-      if (e.empty() || e.size() > 128 || e.find_first_of(" \t\n\r") != std::string::npos)
-        throw UsageError("MetricsOptions::events: '" + e + "' is not an event name (PAPI preset such as PAPI_TOT_INS, "
-                         "or a native name such as perf::CONTEXT-SWITCHES)");
-    m.counters = true;
-  }
-  if (m.sample_interval && m.sample_interval->count() < 0)
-    throw UsageError("MetricsOptions::sample_interval = " + std::to_string(m.sample_interval->count()) +
-                     " ns: an interval cannot be negative (0 or unset: no sampling)");
-  if (m.sample_interval && *m.sample_interval > std::chrono::hours(1))
-    throw UsageError("MetricsOptions::sample_interval = " + std::to_string(m.sample_interval->count()) +
-                     " ns: at most 1 hour (as the config's [metrics] sample_interval)");
-  if (m.sample_interval && m.sample_interval->count() > 0 && *m.sample_interval < std::chrono::microseconds(100))
-    throw UsageError("MetricsOptions::sample_interval = " + std::to_string(m.sample_interval->count()) +
-                     " ns: at least 100 us (a sampler that wakes more often costs a core)");
-  return m.counters.value_or(false);
-}
-
-Plan plan_of(const Topology& topo, const Options& o) {
-  const std::optional<Config>& config = o.config;  // resolved() read VITTE_CONFIG already
-  // Deterministic: never pinned (check_deterministic_fits refused an explicit pin).
-  const Placement placement = o.deterministic ? Placement::Unpinned : o.placement;
-  Plan plan;
-  if (config) {
-    PlanOptions merged = config->merged_with(o.workers, o.placement);
-    if (o.deterministic) merged.placement = Placement::Unpinned;
-    plan = config->make_plan(topo, merged);
-  } else {
-    PlanOptions p;
-    p.workers = o.workers;
-    p.placement = placement;
-    plan = Plan::make(topo, p);
-  }
-  if (o.deterministic) plan.binding_reason = "deterministic mode, the workers take turns";
-  return plan;
-}
-
 void after_fork_in_child() noexcept {
   // relaxed: the child has one thread now.
   fork_generation.fetch_add(1, std::memory_order_relaxed);
@@ -160,38 +29,18 @@ void after_fork_in_child() noexcept {
   // not one there, so every call takes the checked external path.
   tls_worker = nullptr;
 }
-
-std::size_t checked_stack_size(std::size_t bytes) {
-  constexpr std::size_t kMin = 64 * 1024;
-  if (bytes == 0) return 0;
-  if (bytes < kMin)
-    throw PlanError("Options::stack_size = " + std::to_string(bytes) + " bytes is below the minimum of " +
-                    std::to_string(kMin) + " (64 KiB)");
-  constexpr std::size_t kMax = std::size_t{1} << 40;  // 1 TiB: far beyond any real stack
-  if (bytes > kMax)
-    throw PlanError("Options::stack_size = " + std::to_string(bytes) + " bytes is above the maximum of " +
-                    std::to_string(kMax) + " (1 TiB)");
-  const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  return (bytes + page - 1) / page * page;
-}
-
-Topology topology_of(Options& o) {
-  if (o.topology) return std::move(*o.topology);
-  return Topology::this_machine();
-}
 }  // namespace
 
-SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
+SchedulerCore::SchedulerCore(Scheduler* owner_, CheckedOptions checked)
     : owner(owner_),
-      opts(resolved(std::move(options))),
-      topo(topology_of(opts)),
-      plan(plan_of(topo, opts)),
+      opts(std::move(checked.opts)),
+      topo(std::move(checked.topo)),
+      plan(std::move(checked.plan)),
       malloc(malloc_routing(plan)),
       started(static_cast<std::ptrdiff_t>(plan.workers.size())),
       born_in_generation(fork_generation.load(std::memory_order_relaxed)) {
   static std::once_flag atfork_once;
   std::call_once(atfork_once, [] { pthread_atfork(nullptr, nullptr, &after_fork_in_child); });
-  opts.stack_size = checked_stack_size(opts.stack_size);
   if (opts.deterministic) {
     det = std::make_unique<DetSim>(*this, *opts.deterministic, static_cast<unsigned>(plan.workers.size()));
     det->attach_driver();  // undone by ~DetSim if this constructor throws
@@ -199,16 +48,13 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
     // through push_local's slow path, where it is a turn (DetSim::spawned).
     idle.sleepers.store(1, std::memory_order_relaxed);
   }
-  if (opts.aging && opts.aging->count() <= 0)
-    throw UsageError("Options::aging = " + std::to_string(opts.aging->count()) + " ns: the aging bound must be positive");
-  if (check_metrics_options(opts.metrics)) {
+  if (checked.counting) {
     events = EventPlan::probe(opts.metrics.events.value_or(std::vector<std::string>{}));
     events.info.requested = true;
   }
   const std::size_t nn = topo.nodes().size();
-  arena_policy = opts.policy.value_or(Policy::Fifo);
-  groups = make_tree(nn, arena_policy);
-  make_config_groups();
+  arena_policy = checked.arena_policy;
+  groups = std::move(checked.groups);
   inject_queues.resize(nn);
   urgent_queues.resize(nn);
   ready_queues.resize(nn);
@@ -256,12 +102,6 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, Options options)
   if (opts.metrics.sample_interval && opts.metrics.sample_interval->count() > 0)
     sampler = std::make_unique<QueueSampler>(*this, *opts.metrics.sample_interval);
   go.count_down();
-}
-
-void SchedulerCore::check_group_counters(const GroupSpec& spec) const {
-  if (spec.counters && !events.info.requested)
-    throw UsageError("group '" + spec.name + "' asks for event counters (GroupSpec::counters) but this scheduler "
-                     "counts none: set Options::metrics.counters or [metrics] counters = true");
 }
 
 
@@ -540,7 +380,8 @@ Options with_workers(std::size_t n) {
 
 Scheduler::Scheduler() : Scheduler(Options{}) {}
 Scheduler::Scheduler(std::size_t workers) : Scheduler(with_workers(workers)) {}
-Scheduler::Scheduler(Options opts) : core_(std::make_unique<detail::SchedulerCore>(this, std::move(opts))) {}
+Scheduler::Scheduler(Options opts)
+    : core_(std::make_unique<detail::SchedulerCore>(this, detail::check_options(std::move(opts)))) {}
 Scheduler::~Scheduler() {
   // In the child of a fork() the workers do not exist: joining them, or destroying the
   // thread handles, would hang or abort. The inherited state is left as it is.

@@ -21,6 +21,7 @@
 #include "policy/ready_queue.hpp"
 #include "queue/injection_queue.hpp"
 #include "queue/urgent_lane.hpp"
+#include "scheduler_checks.hpp"
 #include "timer/timer_service.hpp"
 #include "trace/trace_data.hpp"
 #include "vitte/detail/policy_binding.hpp"
@@ -45,7 +46,8 @@ inline constexpr std::chrono::nanoseconds kDefaultAging = std::chrono::milliseco
 
 class SchedulerCore {
  public:
-  SchedulerCore(Scheduler* owner, Options options);
+  // Options that check_options() (scheduler_checks.hpp) accepted.
+  SchedulerCore(Scheduler* owner, CheckedOptions checked);
   ~SchedulerCore();
 
   // Queues a frame on a node's injection queue (node < 0: the caller's node). Wakes a
@@ -109,10 +111,6 @@ class SchedulerCore {
   // wait on its work throws Deadlock (or returns, where it cannot throw), and the scheduler
   // is leaked when destroyed. Says so on stderr, once.
   void abandon(const std::string& why) noexcept;
-  // Makes the config's [[groups]] (in the constructor); an error names the file and line.
-  void make_config_groups();
-  // UsageError for a group that asks for event counters when none are counted.
-  void check_group_counters(const GroupSpec& spec) const;
   void run_hook(const std::function<void(const WorkerInfo&)>& hook, const WorkerInfo& info,
                 const char* name) noexcept;
 

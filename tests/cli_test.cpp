@@ -15,6 +15,8 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <tuple>
+#include <vector>
 
 #include "cli/include_graph.hpp"
 #include "cli/report.hpp"
@@ -235,6 +237,42 @@ TEST(Cli, PlanErrorsFromAConfigNameItsFileAndLine) {
   EXPECT_NE(r.output.find("config '" + cfg.string() + "' line 3: workers.nodes names node 1"), std::string::npos)
       << r.output;
   fs::remove(cfg);
+}
+
+// The dry run refuses what the scheduler refuses, with the scheduler's own message (they run
+// the same checks): a stack size out of bounds, a weight under the default "fifo" arena.
+TEST(Cli, TopoRefusesWhatTheSchedulerRefuses) {
+  const fs::path dir = make_temp_dir("topo-refuses");
+  const fs::path cfg = dir / "c.toml";
+  const std::string synthetic = "numa:1 core:2 pu:1";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[workers]\nstack_size = \"1K\"\n", "' line 2: workers.stack_size = 1024 bytes is below the minimum"},
+      {"[workers]\nstack_size = \"999999G\"\n",
+       "' line 2: workers.stack_size = 1073740750258176 bytes is above the maximum"},
+      {"[[groups]]\nname = \"a\"\nweight = 2\n", "' line 1: [[groups]] make_group(\"a\"): weight = 2"},
+  };
+  for (const auto& [text, error] : cases) {
+    std::ofstream(cfg) << text;
+    std::string refusal = "(accepted)";
+    try {
+      vitte::Options o;
+      o.topology = vitte::Topology::from_synthetic(synthetic);
+      o.config = vitte::Config::from_file(cfg.string());
+      vitte::Scheduler s(std::move(o));
+    } catch (const vitte::Error& e) {
+      refusal = e.what();
+    }
+    EXPECT_NE(refusal.find("config '" + cfg.string() + error), std::string::npos) << refusal;
+    const CliStreams r = vitte_sched_streams("topo --synthetic '" + synthetic + "' --config " + cfg.string());
+    EXPECT_EQ(r.status, 2) << text << r.out;
+    EXPECT_EQ(r.err, "vitte-sched: error: " + refusal + "\n") << text;
+    EXPECT_EQ(r.out, "") << text;
+  }
+  // Under a fair arena the weight applies: both accept it.
+  std::ofstream(cfg) << "[scheduling]\npolicy = \"fair\"\n[[groups]]\nname = \"a\"\nweight = 2\n";
+  const CliRun fair = vitte_sched("topo --synthetic '" + synthetic + "' --config " + cfg.string());
+  EXPECT_EQ(fair.status, 0) << fair.output;
+  fs::remove_all(dir);
 }
 
 TEST(Cli, TopoSaysWhenL3GroupsAreInferred) {
@@ -676,6 +714,56 @@ TEST(Cli, RunTraceAndDotToStdoutAreRefused) {
     EXPECT_NE(r.err.find("standard output"), std::string::npos) << flags << ": " << r.err;
     EXPECT_FALSE(fs::exists("-")) << flags;
   }
+}
+
+// Two outputs into one file: the later write would silently replace the earlier one. Refused
+// before anything runs, however the file is spelled: the same path, another spelling of it
+// (./x, a/../x), a symbolic or a hard link to it, a path not made yet.
+TEST(Cli, RunRefusesTwoOutputsIntoOneFile) {
+  const fs::path root = make_tree();
+  const fs::path out = make_temp_dir("same-output");
+  fs::create_directory(out / "sub");
+  std::ofstream(out / "made") << "kept\n";
+  fs::create_symlink(out / "made", out / "symlink");
+  fs::create_hard_link(out / "made", out / "hardlink");
+  fs::create_symlink(out / "later", out / "dangling");  // writing through it makes "later"
+  const std::string run = "run --no-baseline --workers 2 --dir " + root.string();
+  const std::string x = (out / "x").string(), made = (out / "made").string();
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {" --trace " + x + " --metrics-json " + x, "--trace and --metrics-json both write '" + x + "'", ""},
+      {" --trace " + x + " --dot " + x, "--trace and --dot both write '" + x + "'", ""},
+      {" --metrics-prom " + x + " --metrics-json " + x, "--metrics-json and --metrics-prom both write '" + x + "'", ""},
+      {" --dot " + x + " --metrics-prom " + out.string() + "/sub/../x", "--dot '" + x + "' and --metrics-prom '" +
+           out.string() + "/sub/../x' both write the same file", ""},
+      {" --metrics-json " + (out / "symlink").string() + " --metrics-prom " + made, "--metrics-json '" +
+           (out / "symlink").string() + "' and --metrics-prom '" + made + "' both write the same file", ""},
+      {" --trace " + (out / "hardlink").string() + " --dot " + made, "--trace '" + (out / "hardlink").string() +
+           "' and --dot '" + made + "' both write the same file", ""},
+      {" --trace " + (out / "dangling").string() + " --metrics-json " + (out / "later").string(),
+       "--trace '" + (out / "dangling").string() + "' and --metrics-json '" + (out / "later").string() +
+           "' both write the same file", ""},
+      // Relative spellings, from the directory the command runs in.
+      {" --trace x --metrics-json ./x", "--trace 'x' and --metrics-json './x' both write the same file", out.string()},
+  };
+  for (const auto& [flags, error, cwd] : cases) {
+    const CliRun r = cwd.empty() ? vitte_sched(run + flags)
+                                 : shell("cd " + cwd + " && " + VITTE_SCHED_BIN + " " + run + flags + " 2>&1");
+    EXPECT_EQ(r.status, 2) << flags << "\n" << r.output;
+    EXPECT_NE(r.output.find("vitte-sched: error: " + error + ": give each output its own file"), std::string::npos)
+        << flags << "\n" << r.output;
+    if (!cwd.empty()) continue;
+    const CliStreams j = vitte_sched_streams(run + " --json" + flags);
+    EXPECT_EQ(nlohmann::json::parse(j.out)["error"]["exit_code"], 2) << flags << "\n" << j.out;
+  }
+  EXPECT_FALSE(fs::exists(out / "x")) << "refused before anything was written";
+  EXPECT_FALSE(fs::exists(out / "later"));
+  EXPECT_EQ(slurp(out / "made"), "kept\n");
+  // Different files are fine, and standard output keeps its own rules (one export may go there).
+  const CliStreams ok = vitte_sched_streams(run + " --trace " + x + " --dot " + (out / "sub" / "x").string() +
+                                            " --metrics-json - --metrics-prom " + made);
+  EXPECT_EQ(ok.status, 0) << ok.err;
+  fs::remove_all(out);
+  fs::remove_all(root);
 }
 
 TEST(Cli, RunDotRefusesBigGraphsAndNamesAnUnwritableFile) {

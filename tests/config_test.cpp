@@ -569,6 +569,40 @@ TEST(Config, StackSizeAndBacklogFromAConfigAreApplied) {
   sched.join_all();
 }
 
+// A setting the scheduler refuses names the config's file, line and key, as the parser's
+// errors do: a stack size out of bounds, a weight under an arena that is not "fair" (the
+// default "fifo" one when the file sets no [scheduling] policy). vitte-sched topo, the dry
+// run, refuses the same files with the same messages (cli_test.cpp).
+TEST(Config, TheSchedulerNamesTheLineOfASettingItRefuses) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"[workers]\nstack_size = \"1K\"\n",
+       "config 'rt.toml' line 2: workers.stack_size = 1024 bytes is below the minimum of 65536 (64 KiB)"},
+      {"[workers]\nstack_size = \"999999G\"\n",
+       "config 'rt.toml' line 2: workers.stack_size = 1073740750258176 bytes is above the maximum of 1099511627776"},
+      {"[[groups]]\nname = \"a\"\nweight = 2\n",
+       "config 'rt.toml' line 1: [[groups]] make_group(\"a\"): weight = 2.000000 would not apply: its parent (the "
+       "arena) has policy fifo"},
+  };
+  for (const auto& [text, error] : cases) {
+    vitte::Options o;
+    o.workers = 1;
+    o.config = vitte::Config::parse(text, "rt.toml");
+    try {
+      vitte::Scheduler sched(o);
+      ADD_FAILURE() << text << ": accepted";
+    } catch (const vitte::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(error), std::string::npos) << e.what();
+    }
+  }
+  // The arena's policy may come from the code: a fair one takes the weight.
+  vitte::Options fair;
+  fair.workers = 1;
+  fair.policy = vitte::Policy::Fair;
+  fair.config = vitte::Config::parse("[[groups]]\nname = \"a\"\nweight = 2\n", "rt.toml");
+  vitte::Scheduler sched(fair);
+  EXPECT_EQ(sched.group("a").weight(), 2.0);
+}
+
 TEST(Config, RuntimeSettingsInCodeAndConfigMustAgree) {
   vitte::Options o;
   o.workers = 1;

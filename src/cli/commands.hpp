@@ -27,7 +27,7 @@ enum ExitStatus : int {
 };
 inline constexpr const char* kExitStatusHelp =
     "Exit status: 0 ok; 2 usage error (bad arguments, config, --topology/--synthetic, a plan that cannot be "
-    "built from them, a --dot graph too big to draw); 3 runtime failure (this machine cannot be discovered, the "
+    "built from them, a --dot graph too big to draw, two outputs into one file); 3 runtime failure (this machine cannot be discovered, the "
     "output, the --dot, --trace or a --metrics-* file cannot be written, the tree changed between runs, an unexpected error); 4 the N-worker and 1-worker runs disagree. With --json, "
     "stdout holds one JSON document, the result or {\"schema\", \"error\": {\"message\", \"exit_code\"}}.";
 
@@ -95,9 +95,8 @@ int top_command(const TopArgs& args);
 // Helpers shared by the commands.
 Topology load_topology(const TopologyArgs& a);
 Placement parse_placement(const std::string& s);
-// The config to use (--config, else VITTE_CONFIG) and the plan options it yields.
+// The config to use (--config, else VITTE_CONFIG).
 std::optional<Config> load_config(const TopologyArgs& a);
-PlanOptions plan_options(const TopologyArgs& a, const std::optional<Config>& config);
 // The scheduler's metrics options from --counters/--events; `live`: also sample the queue
 // depths (unless the config sets its own interval). Throws Failure for a bad --events list.
 MetricsOptions metrics_options(const MetricsArgs& a, const std::optional<Config>& config, bool live);

@@ -4,10 +4,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <tuple>
+#include <utility>
 
 #include "cli/commands.hpp"
 #include "cli/include_graph.hpp"
@@ -35,6 +38,47 @@ namespace {
 
 // Whether an export (--metrics-json, --metrics-prom) goes to standard output.
 bool export_to_stdout(const std::string& file) { return file == "-" || (!file.empty() && is_stdout(file)); }
+
+// `file` as an absolute path with ".", ".." and the symbolic links of its existing part
+// resolved; a dangling link is followed too, since writing through it makes its target.
+std::filesystem::path normalised(const std::string& file) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::absolute(file, ec);
+  for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(p, ec)); ++hops) {
+    const fs::path target = fs::read_symlink(p, ec);
+    if (ec) break;
+    p = target.is_absolute() ? target : p.parent_path() / target;
+  }
+  const fs::path canonical = fs::weakly_canonical(p, ec);
+  return ec ? p.lexically_normal() : canonical;
+}
+
+// Whether two output paths name one file: the same device and inode where it exists (another
+// spelling, a symbolic or hard link), the same normalised path where it does not yet.
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa {}, sb {};
+  const bool a_exists = ::stat(a.c_str(), &sa) == 0, b_exists = ::stat(b.c_str(), &sb) == 0;
+  if (a_exists || b_exists) return a_exists && b_exists && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  return normalised(a) == normalised(b);
+}
+
+// Two outputs into one file would leave only the later: refused. Standard output ("-",
+// /dev/stdout, ...) has its own rules, checked before this.
+void refuse_shared_outputs(const RunArgs& args) {
+  const std::pair<const char*, const std::string*> outputs[] = {
+      {"--trace", &args.trace}, {"--dot", &args.dot}, {"--metrics-json", &args.metrics_json},
+      {"--metrics-prom", &args.metrics_prom}};
+  for (std::size_t i = 0; i < std::size(outputs); ++i)
+    for (std::size_t k = i + 1; k < std::size(outputs); ++k) {
+      const auto& [flag_a, a] = outputs[i];
+      const auto& [flag_b, b] = outputs[k];
+      if (a->empty() || b->empty() || export_to_stdout(*a) || export_to_stdout(*b) || !same_file(*a, *b)) continue;
+      throw Failure(kExitUsage, std::string(flag_a) + (*a == *b ? "" : " '" + *a + "'") + " and " + flag_b +
+                                    (*a == *b ? " both write '" + *a + "'" : " '" + *b + "' both write the same file") +
+                                    ": give each output its own file");
+    }
+}
 
 bool same_answer(const JobResult& a, const JobResult& b) {
   return a.files == b.files && a.files_read == b.files_read && a.skipped == b.skipped && a.bytes == b.bytes &&
@@ -111,6 +155,7 @@ int run_command(const RunArgs& args) {
                                   "' are both standard output: write one of them to a file");
   if (args.json && args.live)
     throw Failure(kExitUsage, "--live draws on standard output, which --json keeps for one JSON document");
+  refuse_shared_outputs(args);
   const std::optional<Config> config = load_config(args.topo);
   const Topology topo = load_topology(args.topo);
   const Placement placement = parse_placement(args.topo.placement);

@@ -11,6 +11,7 @@
 #include "build_config.hpp"
 #include "cli/commands.hpp"
 #include "cli/report.hpp"
+#include "scheduler_checks.hpp"
 #include "vitte/error.hpp"
 #include "vitte/memory.hpp"
 #include "vitte/topology.hpp"
@@ -37,14 +38,6 @@ Placement parse_placement(const std::string& s) {
 std::optional<Config> load_config(const TopologyArgs& a) {
   if (!a.config.empty()) return Config::from_file(a.config);
   return Config::from_environment();
-}
-
-PlanOptions plan_options(const TopologyArgs& a, const std::optional<Config>& config) {
-  if (config) return config->merged_with(a.workers, parse_placement(a.placement));
-  PlanOptions p;
-  p.workers = a.workers;
-  p.placement = parse_placement(a.placement);
-  return p;
 }
 
 MetricsOptions metrics_options(const MetricsArgs& a, const std::optional<Config>& config, bool live) {
@@ -155,9 +148,16 @@ nlohmann::json config_json(const Config& c, const Plan& p) {
 
 int topo_command(const TopoArgs& args) {
   const std::optional<Config> config = load_config(args.topo);
-  const Topology t = load_topology(args.topo);
-  const PlanOptions o = plan_options(args.topo, config);
-  const Plan p = config ? config->make_plan(t, o) : Plan::make(t, o);
+  // The dry run: what a Scheduler made from these options would check before it starts
+  // anything, by the same code, and the plan it would make.
+  Options o;
+  o.topology = load_topology(args.topo);
+  o.config = config;
+  o.workers = args.topo.workers;
+  o.placement = parse_placement(args.topo.placement);
+  const detail::CheckedOptions checked = detail::check_options(std::move(o));
+  const Topology& t = checked.topo;
+  const Plan& p = checked.plan;
   const bool papi = VITTE_HAVE_PAPI;
   if (args.json) {
     nlohmann::json j = with_schema({});

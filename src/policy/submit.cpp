@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "scheduler_checks.hpp"
 #include "scheduler_core.hpp"
 #include "vitte/error.hpp"
 #include "vitte/scheduler.hpp"
@@ -148,27 +149,6 @@ void SchedulerCore::deadline_missed(const Entry& e, std::int64_t end_ns, unsigne
   }
 }
 
-void SchedulerCore::make_config_groups() {
-  if (!opts.config) return;
-  for (const Config::GroupDecl& d : opts.config->groups) {
-    GroupSpec spec;
-    spec.name = d.name;
-    spec.parent = d.parent;
-    spec.weight = d.weight;
-    spec.policy = parse_policy(d.policy).value_or(Policy::Fifo);
-    spec.counters = d.counters;
-    try {
-      check_group_counters(spec);
-      // The parser checks the weight rule where it can; the arena's policy may come from
-      // the code, so make() checks it again, an explicit weight of 1 included.
-      groups->make(spec, /*weight_given=*/d.sets_weight);
-    } catch (const UsageError& ex) {
-      throw ConfigError("config '" + opts.config->source + "' line " + std::to_string(d.line) + ": [[groups]] " +
-                        ex.what());
-    }
-  }
-}
-
 }  // namespace detail
 
 void Scheduler::submit(Task&& t, const TaskOptions& opts) {
@@ -191,7 +171,7 @@ void Scheduler::submit(Task&& t, const TaskOptions& opts) {
 
 Group Scheduler::make_group(const GroupSpec& spec) {
   core_->check_not_inherited("make_group()");
-  core_->check_group_counters(spec);
+  detail::check_group_counters(spec, core_->events.info.requested);
   return detail::PolicyAccess::make(core_->groups->make(spec));
 }
 

@@ -67,7 +67,8 @@ class Cancelled : public Error {
 
 // A future's producer went away without a result: a Promise destroyed unsatisfied, or a
 // then()/when_all()/when_any() continuation that could not run because its scheduler had
-// already shut down (or was inherited through fork()). The message names which.
+// already shut down (or was destroyed, or inherited through fork()). The message names
+// which.
 class BrokenPromise : public Error {
  public:
   using Error::Error;

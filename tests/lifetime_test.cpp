@@ -5,8 +5,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "test_support.hpp"
@@ -99,4 +101,53 @@ TEST(Lifetime, ATimerHandleAfterItsSchedulerIsDestroyed) {
   EXPECT_EQ(t.state(), vitte::TimerState::Dropped);
   EXPECT_FALSE(t.cancel());
   EXPECT_FALSE(tick.cancel());
+}
+
+TEST(Lifetime, APromisesFutureIsWaitedForAfterItsSchedulerIsDestroyed) {
+  std::optional<vitte::Scheduler> s(std::in_place, 1);
+  auto p = std::make_shared<vitte::Promise<int>>(*s);
+  auto f = p->get_future();
+  s.reset();
+  std::thread setter([p] {
+    std::this_thread::sleep_for(20ms);
+    p->set_value(5);
+  });
+  EXPECT_EQ(f.get(), 5);  // blocks as for a future of no scheduler: the dead one is not read
+  setter.join();
+}
+
+TEST(Lifetime, AStaleHandleUsedOnAWorkerOfANewSchedulerAtTheSameAddress) {
+  // The allocator usually hands the next scheduler the old one's address; a worker of the
+  // new one must still refuse the old one's handles instead of taking their work.
+  std::optional<vitte::Scheduler> s(std::in_place, 1);
+  auto f = s->async([] { return 1; });
+  f.wait();
+  auto g = std::make_unique<vitte::TaskGroup>(*s);
+  const void* old = vitte::detail::core_of(*s);
+  s.reset();
+  std::vector<std::unique_ptr<vitte::Scheduler>> tries;
+  for (int i = 0; i < 20 && (tries.empty() || vitte::detail::core_of(*tries.back()) != old); ++i)
+    tries.push_back(std::make_unique<vitte::Scheduler>(1));
+  if (vitte::detail::core_of(*tries.back()) != old)
+    std::printf("(no scheduler of 20 got the old address: the refusals are checked all the same)\n");
+  vitte::Scheduler& fresh = *tries.back();
+  std::atomic<int> ran{0};
+  const int refused = fresh.async([&] {
+                         int n = 0;
+                         auto link = std::move(f).then([&](int) { ran++; });
+                         try {
+                           link.get();
+                         } catch (const vitte::BrokenPromise&) {
+                           ++n;
+                         }
+                         try {
+                           g->run([&] { ran++; });
+                         } catch (const vitte::UsageError&) {
+                           ++n;
+                         }
+                         return n;
+                       }).get();
+  fresh.join_all();
+  EXPECT_EQ(refused, 2);
+  EXPECT_EQ(ran.load(), 0);
 }

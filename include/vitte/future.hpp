@@ -292,7 +292,8 @@ void queue_continuation(SchedulerCore* core, std::uint64_t live, C&& task, std::
     return;
   }
   WorkerLocal* w = tls_worker;
-  const bool local = w != nullptr && w->core == core;
+  // By token, not address: a newer scheduler at a destroyed one's address is not it.
+  const bool local = w != nullptr && w->core_live == live;
   TaskFrame* f = pack(local ? w : nullptr, std::forward<C>(task));  // bad_alloc: terminate
   f->isolation = region;
   f->joins = joins;
@@ -516,7 +517,10 @@ class Future {
 
   void wait() const {
     check();
-    detail::wait_for(state_->counter, state_->core);
+    if (state_->counter.finished()) return;
+    // A promise's future may be waited for after its scheduler was destroyed (the promise
+    // is set by another thread): wait as for a future bound to none, not touching it.
+    detail::wait_for(state_->counter, detail::alive(state_->live) ? state_->core : nullptr);
   }
 
   // Waits, then returns the result (moved out) or rethrows the task's exception.

@@ -50,7 +50,8 @@ class TaskGroup {
   template <class F>
   void run(F&& fn) {
     detail::WorkerLocal* w = detail::tls_worker;
-    const bool local = w != nullptr && w->core == core_;
+    // By token, not address: a newer scheduler at a destroyed one's address is not ours.
+    const bool local = w != nullptr && w->core_live == live_;
     detail::TaskFrame* f = detail::pack(local ? w : nullptr, std::forward<F>(fn));
     f->counter = &counter_;
     counter_.add(local ? w : nullptr);

@@ -107,7 +107,9 @@ class Gather : public FutureState<Out> {
 
  protected:
   Gather(CoreRef core, std::size_t n)
-      : FutureState<Out>(core), inputs_(n), remaining_(n), region_(region_for(core.core)) {}
+      : FutureState<Out>(core), inputs_(n), remaining_(n), region_(region_for(core.core)) {
+    this->ends_walks = Self::kAny;  // F2: before bind() feeds the inputs
+  }
 
   template <class T>
   void bind(std::size_t i, FutureState<T>& input) noexcept {
@@ -213,6 +215,7 @@ class RangeAll final : public RangeGather<RangeAllValue<T>, RangeAll<T>, T> {
 
  public:
   static constexpr const char* kName = "when_all()";
+  static constexpr bool kAny = false;
   using RangeGather<RangeAllValue<T>, RangeAll<T>, T>::RangeGather;
   void run_task(std::shared_ptr<RangeAll>&) noexcept {
     if constexpr (!std::is_void_v<T>) {
@@ -246,6 +249,7 @@ class TupleAll final : public Gather<std::tuple<AllValue<Ts>...>, TupleAll<Ts...
 
  public:
   static constexpr const char* kName = "when_all()";
+  static constexpr bool kAny = false;
   TupleAll(CoreRef core, std::shared_ptr<FutureState<Ts>>... src)
       : Base(core, sizeof...(Ts)), src_(std::move(src)...) {
     bind_all(std::index_sequence_for<Ts...>{});
@@ -290,6 +294,7 @@ class RangeAny final : public RangeGather<WhenAnyResult<T>, RangeAny<T>, T> {
 
  public:
   static constexpr const char* kName = "when_any()";
+  static constexpr bool kAny = true;
   using RangeGather<WhenAnyResult<T>, RangeAny<T>, T>::RangeGather;
   void run_task(std::shared_ptr<RangeAny>&) noexcept {
     const std::size_t i = this->winner_;  // W4: the winner's write, before its push

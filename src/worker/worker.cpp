@@ -556,8 +556,13 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
   leave_search();
   if (joining != nullptr && !armed) armed = joining->arm(&waiter);
   std::atomic_thread_fence(std::memory_order_seq_cst);
+  // An isolated wait cannot go by visible work, which may all be foreign (it would never
+  // sleep): it goes by arrivals on its node's queues since its last scan. The producer's
+  // push, its fence and its look at the sleepers pair with this fence as for any sleeper:
+  // either it sees us enlisted and wakes one, or we see the frame it queued.
+  const bool arrived = isolated ? queued_on_node() > isolated_seen_ : core_.any_work_visible_to(node);
   const bool ready = (joining != nullptr && (joining->finished() || (armed && joining->notified()))) ||
-                     core_.stopping.load(std::memory_order_acquire) || (!isolated && core_.any_work_visible_to(node));
+                     core_.stopping.load(std::memory_order_acquire) || arrived;
   if (!ready) {
     counters.parks.bump();
     stats.state.store(WorkerState::Parked, std::memory_order_relaxed);
@@ -604,10 +609,19 @@ bool Worker::belongs(TaskFrame* f, const WaitCounter& c) noexcept {
   return true;
 }
 
+std::size_t Worker::queued_on_node() const { return own_inject_->size_hint() + own_urgent_->size_hint(); }
+
 TaskFrame* Worker::find_work_isolated(WaitCounter& c, unsigned failed_rounds) {
+  // What the node's queues hold once this scan is over, had nobody else pushed or popped
+  // meanwhile: the sleep that may follow compares against it (isolated_seen_, park).
+  std::int64_t expect = static_cast<std::int64_t>(queued_on_node());
+  auto back_to_node = [&](TaskFrame* f) {
+    core_.inject(f, static_cast<int>(node));
+    ++expect;
+  };
   while (TaskFrame* f = deque.pop()) {
     if (belongs(f, c)) return f;
-    core_.inject(f, static_cast<int>(node));
+    back_to_node(f);
   }
   // The urgent lane holds resumptions of sleeps in the region (resume.hpp): scanned once
   // through like the injection queue, foreign frames back to its tail, urgent still.
@@ -618,13 +632,13 @@ TaskFrame* Worker::find_work_isolated(WaitCounter& c, unsigned failed_rounds) {
       counters.injected_taken.bump();
       return f;
     }
-    core_.inject_urgent(f, static_cast<int>(node));
+    core_.inject_urgent(f, static_cast<int>(node));  // popped and pushed back: expect unchanged
   }
   for (std::size_t n = own_inject_->size_hint() + 1; n > 0; --n) {
     TaskFrame* f = own_inject_->try_pop();
     if (f == nullptr) break;
     if (belongs(f, c)) return f;
-    core_.inject(f, static_cast<int>(node));  // back to the tail
+    core_.inject(f, static_cast<int>(node));  // back to the tail; expect unchanged
   }
   // Its own policy work, on any node (a group's options may name another node): found by
   // matching, so foreign entries keep their place for the other workers.
@@ -634,8 +648,9 @@ TaskFrame* Worker::find_work_isolated(WaitCounter& c, unsigned failed_rounds) {
     if (!q->empty() && q->take_if([&](TaskFrame* t) { return belongs(t, c); }, &e)) return took_ready(q, e);
   }
   TaskFrame* f = steal(failed_rounds, /*policy=*/false);
-  if (f == nullptr || belongs(f, c)) return f;
-  core_.inject(f, static_cast<int>(node));
+  if (f != nullptr && belongs(f, c)) return f;
+  if (f != nullptr) back_to_node(f);
+  isolated_seen_ = expect > 0 ? static_cast<std::size_t>(expect) : 0;
   return nullptr;
 }
 
@@ -771,7 +786,7 @@ void wake_for_spawn(WorkerLocal* w) noexcept {
   // A deterministic run keeps `sleepers` at 1 and `searching` at 0, so every spawn comes here
   // (DetSim::spawned); real runs pay nothing for it on push_local's fast path.
   if (DetSim* d = w->core->det.get()) [[unlikely]] {
-    d->spawned(w->index);
+    if (!w->in_stop_callback) d->spawned(w->index);  // WorkerLocal::in_stop_callback
     return;
   }
   w->core->lot->wake_one(w->node);

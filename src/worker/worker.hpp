@@ -180,6 +180,11 @@ class Worker : public WorkerLocal {
   WorkerSlot slot_;
   InjectionQueue* own_inject_ = nullptr;
   UrgentLane* own_urgent_ = nullptr;  // timers that fell due (resume.hpp, Lane::Urgent)
+  // An isolated wait's view of its node's queues after its last scan found nothing of its
+  // own (frames queued there, foreign ones included): its sleep re-checks for arrivals
+  // against it (Worker::park).
+  std::size_t isolated_seen_ = 0;
+  std::size_t queued_on_node() const;
   ReadyQueue* own_ready_ = nullptr;   // the node's policy work (policy.hpp)
   // The policy entry just taken (its frame is what find_work returned), and its queue;
   // null when the found task is not policy work. run_task() consumes it.

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <optional>
 #include <stop_token>
+#include <utility>
 
 #include "vitte/detail/resume.hpp"
 #include "vitte/detail/worker_local.hpp"
@@ -88,7 +89,10 @@ class Interruptible {
     void operator()() const noexcept {
       if (self->take_back_(self)) {  // S2: we won; the event will never come
         self->outcome_ = Outcome::Stopped;
+        WorkerLocal* w = tls_worker;
+        const bool outer = w != nullptr && std::exchange(w->in_stop_callback, true);
         self->drop_share();
+        if (w != nullptr) w->in_stop_callback = outer;
       }
     }
   };

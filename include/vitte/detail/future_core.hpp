@@ -20,16 +20,21 @@
 //       (when_all/when_any, on each input). A coroutine's co_await, which a stop request
 //       can take back, sets nothing.
 //   F2  while a future is not complete, the consumer it feeds is alive: the consumer holds
-//       itself while subscribed (ThenLink::self_, Gather::self_), and it cannot complete
-//       before this future did.
+//       itself while subscribed (ThenLink::self_, Gather::self_), and, except for a
+//       when_any, it cannot complete before this future did. A when_any completes with its
+//       first input, while the others are pending, and its own consumer may be gone by
+//       then: it `ends_walks`, so a walk that reaches it goes no further (F3). Set before
+//       its inputs are fed, never changed.
 //   F3  so a thread that holds a queued task whose `joins` is this future (the future is
-//       then not complete) may follow `feeds` from it to the end of the chain: each hop
-//       is an incomplete future (by F2, one whose consumer waits for the previous hop),
-//       hence alive.
-//   F4  `awaited_in` is a value, not a pointer: the isolation region of the last coroutine
-//       that co_awaited this future (0: none), written before its subscription. A stop
-//       request may take that subscription back; a stale region then only lets that
-//       region's waits run a task its coroutine once waited for.
+//       then not complete) may follow `feeds` from it to the end of the chain or to a
+//       when_any: each hop before that is an incomplete future (by F2, one whose consumer
+//       waits for the previous hop), hence alive.
+//   F4  `awaited_in` is a value, not a pointer: an isolation region whose waits depend on
+//       this future (0: none). A coroutine of that region co_awaited it (written before its
+//       subscription), or a wait of that region found it on its chain (feeds_into, which
+//       tags only untagged futures, so that the next link's task matches at once). A stop
+//       request may take a subscription back and a when_any finish first; a stale region
+//       then only lets that region's waits run a task they once depended on.
 #pragma once
 
 #include <atomic>
@@ -58,17 +63,29 @@ struct FutureCore {
 
   WaitCounter counter{/*cancel_on_error=*/false};
   std::atomic<const FutureCore*> feeds{nullptr};
-  std::atomic<std::uint64_t> awaited_in{0};
+  mutable std::atomic<std::uint64_t> awaited_in{0};  // F4; a memo that walkers write
+  bool ends_walks = false;                            // F2: a when_any
 };
 
 // True if the task that completes `from` is work a wait on `c` inside isolation region
 // `region` depends on: `from` is that future, or feeds it through a chain of then() links
 // and gathers, or such a chain ends in a coroutine of `region` that co_awaits it. The
-// caller holds that task unrun (F3). O(length of the chain); only isolated waits call it.
+// caller holds that task unrun (F3); only isolated waits call it. A match tags the futures
+// walked with `region` (F4), so the tasks of the chain's next links match at their first
+// step: a chain of n links costs O(n) in all, not O(n^2).
 inline bool feeds_into(const FutureCore* from, const WaitCounter& c, std::uint64_t region) noexcept {
   for (const FutureCore* s = from; s != nullptr; s = s->feeds.load(std::memory_order_acquire)) {  // F1
-    if (&s->counter == &c) return true;
-    if (region != 0 && s->awaited_in.load(std::memory_order_relaxed) == region) return true;  // F4
+    // relaxed: F4's values carry no other data.
+    if (&s->counter != &c && (region == 0 || s->awaited_in.load(std::memory_order_relaxed) != region)) {
+      if (s->ends_walks) return false;  // F2: its consumer may be gone
+      continue;
+    }
+    if (region != 0)
+      for (const FutureCore* t = from; t != s; t = t->feeds.load(std::memory_order_acquire)) {
+        std::uint64_t none = 0;
+        t->awaited_in.compare_exchange_strong(none, region, std::memory_order_relaxed);  // F4: untagged only
+      }
+    return true;
   }
   return false;
 }

@@ -57,6 +57,10 @@ struct alignas(kCacheLine) WorkerLocal {
   // Stamped on every frame this worker packs; while it is set, a wait on this worker
   // runs only tasks of the same region (Worker::help_wait).
   std::uint64_t isolation = 0;
+  // Inside a stop callback that resumes a coroutine (Interruptible): a deterministic run
+  // takes no turn at that spawn, since the thread that asked to stop waits in
+  // ~stop_callback for the callback to return, and would wait for the turn forever.
+  bool in_stop_callback = false;
 };
 
 // The worker running on this thread, or null on threads that are not workers.

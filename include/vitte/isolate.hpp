@@ -17,14 +17,22 @@
 //
 // Contract: fn runs on the calling thread and its result (or exception) is returned (or
 // rethrown). A wait inside the region runs tasks of the region, tasks of the group (or
-// future) it waits for, and tasks that the future depends on (the source of a then()
-// chain, the inputs of a when_all/when_any, wherever they were queued), nothing else; a foreign task it comes across while looking for
-// work is handed to its node's injection queue for another worker. Regions nest: an inner
-// region's waits run only the inner region's tasks. Tasks spawned in the region and
-// stolen by other workers run in the region there too, so their waits are isolated as
-// well, and so do coroutines suspended in the region, whoever resumes them (a promise's
-// setter, the timer thread). On a thread that is not a worker, waits never run tasks anyway, and isolate(fn)
-// simply calls fn.
+// future) it waits for, and tasks that future depends on, wherever they were queued: the
+// source of a then() chain, the inputs of a when_all, the producer of a future that a
+// coroutine of the region co_awaits; the inputs of a when_any only for a wait on the
+// when_any's own future or a co_await of it (a when_any finishes while inputs are still
+// queued, and a chain past it may be gone by then, so no later link leads back to them:
+// a then() on a when_any of work queued outside the region needs another worker).
+// Nothing else: a foreign
+// task it comes across while looking for work is handed to its node's injection queue
+// for another worker. Regions nest: an inner region's waits run only the inner region's
+// tasks. Tasks spawned in the region and stolen by other workers run in the region there
+// too, so their waits are isolated as well, and so do coroutines suspended in the region,
+// whoever resumes them (a promise's setter, the timer thread). What a region cannot do:
+// run work that only a worker waiting in another region could take (a coroutine of the
+// region that moves with schedule_on to a node whose every worker waits in a region of
+// its own waits until one is free). On a thread that is not a worker, waits never run
+// tasks anyway, and isolate(fn) simply calls fn.
 #pragma once
 
 #include <atomic>

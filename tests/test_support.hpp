@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
 #include <csignal>
 #include <cstdio>
 #include <cstddef>
@@ -63,6 +66,41 @@ int in_child(F child, std::chrono::seconds limit = std::chrono::seconds(20)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Runs `body` on this thread and returns what it returns; if it has not returned within
+// `limit`, says so (naming `what`) and aborts the process, so that a hang fails the suite
+// instead of stalling it. For hang tests that cannot fork: ThreadSanitizer refuses to start
+// threads in the child of a process that already has threads (a suite that leaks the
+// threads of abandoned deterministic runs on purpose).
+template <class F>
+auto within(std::chrono::seconds limit, const char* what, F body) -> decltype(body()) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    if (!cv.wait_for(lock, limit, [&] { return done; })) {
+      std::fprintf(stderr, "%s: did not finish within %lld s (a hang); aborting\n", what,
+                   static_cast<long long>(limit.count()));
+      std::abort();
+    }
+  });
+  struct Stop {
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& done;
+    std::thread& watchdog;
+    ~Stop() {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        done = true;
+      }
+      cv.notify_one();
+      watchdog.join();
+    }
+  } stop{mu, cv, done, watchdog};
+  return body();
 }
 
 }  // namespace vitte::test

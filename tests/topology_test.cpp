@@ -296,3 +296,18 @@ TEST(Plan, MachinesWithoutL3HaveInferredGroupsAndNoSameL3Steals) {
     EXPECT_TRUE(same_node);
   }
 }
+
+TEST(Topology, ANodeItLacksIsAUsageErrorNamingIt) {
+  const vitte::Topology t = vitte::Topology::from_xml(vitte::test::topology_file("16amd64-4distances.xml"));
+  const unsigned n = static_cast<unsigned>(t.nodes().size());
+  for (unsigned bad : {n, n + 1, ~0u}) {
+    try {
+      (void)t.nodes_by_distance(bad);  // erased begin() + node before any check
+      ADD_FAILURE() << "nodes_by_distance(" << bad << ") was accepted";
+    } catch (const vitte::UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("node " + std::to_string(bad)), std::string::npos) << e.what();
+    }
+    EXPECT_THROW((void)t.distance(0, bad), vitte::UsageError);
+  }
+  EXPECT_EQ(t.nodes_by_distance(0).size(), n - 1);
+}

@@ -13,15 +13,21 @@ Topology Topology::this_machine() { return detail::hw::load_this_machine(); }
 Topology Topology::from_xml(const std::string& path) { return detail::hw::load_xml(path); }
 Topology Topology::from_synthetic(const std::string& d) { return detail::hw::load_synthetic(d); }
 
+namespace {
+[[noreturn]] void no_such_node(const char* what, unsigned node, std::size_t nodes) {
+  throw UsageError(std::string("Topology::") + what + ": node " + std::to_string(node) +
+                   " does not exist (the topology has " + std::to_string(nodes) + " nodes)");
+}
+}  // namespace
+
 unsigned Topology::distance(unsigned from, unsigned to) const {
   const std::size_t n = nodes_.size();
-  if (from >= n || to >= n)
-    throw Error("node " + std::to_string(from >= n ? from : to) + " does not exist (topology has " +
-                std::to_string(n) + " nodes)");
+  if (from >= n || to >= n) no_such_node("distance()", from >= n ? from : to, n);
   return distances_[from * n + to];
 }
 
 std::vector<unsigned> Topology::nodes_by_distance(unsigned from) const {
+  if (from >= nodes_.size()) no_such_node("nodes_by_distance()", from, nodes_.size());  // before erase()
   std::vector<unsigned> order(nodes_.size());
   std::iota(order.begin(), order.end(), 0u);
   order.erase(order.begin() + from);

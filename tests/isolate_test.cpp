@@ -199,22 +199,30 @@ vitte::Scheduler workers(unsigned n) {
   return vitte::Scheduler(o);
 }
 
-// Runs body(i) inside a region on every one of `n` workers at once (each holds its task
-// until all have started theirs); true if each returned 40 + i.
-template <class Before, class Body>
-bool on_every_worker_in_a_region(vitte::Scheduler& s, unsigned n, Before before_check, Body body) {
+// On each of `n` workers at once: prepare(i) runs outside any region (what it queues is
+// queued outside), then the callable it returned runs inside a region, once every worker
+// holds its task; true if each returned 40 + i. before_check() runs on the calling thread
+// meanwhile.
+template <class Before, class Prepare>
+bool prepared_on_every_worker_in_a_region(vitte::Scheduler& s, unsigned n, Before before_check, Prepare prepare) {
   std::atomic<unsigned> arrived{0};
   std::vector<vitte::Future<int>> results;
   for (unsigned i = 0; i < n; ++i)
     results.push_back(s.async([&, i] {
+      auto inside = prepare(i);
       arrived++;
       while (arrived.load() < n) std::this_thread::yield();
-      return vitte::isolate([&] { return body(i); });
+      return vitte::isolate(inside);
     }));
   before_check();
   bool ok = true;
   for (unsigned i = 0; i < n; ++i) ok = results[i].get() == static_cast<int>(40 + i) && ok;
   return ok;
+}
+// The same where nothing is prepared: body(i) runs inside the region.
+template <class Before, class Body>
+bool on_every_worker_in_a_region(vitte::Scheduler& s, unsigned n, Before before_check, Body body) {
+  return prepared_on_every_worker_in_a_region(s, n, before_check, [&](unsigned i) { return [&body, i] { return body(i); }; });
 }
 
 vitte::task<int> await_future(vitte::Future<int> f) { co_return co_await std::move(f); }
@@ -266,30 +274,21 @@ TEST_P(IsolateOnEveryWorker, GetOfAThenChainWhoseSourceWasQueuedOutsideTheRegion
               const bool ok = on_every_worker_in_a_region(
                   s, n, [] {},
                   [&](unsigned i) {
-                    // Made inside the region here, but the same holds for a chain made
-                    // before it: see the next test.
+                    // Made inside the region here; made before it, below.
                     return s.async([i] { return static_cast<int>(i); }).then([](int v) { return v + 20; }).then([](int v) {
                       return v + 20;
                     }).get();
                   });
               if (!ok) return 1;
               // The chain made outside the region, awaited inside it.
-              std::atomic<unsigned> arrived{0};
-              std::vector<vitte::Future<int>> results;
-              for (unsigned i = 0; i < n; ++i)
-                results.push_back(s.async([&, i] {
-                  auto chain = s.async([i] { return static_cast<int>(i); }).then([](int v) { return v + 40; });
-                  auto both = vitte::when_all(s.async([] { return 1; }), s.async([] { return 2; }));
-                  arrived++;
-                  while (arrived.load() < n) std::this_thread::yield();
-                  return vitte::isolate([&] {
-                    auto [a, b] = both.get();
-                    return chain.get() + a + b - 3;
-                  });
-                }));
-              for (unsigned i = 0; i < n; ++i)
-                if (results[i].get() != static_cast<int>(40 + i)) return 2;
-              return 0;
+              return child_ok(prepared_on_every_worker_in_a_region(s, n, [] {}, [&](unsigned i) {
+                auto chain = s.async([i] { return static_cast<int>(i); }).then([](int v) { return v + 40; });
+                auto both = vitte::when_all(s.async([] { return 1; }), s.async([] { return 2; }));
+                return [chain = std::move(chain), both = std::move(both)]() mutable {
+                  auto [a, b] = both.get();
+                  return chain.get() + a + b - 3;
+                };
+              }));
             }),
             0);
 }
@@ -298,21 +297,13 @@ TEST_P(IsolateOnEveryWorker, GetOfAFlattenedThenWhoseInnerFutureWasQueuedOutside
   const unsigned n = GetParam();
   EXPECT_EQ(vitte::test::in_child([n] {
               auto s = workers(n);
-              std::atomic<unsigned> arrived{0};
-              std::vector<vitte::Future<int>> results;
-              for (unsigned i = 0; i < n; ++i)
-                results.push_back(s.async([&, i] {
-                  auto inner = s.async([i] { return static_cast<int>(40 + i); });  // queued outside
-                  vitte::Promise<int> p(s);
-                  auto chain = p.get_future().then([&inner](int) { return std::move(inner); });
-                  p.set_value(0);  // queues the link, outside the region too
-                  arrived++;
-                  while (arrived.load() < n) std::this_thread::yield();
-                  return vitte::isolate([&] { return chain.get(); });
-                }));
-              for (unsigned i = 0; i < n; ++i)
-                if (results[i].get() != static_cast<int>(40 + i)) return 1;
-              return 0;
+              return child_ok(prepared_on_every_worker_in_a_region(s, n, [] {}, [&](unsigned i) {
+                auto inner = s.async([i] { return static_cast<int>(40 + i); });  // queued outside
+                vitte::Promise<int> p(s);
+                auto chain = p.get_future().then([inner = std::move(inner)](int) mutable { return std::move(inner); });
+                p.set_value(0);  // queues the link, outside the region too
+                return [chain = std::move(chain)]() mutable { return chain.get(); };
+              }));
             }),
             0);
 }
@@ -321,18 +312,12 @@ TEST_P(IsolateOnEveryWorker, SyncWaitOnACoroutineAwaitingAFutureQueuedOutsideThe
   const unsigned n = GetParam();
   EXPECT_EQ(vitte::test::in_child([n] {
               auto s = workers(n);
-              std::atomic<unsigned> arrived{0};
-              std::vector<vitte::Future<int>> results;
-              for (unsigned i = 0; i < n; ++i)
-                results.push_back(s.async([&, i] {
-                  auto made_outside = s.async([i] { return static_cast<int>(i); }).then([](int v) { return v + 40; });
-                  arrived++;
-                  while (arrived.load() < n) std::this_thread::yield();
-                  return vitte::isolate([&] { return vitte::sync_wait(s, await_future(std::move(made_outside))); });
-                }));
-              for (unsigned i = 0; i < n; ++i)
-                if (results[i].get() != static_cast<int>(40 + i)) return 1;
-              return 0;
+              return child_ok(prepared_on_every_worker_in_a_region(s, n, [] {}, [&](unsigned i) {
+                auto made_outside = s.async([i] { return static_cast<int>(i); }).then([](int v) { return v + 40; });
+                return [&s, made_outside = std::move(made_outside)]() mutable {
+                  return vitte::sync_wait(s, await_future(std::move(made_outside)));
+                };
+              }));
             }),
             0);
 }

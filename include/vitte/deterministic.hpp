@@ -109,17 +109,6 @@ struct ScheduleInfo {
   std::string reproduce;
 };
 
-// A wait of the driver that can never finish in a deterministic run: every worker is idle,
-// no timer is pending, and the awaited work is not done (or the wait lasted max_turns). The
-// message names the seed and the turn. Thrown once per finding: the program may mend the
-// cause (set the promise) and wait again. A scheduler destroyed while a task of it is
-// blocked in such a wait is abandoned (its threads and memory are leaked, as nothing can
-// unwind that task), with a line on stderr.
-class Deadlock : public Error {
- public:
-  using Error::Error;
-};
-
 // Runs `body` on a fresh deterministic scheduler for each seed, with `strategy`, until one
 // run fails (body or the scheduler's shutdown throws) or the seeds or the time budget run
 // out. A failure is printed on stderr with the seed and the line that reproduces it.

@@ -74,4 +74,15 @@ class BrokenPromise : public Error {
   using Error::Error;
 };
 
+// A wait that can never finish in a deterministic run (deterministic.hpp): every worker is
+// idle, no timer is pending, and the awaited work is not done (or the wait lasted
+// max_turns). The message names the seed and the turn. Thrown once per finding: the program may mend the
+// cause (set the promise) and wait again. A scheduler destroyed while a task of it is
+// blocked in such a wait is abandoned (its threads and memory are leaked, as nothing can
+// unwind that task), with a line on stderr.
+class Deadlock : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace vitte

@@ -2,20 +2,13 @@
 
 #include <cstdio>
 
-#include "deterministic/virtual_clock.hpp"
+#include "clock/clock.hpp"
+#include "deterministic/det_worker.hpp"
 #include "scheduler_core.hpp"
 
 namespace vitte::detail {
 
-constinit thread_local const std::atomic<std::int64_t>* tls_vclock = nullptr;
-constinit thread_local const std::int64_t* tls_vcpu = nullptr;
 constinit thread_local DetSim* tls_sim = nullptr;
-
-std::chrono::steady_clock::time_point steady_now() noexcept {
-  if (const auto* c = tls_vclock) [[unlikely]]
-    return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(c->load(std::memory_order_relaxed)));
-  return std::chrono::steady_clock::now();
-}
 
 
 DetSim::DetSim(SchedulerCore& core, const DeterministicOptions& o, unsigned workers)
@@ -282,7 +275,7 @@ bool DetSim::drive_until_gone() {
 
 void DetSim::wait(WaitCounter& c) {
   if (WorkerLocal* w = tls_worker; w != nullptr && w->core == &core_)
-    static_cast<Worker*>(w)->help_wait_det(c);
+    help_wait_deterministic(*static_cast<Worker*>(w), c);
   else
     driver_wait(c);
 }

@@ -25,7 +25,7 @@
 
 #include "graph/graph_state.hpp"
 #include "scheduler_core.hpp"
-#include "trace/trace_clock.hpp"
+#include "clock/clock.hpp"
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/scheduler.hpp"

@@ -1,7 +1,5 @@
 #include "policy/ready_queue.hpp"
 
-#include <time.h>
-
 #include <algorithm>
 
 #include "policy/group_tree.hpp"
@@ -20,13 +18,6 @@ bool later(const Entry& a, const Entry& b) noexcept {
   return a.deadline_ns != b.deadline_ns ? a.deadline_ns > b.deadline_ns : a.seq > b.seq;
 }
 }  // namespace
-
-std::int64_t thread_cpu_ns() noexcept {
-  if (const std::int64_t* v = tls_vcpu) [[unlikely]] return *v;  // a deterministic run: virtual CPU time
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 void ReadyQueue::note_deadline_head() noexcept {
   std::int64_t half = INT64_MAX;

@@ -30,7 +30,7 @@
 #include <mutex>
 #include <vector>
 
-#include "deterministic/virtual_clock.hpp"
+#include "clock/clock.hpp"
 #include "policy/group_node.hpp"
 
 namespace vitte::detail {
@@ -38,20 +38,6 @@ namespace vitte::detail {
 class GroupTree;
 class InjectionQueue;
 class UrgentLane;
-
-inline std::int64_t steady_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-// steady_clock in ns; a deterministic run's virtual clock on its threads (virtual_clock.hpp).
-inline std::int64_t now_ns() noexcept {
-  if (const auto* v = tls_vclock) [[unlikely]] return v->load(std::memory_order_relaxed);
-  return steady_ns();
-}
-// The calling thread's CPU time (what the Fair levels share): time a task spends preempted
-// by other processes, or asleep, is not charged to its group. A system call (about 250 ns
-// measured on the development VM), paid twice per policy task only.
-std::int64_t thread_cpu_ns() noexcept;
 
 class ReadyQueue {
  public:

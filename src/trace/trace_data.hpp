@@ -27,7 +27,7 @@ enum class TraceKind : std::uint8_t {
           // dur = when it was stolen (ticks), name = the victim, arg = the flow id
 };
 
-// 32 bytes: two per cache line. Times in trace ticks (trace_clock.hpp).
+// 32 bytes: two per cache line. Times in trace ticks (clock/clock.hpp).
 struct TraceEvent {
   std::int64_t ts;
   std::int64_t dur;
@@ -96,7 +96,7 @@ struct TraceData {
   unsigned sample_every = 1;
   std::size_t events_per_worker = 0;
   // The clock at start and stop, in steady_clock ns and in trace ticks: ticks map linearly
-  // to ns between them (trace_clock.hpp).
+  // to ns between them (clock/clock.hpp).
   std::int64_t start_ns = 0, stop_ns = 0;
   std::int64_t start_ticks = 0, stop_ticks = 0;
   bool tsc = false;  // ticks are TSC cycles; else they are the ns themselves

@@ -3,7 +3,7 @@
 #include <new>
 #include <thread>
 
-#include "trace/trace_clock.hpp"
+#include "clock/clock.hpp"
 
 namespace vitte::detail {
 

@@ -75,7 +75,7 @@ class TraceRecorder {
   void label_task(std::string_view name) noexcept;
   // Graph tasks are recorded inside sampled task slices only.
   bool in_sampled_task() const noexcept { return open_ != nullptr && open_->sampled; }
-  // Times in trace ticks (trace_clock.hpp).
+  // Times in trace ticks (clock/clock.hpp).
   void graph_task(std::int64_t start, std::string_view name, std::uint32_t index) noexcept;
   void parked(std::int64_t start, std::int64_t end) noexcept;
   void woken(std::int64_t at) noexcept;

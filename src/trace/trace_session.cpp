@@ -7,7 +7,7 @@
 #include <string>
 
 #include "scheduler_core.hpp"
-#include "trace/trace_clock.hpp"
+#include "clock/clock.hpp"
 #include "vitte/scheduler.hpp"
 
 namespace vitte {

@@ -1,11 +1,22 @@
-// Worker: one thread of an arena, and the loop it runs.
+// Worker: one thread of an arena, and the one loop it runs (worker/loop.hpp).
 //
-//   loop:  when the node's hint is up: its urgent lane, then its ReadyQueue's preferred work
-//          (deadlines, High) -> own deque (LIFO) -> own node's urgent lane -> own node's
-//          injection queue and ReadyQueue (alternating) -> steal levels within the node ->
-//          the node's Low work -> remote levels, nearest first (their injection queues and
-//          ReadyQueues too, after a longer patience)
-//          -> spin a bounded number of rounds -> park until woken.
+//   loop:  find work -> run it -> (found nothing) the driver's idle step,
+//          until what the loop waits for: shutdown (the worker's own loop) or a counter
+//          (a wait inside a task: TaskGroup::wait, Future::get on a worker).
+//   search (worker/search.cpp): when the node's hint is up: its urgent lane, then its
+//          ReadyQueue's preferred work (deadlines, High) -> own deque (LIFO) -> own node's
+//          urgent lane -> own node's injection queue and ReadyQueue (alternating) -> steal
+//          levels within the node -> the node's Low work -> remote levels, nearest first
+//          (their injection queues and ReadyQueues too, after a longer patience).
+//   idle step: real runs spin a bounded number of rounds, then park until woken
+//          (worker/parking.cpp); a deterministic run ends its turn instead
+//          (deterministic/det_worker.cpp). The loop itself has no deterministic branch.
+//   run (worker/running.cpp): the plain path executes the frame; policy work and watched
+//          workers (a trace, event counters, a deterministic run's clock) take the cold side.
+//
+// Files: worker.cpp (the thread: start, pinning, its body), hot_path.hpp (the inline search
+// and run of fork-join work), loop.hpp (the loop), search.cpp, running.cpp, parking.cpp,
+// waiting.cpp (waits inside tasks, isolation regions, wait_for).
 //
 // The hot part (deque, pool, counters) is WorkerLocal, visible to inline code; this class
 // adds the thread, the steal plan and the sleep protocol. See docs/design.md for the
@@ -15,6 +26,7 @@
 #pragma once
 
 #include <array>
+#include <utility>
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -37,8 +49,6 @@ struct WorkerInfo;
 }
 
 namespace vitte::detail {
-
-class DetSim;
 
 class Worker : public WorkerLocal {
  public:
@@ -70,16 +80,31 @@ class Worker : public WorkerLocal {
   int os_cpu() const noexcept { return slot_.os_cpu; }
 
   // Runs other tasks until `c` finishes (TaskGroup::wait, Future::get on a worker);
-  // inside an isolation region, only that region's tasks.
+  // inside an isolation region, only that region's tasks. Real runs; a deterministic run's
+  // waits go through its driver (deterministic/det_worker.hpp).
   void help_wait(WaitCounter& c);
-  // The same in a deterministic run (deterministic/sim.hpp): a turn per task run, and a
-  // waiting turn whenever nothing is found.
-  void help_wait_det(WaitCounter& c);
+
+  // The one scheduling loop (worker/loop.hpp): finds work and runs it until `goal` is met
+  // (UntilStopped, UntilDone); `driver` decides what follows a task and what a round that
+  // found nothing does (Parks here, the deterministic run's Turns). Instantiated where a
+  // driver lives: worker.cpp and waiting.cpp (Parks), deterministic/det_worker.cpp.
+  template <class Goal, class Driver>
+  void loop(Goal goal, Driver driver);
+  // A loop's rounds that found nothing in a row (they widen the search: kRemotePatience),
+  // and whether its wait's counter is armed to wake it (WaitCounter I3).
+  struct Rounds {
+    unsigned failed = 0;
+    bool armed = false;
+  };
+  // The real idle step (worker/parking.cpp): searching, a bounded spin, then park.
+  void rest(Rounds& r, WaitCounter* joining, bool isolated);
   // The task just run only handed its work to another node (a coroutine resuming there, a
   // graph task placed there): in a deterministic run that turn made progress for others but
   // not for this worker, which must not win the next turn by it (DetSim::turn_handed_back).
-  // `node`: the arena node the work went to. Read (and cleared) by main_det only.
+  // `node`: the arena node the work went to. Read (and cleared) by the deterministic
+  // driver's take_handed_back().
   void handed_back(unsigned node) noexcept { handed_back_to_ = static_cast<int>(node); }
+  int take_handed_back() noexcept { return std::exchange(handed_back_to_, -1); }
   // Lets a thread stuck in an abandoned deterministic run go (SchedulerCore::abandon).
   void detach() noexcept;
 
@@ -126,11 +151,6 @@ class Worker : public WorkerLocal {
   };
 
   void main();
-  // The loop of a deterministic run: one search (and the task it found) per turn.
-  void main_det(const WorkerInfo& info);
-  // Ends the turn of a deterministic run after a task ran (a hand-back, or progress);
-  // `waiting`: the wait this worker is in, or null.
-  void end_det_turn(DetSim& d, const WaitCounter* waiting);
   TaskFrame* find_work(unsigned failed_rounds);
   TaskFrame* find_own(unsigned failed_rounds);  // own deque, then find_queued
   [[gnu::cold, gnu::noinline]] TaskFrame* find_work_urgent(unsigned failed_rounds);
@@ -149,6 +169,8 @@ class Worker : public WorkerLocal {
     execute<false>(f, nullptr);
   }
   [[gnu::cold, gnu::noinline]] void run_watched(TaskFrame* f) noexcept;
+  // Observers after a task's closure returned (running.cpp).
+  void observe_ran() noexcept;
   // `span`: the task's trace span, closed before the task's counter is told (so that a
   // joiner that saw the task finish, then stopped the trace, finds its slice); null: none.
   [[gnu::cold, gnu::noinline]] void run_policy(TaskFrame* f, TaskSpan* span) noexcept;
@@ -170,6 +192,8 @@ class Worker : public WorkerLocal {
   void execute(TaskFrame* f, TaskSpan* span) noexcept;
   [[gnu::cold, gnu::noinline]] void execute_rare(TaskFrame* f, TaskSpan* span) noexcept;
   void park(WaitCounter* joining, bool& armed, bool isolated);
+  // Shutdown has begun and no queue holds work: the worker's own loop ends (parking.cpp).
+  bool drained() const;
   void backoff(unsigned round);
   void start_searching() noexcept;
   void found_work() noexcept;     // leaves the searching state, may wake a successor

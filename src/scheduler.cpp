@@ -12,6 +12,7 @@
 #include "memory/free_memory.hpp"
 #include "metrics/queue_sampler.hpp"
 #include "scheduler_core.hpp"
+#include "vitte/detail/route.hpp"
 #include "vitte/task_group.hpp"
 
 namespace vitte {
@@ -120,48 +121,11 @@ unsigned SchedulerCore::arena_for(int node) noexcept {
   return node < 0 ? home_node() : arena_of[static_cast<unsigned>(node)];
 }
 
-void SchedulerCore::inject_external(TaskFrame* f, int node) {
-  const unsigned n = arena_for(node);
-  if (arena_policy != Policy::Fifo) [[unlikely]] {  // the arena's level orders external work
-    PolicyBinding b;
-    b.group = groups->root();
-    queue_policy(f, b, n, /*ext=*/true);
-    return;
-  }
-  InjectionQueue& q = *inject_queues[n];
-  // The submission time, for its submit-to-start latency (NodeMetrics::submit_latency).
-  const std::int64_t queued_ns = clock_ns();
-  if (q.bounded()) {
-    admit_external(n);
-    try {
-      q.push_admitted(f, queued_ns);
-    } catch (...) {
-      q.unadmit();
-      throw;
-    }
-  } else {
-    q.push(f, queued_ns);
-  }
-  wake_for_injection(n);
-}
-
 void SchedulerCore::admit_external(unsigned n) {
   InjectionQueue& q = *inject_queues[n];
   if (!q.admit(opts.on_backlog_full == Options::BacklogFullAction::Block))
     throw BacklogFull("node " + std::to_string(n) + "'s backlog is full (" + std::to_string(q.bound()) +
                       " tasks queued, Options::max_backlog); the task was not queued");
-}
-
-void SchedulerCore::inject(TaskFrame* f, int node) {
-  const unsigned n = arena_for(node);
-  inject_queues[n]->push(f);
-  wake_for_injection(n);
-}
-
-void SchedulerCore::inject_urgent(TaskFrame* f, int node) {
-  const unsigned n = arena_for(node);
-  urgent_queues[n]->push(f);
-  wake_for_injection(n);
 }
 
 void SchedulerCore::wake_for_injection(unsigned n) {
@@ -302,19 +266,6 @@ std::exception_ptr SchedulerCore::shutdown(std::uint64_t* others) noexcept {
   return e;
 }
 
-namespace {
-// Keeps a submission bracketed even when the push throws (std::bad_alloc).
-struct ExternalSubmission {
-  explicit ExternalSubmission(SchedulerCore* c) : core(c) {
-    if (!core->begin_external())
-      throw UsageError("submission after the scheduler began shutting down; the task was not queued");
-  }
-  ~ExternalSubmission() { core->end_external(); }
-  SchedulerCore* core;
-};
-
-}  // namespace
-
 // An error nobody will rethrow is written to stderr rather than lost.
 void report_unjoined(std::exception_ptr e, std::uint64_t others, const char* what_happened) noexcept {
   if (!e) return;
@@ -362,8 +313,7 @@ void note_external_boxed(SchedulerCore* core) noexcept {
 void submit_external(SchedulerCore* core, std::uint64_t live, TaskFrame* f, int node, const char* what) {
   check_alive(live, what);
   core->check_not_inherited(what);
-  ExternalSubmission guard(core);
-  core->inject_external(f, node);
+  route_slow(core, nullptr, f, Route{.source = Source::Submission, .node = node});
 }
 
 }  // namespace detail
@@ -425,13 +375,12 @@ void Scheduler::shutdown() {
 
 void Scheduler::submit(Task&& t) {
   if (!t) throw UsageError("submit() of an empty Task (moved from, or already submitted)");
-  detail::WorkerLocal* w = detail::tls_worker;
-  if (w != nullptr && w->core == core_.get()) {
+  if (detail::WorkerLocal* w = detail::own_worker(core_.get())) {
     if (t.boxed_off_worker_) [[unlikely]] detail::note_external_boxed(core_.get());
     detail::TaskFrame* f = t.release();
     f->counter = &core_->detached;
     core_->detached.add(w);
-    detail::push_local(w, f);
+    detail::route(core_.get(), w, f);
     return;
   }
   submit_to(std::move(t), -1);
@@ -448,19 +397,14 @@ void Scheduler::submit_node(Task&& t, long long node) {
 void Scheduler::submit_to(Task&& t, int node) {
   if (!t) throw UsageError("submit() of an empty Task (moved from, or already submitted)");
   core_->check_not_inherited("submit()");
-  const bool from_own_worker = detail::tls_worker != nullptr && detail::tls_worker->core == core_.get();
-  std::optional<detail::ExternalSubmission> guard;
-  if (!from_own_worker) guard.emplace(core_.get());  // throws once shutdown began; t is kept
-  detail::TaskFrame* f = t.frame_;  // still t's until it is queued (BacklogFull leaves it there)
+  detail::WorkerLocal* w = detail::own_worker(core_.get());
+  detail::TaskFrame* f = t.frame_;  // still t's until it is queued (a refusal leaves it there)
   f->counter = &core_->detached;
-  core_->detached.add(nullptr);
+  core_->detached.add(w);
   try {
-    if (from_own_worker)
-      core_->inject(f, node);
-    else
-      core_->inject_external(f, node);
+    detail::route(core_.get(), w, f, detail::Route{.lane = detail::Lane::Fifo, .source = detail::Source::Submission, .node = node});
   } catch (...) {
-    core_->detached.done(nullptr);
+    core_->detached.done(w);
     throw;
   }
   if (t.boxed_off_worker_) detail::note_external_boxed(core_.get());

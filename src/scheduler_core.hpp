@@ -24,7 +24,7 @@
 #include "scheduler_checks.hpp"
 #include "timer/timer_service.hpp"
 #include "trace/trace_data.hpp"
-#include "vitte/detail/policy_binding.hpp"
+#include "vitte/detail/bound_options.hpp"
 #include "vitte/detail/wait_counter.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/scheduler.hpp"
@@ -50,28 +50,16 @@ class SchedulerCore {
   SchedulerCore(Scheduler* owner, CheckedOptions checked);
   ~SchedulerCore();
 
-  // Queues a frame on a node's injection queue (node < 0: the caller's node). Wakes a
-  // sleeper of that node if there is one (from a thread that is not a worker: preferably
-  // the one bound to the caller's CPU), else any sleeper if nobody is searching. Never
-  // bounded: for work queued by the workers themselves.
-  void inject(TaskFrame* f, int node);
-  // The same for a thread that is not one of our workers: in bounded mode it first takes
-  // a slot in the node's backlog (waits, or throws BacklogFull and leaves f to the caller).
-  void inject_external(TaskFrame* f, int node);
   // Bounded mode: takes a slot in node n's backlog for an external submission (waits for
-  // one, or throws BacklogFull, as Options::on_backlog_full says).
+  // one, or throws BacklogFull, as Options::on_backlog_full says). The route's (route.hpp).
   void admit_external(unsigned n);
-  // Queues a frame as policy work (policy/submit.cpp): `ext` when the caller is not one of
-  // our workers (it holds an external bracket); admits a backlog slot first in bounded
-  // mode. Wakes a worker of the node.
-  // `deadline_at_ns` > 0 overrides b's relative deadline with an absolute one (a timer's
-  // run: its tick plus TimerOptions::deadline).
-  void queue_policy(TaskFrame* f, const PolicyBinding& b, unsigned node, bool ext, std::int64_t deadline_at_ns = 0);
+  // Queues a frame as policy work on node n's ReadyQueue (policy/submit.cpp), for the route:
+  // `ext` when the caller is not one of our workers (admitted by the route; in bounded mode
+  // this takes a backlog slot). Wakes a worker of the node. `deadline_at_ns` > 0 overrides
+  // b's relative deadline with an absolute one (a timer's run: its tick plus its deadline).
+  void queue_policy(TaskFrame* f, const BoundOptions& b, unsigned n, bool ext, std::int64_t deadline_at_ns = 0);
   // After a deadline task finished late: the handler (Options::on_deadline_miss).
   void deadline_missed(const Entry& e, std::int64_t end_ns, unsigned node) noexcept;
-  // Queues a frame on a node's urgent lane (resume.hpp, Lane::Urgent): workers take it
-  // before their node's injection queue. Never bounded.
-  void inject_urgent(TaskFrame* f, int node);
   // After a push to node n's injection queue: the Dekker half that pairs with park.
   void wake_for_injection(unsigned n);
   // The arena node that work for `node` goes to (node < 0: the caller's node).

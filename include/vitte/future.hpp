@@ -70,6 +70,7 @@
 
 #include "vitte/detail/future_core.hpp"
 #include "vitte/detail/liveness.hpp"
+#include "vitte/detail/route.hpp"
 #include "vitte/detail/wait_counter.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/error.hpp"
@@ -311,7 +312,7 @@ void queue_continuation(SchedulerCore* core, std::uint64_t live, C&& task, std::
     return;
   }
   w->detached->add(w);  // before the push that publishes the frame
-  push_local(w, f);
+  route(w->core, w, f);
 }
 
 // The closure of a continuation's task: calls S::run_task(self) once, then runs the

@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "vitte/detail/route.hpp"
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/error.hpp"
@@ -90,7 +91,7 @@ void spawn(F&& fn) {
   detail::TaskFrame* f = detail::pack(w, std::forward<F>(fn));
   f->counter = w->detached;
   w->detached->add(w);
-  detail::push_local(w, f);
+  detail::route(w->core, w, f);
 }
 
 }  // namespace vitte

@@ -23,7 +23,8 @@
 #include <memory>
 #include <utility>
 
-#include "vitte/detail/policy_binding.hpp"
+#include "vitte/detail/bound_options.hpp"
+#include "vitte/detail/route.hpp"
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/detail/wait_counter.hpp"
 #include "vitte/detail/worker_local.hpp"
@@ -41,7 +42,7 @@ class TaskGroup {
       : core_(detail::core_of(sched)), live_(detail::live_of(core_)), counter_(/*cancel_on_error=*/true, owner_if_local(core_)) {}
   // Binds to `sched` with scheduling options (policy.hpp): every run() then queues policy
   // work at opts.group's level, with its priority and deadline (relative to each run()),
-  // even from a worker. UsageError for options that would not apply (bind_policy).
+  // even from a worker. UsageError for options that would not apply (bind_options).
   TaskGroup(Scheduler& sched, const TaskOptions& opts);
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
@@ -58,7 +59,7 @@ class TaskGroup {
     if (policy_ != nullptr) [[unlikely]] {
       run_policy(f, local ? w : nullptr);
     } else if (local) {
-      detail::push_local(w, f);
+      detail::route(core_, w, f);
       return;
     } else {
       try {
@@ -104,7 +105,7 @@ class TaskGroup {
   // Made on one of core_'s workers, the group counts that worker's spawns and completions
   // in plain fields (no atomic RMW); see WaitCounter.
   detail::WaitCounter counter_;
-  std::unique_ptr<detail::PolicyBinding> policy_;  // null: plain fork-join
+  std::unique_ptr<detail::BoundOptions> policy_;  // null: plain fork-join
 };
 
 }  // namespace vitte

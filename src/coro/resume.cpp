@@ -1,4 +1,5 @@
-// resume_later(): the one way a continuation gets back onto the workers (resume.hpp).
+// resume_later(): how a suspended coroutine gets back onto the workers (resume.hpp), through
+// the one route (route.hpp).
 #include "vitte/detail/resume.hpp"
 
 #include "scheduler_core.hpp"
@@ -46,18 +47,18 @@ TaskFrame* frame_for(SchedulerCore* core, WorkerLocal* w, Fn fn, std::uint64_t r
 }  // namespace
 
 void resume_later(SchedulerCore* core, std::coroutine_handle<> h, Lane lane, int node, std::uint64_t region) {
-  WorkerLocal* w = tls_worker;
-  if (w != nullptr && w->core != core) w = nullptr;  // another scheduler's worker: external
+  WorkerLocal* w = own_worker(core);  // another scheduler's worker: as any other thread
   if (lane == Lane::Urgent) {
-    core->inject_urgent(frame_for(core, w, ResumeFn{h}, region), node < 0 && w != nullptr ? static_cast<int>(w->node) : node);
+    route(core, w, frame_for(core, w, ResumeFn{h}, region), Route{.lane = Lane::Urgent, .source = Source::Resumption, .node = node});
     return;
   }
   const unsigned target = w != nullptr && node < 0 ? w->node : core->arena_for(node);
   if (lane == Lane::Local && w != nullptr && target == w->node) {
-    push_local(w, frame_for(core, w, ResumeFn{h}, region));
+    route(core, w, frame_for(core, w, ResumeFn{h}, region));
     return;
   }
-  core->inject(frame_for(core, w, NodeResume{h, target}, region), static_cast<int>(target));
+  route(core, w, frame_for(core, w, NodeResume{h, target}, region),
+        Route{.lane = Lane::Fifo, .source = Source::Resumption, .node = static_cast<int>(target)});
 }
 
 }  // namespace vitte::detail

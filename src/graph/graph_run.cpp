@@ -25,6 +25,7 @@
 
 #include "graph/graph_state.hpp"
 #include "scheduler_core.hpp"
+#include "vitte/detail/route.hpp"
 #include "clock/clock.hpp"
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/detail/worker_local.hpp"
@@ -63,9 +64,9 @@ void spawn(GraphState* gs, GraphNode* n, WorkerLocal* w) noexcept {
   f->counter = &gs->counter;
   gs->counter.add(w);  // before the push that publishes the frame (G5)
   if (placed_here(gs, n, w))
-    push_local(w, f);
+    route(gs->core, w, f);
   else
-    gs->core->inject(f, n->affinity);
+    route(gs->core, w, f, Route{.lane = Lane::Fifo, .source = Source::Spawn, .node = n->affinity});
 }
 
 // Releases n's successors: the first ready one that may run here goes to `next` (if
@@ -211,7 +212,7 @@ void start_run(GraphState* gs) {
   f->counter = &gs->counter;
   gs->counter.add(local ? w : nullptr);
   if (local) {
-    push_local(w, f);
+    route(core, w, f);
     return;
   }
   try {

@@ -6,6 +6,7 @@
 
 #include "scheduler_checks.hpp"
 #include "scheduler_core.hpp"
+#include "vitte/detail/route.hpp"
 #include "vitte/error.hpp"
 #include "vitte/scheduler.hpp"
 #include "vitte/task_group.hpp"
@@ -53,41 +54,7 @@ Policy Group::policy() const noexcept { return node_ != nullptr ? node_->policy 
 
 namespace detail {
 
-namespace {
-std::string level_name(const GroupNode& g) {
-  return g.is_root() ? std::string("the arena") : g.name.empty() ? std::string("an anonymous group")
-                                                                 : "group \"" + g.name + "\"";
-}
-}  // namespace
-
-PolicyBinding bind_policy(SchedulerCore* core, const TaskOptions& o, const char* what) {
-  PolicyBinding b;
-  const std::shared_ptr<GroupNode>& g = PolicyAccess::node(o.group);
-  if (g != nullptr && g->tree() != core->groups.get())
-    throw UsageError(std::string(what) + ": group \"" + g->name + "\" belongs to another scheduler");
-  b.group = g != nullptr ? g : core->groups->root();
-  if (static_cast<unsigned>(o.priority) > static_cast<unsigned>(Priority::High))
-    throw UsageError(std::string(what) + ": priority " + std::to_string(static_cast<unsigned>(o.priority)) +
-                     " is not a Priority");
-  if (o.priority != Priority::Normal && b.group->policy != Policy::Priority)
-    throw UsageError(std::string(what) + ": priority " + to_string(o.priority) + " would not apply: " +
-                     level_name(*b.group) + " has policy " + to_string(b.group->policy) +
-                     " (priorities order a \"priority\" level)");
-  if (o.deadline.count() < 0)
-    throw UsageError(std::string(what) + ": deadline = " + std::to_string(o.deadline.count()) +
-                     " ns; a deadline is positive (0: none)");
-  if (o.node >= 0 && static_cast<std::size_t>(o.node) >= core->topo.nodes().size())
-    throw UsageError(std::string(what) + ": node " + std::to_string(o.node) + ", but the topology has " +
-                     std::to_string(core->topo.nodes().size()) + " nodes");
-  if (o.node < -1) throw UsageError(std::string(what) + ": node " + std::to_string(o.node) + " (-1: the caller's)");
-  b.priority = o.priority;
-  b.deadline_ns = o.deadline.count();
-  b.node = o.node;
-  b.hinted = b.deadline_ns != 0 || (b.priority == Priority::High && b.group->priority_path);
-  return b;
-}
-
-void SchedulerCore::queue_policy(TaskFrame* f, const PolicyBinding& b, unsigned n, bool ext,
+void SchedulerCore::queue_policy(TaskFrame* f, const BoundOptions& b, unsigned n, bool ext,
                                  std::int64_t deadline_at_ns) {
   Entry e;
   e.frame = f;
@@ -115,24 +82,6 @@ void SchedulerCore::queue_policy(TaskFrame* f, const PolicyBinding& b, unsigned 
   wake_for_injection(n);
 }
 
-void submit_policy(SchedulerCore* core, TaskFrame* f, const PolicyBinding& b) {
-  WorkerLocal* w = tls_worker;
-  if (w != nullptr && w->core == core) {
-    core->queue_policy(f, b, b.node >= 0 ? core->arena_for(b.node) : w->node, /*ext=*/false);
-    return;
-  }
-  core->check_not_inherited("submitting policy work");
-  if (!core->begin_external())
-    throw UsageError("submission after the scheduler began shutting down; the task was not queued");
-  try {
-    core->queue_policy(f, b, core->arena_for(b.node), /*ext=*/true);
-  } catch (...) {
-    core->end_external();
-    throw;
-  }
-  core->end_external();
-}
-
 void SchedulerCore::deadline_missed(const Entry& e, std::int64_t end_ns, unsigned node) noexcept {
   if (!opts.on_deadline_miss) return;
   try {
@@ -153,16 +102,15 @@ void SchedulerCore::deadline_missed(const Entry& e, std::int64_t end_ns, unsigne
 
 void Scheduler::submit(Task&& t, const TaskOptions& opts) {
   if (!t) throw UsageError("submit() of an empty Task (moved from, or already submitted)");
-  const detail::PolicyBinding b = detail::bind_policy(core_.get(), opts, "submit(task, options)");
-  detail::WorkerLocal* w = detail::tls_worker;
-  const bool own = w != nullptr && w->core == core_.get();
+  const detail::BoundOptions b = detail::bind_options(core_.get(), opts, "submit(task, options)");
+  detail::WorkerLocal* w = detail::own_worker(core_.get());
   detail::TaskFrame* f = t.frame_;  // still t's until it is queued
   f->counter = &core_->detached;
-  core_->detached.add(own ? w : nullptr);
+  core_->detached.add(w);
   try {
-    detail::submit_policy(core_.get(), f, b);
+    detail::route(core_.get(), w, f, detail::Route{.opts = &b, .source = detail::Source::Submission});
   } catch (...) {
-    core_->detached.done(own ? w : nullptr);
+    core_->detached.done(w);
     throw;
   }
   if (t.boxed_off_worker_) detail::note_external_boxed(core_.get());
@@ -188,12 +136,12 @@ TaskGroup::TaskGroup(Scheduler& sched, const TaskOptions& opts)
     : core_(detail::core_of(sched)),
       live_(detail::live_of(core_)),
       counter_(/*cancel_on_error=*/true, owner_if_local(core_)),
-      policy_(std::make_unique<detail::PolicyBinding>(detail::bind_policy(core_, opts, "TaskGroup(sched, options)"))) {}
+      policy_(std::make_unique<detail::BoundOptions>(detail::bind_options(core_, opts, "TaskGroup(sched, options)"))) {}
 
 void TaskGroup::run_policy(detail::TaskFrame* f, detail::WorkerLocal* w) {
   try {
     if (w == nullptr) detail::check_alive(live_, "TaskGroup::run()");
-    detail::submit_policy(core_, f, *policy_);
+    detail::route(core_, w, f, detail::Route{.opts = policy_.get(), .source = detail::Source::Submission});
   } catch (...) {
     f->op(f, detail::FrameOp::Discard);
     w != nullptr ? w->pool.put(f) : detail::delete_frame(f);

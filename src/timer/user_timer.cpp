@@ -37,6 +37,7 @@
 #include "memory/free_memory.hpp"
 #include "scheduler_core.hpp"
 #include "vitte/detail/clock.hpp"
+#include "vitte/detail/route.hpp"
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/scheduler.hpp"
 #include "vitte/timer.hpp"
@@ -204,17 +205,18 @@ void fire_user_timer(TimerEntry* e, TimerEvent ev) noexcept {
     f->counter = &core->detached;
     if (!one_shot) core->detached.add(nullptr);  // U4: this run
     try {
+      const int node = static_cast<int>(t->entry.node);
       if (t->run_deadline_ns != 0) {  // deadline work: by earliest deadline (policy.hpp)
-        PolicyBinding b;
+        BoundOptions b;
         b.group = core->groups->root();
         b.deadline_ns = t->run_deadline_ns;
         b.hinted = true;
         // relaxed: written before the timer was armed (set_deadline); saturates like it.
         const std::int64_t tick = t->deadline_ns.load(std::memory_order_relaxed);
         const std::int64_t due = tick > INT64_MAX - t->run_deadline_ns ? INT64_MAX : tick + t->run_deadline_ns;
-        core->queue_policy(f, b, core->arena_for(static_cast<int>(t->entry.node)), /*ext=*/false, due);
+        route(core, nullptr, f, Route{.opts = &b, .source = Source::Timer, .node = node, .due_ns = due});
       } else {
-        core->inject_urgent(f, static_cast<int>(t->entry.node));
+        route(core, nullptr, f, Route{.lane = Lane::Urgent, .source = Source::Timer, .node = node});
       }
     } catch (...) {
       if (!one_shot) core->detached.done(nullptr);

@@ -9,6 +9,7 @@
 #include "deterministic/sim.hpp"
 #include "scheduler_core.hpp"
 #include "vitte/detail/future_core.hpp"
+#include "vitte/detail/route.hpp"
 #include "worker/loop.hpp"
 
 namespace vitte::detail {
@@ -40,8 +41,10 @@ TaskFrame* Worker::find_work_isolated(WaitCounter& c, unsigned failed_rounds) {
   // What the node's queues hold once this scan is over, had nobody else pushed or popped
   // meanwhile: the sleep that may follow compares against it (isolated_seen_, park).
   std::int64_t expect = static_cast<std::int64_t>(queued_on_node());
+  const Route requeue{.lane = Lane::Fifo, .source = Source::Requeue, .node = static_cast<int>(node)};
+  const Route requeue_urgent{.lane = Lane::Urgent, .source = Source::Requeue, .node = static_cast<int>(node)};
   auto back_to_node = [&](TaskFrame* f) {
-    core_.inject(f, static_cast<int>(node));
+    route_slow(&core_, this, f, requeue);
     ++expect;
   };
   while (TaskFrame* f = deque.pop()) {
@@ -57,13 +60,13 @@ TaskFrame* Worker::find_work_isolated(WaitCounter& c, unsigned failed_rounds) {
       counters.injected_taken.bump();
       return f;
     }
-    core_.inject_urgent(f, static_cast<int>(node));  // popped and pushed back: expect unchanged
+    route_slow(&core_, this, f, requeue_urgent);  // popped and pushed back: expect unchanged
   }
   for (std::size_t n = own_inject_->size_hint() + 1; n > 0; --n) {
     TaskFrame* f = own_inject_->try_pop();
     if (f == nullptr) break;
     if (belongs(f, c)) return f;
-    core_.inject(f, static_cast<int>(node));  // back to the tail; expect unchanged
+    route_slow(&core_, this, f, requeue);  // back to the tail; expect unchanged
   }
   // Its own policy work, on any node (a group's options may name another node): found by
   // matching, so foreign entries keep their place for the other workers.

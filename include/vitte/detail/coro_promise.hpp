@@ -113,7 +113,7 @@ inline void push_resume(WorkerLocal* w, std::coroutine_handle<> h) {
   TaskFrame* f = pack(w, ResumeFn{h});
   f->counter = &w->untracked;
   w->untracked.add(w);
-  push_local(w, f);
+  route(w->core, w, f);
 }
 // A forked child: the same, minus the untracked counter's add. Nobody waits on that
 // counter and it has an owner (no I1 check), so the completion of a frame that runs
@@ -328,7 +328,7 @@ inline std::exception_ptr JoinScope::take_error() noexcept {
 inline void push_fork(WorkerLocal* w, std::coroutine_handle<> h, PromiseBase* child) {
   TaskFrame* f = pack(w, ForkFn{h, child});
   f->counter = &w->untracked;
-  push_local(w, f);
+  route(w->core, w, f);
 }
 
 // The stop token of a vitte::task awaiting through `h`, or null for other coroutines.

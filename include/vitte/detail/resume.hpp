@@ -1,9 +1,9 @@
 // Resumption: how a suspended coroutine (or any continuation) gets back onto the workers.
 //
 // Every suspension point of the async model ends in one call: resume_later(core, h, lane,
-// node, region) packs `h.resume()` into an ordinary TaskFrame and queues it. Nothing else decides
-// where continuations run, so a policy, a trace or a deterministic mode has one seam to
-// reach them all.
+// node, region) packs `h.resume()` into an ordinary TaskFrame and hands it to the one route
+// (route.hpp) as a Resumption. Forked children and fork-join resumptions on the worker's
+// own deque (push_fork, push_resume in coro_promise.hpp) take the route's inline line.
 //
 // Lanes:
 //   Local   the calling worker's own deque (LIFO): runs next on this worker unless
@@ -31,6 +31,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <utility>
+
+#include "vitte/detail/route.hpp"
 
 namespace vitte::detail {
 
@@ -77,8 +79,6 @@ inline void run_coroutine(std::coroutine_handle<> h) noexcept {
 }
 
 class SchedulerCore;
-
-enum class Lane : unsigned char { Local, Fifo, Urgent };
 
 // The closure of a resumption frame. A coroutine keeps its own errors in its promise, so
 // resuming never throws.

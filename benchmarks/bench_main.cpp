@@ -261,7 +261,7 @@ WakeSample wake_once(Runtime r, int threads, std::atomic<int>& started_seq, int 
     case Runtime::Vitte: {
       vitte::Scheduler& s = bench::vitte_scheduler(threads);
       w.t0 = std::chrono::steady_clock::now();
-      s.submit(vitte::Task::spawn([&w] { w.t1 = std::chrono::steady_clock::now(); }));
+      s.submit(vitte::Task([&w] { w.t1 = std::chrono::steady_clock::now(); }));
       s.join_all();
       break;
     }

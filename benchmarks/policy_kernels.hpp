@@ -134,7 +134,7 @@ class PrioRig {
       };
       ++queued_;
       if (sched_)
-        sched_->submit(vitte::Task::spawn(low), {.priority = vitte::Priority::Low});
+        sched_->submit(vitte::Task(low), {.priority = vitte::Priority::Low});
       else
         low_->enqueue(low);
     }
@@ -144,7 +144,7 @@ class PrioRig {
     auto sample = std::make_shared<TimerSample>();  // outlives a probe that starts late
     const auto t0 = PolicyClock::now();
     if (sched_)
-      sched_->submit(vitte::Task::spawn([sample] { sample->fire(); }), {.priority = vitte::Priority::High});
+      sched_->submit(vitte::Task([sample] { sample->fire(); }), {.priority = vitte::Priority::High});
     else
       high_->enqueue([sample] { sample->fire(); });
     if (!sample->wait(std::chrono::seconds(5))) return false;
@@ -226,7 +226,7 @@ struct FairLeaf {
 
 // Endless tasks of 200 µs in group `g`: each queues its successor until `stop`.
 inline void fair_feed(vitte::Scheduler& s, const vitte::Group& g, const std::atomic<bool>& stop) {
-  s.submit(vitte::Task::spawn([&s, g, &stop] {
+  s.submit(vitte::Task([&s, g, &stop] {
              busy_for(std::chrono::microseconds(200));
              if (!stop.load(std::memory_order_relaxed)) fair_feed(s, g, stop);
            }),
@@ -303,10 +303,10 @@ inline void edf_bench(benchmark::State& st, bool with_deadlines, std::atomic<boo
       const std::atomic<bool>& stop;
       void operator()() const {
         busy_for(milliseconds(1));
-        if (!stop.load(std::memory_order_relaxed)) s.submit(vitte::Task::spawn(*this), 0u);
+        if (!stop.load(std::memory_order_relaxed)) s.submit(vitte::Task(*this), {.node = 0});
       }
     };
-    for (int i = 0; i < kBackground; ++i) s.submit(vitte::Task::spawn(Background{s, stop}), 0u);
+    for (int i = 0; i < kBackground; ++i) s.submit(vitte::Task(Background{s, stop}), {.node = 0});
     const auto t0 = PolicyClock::now();
     std::vector<vitte::Timer> ticks;
     for (int k = 0; k < kPeriodic; ++k)
@@ -321,9 +321,9 @@ inline void edf_bench(benchmark::State& st, bool with_deadlines, std::atomic<boo
           }
         };
         if (with_deadlines)
-          s.submit(vitte::Task::spawn(job), {.deadline = kDeadline});
+          s.submit(vitte::Task(job), {.deadline = kDeadline});
         else
-          s.submit(vitte::Task::spawn(job), 0u);
+          s.submit(vitte::Task(job), {.node = 0});
       }));
     std::this_thread::sleep_for(kLength);
     for (vitte::Timer& t : ticks) t.cancel();

@@ -78,7 +78,7 @@ class TimerLoad {
     live_ = 2 * threads;
     for (int i = 0; i < 2 * threads; ++i) {
       if (r_ == TimerRuntime::Vitte)
-        vitte_scheduler(threads).submit(vitte::Task::spawn([this] { vitte_step(); }));
+        vitte_scheduler(threads).submit(vitte::Task([this] { vitte_step(); }));
       else
         asio::post(asio_pool(threads).ctx, [this] { asio_step(); });
     }

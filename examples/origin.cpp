@@ -7,7 +7,7 @@
 
 int main() {
   vitte::Scheduler sched(4);
-  auto task = vitte::Task::spawn([] {
+  auto task = vitte::Task([] {
     std::printf("task on thread %zu\n", std::hash<std::thread::id>{}(std::this_thread::get_id()));
   });
   sched.submit(std::move(task));

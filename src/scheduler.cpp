@@ -306,6 +306,10 @@ SchedulerCore::~SchedulerCore() {
 
 SchedulerCore* core_of(Scheduler& s) noexcept { return s.core_.get(); }
 
+void throw_spawn_outside_worker() {
+  throw UsageError("vitte::spawn() called outside a worker thread; use Scheduler::submit()");
+}
+
 void note_external_boxed(SchedulerCore* core) noexcept {
   core->external_boxed.fetch_add(1, std::memory_order_relaxed);  // statistics
 }
@@ -383,26 +387,26 @@ void Scheduler::submit(Task&& t) {
     detail::route(core_.get(), w, f);
     return;
   }
-  submit_to(std::move(t), -1);
+  submit_routed(t, detail::Route{.lane = detail::Lane::Fifo, .source = detail::Source::Submission});
 }
 
-void Scheduler::submit_node(Task&& t, long long node) {
-  if (node < 0 || static_cast<unsigned long long>(node) >= core_->topo.nodes().size())
-    throw UsageError("submit() to node " + std::to_string(node) + ", but the topology has " +
-                     std::to_string(core_->topo.nodes().size()) + " nodes (0.." +
-                     std::to_string(core_->topo.nodes().size() - 1) + ")");
-  submit_to(std::move(t), static_cast<int>(node));
-}
-
-void Scheduler::submit_to(Task&& t, int node) {
+void Scheduler::submit(Task&& t, const TaskOptions& opts) {
   if (!t) throw UsageError("submit() of an empty Task (moved from, or already submitted)");
+  const detail::BoundOptions b = detail::bind_options(core_.get(), opts, "submit(task, options)");
+  // A node given: that node's injection queue, also from one of its workers (as submit to a
+  // node always did); none: the worker's own deque, as submit(t).
+  submit_routed(t, detail::Route{.opts = &b, .lane = opts.node ? detail::Lane::Fifo : detail::Lane::Local,
+                                 .source = detail::Source::Submission});
+}
+
+void Scheduler::submit_routed(Task& t, const detail::Route& r) {
   core_->check_not_inherited("submit()");
   detail::WorkerLocal* w = detail::own_worker(core_.get());
   detail::TaskFrame* f = t.frame_;  // still t's until it is queued (a refusal leaves it there)
   f->counter = &core_->detached;
   core_->detached.add(w);
   try {
-    detail::route(core_.get(), w, f, detail::Route{.lane = detail::Lane::Fifo, .source = detail::Source::Submission, .node = node});
+    detail::route(core_.get(), w, f, r);
   } catch (...) {
     core_->detached.done(w);
     throw;

@@ -558,13 +558,13 @@ TEST(Config, StackSizeAndBacklogFromAConfigAreApplied) {
   EXPECT_GE(stack, std::size_t{1} << 20);
   EXPECT_LT(stack, std::size_t{4} << 20);
   std::atomic<bool> release{false};
-  sched.submit(vitte::Task::spawn([&] {
+  sched.submit(vitte::Task([&] {
     while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }));
   while (sched.metrics().total.injected_taken < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  sched.submit(vitte::Task::spawn([] {}));
-  sched.submit(vitte::Task::spawn([] {}));
-  EXPECT_THROW(sched.submit(vitte::Task::spawn([] {})), vitte::BacklogFull);
+  sched.submit(vitte::Task([] {}));
+  sched.submit(vitte::Task([] {}));
+  EXPECT_THROW(sched.submit(vitte::Task([] {})), vitte::BacklogFull);
   release = true;
   sched.join_all();
 }

@@ -56,7 +56,7 @@ TEST_P(Conformance, ForkJoinAndParallelFor) {
 TEST_P(Conformance, DetachedTasksAndJoinAll) {
   vitte::Scheduler s(options());
   std::atomic<int> n{0};
-  for (int i = 0; i < 500; ++i) s.submit(vitte::Task::spawn([&] { n.fetch_add(1); }));
+  for (int i = 0; i < 500; ++i) s.submit(vitte::Task([&] { n.fetch_add(1); }));
   s.join_all();
   EXPECT_EQ(n.load(), 500);
 }
@@ -70,7 +70,7 @@ TEST_P(Conformance, FuturesAndContinuations) {
   EXPECT_EQ(b, "two");
   vitte::Promise<int> p(s);
   vitte::Future<int> pf = p.get_future().then([](int x) { return x + 1; });
-  s.submit(vitte::Task::spawn([p = std::move(p)]() mutable { p.set_value(9); }));
+  s.submit(vitte::Task([p = std::move(p)]() mutable { p.set_value(9); }));
   EXPECT_EQ(pf.get(), 10);
   vitte::Future<int> bad = s.async([]() -> int { throw std::runtime_error("x"); });
   EXPECT_THROW(bad.get(), std::runtime_error);
@@ -98,7 +98,7 @@ TEST_P(Conformance, Coroutines) {
       cancelled = true;
     }
   };
-  s.spawn(forever(), stop.get_token());
+  s.start(forever(), {}, stop.get_token());
   s.after(1ms, [&] { stop.request_stop(); });
   s.join_all();
   EXPECT_TRUE(cancelled.load());
@@ -150,11 +150,11 @@ TEST_P(Conformance, PoliciesOrderTheirWork) {
   std::vector<int> order;
   // Queued from a task on the only worker: nothing runs until it returns, so the queue
   // alone decides the order.
-  s.submit(vitte::Task::spawn([&] {
+  s.submit(vitte::Task([&] {
     for (int i = 0; i < 3; ++i)
-      s.submit(vitte::Task::spawn([&order, i] { order.push_back(i); }),
+      s.submit(vitte::Task([&order, i] { order.push_back(i); }),
                vitte::TaskOptions{.priority = vitte::Priority::Low});
-    s.submit(vitte::Task::spawn([&order] { order.push_back(9); }), vitte::TaskOptions{.priority = vitte::Priority::High});
+    s.submit(vitte::Task([&order] { order.push_back(9); }), vitte::TaskOptions{.priority = vitte::Priority::High});
   }));
   s.join_all();
   ASSERT_EQ(order.size(), 4u);

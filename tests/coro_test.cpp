@@ -173,7 +173,7 @@ TEST(Coro, SpawnIsDetachedAndJoinAllWaitsForIt) {
     for (int k = 0; k < 3; ++k) co_await vitte::yield();
     done.fetch_add(i);
   };
-  for (int i = 1; i <= 100; ++i) s.spawn(job(i));
+  for (int i = 1; i <= 100; ++i) s.start(job(i));
   s.join_all();
   EXPECT_EQ(done.load(), 5050);
   // a detached coroutine's exception reaches join_all
@@ -181,7 +181,7 @@ TEST(Coro, SpawnIsDetachedAndJoinAllWaitsForIt) {
     co_await vitte::yield();
     throw std::runtime_error("detached boom");
   };
-  s.spawn(bad());
+  s.start(bad());
   EXPECT_THROW(s.join_all(), std::runtime_error);
   s.join_all();  // reported once
 }
@@ -194,7 +194,7 @@ TEST(Coro, SpawnAfterShutdownIsRefusedAndFreesTheTask) {
     (void)p;
     co_return;
   }(alive);
-  EXPECT_THROW(s.spawn(std::move(t)), vitte::UsageError);
+  EXPECT_THROW(s.start(std::move(t)), vitte::UsageError);
   EXPECT_EQ(alive.use_count(), 1);
   EXPECT_THROW(vitte::sync_wait(s, cofib(3)), vitte::UsageError);
 }
@@ -435,7 +435,7 @@ TEST(Coro, SleepsEndInDeadlineOrder) {
     co_await vitte::sleep_for(std::chrono::milliseconds(ms));
     order.push_back(ms);
   };
-  for (int ms : {40, 10, 30, 20, 50}) s.spawn(sleeper(ms));
+  for (int ms : {40, 10, 30, 20, 50}) s.start(sleeper(ms));
   s.join_all();
   EXPECT_EQ(order, (std::vector<int>{10, 20, 30, 40, 50}));
 }
@@ -503,7 +503,7 @@ TEST(Coro, ShutdownWakesSleepingCoroutinesWithCancelled) {
         saw_cancel.fetch_add(1);
       }
     };
-    for (int i = 0; i < 3; ++i) s.spawn(f());
+    for (int i = 0; i < 3; ++i) s.start(f());
     std::this_thread::sleep_for(20ms);
     const auto t0 = std::chrono::steady_clock::now();
     s.shutdown();
@@ -526,7 +526,7 @@ TEST(CoroStress, HundredThousandSleepingAndYieldingCoroutinesCompleteAndMemoryRe
       done.fetch_add(1, std::memory_order_relaxed);
     };
     auto round = [&] {
-      for (int i = 0; i < n; ++i) s.spawn(co(i));
+      for (int i = 0; i < n; ++i) s.start(co(i));
       s.join_all();
     };
     // RSS counts what the allocator keeps cached as well as what is live, and how much it
@@ -571,7 +571,7 @@ TEST(CoroStress, ManyCoroutinesForkYieldAndFinishOnEveryWorkerCount) {
       co_await vitte::join();
       sum.fetch_add(a.result() + b);
     };
-    for (int i = 0; i < n; ++i) s.spawn(root(i));
+    for (int i = 0; i < n; ++i) s.start(root(i));
     s.join_all();
     EXPECT_EQ(sum.load(), static_cast<long>(n) * n) << w << " workers";
   }

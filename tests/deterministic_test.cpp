@@ -75,7 +75,7 @@ std::vector<int> mixed_workload(vitte::Scheduler& s) {
   s.after(1ms, [&] { note(301); });
   auto hi = s.make_group({.name = "prio", .policy = vitte::Policy::Priority});
   for (int i = 0; i < 4; ++i)
-    s.submit(vitte::Task::spawn([&, i] { note(400 + i); }),
+    s.submit(vitte::Task([&, i] { note(400 + i); }),
              vitte::TaskOptions{.group = hi, .priority = i % 2 ? vitte::Priority::High : vitte::Priority::Low});
   s.join_all();
   return order;
@@ -194,7 +194,7 @@ TEST(Deterministic, DeadlinesFollowTheVirtualClock) {
     vitte::TaskGroup g(s);
     // 200 tasks of 1 virtual us queued first; the deadline task has 50 us.
     for (int i = 0; i < 200; ++i) g.run([] {});
-    s.submit(vitte::Task::spawn([] {}), vitte::TaskOptions{.deadline = 50us});
+    s.submit(vitte::Task([] {}), vitte::TaskOptions{.deadline = 50us});
     s.join_all();
     g.wait();
     late.push_back(lateness);
@@ -434,7 +434,7 @@ TEST(Deterministic, ADeadlockedRunIsAbandonedWithAMessage) {
     // way out a real program has): nothing will ever set it.
     auto* p = new vitte::Promise<int>(s);
     auto f = std::make_shared<vitte::Future<int>>(p->get_future());
-    s.submit(vitte::Task::spawn([f] { (void)f->get(); }));  // waits forever inside a task
+    s.submit(vitte::Task([f] { (void)f->get(); }));  // waits forever inside a task
     EXPECT_THROW(s.join_all(), vitte::Deadlock);
   }
   const std::string err = testing::internal::GetCapturedStderr();
@@ -446,7 +446,7 @@ TEST(Deterministic, ADeadlockedRunIsAbandonedWithAMessage) {
 TEST(Deterministic, ForeignThreadsAreReported) {
   vitte::Scheduler s(det(8, 2));
   testing::internal::CaptureStderr();
-  std::thread([&] { s.submit(vitte::Task::spawn([] {})); }).join();
+  std::thread([&] { s.submit(vitte::Task([] {})); }).join();
   s.join_all();
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_EQ(s.schedule().foreign_inputs, 1u);
@@ -458,7 +458,7 @@ TEST(Deterministic, ATurnHeldInRealTimeIsReported) {
   o.deterministic->stall_report = 20ms;
   vitte::Scheduler s(o);
   testing::internal::CaptureStderr();
-  s.submit(vitte::Task::spawn([] { std::this_thread::sleep_for(300ms); }));  // an OS-level block
+  s.submit(vitte::Task([] { std::this_thread::sleep_for(300ms); }));  // an OS-level block
   s.join_all();
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("has held the turn"), std::string::npos) << err;
@@ -546,7 +546,7 @@ TEST(Deterministic, ErrorsPropagateAsInRealRuns) {
     throw std::logic_error("coroutine");
   };
   EXPECT_THROW(vitte::sync_wait(s, bad()), std::logic_error);
-  s.submit(vitte::Task::spawn([] { throw std::runtime_error("detached"); }));
+  s.submit(vitte::Task([] { throw std::runtime_error("detached"); }));
   EXPECT_THROW(s.join_all(), std::runtime_error);
 }
 
@@ -554,7 +554,7 @@ TEST(Deterministic, ErrorsPropagateAsInRealRuns) {
 // for ever, so it is refused.
 TEST(Deterministic, WaitsFromOutsideTheRunAreRefused) {
   vitte::Scheduler s(det(41, 2));
-  s.submit(vitte::Task::spawn([] {}));
+  s.submit(vitte::Task([] {}));
   std::string join_error, shutdown_error;
   std::thread([&] {
     try {
@@ -577,7 +577,7 @@ TEST(Deterministic, WaitsFromOutsideTheRunAreRefused) {
 // driver's thread may drive another.
 TEST(Deterministic, AShutDownRunMayBeDestroyedElsewhere) {
   auto s = std::make_unique<vitte::Scheduler>(det(42, 2));
-  s->submit(vitte::Task::spawn([] {}));
+  s->submit(vitte::Task([] {}));
   s->shutdown();
   std::thread([&] { s.reset(); }).join();
   vitte::Scheduler next(det(43, 2));
@@ -593,7 +593,7 @@ TEST(Deterministic, TheDriverMayWaitOnARealScheduler) {
                   return 7;
                 }).get(),
             7);
-  for (int i = 0; i < 3; ++i) real.submit(vitte::Task::spawn([] {}), vitte::TaskOptions{.deadline = 10s});
+  for (int i = 0; i < 3; ++i) real.submit(vitte::Task([] {}), vitte::TaskOptions{.deadline = 10s});
   real.join_all();
   EXPECT_EQ(real.metrics().deadlines_missed, 0u) << "stamped on the real scheduler's clock, not the run's";
   EXPECT_FALSE(real.schedule().deterministic);
@@ -672,7 +672,7 @@ TEST(Deterministic, DeadlocksInsideScopedWaitsAbandonTheRunCleanly) {
     p.set_value(1);  // too late: nothing of the run runs again, and nothing crashes
     EXPECT_THROW(s.join_all(), vitte::Deadlock) << "kind " << kind;
     EXPECT_THROW(s.shutdown(), vitte::Deadlock) << "kind " << kind;
-    EXPECT_THROW(s.submit(vitte::Task::spawn([] {})), vitte::UsageError) << "kind " << kind;
+    EXPECT_THROW(s.submit(vitte::Task([] {})), vitte::UsageError) << "kind " << kind;
   }
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("abandoned"), std::string::npos) << err;
@@ -690,7 +690,7 @@ TEST(Deterministic, AShutdownThatDeadlocksThrows) {
   vitte::Scheduler s(det(71, 2));
   auto* p = new vitte::Promise<int>(s);  // never set, never freed (the run is abandoned)
   auto f = std::make_shared<vitte::Future<int>>(p->get_future());
-  s.submit(vitte::Task::spawn([f] { (void)f->get(); }));
+  s.submit(vitte::Task([f] { (void)f->get(); }));
   EXPECT_THROW(s.shutdown(), vitte::Deadlock);
   (void)testing::internal::GetCapturedStderr();
   vitte::ExploreOptions eo;
@@ -699,7 +699,7 @@ TEST(Deterministic, AShutdownThatDeadlocksThrows) {
   const vitte::ExploreResult r = vitte::explore(eo, [](vitte::Scheduler& sched) {
     auto* q = new vitte::Promise<int>(sched);
     auto g = std::make_shared<vitte::Future<int>>(q->get_future());
-    sched.submit(vitte::Task::spawn([g] { (void)g->get(); }));  // join_all (explore's) deadlocks
+    sched.submit(vitte::Task([g] { (void)g->get(); }));  // join_all (explore's) deadlocks
   });
   EXPECT_TRUE(r.failed);
   EXPECT_NE(r.error.find("deadlocked"), std::string::npos) << r.error;
@@ -801,7 +801,7 @@ TEST(Deterministic, AStopRequestFromATaskResumesItsCoroutineWithoutHanging) {
                   if (from_timer)
                     t = s.after(std::chrono::microseconds(20), [&] { stop.request_stop(); });
                   else
-                    s.submit(vitte::Task::spawn([&] { stop.request_stop(); }));
+                    s.submit(vitte::Task([&] { stop.request_stop(); }));
                   if (r.get() != 1) return static_cast<int>(seed);
                   never.set_value(0);
                   s.join_all();

@@ -35,7 +35,7 @@ TEST(Fork, AnInheritedSchedulerFailsClearlyAndANewOneWorks) {
   const int rc = in_child([&] {
     int failures = 0;
     auto expect_usage_error = [&](auto&& call) { failures += refused_as_inherited(call); };
-    expect_usage_error([&] { sched.submit(vitte::Task::spawn([] {})); });
+    expect_usage_error([&] { sched.submit(vitte::Task([] {})); });
     expect_usage_error([&] { (void)sched.async([] { return 1; }); });
     expect_usage_error([&] { sched.join_all(); });
     expect_usage_error([&] {
@@ -68,7 +68,7 @@ TEST(Fork, ForkFromInsideATaskLeavesNoWorkerInTheChild) {
                         return in_child([&] {
                           if (vitte::Scheduler::current() != nullptr) return 1;  // not a worker here
                           try {
-                            sched.submit(vitte::Task::spawn([] {}));
+                            sched.submit(vitte::Task([] {}));
                             return 2;  // accepted onto a dead worker's deque: lost silently
                           } catch (const vitte::UsageError&) {
                           }

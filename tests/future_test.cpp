@@ -485,7 +485,7 @@ TEST(Future, NestedBlockingWaitsOnOneWorkerFinish) {
                 return late_f.get();
               });
               while (!blocked) std::this_thread::yield();
-              sched.submit(vitte::Task::spawn([&] { late.set_value(5); }));
+              sched.submit(vitte::Task([&] { late.set_value(5); }));
               const int late_v = waiter.get();
 
               const int isolated = sched.async([&] {
@@ -505,11 +505,11 @@ TEST(Future, ContinuationsQueuedDuringShutdownRun) {
   Promise<int> p(*sched);
   Future<int> chained = p.get_future().then([](int v) { return v + 1; });
   std::atomic<int> seen{0};
-  sched->submit(vitte::Task::spawn([&] { seen = chained.get(); }));
+  sched->submit(vitte::Task([&] { seen = chained.get(); }));
   std::thread io([&] {
     for (;;) {
       try {
-        sched->submit(vitte::Task::spawn([] {}));
+        sched->submit(vitte::Task([] {}));
       } catch (const vitte::UsageError&) {
         break;  // shutdown() began; it is draining the waiting task
       }
@@ -605,7 +605,7 @@ void fulfil_while_attaching(vitte::Scheduler& sched, std::size_t n) {
   threads.emplace_back([&] {
     go.arrive_and_wait();
     for (std::size_t i = 2; i < n; i += 4) {
-      sched.submit(vitte::Task::spawn([&settle, i] { settle(i); }));
+      sched.submit(vitte::Task([&settle, i] { settle(i); }));
       if (i + 1 < n) settle(i + 1);
     }
   });

@@ -153,7 +153,7 @@ TEST(Graph, EditingWhileRunningIsRefused) {
   auto r = sched.run(g);
   EXPECT_THROW(g.add([] {}), vitte::UsageError);
   EXPECT_THROW(a.precede(b), vitte::UsageError);
-  EXPECT_THROW(b.on_node(0), vitte::UsageError);
+  EXPECT_THROW(b.options({.node = 0}), vitte::UsageError);
   go = true;
   r.wait();
   a.precede(b);  // allowed again
@@ -185,7 +185,7 @@ TEST(Graph, EditsRacingWithRunsAreRefusedOrDone) {
       ++done;
       try {
         first.precede(t);
-        t.on_node(0);
+        t.options({.node = 0});
       } catch (const vitte::UsageError&) {
         ++refused;
       }
@@ -311,7 +311,7 @@ TEST(Graph, AffinityRunsTasksOnTheirNode) {
   std::vector<vitte::TaskRef> t;
   for (std::size_t i = 0; i < n; ++i) {
     t.push_back(g.add([&, i] { ran_on[i] = vitte::Scheduler::current_worker(); }));
-    t.back().on_node(static_cast<unsigned>(i % 3 == 2 ? 0 : i % 2));
+    t.back().options({.node = static_cast<unsigned>(i % 3 == 2 ? 0 : i % 2)});
   }
   for (std::size_t i = 1; i < n; ++i) t[i - 1].precede(t[i]);  // a chain that changes node
   for (int run = 0; run < 5; ++run) {
@@ -322,15 +322,15 @@ TEST(Graph, AffinityRunsTasksOnTheirNode) {
     }
   }
   vitte::Graph bad;
-  bad.add([] {}).on_node(7);
+  bad.add([] {}).options({.node = 7});
   EXPECT_THROW((void)sched.run(bad), vitte::UsageError);
   // Numbers beyond the node field (32767) never wrap to "anywhere": refused at once.
   vitte::Graph wide;
   vitte::TaskRef w = wide.add([] {});
-  EXPECT_THROW(w.on_node(UINT_MAX), vitte::UsageError);
-  EXPECT_THROW(w.on_node(0x80000001u), vitte::UsageError);
-  EXPECT_THROW(w.on_node(32768u), vitte::UsageError);
-  w.on_node(32767u);  // in range, but not in this topology: refused at run
+  EXPECT_THROW(w.options({.node = UINT_MAX}), vitte::UsageError);
+  EXPECT_THROW(w.options({.node = 0x80000001u}), vitte::UsageError);
+  EXPECT_THROW(w.options({.node = 32768u}), vitte::UsageError);
+  w.options({.node = 32767u});  // in range, but not in this topology: refused at run
   EXPECT_THROW((void)sched.run(wide), vitte::UsageError);
 }
 
@@ -364,13 +364,13 @@ TEST(Graph, SchedulerDestroyedWhileARunWithAffinityIsInFlight) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         ++ran;
       });
-      a.on_node(0);
+      a.options({.node = 0});
       for (int i = 0; i < 50; ++i) {
         auto b = g.add([&] { ++ran; });
-        b.on_node(1);
+        b.options({.node = 1});
         a.precede(b);
         auto d = g.add([&] { ++ran; });
-        d.on_node(0);
+        d.options({.node = 0});
         b.precede(d);
       }
       r = sched.run(g);
@@ -458,7 +458,7 @@ TEST(Graph, DotAndTrace) {
   auto a = g.add([] {}, "read \"x\"");
   auto b = g.add([](vitte::Subflow& sf) { sf.add([] {}, "kid"); }, "lex");
   a.precede(b);
-  b.on_node(0);
+  b.options({.node = 0});
   const std::string dot = g.dot();
   EXPECT_NE(dot.find("digraph \"demo\""), std::string::npos) << dot;
   EXPECT_NE(dot.find("read \\\"x\\\""), std::string::npos) << dot;

@@ -86,7 +86,7 @@ TEST(IsolateStress, MutexHeldAcrossNestedWaits) {
   const int rounds = static_cast<int>(vitte::test::scaled(200));
   for (int r = 0; r < rounds; ++r) {
     for (int i = 0; i < 4; ++i)
-      sched.submit(vitte::Task::spawn([&] {
+      sched.submit(vitte::Task([&] {
         std::lock_guard<std::mutex> l(mu);
         unrelated++;
       }));

@@ -49,14 +49,13 @@ TEST(Locality, WithWorkOnEveryNodeRemoteStealsStayRare) {
     std::atomic<std::uint64_t> sum{0};
     vitte::MetricsSnapshot begin, end;
     for (unsigned node = 0; node < 2; ++node)
-      sched.submit(vitte::Task::spawn([&] {
+      sched.submit(vitte::Task([&] {
                      for (int k = 0; k < trees; ++k) {
                        if (k == trees - 1 && at_last.fetch_add(1) == 0) end = sched.metrics();
                        sum += tree(depth);
                        if (k == 0 && past_first.fetch_add(1) == 1) begin = sched.metrics();
                      }
-                   }),
-                   node);
+                   }), {.node = static_cast<unsigned>(node)});
     sched.join_all();
     EXPECT_EQ(sum.load(), 2 * trees * ((std::uint64_t{1} << depth) - 1 + tree_leaf_sum(depth)));
     const vitte::Counts c = (end - begin).total;
@@ -79,7 +78,7 @@ TEST(Locality, WorkSubmittedToOneNodeIsStolenByTheOther) {
   // their patience, find node 0's deques full.
   const int roots = static_cast<int>(vitte::test::scaled(64));
   std::atomic<std::uint64_t> sum{0};
-  for (int r = 0; r < roots; ++r) sched.submit(vitte::Task::spawn([&] { sum += tree(12); }), 0);
+  for (int r = 0; r < roots; ++r) sched.submit(vitte::Task([&] { sum += tree(12); }), {.node = 0});
   sched.join_all();
   const auto m = sched.metrics();
   const vitte::NodeMetrics& other = m.nodes[1];

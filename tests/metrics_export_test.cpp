@@ -72,7 +72,7 @@ vitte::MetricsSnapshot sample_snapshot() {
   m.deadlines_met = 8;
   m.deadlines_missed = 1;
   m.groups.push_back({0, "", "", 1.0, 11, 2000000, 0, {}});
-  m.groups.push_back({3, kNastyGroup, "", 2.5, 6, 1500, 1, {77, 2}});
+  m.groups.push_back({3, kNastyGroup, "", 2.5, 6, 1500, 1, {77, 2}, {{"lex", 5, 1}, {kNastyGroup, 2, 0}}});
   return m;
 }
 
@@ -148,6 +148,9 @@ TEST(MetricsJson, EveryFieldRoundTrips) {
   EXPECT_EQ(g["cpu_ns"], 1500);
   EXPECT_EQ(g["deadlines_missed"], 1);
   EXPECT_EQ(g["counters"], json({{"PAPI_TOT_INS", 77}, {"perf::CONTEXT-SWITCHES", 2}}));
+  EXPECT_EQ(g["named"], json::array({{{"name", "lex"}, {"runs", 5}, {"failed", 1}},
+                                     {{"name", kNastyGroup}, {"runs", 2}, {"failed", 0}}}));
+  EXPECT_EQ(j["groups"][0]["named"], json::array());
 }
 
 TEST(MetricsJson, IndentPrettyPrintsTheSameDocument) {
@@ -347,6 +350,9 @@ TEST(MetricsPrometheus, ParsesAsTheTextFormatWithTheExpectedSamples) {
   EXPECT_EQ(value_of(s, "vitte_group_cpu_seconds_total", {{"id", "3"}}), 1.5e-6);
   EXPECT_EQ(value_of(s, "vitte_group_events_total", {{"id", "3"}, {"event", "PAPI_TOT_INS"}}), 77);
   EXPECT_TRUE(find(s, "vitte_group_events_total", {{"id", "0"}}).empty());
+  EXPECT_EQ(value_of(s, "vitte_named_runs_total", {{"id", "3"}, {"name", "lex"}}), 5);
+  EXPECT_EQ(value_of(s, "vitte_named_failed_total", {{"id", "3"}, {"name", "lex"}}), 1);
+  EXPECT_EQ(value_of(s, "vitte_named_runs_total", {{"id", "3"}, {"name", kNastyGroup}}), 2);
   EXPECT_NE(text.find("group=\"a\\\"b\\\\c\\nd\""), std::string::npos) << text;
 
   // The latency histogram: cumulative buckets over the filled range, in increasing order,
@@ -402,7 +408,7 @@ TEST(MetricsPrometheus, LabelValuesAreValidUtf8) {
 TEST(MetricsExport, ALiveSchedulerExportsTheTasksItRan) {
   vitte::Scheduler sched(2);
   constexpr int kTasks = 500;
-  for (int i = 0; i < kTasks; ++i) sched.submit(vitte::Task::spawn([] {}));
+  for (int i = 0; i < kTasks; ++i) sched.submit(vitte::Task([] {}));
   sched.join_all();
   const vitte::MetricsSnapshot m = sched.metrics();
   const json j = json::parse(vitte::metrics_json(m));

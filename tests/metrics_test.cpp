@@ -29,7 +29,7 @@ struct Blockers {
   std::atomic<bool> go{false};
   void occupy(vitte::Scheduler& s, int n) {
     for (int i = 0; i < n; ++i)
-      s.submit(vitte::Task::spawn([this] {
+      s.submit(vitte::Task([this] {
         inside.fetch_add(1);
         while (!go.load()) std::this_thread::yield();
       }));
@@ -111,7 +111,7 @@ TEST(Metrics, StealBinsAddUpToStealsAndCarryTheTopologysDistances) {
   const vitte::Topology& topo = s.topology();
   std::atomic<std::uint64_t> sum{0};
   const int roots = static_cast<int>(vitte::test::scaled(64));
-  for (int r = 0; r < roots; ++r) s.submit(vitte::Task::spawn([&] { sum += vitte::test::tree(12); }), 0);
+  for (int r = 0; r < roots; ++r) s.submit(vitte::Task([&] { sum += vitte::test::tree(12); }), {.node = 0});
   s.join_all();
   const vitte::MetricsSnapshot m = s.metrics();
   std::uint64_t remote = 0;
@@ -168,14 +168,14 @@ TEST(Metrics, SubmitLatencyCountsExternalSubmissionsOnly) {
   const vitte::MetricsSnapshot before = s.metrics();
   const int n = 200;
   for (int i = 0; i < n; ++i)
-    s.submit(vitte::Task::spawn([] {
+    s.submit(vitte::Task([] {
       vitte::TaskGroup g;  // spawned inside a task: not an external submission
       for (int k = 0; k < 4; ++k) g.run([] {});
       g.wait();
     }));
   auto f = s.async([] { return 1; });
   EXPECT_EQ(f.get(), 1);
-  s.submit(vitte::Task::spawn([] {}), vitte::TaskOptions{.priority = vitte::Priority::Normal});
+  s.submit(vitte::Task([] {}), vitte::TaskOptions{.priority = vitte::Priority::Normal});
   s.join_all();
   const vitte::MetricsSnapshot m = s.metrics() - before;
   EXPECT_EQ(m.submit_latency.count, static_cast<std::uint64_t>(n + 2));
@@ -190,7 +190,7 @@ TEST(Metrics, SubmitLatencyCountsExternalSubmissionsOnly) {
   Blockers b;
   b.occupy(s, 2);
   const vitte::MetricsSnapshot from = s.metrics();
-  s.submit(vitte::Task::spawn([] {}));
+  s.submit(vitte::Task([] {}));
   std::this_thread::sleep_for(30ms);
   b.release();
   s.join_all();
@@ -213,7 +213,7 @@ TEST(Metrics, QueueDepthIsSampledWhenAsked) {
   Blockers b;
   b.occupy(s, 2);
   const int queued = 100;
-  for (int i = 0; i < queued; ++i) s.submit(vitte::Task::spawn([] {}));
+  for (int i = 0; i < queued; ++i) s.submit(vitte::Task([] {}));
   const vitte::MetricsSnapshot from = s.metrics();
   EXPECT_EQ(from.nodes[0].queue_depth.now, static_cast<std::uint64_t>(queued));
   const auto until = std::chrono::steady_clock::now() + 10s;
@@ -232,7 +232,7 @@ TEST(Metrics, QueueDepthIsSampledWhenAsked) {
 
 TEST(Metrics, NothingIsCountedUnlessAsked) {
   vitte::Scheduler s(2);
-  s.submit(vitte::Task::spawn([] {}));
+  s.submit(vitte::Task([] {}));
   s.join_all();
   const vitte::MetricsSnapshot m = s.metrics();
   EXPECT_FALSE(m.counter_info.requested);
@@ -249,7 +249,7 @@ TEST(Metrics, DefaultCountersCountOrSayWhyNot) {
   o.metrics.counters = true;
   vitte::Scheduler s(std::move(o));
   const int sleepers = 20;
-  for (int i = 0; i < sleepers; ++i) s.submit(vitte::Task::spawn([] { std::this_thread::sleep_for(1ms); }));
+  for (int i = 0; i < sleepers; ++i) s.submit(vitte::Task([] { std::this_thread::sleep_for(1ms); }));
   s.join_all();
   const vitte::MetricsSnapshot m = s.metrics();
   const vitte::CounterInfo& info = m.counter_info;
@@ -309,8 +309,8 @@ TEST(Metrics, GroupCountersSumTheirTasksOnly) {
   vitte::Group plain = s.make_group({.name = "plain"});
   const int tasks = 10;
   for (int i = 0; i < tasks; ++i) {
-    s.submit(vitte::Task::spawn([] { std::this_thread::sleep_for(1ms); }), vitte::TaskOptions{.group = counted});
-    s.submit(vitte::Task::spawn([] { std::this_thread::sleep_for(1ms); }), vitte::TaskOptions{.group = plain});
+    s.submit(vitte::Task([] { std::this_thread::sleep_for(1ms); }), vitte::TaskOptions{.group = counted});
+    s.submit(vitte::Task([] { std::this_thread::sleep_for(1ms); }), vitte::TaskOptions{.group = plain});
   }
   s.join_all();
   const vitte::MetricsSnapshot m = s.metrics();
@@ -332,7 +332,7 @@ TEST(Metrics, AFreshReadFromInsideATask) {
   vitte::Scheduler s(std::move(o));
   if (s.metrics().counter_info.events.empty()) GTEST_SKIP() << "no event counts here";
   std::int64_t asked = 0, read = 0;
-  s.submit(vitte::Task::spawn([&] {
+  s.submit(vitte::Task([&] {
     asked = steady_ns();
     read = s.metrics().workers[0].counters_read_ns;
   }));
@@ -437,7 +437,7 @@ TEST(Metrics, SnapshotsWhileWorkersRun) {
   });
   std::atomic<std::uint64_t> sum{0};
   const int roots = static_cast<int>(vitte::test::scaled(40));
-  for (int r = 0; r < roots; ++r) s.submit(vitte::Task::spawn([&] { sum += vitte::test::tree(10); }));
+  for (int r = 0; r < roots; ++r) s.submit(vitte::Task([&] { sum += vitte::test::tree(10); }));
   s.join_all();
   done.store(true);
   reader.join();
@@ -451,7 +451,7 @@ TEST(Metrics, LatencyCountIsTheSumOfItsBucketsWhileWorkersRecord) {
   vitte::Scheduler s(2);
   std::atomic<bool> stop{false};
   std::thread producer([&] {
-    while (!stop.load()) s.submit(vitte::Task::spawn([] {}));
+    while (!stop.load()) s.submit(vitte::Task([] {}));
   });
   vitte::MetricsSnapshot prev = s.metrics();
   for (int i = 0; i < 200; ++i) {

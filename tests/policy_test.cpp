@@ -59,7 +59,7 @@ class Gate {
  public:
   explicit Gate(Scheduler& s) : n_(s.num_workers()) {
     for (std::size_t i = 0; i < n_; ++i)
-      s.submit(Task::spawn([this] {
+      s.submit(Task([this] {
         started_.fetch_add(1);
         while (!open_.load()) std::this_thread::yield();
       }));
@@ -112,7 +112,7 @@ TEST(Policy, ArenaLifoRunsExternalWorkNewestFirst) {
   EXPECT_EQ(s.policy(), Policy::Lifo);
   Order o;
   Gate g(s);
-  for (int i = 0; i < 6; ++i) s.submit(Task::spawn([&o, i] { o.add(i); }));
+  for (int i = 0; i < 6; ++i) s.submit(Task([&o, i] { o.add(i); }));
   g.release();
   s.join_all();
   EXPECT_EQ(o.seen, (std::vector<int>{5, 4, 3, 2, 1, 0}));
@@ -123,7 +123,7 @@ TEST(Policy, ArenaFifoKeepsSubmissionOrderAndOptionsUseTheReadyQueue) {
   Scheduler s(opts(1, Policy::Fifo));
   Order o;
   Gate g(s);
-  for (int i = 0; i < 6; ++i) s.submit(Task::spawn([&o, i] { o.add(i); }), TaskOptions{});
+  for (int i = 0; i < 6; ++i) s.submit(Task([&o, i] { o.add(i); }), TaskOptions{.priority = Priority::Normal});
   g.release();
   s.join_all();
   EXPECT_EQ(o.seen, (std::vector<int>{0, 1, 2, 3, 4, 5}));
@@ -134,7 +134,7 @@ TEST(Policy, ATaskGroupTakesItsGroupsOrderEvenFromAWorker) {
   Scheduler s(opts(1));
   Group lifo = s.make_group({.policy = Policy::Lifo});
   Order o;
-  s.submit(Task::spawn([&] {
+  s.submit(Task([&] {
     TaskGroup tg(s, TaskOptions{.group = lifo});
     for (int i = 0; i < 5; ++i) tg.run([&o, i] { o.add(i); });
     tg.wait();
@@ -151,7 +151,7 @@ TEST(Policy, PriorityClassesRunHighNormalLowOldestFirstWithin) {
   Gate g(s);
   const Priority order[] = {Priority::Low, Priority::Normal, Priority::High, Priority::Low, Priority::High,
                             Priority::Normal};
-  for (int i = 0; i < 6; ++i) s.submit(Task::spawn([&o, i] { o.add(i); }), {.priority = order[i]});
+  for (int i = 0; i < 6; ++i) s.submit(Task([&o, i] { o.add(i); }), {.priority = order[i]});
   g.release();
   s.join_all();
   EXPECT_EQ(o.seen, (std::vector<int>{2, 4, 1, 5, 0, 3}));
@@ -161,13 +161,13 @@ TEST(Policy, HighWorkGoesAheadOfTheWorkersOwnDeque) {
   Scheduler s(opts(1, Policy::Priority));
   Order o;
   std::atomic<bool> spawned{false}, high_queued{false};
-  s.submit(Task::spawn([&] {
+  s.submit(Task([&] {
     for (int i = 0; i < 50; ++i) vitte::spawn([&o, i] { o.add(i); });
     spawned.store(true);
     while (!high_queued.load()) std::this_thread::yield();
   }));
   while (!spawned.load()) std::this_thread::yield();
-  s.submit(Task::spawn([&o] { o.add(-1); }), {.priority = Priority::High});
+  s.submit(Task([&o] { o.add(-1); }), {.priority = Priority::High});
   high_queued.store(true);
   s.join_all();
   ASSERT_EQ(o.seen.size(), 51u);
@@ -179,13 +179,13 @@ TEST(Policy, NormalWorkDoesNotJumpTheDeque) {
   Scheduler s(opts(1, Policy::Priority));
   Order o;
   std::atomic<bool> spawned{false}, queued{false};
-  s.submit(Task::spawn([&] {
+  s.submit(Task([&] {
     for (int i = 0; i < 10; ++i) vitte::spawn([&o, i] { o.add(i); });
     spawned.store(true);
     while (!queued.load()) std::this_thread::yield();
   }));
   while (!spawned.load()) std::this_thread::yield();
-  s.submit(Task::spawn([&o] { o.add(-1); }), {.priority = Priority::Normal});
+  s.submit(Task([&o] { o.add(-1); }), {.priority = Priority::Normal});
   queued.store(true);
   s.join_all();
   ASSERT_EQ(o.seen.size(), 11u);
@@ -200,7 +200,7 @@ TEST(Policy, LowWorkWaitsForStealableWorkOfItsNode) {
   std::atomic<int> children_at_low{-1};
   std::atomic<bool> release{false};
   std::atomic<bool> ready{false};
-  s.submit(Task::spawn([&] {
+  s.submit(Task([&] {
     TaskGroup tg;
     for (int i = 0; i < 20; ++i)
       tg.run([&] {
@@ -212,7 +212,7 @@ TEST(Policy, LowWorkWaitsForStealableWorkOfItsNode) {
     tg.wait();
   }));
   while (!ready.load()) std::this_thread::yield();
-  s.submit(Task::spawn([&] { children_at_low.store(children_done.load()); }), {.priority = Priority::Low});
+  s.submit(Task([&] { children_at_low.store(children_done.load()); }), {.priority = Priority::Low});
   release.store(true);
   s.join_all();
   // The Low task ran once the node had nothing else: at most the children in flight on
@@ -230,11 +230,11 @@ TEST(Policy, AgingBoundsTheWaitOfLowWorkUnderAStreamOfHighWork) {
   // An endless stream of High work: each task queues the next.
   std::function<void()> high = [&] {
     spin_for(200us);
-    if (!stop.load()) s.submit(Task::spawn(high), {.priority = Priority::High});
+    if (!stop.load()) s.submit(Task(high), {.priority = Priority::High});
   };
-  s.submit(Task::spawn(high), {.priority = Priority::High});
-  s.submit(Task::spawn(high), {.priority = Priority::High});
-  s.submit(Task::spawn([&] { low_started_ns.store((Clock::now() - t0).count()); }), {.priority = Priority::Low});
+  s.submit(Task(high), {.priority = Priority::High});
+  s.submit(Task(high), {.priority = Priority::High});
+  s.submit(Task([&] { low_started_ns.store((Clock::now() - t0).count()); }), {.priority = Priority::Low});
   while (low_started_ns.load() == 0 && Clock::now() - t0 < 5s) std::this_thread::sleep_for(1ms);
   stop.store(true);
   s.join_all();
@@ -256,13 +256,13 @@ TEST(Policy, AnAgedBacklogDoesNotOvertakeFreshHighWork) {
   std::atomic<int> low_before_high{-1};
   Gate g(s);
   for (int i = 0; i < 300; ++i)
-    s.submit(Task::spawn([&] {
+    s.submit(Task([&] {
                spin_for(20us);
                low_ran.fetch_add(1);
              }),
              {.priority = Priority::Low});
   std::this_thread::sleep_for(5ms);
-  s.submit(Task::spawn([&] { low_before_high.store(low_ran.load()); }), {.priority = Priority::High});
+  s.submit(Task([&] { low_before_high.store(low_ran.load()); }), {.priority = Priority::High});
   g.release();
   s.join_all();
   EXPECT_LE(low_before_high.load(), 1);
@@ -280,18 +280,18 @@ TEST(Policy, AgingWorksInsideAPriorityGroupUnderAFairRoot) {
   std::atomic<bool> stop{false};
   std::function<void()> bulk = [&] {
     spin_for(100us);
-    if (!stop.load()) s.submit(Task::spawn(bulk), {.group = a});
+    if (!stop.load()) s.submit(Task(bulk), {.group = a});
   };
   std::function<void()> high = [&] {
     spin_for(100us);
-    if (!stop.load()) s.submit(Task::spawn(high), {.group = b, .priority = Priority::High});
+    if (!stop.load()) s.submit(Task(high), {.group = b, .priority = Priority::High});
   };
-  for (int i = 0; i < 200; ++i) s.submit(Task::spawn(bulk), {.group = a});  // each waits ~20 ms
-  s.submit(Task::spawn(high), {.group = b, .priority = Priority::High});
+  for (int i = 0; i < 200; ++i) s.submit(Task(bulk), {.group = a});  // each waits ~20 ms
+  s.submit(Task(high), {.group = b, .priority = Priority::High});
   std::this_thread::sleep_for(20ms);  // a's tasks are older than the bound now
   std::atomic<std::int64_t> waited_ns{0};
   const auto t0 = Clock::now();
-  s.submit(Task::spawn([&] { waited_ns.store((Clock::now() - t0).count()); }), {.group = b, .priority = Priority::Low});
+  s.submit(Task([&] { waited_ns.store((Clock::now() - t0).count()); }), {.group = b, .priority = Priority::Low});
   while (waited_ns.load() == 0 && Clock::now() - t0 < 5s) std::this_thread::sleep_for(1ms);
   stop.store(true);
   s.join_all();
@@ -311,15 +311,14 @@ TEST(Policy, ARemoteWorkerTakesNormalWorkQueuedBehindLowAndThenSleeps) {
   Scheduler s(o);
   Group p = s.make_group({.name = "p", .policy = Policy::Priority});
   std::atomic<bool> release{false};
-  s.submit(Task::spawn([&] {
+  s.submit(Task([&] {
              while (!release.load()) std::this_thread::sleep_for(1ms);
-           }),
-           0);
+           }), {.node = 0});
   std::this_thread::sleep_for(20ms);
   std::atomic<std::int64_t> normal_at{0};
   const auto t0 = Clock::now();
-  s.submit(Task::spawn([] {}), {.group = p, .priority = Priority::Low, .node = 0});
-  s.submit(Task::spawn([&] { normal_at.store((Clock::now() - t0).count()); }), {.node = 0});
+  s.submit(Task([] {}), {.node = 0, .group = p, .priority = Priority::Low});
+  s.submit(Task([&] { normal_at.store((Clock::now() - t0).count()); }), {.node = 0});
   std::this_thread::sleep_for(100ms);
   rusage u0{}, u1{};
   getrusage(RUSAGE_SELF, &u0);
@@ -344,11 +343,11 @@ TEST(Policy, FairShareFollowsTheWeights) {
   std::atomic<bool> stop{false};
   std::function<void(Group)> feed = [&](Group g) {
     spin_for(200us);
-    if (!stop.load()) s.submit(Task::spawn([&feed, g] { feed(g); }), {.group = g});
+    if (!stop.load()) s.submit(Task([&feed, g] { feed(g); }), {.group = g});
   };
   for (int i = 0; i < 4; ++i) {
-    s.submit(Task::spawn([&feed, a] { feed(a); }), {.group = a});
-    s.submit(Task::spawn([&feed, b] { feed(b); }), {.group = b});
+    s.submit(Task([&feed, a] { feed(a); }), {.group = a});
+    s.submit(Task([&feed, b] { feed(b); }), {.group = b});
   }
   std::this_thread::sleep_for(kSanitized ? 1s : 2s);
   stop.store(true);
@@ -372,10 +371,10 @@ TEST(Policy, NestedSharesCompose) {
   std::atomic<bool> stop{false};
   std::function<void(Group)> feed = [&](Group g) {
     spin_for(200us);
-    if (!stop.load()) s.submit(Task::spawn([&feed, g] { feed(g); }), {.group = g});
+    if (!stop.load()) s.submit(Task([&feed, g] { feed(g); }), {.group = g});
   };
   for (Group g : {l3, l1, r})
-    for (int i = 0; i < 4; ++i) s.submit(Task::spawn([&feed, g] { feed(g); }), {.group = g});
+    for (int i = 0; i < 4; ++i) s.submit(Task([&feed, g] { feed(g); }), {.group = g});
   std::this_thread::sleep_for(kSanitized ? 1s : 2s);
   stop.store(true);
   s.join_all();
@@ -399,13 +398,13 @@ TEST(Policy, AnIdleGroupGetsNoCreditForTheTimeItDidNotUse) {
   Scheduler s(opts(1, Policy::Fair));
   Group a = s.make_group({.name = "a"});
   Group b = s.make_group({.name = "b"});
-  for (int i = 0; i < 200; ++i) s.submit(Task::spawn([] { spin_for(100us); }), {.group = a});
+  for (int i = 0; i < 200; ++i) s.submit(Task([] { spin_for(100us); }), {.group = a});
   s.join_all();
   Order o;
   Gate g(s);
   for (int i = 0; i < 10; ++i) {
-    s.submit(Task::spawn([&o] { spin_for(100us); o.add(0); }), {.group = a});
-    s.submit(Task::spawn([&o] { spin_for(100us); o.add(1); }), {.group = b});
+    s.submit(Task([&o] { spin_for(100us); o.add(0); }), {.group = a});
+    s.submit(Task([&o] { spin_for(100us); o.add(1); }), {.group = b});
   }
   g.release();
   s.join_all();
@@ -418,10 +417,10 @@ TEST(Policy, EarliestDeadlineFirstAheadOfWorkWithoutOne) {
   Scheduler s(opts(1, Policy::Priority));
   Order o;
   Gate g(s);
-  s.submit(Task::spawn([&o] { o.add(0); }), {.priority = Priority::High});
-  s.submit(Task::spawn([&o] { o.add(30); }), {.deadline = 30ms});
-  s.submit(Task::spawn([&o] { o.add(10); }), {.deadline = 10ms});
-  s.submit(Task::spawn([&o] { o.add(20); }), {.deadline = 20ms});
+  s.submit(Task([&o] { o.add(0); }), {.priority = Priority::High});
+  s.submit(Task([&o] { o.add(30); }), {.deadline = 30ms});
+  s.submit(Task([&o] { o.add(10); }), {.deadline = 10ms});
+  s.submit(Task([&o] { o.add(20); }), {.deadline = 20ms});
   g.release();
   s.join_all();
   EXPECT_EQ(o.seen, (std::vector<int>{10, 20, 30, 0}));
@@ -440,8 +439,8 @@ TEST(Policy, AMissedDeadlineIsCountedAndReported) {
   };
   Scheduler s(o);
   Group g = s.make_group({.name = "ctl"});
-  s.submit(Task::spawn([] { std::this_thread::sleep_for(5ms); }), {.group = g, .deadline = 1ms});
-  s.submit(Task::spawn([] {}), {.deadline = 1s});
+  s.submit(Task([] { std::this_thread::sleep_for(5ms); }), {.group = g, .deadline = 1ms});
+  s.submit(Task([] {}), {.deadline = 1s});
   s.join_all();
   EXPECT_EQ(calls.load(), 1);
   EXPECT_GE(late_ns.load(), (3ms).count());
@@ -460,7 +459,7 @@ TEST(Policy, AThrowingDeadlineHandlerIsReportedNotFatal) {
   o.on_deadline_miss = [](const vitte::DeadlineMiss&) { throw std::runtime_error("handler"); };
   Scheduler s(o);
   testing::internal::CaptureStderr();
-  s.submit(Task::spawn([] { std::this_thread::sleep_for(2ms); }), {.deadline = 1us});
+  s.submit(Task([] { std::this_thread::sleep_for(2ms); }), {.deadline = 1us});
   s.join_all();
   EXPECT_NE(testing::internal::GetCapturedStderr().find("on_deadline_miss threw: handler"), std::string::npos);
 }
@@ -480,9 +479,9 @@ EdfRun edf_run(bool with_deadlines, std::chrono::milliseconds length) {
   // itself): a job queued behind them in FIFO order waits about 20 ms.
   std::function<void()> bg = [&] {
     spin_for(1ms);
-    if (!stop.load()) s.submit(Task::spawn(bg), 0u);
+    if (!stop.load()) s.submit(Task(bg), {.node = 0});
   };
-  for (int i = 0; i < 40; ++i) s.submit(Task::spawn(bg), 0u);
+  for (int i = 0; i < 40; ++i) s.submit(Task(bg), {.node = 0});
   std::vector<vitte::Timer> ticks;
   for (int k = 0; k < 3; ++k)
     ticks.push_back(s.every(10ms, [&] {
@@ -493,9 +492,9 @@ EdfRun edf_run(bool with_deadlines, std::chrono::milliseconds length) {
         if (Clock::now() > release + 10ms) late.fetch_add(1);
       };
       if (with_deadlines)
-        s.submit(Task::spawn(job), {.deadline = 10ms});
+        s.submit(Task(job), {.deadline = 10ms});
       else
-        s.submit(Task::spawn(job), 0u);
+        s.submit(Task(job), {.node = 0});
     }));
   std::this_thread::sleep_for(length);
   for (auto& t : ticks) t.cancel();
@@ -545,7 +544,7 @@ TEST(Policy, HighPriorityStartsWithinHalfAMillisecondOnASaturatedNode) {
   auto top_up = [&] {
     while (queued.load() < 10000) {
       queued.fetch_add(1);
-      s.submit(Task::spawn([&] {
+      s.submit(Task([&] {
                  if (!stop.load()) spin_for(50us);
                  queued.fetch_sub(1);
                }),
@@ -559,7 +558,7 @@ TEST(Policy, HighPriorityStartsWithinHalfAMillisecondOnASaturatedNode) {
     if (queued.load() < 5000) top_up();
     std::atomic<std::int64_t> started{0};
     const auto t0 = Clock::now();
-    s.submit(Task::spawn([&started] { started.store(Clock::now().time_since_epoch().count()); }),
+    s.submit(Task([&started] { started.store(Clock::now().time_since_epoch().count()); }),
              {.priority = Priority::High});
     while (started.load() == 0) std::this_thread::yield();
     lat.push_back(static_cast<double>(started.load() - t0.time_since_epoch().count()) / 1e3);
@@ -575,12 +574,12 @@ TEST(Policy, OptionsThatWouldNotApplyAreRefused) {
   Scheduler s(opts(1));
   Scheduler other(opts(1));
   Group foreign = other.make_group({.name = "x"});
-  EXPECT_NE(error_of([&] { s.submit(Task::spawn([] {}), {.priority = Priority::High}); }).find("priority high would not apply: the arena has policy fifo"),
+  EXPECT_NE(error_of([&] { s.submit(Task([] {}), {.priority = Priority::High}); }).find("priority high would not apply: the arena has policy fifo"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { s.submit(Task::spawn([] {}), {.group = foreign}); }).find("belongs to another scheduler"),
+  EXPECT_NE(error_of([&] { s.submit(Task([] {}), {.group = foreign}); }).find("belongs to another scheduler"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { s.submit(Task::spawn([] {}), {.deadline = -1ms}); }).find("deadline"), std::string::npos);
-  EXPECT_NE(error_of([&] { s.submit(Task::spawn([] {}), {.node = 7}); }).find("node 7"), std::string::npos);
+  EXPECT_NE(error_of([&] { s.submit(Task([] {}), {.deadline = -1ms}); }).find("deadline"), std::string::npos);
+  EXPECT_NE(error_of([&] { s.submit(Task([] {}), {.node = 7}); }).find("node 7"), std::string::npos);
   EXPECT_NE(error_of([&] { TaskGroup tg(s, {.priority = Priority::Low}); }).find("TaskGroup(sched, options)"),
             std::string::npos);
   EXPECT_NE(error_of([&] { s.make_group({.name = "w", .weight = 2}); }).find("would not apply"), std::string::npos);
@@ -589,7 +588,7 @@ TEST(Policy, OptionsThatWouldNotApplyAreRefused) {
   EXPECT_NE(error_of([&] { s.make_group({.name = "n", .weight = 1e-4}); }).find("weight"), std::string::npos);
   EXPECT_NE(error_of([&] { s.make_group({.name = "n", .policy = static_cast<Policy>(9)}); }).find("not a Policy"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { s.submit(Task::spawn([] {}), {.priority = static_cast<Priority>(5)}); })
+  EXPECT_NE(error_of([&] { s.submit(Task([] {}), {.priority = static_cast<Priority>(5)}); })
                 .find("not a Priority"),
             std::string::npos);
   EXPECT_NE(error_of([&] { s.make_group({.name = "c", .parent = "nope"}); }).find("parent \"nope\""),
@@ -599,7 +598,7 @@ TEST(Policy, OptionsThatWouldNotApplyAreRefused) {
   EXPECT_NE(error_of([&] { s.make_group({.name = std::string("a\nb")}); }).find("control"), std::string::npos);
   EXPECT_NE(error_of([&] { (void)s.group("missing"); }).find("missing"), std::string::npos);
   // A refused task is still the caller's.
-  Task t = Task::spawn([] {});
+  Task t = Task([] {});
   EXPECT_THROW(s.submit(std::move(t), {.priority = Priority::High}), vitte::UsageError);
   EXPECT_TRUE(static_cast<bool>(t));
   Options bad = opts(1);
@@ -607,13 +606,16 @@ TEST(Policy, OptionsThatWouldNotApplyAreRefused) {
   EXPECT_THROW(Scheduler{bad}, vitte::UsageError);
 }
 
-TEST(Policy, BracesMeanDefaultOptionsNotNodeZero) {
+TEST(Policy, EmptyOptionsAreNoOptionsAndANodeAloneIsNotPolicyWork) {
   Scheduler s(opts(1));
-  s.submit(Task::spawn([] {}), {});
-  s.submit(Task::spawn([] {}), 0);  // a node number still takes the injection queue
+  s.submit(Task([] {}), {});
+  s.submit(Task([] {}), {.node = 0});  // a node alone takes the node's injection queue
+  s.join_all();
+  EXPECT_EQ(s.metrics().total.policy_taken, 0u);
+  s.submit(Task([] {}), {.priority = Priority::Normal});  // a priority, even Normal, is policy work
   s.join_all();
   EXPECT_EQ(s.metrics().total.policy_taken, 1u);
-  EXPECT_THROW(s.submit(Task::spawn([] {}), -1), vitte::UsageError);
+  EXPECT_THROW(s.submit(Task([] {}), {.node = 1}), vitte::UsageError);
 }
 
 TEST(Policy, AHugeDeadlineSaturatesAndIsNeverMissed) {
@@ -621,8 +623,8 @@ TEST(Policy, AHugeDeadlineSaturatesAndIsNeverMissed) {
   std::atomic<int> calls{0};
   o.on_deadline_miss = [&](const vitte::DeadlineMiss&) { calls.fetch_add(1); };
   Scheduler s(o);
-  s.submit(Task::spawn([] {}), {.deadline = std::chrono::nanoseconds::max()});
-  s.submit(Task::spawn([] {}), {.deadline = std::chrono::hours(24 * 365 * 200)});
+  s.submit(Task([] {}), {.deadline = std::chrono::nanoseconds::max()});
+  s.submit(Task([] {}), {.deadline = std::chrono::hours(24 * 365 * 200)});
   s.join_all();
   EXPECT_EQ(calls.load(), 0);
   EXPECT_EQ(s.metrics().deadlines_met, 2u);
@@ -654,13 +656,13 @@ TEST(Policy, AWaitingTaskIsNotChargedForThePolicyWorkItRanMeanwhile) {
   Group a = s.make_group({.name = "a"});
   Group b = s.make_group({.name = "b"});
   Gate g(s);
-  s.submit(Task::spawn([&] {
+  s.submit(Task([&] {
              TaskGroup tg(s, {.group = b});
              tg.run([] {});
              tg.wait();
            }),
            {.group = a});
-  for (int i = 0; i < 20; ++i) s.submit(Task::spawn([] { spin_for(1ms); }), {.group = b});
+  for (int i = 0; i < 20; ++i) s.submit(Task([] { spin_for(1ms); }), {.group = b});
   g.release();
   s.join_all();
   std::uint64_t ca = 0, cb = 0;
@@ -673,22 +675,29 @@ TEST(Policy, AWaitingTaskIsNotChargedForThePolicyWorkItRanMeanwhile) {
 }
 
 TEST(Policy, IsolatedWaitsFindTheirWorkOnAnotherNode) {
-  Options o = opts(2, Policy::Fifo);
-  o.topology = vitte::Topology::from_synthetic("node:2 core:1 pu:1");
-  o.placement = vitte::Placement::Unpinned;
-  Scheduler s(o);
-  std::atomic<int> done{0};
-  for (unsigned n = 0; n < 2; ++n)
-    s.submit(Task::spawn([&, n] {
-               vitte::isolate([&] {
-                 TaskGroup tg(s, {.node = static_cast<int>(1 - n)});
-                 for (int i = 0; i < 3; ++i) tg.run([&] { done.fetch_add(1); });
-                 tg.wait();
-               });
-             }),
-             n);
-  s.join_all();
-  EXPECT_EQ(done.load(), 6);
+  // Each node's only worker waits, in an isolation region, for work it gave the other node:
+  // policy work (that node's ReadyQueue) and plain work (that node's injection queue, bound
+  // to that node). Neither worker can run the other's region, so each wait must run its own
+  // work where it waits.
+  for (const bool policy : {true, false}) {
+    Options o = opts(2, Policy::Fifo);
+    o.topology = vitte::Topology::from_synthetic("node:2 core:1 pu:1");
+    o.placement = vitte::Placement::Unpinned;
+    Scheduler s(o);
+    std::atomic<int> done{0};
+    for (unsigned n = 0; n < 2; ++n)
+      s.submit(Task([&, n] {
+                 vitte::isolate([&] {
+                   TaskOptions other{.node = 1 - n};
+                   if (policy) other.priority = Priority::Normal;
+                   TaskGroup tg(s, other);
+                   for (int i = 0; i < 3; ++i) tg.run([&] { done.fetch_add(1); });
+                   tg.wait();
+                 });
+               }), {.node = n});
+    s.join_all();
+    EXPECT_EQ(done.load(), 6) << (policy ? "policy work" : "plain work");
+  }
 }
 
 TEST(Policy, TheConfigSetsThePolicyAgingAndGroups) {
@@ -741,8 +750,8 @@ TEST(Policy, ErrorsCancellationAndShutdownKeepTheirContracts) {
     Scheduler s(opts(1, Policy::Fair));
     Group a = s.make_group({.name = "a", .weight = 2});
     Gate g(s);
-    for (int i = 0; i < 100; ++i) s.submit(Task::spawn([&] { ran.fetch_add(1); }), {.group = a, .deadline = 1s});
-    for (int i = 0; i < 100; ++i) s.submit(Task::spawn([&] { ran.fetch_add(1); }));
+    for (int i = 0; i < 100; ++i) s.submit(Task([&] { ran.fetch_add(1); }), {.group = a, .deadline = 1s});
+    for (int i = 0; i < 100; ++i) s.submit(Task([&] { ran.fetch_add(1); }));
     g.release();
   }
   EXPECT_EQ(ran.load(), 200);
@@ -753,9 +762,9 @@ TEST(Policy, AnIsolatedWaitFindsItsPolicyWork) {
   // ReadyQueue: it must run them itself.
   Scheduler s(opts(1, Policy::Lifo));
   std::atomic<int> ran{0};
-  s.submit(Task::spawn([&] {
+  s.submit(Task([&] {
     vitte::isolate([&] {
-      TaskGroup tg(s, TaskOptions{});
+      TaskGroup tg(s, TaskOptions{.priority = Priority::Normal});
       for (int i = 0; i < 5; ++i) tg.run([&] { ran.fetch_add(1); });
       tg.wait();
     });
@@ -770,8 +779,8 @@ TEST(Policy, BoundedBacklogCountsPolicyWork) {
   o.on_backlog_full = Options::BacklogFullAction::Fail;
   Scheduler s(o);
   Gate g(s);
-  for (int i = 0; i < 4; ++i) s.submit(Task::spawn([] {}), {.priority = Priority::Low});
-  Task extra = Task::spawn([] {});
+  for (int i = 0; i < 4; ++i) s.submit(Task([] {}), {.priority = Priority::Low});
+  Task extra = Task([] {});
   EXPECT_THROW(s.submit(std::move(extra), {.priority = Priority::High}), vitte::BacklogFull);
   EXPECT_TRUE(static_cast<bool>(extra));
   g.release();
@@ -792,13 +801,13 @@ TEST(PolicyStress, MixedPolicyWorkFromManyThreadsRunsExactlyOnce) {
       Group p = s.group("p"), l = s.group("l");
       for (std::size_t i = 0; i < per_thread; ++i) {
         switch ((i + static_cast<std::size_t>(t)) % 5) {
-          case 0: s.submit(Task::spawn([&] { ran.fetch_add(1); }), {.group = p, .priority = Priority::High}); break;
-          case 1: s.submit(Task::spawn([&] { ran.fetch_add(1); }), {.group = p, .priority = Priority::Low}); break;
-          case 2: s.submit(Task::spawn([&] { ran.fetch_add(1); }), {.group = l}); break;
-          case 3: s.submit(Task::spawn([&] { ran.fetch_add(1); }), {.deadline = 1ms}); break;
+          case 0: s.submit(Task([&] { ran.fetch_add(1); }), {.group = p, .priority = Priority::High}); break;
+          case 1: s.submit(Task([&] { ran.fetch_add(1); }), {.group = p, .priority = Priority::Low}); break;
+          case 2: s.submit(Task([&] { ran.fetch_add(1); }), {.group = l}); break;
+          case 3: s.submit(Task([&] { ran.fetch_add(1); }), {.deadline = 1ms}); break;
           default:
             // From a worker: a group of policy work, waited there (nested policy work).
-            s.submit(Task::spawn([&, p] {
+            s.submit(Task([&, p] {
               TaskGroup tg(s, {.group = p, .priority = Priority::High});
               for (int k = 0; k < 3; ++k) tg.run([&] { ran.fetch_add(1); });
               tg.wait();

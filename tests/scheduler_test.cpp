@@ -26,7 +26,7 @@ TEST(Scheduler, OriginExampleRuns) {
   std::atomic<int> ran{0};
   {
     vitte::Scheduler sched(4);
-    auto task = vitte::Task::spawn([&] {
+    auto task = vitte::Task([&] {
       std::printf("task on thread %zu\n", std::hash<std::thread::id>{}(std::this_thread::get_id()));
       ran.fetch_add(1);
     });
@@ -64,7 +64,7 @@ TEST(Scheduler, UnsubmittedTaskIsDestroyedNotRun) {
   std::atomic<int> ran{0};
   auto token = std::make_shared<int>(7);
   {
-    auto t = vitte::Task::spawn([&ran, token] { ran.fetch_add(1); });
+    auto t = vitte::Task([&ran, token] { ran.fetch_add(1); });
     EXPECT_EQ(token.use_count(), 2);
   }
   EXPECT_EQ(token.use_count(), 1) << "the closure was destroyed";
@@ -88,7 +88,7 @@ TEST(SchedulerStress, MillionRecursiveTasksRunExactlyOnce) {
       if (c < n) vitte::spawn([&node, c] { node(c); });
   };
   const auto before = sched.metrics();
-  sched.submit(vitte::Task::spawn([&] { node(0); }));
+  sched.submit(vitte::Task([&] { node(0); }));
   sched.join_all();
   std::size_t bad = 0;
   for (auto& s : seen) bad += s.load() != 1;
@@ -108,7 +108,7 @@ TEST(SchedulerStress, ManyExternalThreadsSubmitAtOnce) {
     ts.emplace_back([&] {
       go.arrive_and_wait();
       for (std::size_t i = 0; i < per; ++i)
-        sched.submit(vitte::Task::spawn([&] { count.fetch_add(1, std::memory_order_relaxed); }));
+        sched.submit(vitte::Task([&] { count.fetch_add(1, std::memory_order_relaxed); }));
     });
   for (auto& t : ts) t.join();
   sched.join_all();
@@ -119,7 +119,7 @@ TEST(Scheduler, JoinAllRethrowsTheFirstErrorAndCountsTheRest) {
   vitte::Scheduler sched(2);
   std::atomic<int> ok{0};
   for (int i = 0; i < 100; ++i)
-    sched.submit(vitte::Task::spawn([&, i] {
+    sched.submit(vitte::Task([&, i] {
       if (i % 25 == 0) throw std::runtime_error("task " + std::to_string(i) + " failed");
       ok.fetch_add(1);
     }));
@@ -153,7 +153,7 @@ TEST(Scheduler, ShutdownRunsEveryPendingTask) {
   {
     vitte::Scheduler sched(2);
     for (std::size_t i = 0; i < n; ++i)
-      sched.submit(vitte::Task::spawn([&count, i] {
+      sched.submit(vitte::Task([&count, i] {
         std::this_thread::sleep_for(std::chrono::microseconds(i % 64 == 0 ? 50 : 0));
         vitte::spawn([&] { count.fetch_add(1, std::memory_order_relaxed); });
       }));
@@ -167,7 +167,7 @@ TEST(Scheduler, SubmitAfterShutdownBeganIsRefusedAndTheTaskKept) {
   std::atomic<bool> started{false};
   std::atomic<int> ran{0};
   vitte::Scheduler sched(2);
-  sched.submit(vitte::Task::spawn([&] {
+  sched.submit(vitte::Task([&] {
     started = true;
     while (!release.load()) std::this_thread::sleep_for(1ms);
     ran++;
@@ -176,7 +176,7 @@ TEST(Scheduler, SubmitAfterShutdownBeganIsRefusedAndTheTaskKept) {
   std::thread stopper([&] { sched.shutdown(); });  // blocks until the task above ends
   bool refused = false;
   for (int i = 0; i < 5000 && !refused; ++i) {
-    auto t = vitte::Task::spawn([&] { ran++; });
+    auto t = vitte::Task([&] { ran++; });
     try {
       sched.submit(std::move(t));
     } catch (const vitte::UsageError& e) {
@@ -193,13 +193,13 @@ TEST(Scheduler, SubmitAfterShutdownBeganIsRefusedAndTheTaskKept) {
   EXPECT_TRUE(refused);
   const int accepted_before_refusal = ran.load();
   EXPECT_GE(accepted_before_refusal, 1) << "work accepted before the refusal still ran";
-  EXPECT_THROW(sched.submit(vitte::Task::spawn([] {})), vitte::UsageError);
+  EXPECT_THROW(sched.submit(vitte::Task([] {})), vitte::UsageError);
   EXPECT_NO_THROW(sched.shutdown()) << "idempotent";
 }
 
 TEST(Scheduler, ShutdownRethrowsAnUnreportedDetachedError) {
   vitte::Scheduler sched(2);
-  sched.submit(vitte::Task::spawn([] { throw std::runtime_error("lost?"); }));
+  sched.submit(vitte::Task([] { throw std::runtime_error("lost?"); }));
   EXPECT_THROW(sched.shutdown(), std::runtime_error);
 }
 
@@ -264,7 +264,7 @@ TEST(Scheduler, WorkerHooksRunOncePerWorker) {
 TEST(Scheduler, SubmitToANodeThatDoesNotExistNamesIt) {
   vitte::Scheduler sched(2);
   try {
-    sched.submit(vitte::Task::spawn([] {}), 5);
+    sched.submit(vitte::Task([] {}), {.node = 5});
     FAIL();
   } catch (const vitte::UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("node 5"), std::string::npos) << e.what();
@@ -279,8 +279,8 @@ TEST(Scheduler, WorkForACpuLessNodeGoesToTheNearestArena) {
   ASSERT_FALSE(sched.topology().nodes()[1].has_cpus());
   // Node 1 is KNL MCDRAM: memory without CPUs. Its work must still run.
   std::atomic<int> ran{0};
-  for (int i = 0; i < 100; ++i) sched.submit(vitte::Task::spawn([&] { ran++; }), 1);
-  auto f = sched.async(1, [] { return vitte::Scheduler::current_worker(); });
+  for (int i = 0; i < 100; ++i) sched.submit(vitte::Task([&] { ran++; }), {.node = 1});
+  auto f = sched.async([] { return vitte::Scheduler::current_worker(); }, {.node = 1u});
   EXPECT_GE(f.get(), 0);
   sched.join_all();
   EXPECT_EQ(ran.load(), 100);
@@ -299,7 +299,7 @@ double process_cpu_seconds() {
 // and a task submitted afterwards still starts promptly.
 TEST(Scheduler, IdleWorkersParkAndBurnNoCpu) {
   vitte::Scheduler sched(2);
-  sched.submit(vitte::Task::spawn([] {}));
+  sched.submit(vitte::Task([] {}));
   sched.join_all();
   std::this_thread::sleep_for(50ms);  // well past the spin
   const double before = process_cpu_seconds();
@@ -326,7 +326,7 @@ TEST(SchedulerStress, MemoryDoesNotGrowWithFinishedTasks) {
   vitte::Scheduler sched(2);
   auto batch = [&] {
     for (int r = 0; r < 4; ++r) {
-      for (int i = 0; i < 50'000; ++i) sched.submit(vitte::Task::spawn([] {}));
+      for (int i = 0; i < 50'000; ++i) sched.submit(vitte::Task([] {}));
       sched.join_all();
     }
   };
@@ -356,9 +356,30 @@ TEST(SchedulerStress, MemoryDoesNotGrowWithFinishedTasks) {
 
 TEST(Scheduler, SubmitToTheLargestNodeNumberIsRefused) {
   vitte::Scheduler sched(1);
-  EXPECT_THROW(sched.submit(vitte::Task::spawn([] {}), ~0u), vitte::UsageError)
+  EXPECT_THROW(sched.submit(vitte::Task([] {}), {.node = ~0u}), vitte::UsageError)
       << "~0u is not a node (it was an internal 'any node' sentinel)";
 }
+
+// The spellings that #18 deprecated (CHANGELOG.md) still do what they did.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+vitte::task<int> seven() { co_return 7; }
+TEST(Scheduler, DeprecatedSpellingsStillWork) {
+  vitte::Scheduler sched(1);
+  std::atomic<int> ran{0};
+  sched.submit(vitte::Task::spawn([&] { ran.fetch_add(1); }));
+  sched.submit(vitte::Task([&] { ran.fetch_add(1); }), 0);
+  EXPECT_THROW(sched.submit(vitte::Task([] {}), -1), vitte::UsageError);
+  EXPECT_THROW(sched.submit(vitte::Task([] {}), ~0u), vitte::UsageError);
+  EXPECT_EQ(sched.async(0u, [] { return 3; }).get(), 3);
+  sched.spawn(seven());
+  vitte::Graph g("old");
+  g.add([&] { ran.fetch_add(1); }).on_node(0);
+  sched.run(g).wait();
+  sched.join_all();
+  EXPECT_EQ(ran.load(), 3);
+}
+#pragma GCC diagnostic pop
 
 TEST(Scheduler, AsyncToANodeNumberOf2To31OrMoreIsRefused) {
   // The node was cast to int: 2^31 and above became -1, "the caller's node" (issue #17).
@@ -366,7 +387,7 @@ TEST(Scheduler, AsyncToANodeNumberOf2To31OrMoreIsRefused) {
   std::atomic<int> ran{0};
   for (unsigned node : {~0u, 1u << 31, static_cast<unsigned>(sched.topology().nodes().size())}) {
     try {
-      (void)sched.async(node, [&] { ran++; });
+      (void)sched.async([&] { ran++; }, {.node = node});
       ADD_FAILURE() << "async(" << node << ", fn) was accepted";
     } catch (const vitte::UsageError& e) {
       EXPECT_NE(std::string(e.what()).find("node " + std::to_string(node)), std::string::npos) << e.what();
@@ -374,7 +395,7 @@ TEST(Scheduler, AsyncToANodeNumberOf2To31OrMoreIsRefused) {
   }
   sched.join_all();
   EXPECT_EQ(ran.load(), 0);
-  EXPECT_EQ(sched.async(0u, [] { return 3; }).get(), 3);
+  EXPECT_EQ(sched.async([] { return 3; }, {.node = 0u}).get(), 3);
 }
 
 TEST(Scheduler, ClosuresBoxedOffTheWorkersAreCounted) {
@@ -384,11 +405,11 @@ TEST(Scheduler, ClosuresBoxedOffTheWorkersAreCounted) {
   std::array<char, 300> big{};
   const std::uint64_t before = sched.metrics().total.boxed;
   constexpr int kOutside = 1000;
-  for (int i = 0; i < kOutside; ++i) sched.submit(vitte::Task::spawn([big] { (void)big; }));
+  for (int i = 0; i < kOutside; ++i) sched.submit(vitte::Task([big] { (void)big; }));
   vitte::TaskGroup g(sched);
   for (int i = 0; i < kOutside; ++i) g.run([big] { (void)big; });
   g.wait();
-  { auto unsubmitted = vitte::Task::spawn([big] { (void)big; }); }  // never reaches a scheduler
+  { auto unsubmitted = vitte::Task([big] { (void)big; }); }  // never reaches a scheduler
   sched.join_all();
   EXPECT_EQ(sched.metrics().total.boxed - before, 2u * kOutside);
 }
@@ -403,12 +424,12 @@ TEST(Scheduler, BoundedBacklogFailsWithTheTaskKept) {
   std::atomic<bool> release{false};
   std::atomic<int> ran{0};
   // Occupy the only worker, then fill the backlog.
-  sched.submit(vitte::Task::spawn([&] {
+  sched.submit(vitte::Task([&] {
     while (!release.load()) std::this_thread::sleep_for(1ms);
   }));
   while (sched.metrics().total.injected_taken == 0) std::this_thread::sleep_for(1ms);
-  for (int i = 0; i < 4; ++i) sched.submit(vitte::Task::spawn([&] { ran++; }));
-  auto t = vitte::Task::spawn([&] { ran += 100; });
+  for (int i = 0; i < 4; ++i) sched.submit(vitte::Task([&] { ran++; }));
+  auto t = vitte::Task([&] { ran += 100; });
   EXPECT_THROW(sched.submit(std::move(t)), vitte::BacklogFull);
   EXPECT_TRUE(static_cast<bool>(t)) << "a refused task stays with the caller";
   release = true;
@@ -435,7 +456,7 @@ TEST(SchedulerStress, BoundedBacklogBlocksProducersAndLosesNothing) {
         std::int64_t peak = queued_peak.load();
         while (q > peak && !queued_peak.compare_exchange_weak(peak, q)) {
         }
-        sched.submit(vitte::Task::spawn([&] {
+        sched.submit(vitte::Task([&] {
           queued.fetch_sub(1);
           ran.fetch_add(1, std::memory_order_relaxed);
         }));
@@ -461,11 +482,11 @@ TEST(Scheduler, MemoryIsGivenBackOnceIdleAfterABigBacklog) {
     vitte::Scheduler sched(1);
     const std::size_t before = rss_kib();
     std::atomic<bool> release{false};
-    sched.submit(vitte::Task::spawn([&] {
+    sched.submit(vitte::Task([&] {
       while (!release.load()) std::this_thread::sleep_for(1ms);
     }));
     const std::size_t n = 1'000'000;  // 128 MB of frames queued
-    for (std::size_t i = 0; i < n; ++i) sched.submit(vitte::Task::spawn([] {}));
+    for (std::size_t i = 0; i < n; ++i) sched.submit(vitte::Task([] {}));
     const std::size_t queued = rss_kib();
     release = true;
     sched.join_all();
@@ -515,18 +536,18 @@ TEST(Scheduler, WorkerInjectionsDoNotWidenTheBound) {
   vitte::Scheduler sched(o);
   std::atomic<int> ran{0};
   sched.async([&] {
-         for (int i = 0; i < 100; ++i) sched.submit(vitte::Task::spawn([&] { ran++; }), 0u);
+         for (int i = 0; i < 100; ++i) sched.submit(vitte::Task([&] { ran++; }), {.node = 0});
        }).get();
   sched.join_all();  // those 100 ran and gave their places back
   std::atomic<bool> release{false};
-  sched.submit(vitte::Task::spawn([&] {
+  sched.submit(vitte::Task([&] {
     while (!release.load()) std::this_thread::sleep_for(1ms);
   }));
   while (sched.metrics().total.injected_taken < 102) std::this_thread::sleep_for(1ms);
   int accepted = 0;
   for (int i = 0; i < 20; ++i) {
     try {
-      sched.submit(vitte::Task::spawn([&] { ran++; }));
+      sched.submit(vitte::Task([&] { ran++; }));
       ++accepted;
     } catch (const vitte::BacklogFull&) {
     }
@@ -546,12 +567,11 @@ TEST(Scheduler, WorkOfAnotherNodeItMayNotTakeDoesNotKeepAWorkerAwake) {
   o.config = vitte::Config::parse("[scheduling]\nsteal_scope = \"node\"\n", "node-only.toml");
   vitte::Scheduler sched(o);
   std::atomic<bool> release{false};
-  sched.submit(vitte::Task::spawn([&] {
+  sched.submit(vitte::Task([&] {
                  while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-               }),
-               1);
+               }), {.node = 1});
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  sched.submit(vitte::Task::spawn([] {}), 1);  // waits behind node 1's busy worker
+  sched.submit(vitte::Task([] {}), {.node = 1});  // waits behind node 1's busy worker
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const double cpu0 = process_cpu_seconds();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));

@@ -48,7 +48,7 @@ std::pair<std::set<int>, std::size_t> cpus_of_parallel_for(Scheduler& s, unsigne
   for (int attempt = 0; !on_node && attempt < 1000; ++attempt) {
     cpus.clear();
     threads.clear();
-    auto f = s.async(node, [&] {
+    auto f = s.async([&] {
     on_node = s.plan().workers[static_cast<unsigned>(Scheduler::current_worker())].node == node;
     if (!on_node) return;
     with_tbb([&] {
@@ -63,7 +63,7 @@ std::pair<std::set<int>, std::size_t> cpus_of_parallel_for(Scheduler& s, unsigne
         }
       });
     });
-  });
+  }, {.node = node});
     f.get();
   }
   EXPECT_TRUE(on_node) << "no worker of node " << node << " took the task in 1000 tries";

@@ -64,8 +64,8 @@ TEST(Trace, TracksPerWorkerGroupedByNodeAndOneSliceForEveryTask) {
   Scheduler s = two_nodes();
   const vitte::MetricsSnapshot before = s.metrics();
   s.start_trace();
-  s.submit(Task::spawn([] { forced_steal(); }), 0);
-  s.submit(Task::spawn([] { vitte::test::tree(8); }), 1);
+  s.submit(Task([] { forced_steal(); }), {.node = 0});
+  s.submit(Task([] { vitte::test::tree(8); }), {.node = 1});
   s.join_all();
   const vitte::Trace t = s.stop_trace();
   const vitte::MetricsSnapshot d = s.metrics() - before;
@@ -125,12 +125,12 @@ TEST(Trace, ParksAndWakeUpsAreRecorded) {
   s.start_trace();
   // Some sleep of the worker begins after start_trace(): after this task at the latest.
   const std::uint64_t parks = s.metrics().total.parks;
-  s.submit(Task::spawn([] {}));
+  s.submit(Task([] {}));
   s.join_all();
   while (s.metrics().total.parks == parks) std::this_thread::yield();
   // It sleeps (the count rises after its last look for work), so this task must wake it;
   // the sleep's slice and the wake-up are recorded before the task runs.
-  s.submit(Task::spawn([] {}));
+  s.submit(Task([] {}));
   s.join_all();
   const vitte::Trace t = s.stop_trace();
   const vitte::MetricsSnapshot d = s.metrics() - before;
@@ -146,7 +146,7 @@ TEST(Trace, SamplingRecordsOneTaskInNAndSaysSo) {
   Scheduler s = two_nodes();
   const vitte::MetricsSnapshot before = s.metrics();
   s.start_trace({.sample_every = kEvery});
-  s.submit(Task::spawn([] { vitte::test::tree(10); }));
+  s.submit(Task([] { vitte::test::tree(10); }));
   s.join_all();
   const vitte::Trace t = s.stop_trace();
   const vitte::MetricsSnapshot d = s.metrics() - before;
@@ -198,7 +198,7 @@ TEST(Trace, GraphTasksAndTimersAreNamedAndOutliveThem) {
 TEST(Trace, AFullBufferCountsWhatItDrops) {
   Scheduler s = two_nodes(2);
   s.start_trace({.events_per_worker = 4});
-  s.submit(Task::spawn([] { vitte::test::tree(8); }));
+  s.submit(Task([] { vitte::test::tree(8); }));
   s.join_all();
   const vitte::Trace t = s.stop_trace();
   const Parsed p = parse(t);
@@ -220,7 +220,7 @@ TEST(Trace, StartAndStopWhileWorkRuns) {
   // The load: fork-join trees, back to back, from a thread of its own.
   std::thread load([&] {
     while (!done.load()) {
-      s.submit(Task::spawn([] { vitte::test::tree(6); }));
+      s.submit(Task([] { vitte::test::tree(6); }));
       s.join_all();
     }
   });
@@ -282,7 +282,7 @@ TEST(Trace, ShutdownEndsTheRecordingCleanly) {
   {
     Scheduler s = two_nodes(2);
     s.start_trace();
-    s.submit(Task::spawn([] { vitte::test::tree(4); }));
+    s.submit(Task([] { vitte::test::tree(4); }));
     s.shutdown();
     try {
       s.start_trace();  // still recording, but shutting down is what stands in the way
@@ -296,7 +296,7 @@ TEST(Trace, ShutdownEndsTheRecordingCleanly) {
   }
   Scheduler dropped = two_nodes(2);  // destroyed while recording: frees the buffers
   dropped.start_trace();
-  dropped.submit(Task::spawn([] { vitte::test::tree(4); }));
+  dropped.submit(Task([] { vitte::test::tree(4); }));
 }
 
 }  // namespace

@@ -9,7 +9,8 @@
 //     co_return a.result() + b;
 //   }
 //   long x = vitte::sync_wait(sched, fib(30));   // from any thread
-//   sched.spawn(server_loop());                  // detached; join_all() waits for it
+//   sched.start(server_loop());                  // detached; join_all() waits for it
+//   sched.start(serve(req), {.group = ide});     // under options (task_options.hpp)
 //
 // Inside a task, co_await works on:
 //   - another task<T> (runs it now, here; its result or exception comes back);
@@ -23,17 +24,24 @@
 //   - vitte::sleep_for(d) / sleep_until(t) (the worker is released; the node's timer
 //     queue resumes us on the urgent lane);
 //   - vitte::schedule_on(node) (resume on a worker of that NUMA node);
+//   - vitte::reschedule(options) (go on under other options: a group's level, a priority);
 //   - vitte::get_stop_token() (the task's stop token).
 //
 // Contracts:
 // - A task runs only on a scheduler's workers; it starts when first awaited, forked, or
-//   handed to when_all/when_any, sync_wait or Scheduler::spawn. A task destroyed unstarted
+//   handed to when_all/when_any, sync_wait or Scheduler::start. A task destroyed unstarted
 //   frees its frame and arguments without running.
 // - Frames come from the running worker's frame pool (no heap allocation in the common
 //   case, no lock); fork() queues a 128-byte frame like vitte::spawn.
 // - Exceptions propagate through co_await, join(), when_all and sync_wait.
+// - Options (task_options.hpp): given to Scheduler::start or sync_wait, or taken on with
+//   reschedule(), they hold for the coroutine and the tasks it awaits or forks: every
+//   resumption from a queue (after a Future, a sleep, yield, when_all of futures) is routed
+//   by them. Work that goes on by symmetric transfer (an awaited task that ran here, a
+//   forked child that a join ran inline or a thief finished) runs inside whatever task
+//   frame is running, and counts there. Forked children start on the worker's own deque.
 // - Cancellation: a task inherits the stop token of whoever started it (sync_wait and
-//   spawn take one; when_all/when_any make their own, linked to the parent's). When the
+//   start take one; when_all/when_any make their own, linked to the parent's). When the
 //   token is triggered, a task suspended in sleep_for/sleep_until, on a Future, in yield
 //   or schedule_on resumes with vitte::Cancelled from that co_await, and the same awaits
 //   throw Cancelled at once once it was triggered. Other code observes it through
@@ -114,6 +122,7 @@ class [[nodiscard]] task {
       promise_type& p = h.promise();
       p.continuation = parent;
       if (const std::stop_token* t = detail::token_of(parent)) p.token = *t;
+      if constexpr (std::is_base_of_v<detail::PromiseBase, P>) p.options = parent.promise().options;
       return detail::transfer_to(h);
     }
     T await_resume() { return h.promise().result(); }
@@ -194,12 +203,12 @@ inline detail::JoinRequest join() noexcept { return {}; }
 // co_await vitte::get_stop_token(): the running task's stop token.
 inline detail::StopTokenRequest get_stop_token() noexcept { return {}; }
 
-// ---- roots: sync_wait and Scheduler::spawn ---------------------------------------------
+// ---- roots: sync_wait and Scheduler::start ---------------------------------------------
 
 namespace detail {
 
-// The outermost coroutine of a sync_wait or spawn: awaits the user's task, keeps its
-// result, and tells the waiter (sync_wait) or the scheduler's detached counter (spawn)
+// The outermost coroutine of a sync_wait or start: awaits the user's task, keeps its
+// result, and tells the waiter (sync_wait) or the scheduler's detached counter (start)
 // when it is done. A root counts as one detached task of its scheduler for its whole
 // life, so join_all() and shutdown wait for suspended coroutines too.
 template <class T>
@@ -215,7 +224,12 @@ struct Root {
 };
 
 // Out of line (src/coro/coro.cpp): the scheduler's books for roots.
-void start_root(Scheduler& s, std::coroutine_handle<RootPromise> h);        // counts, queues; UsageError after shutdown
+// Counts and queues a root (with `opts`, the options its task was given; null: none);
+// UsageError after shutdown.
+void start_root(Scheduler& s, std::coroutine_handle<RootPromise> h, const BoundOptions* opts = nullptr);
+// Binds the options of a coroutine start (Scheduler::start, sync_wait, reschedule): as
+// share_options, and a deadline is refused (`what` names the call).
+std::shared_ptr<const BoundOptions> coroutine_options(SchedulerCore* core, const TaskOptions& o, const char* what);
 void root_finished(SchedulerCore* core, std::exception_ptr e) noexcept;  // e: a detached root's error
 
 // Hands a detached root's error to its final awaiter.
@@ -228,7 +242,7 @@ struct StashError {
 
 struct RootPromise {
   SchedulerCore* core = nullptr;
-  WaitCounter* signal = nullptr;  // sync_wait: the caller waits on it; spawn: null
+  WaitCounter* signal = nullptr;  // sync_wait: the caller waits on it; start: null
   std::exception_ptr detached_error;
 
   static void* operator new(std::size_t n) { return coro_frame_alloc(n); }
@@ -290,12 +304,12 @@ Root sync_root(task<T> t, RootResult<T>* out) {
 
 template <class T>
 Root detached_root(task<T> t) {
-  auto h = TaskAccess::start(t, "Scheduler::spawn");
+  auto h = TaskAccess::start(t, "Scheduler::start");
   co_await RunToEnd<T>{h};
   if (h.promise().error) co_await StashError{&h.promise().error};
 }
 
-// Owns a root frame until it ran (sync_wait) or was handed to the scheduler (spawn).
+// Owns a root frame until it ran (sync_wait) or was handed to the scheduler (start).
 struct RootGuard {
   std::coroutine_handle<RootPromise> h;
   ~RootGuard() {
@@ -305,21 +319,18 @@ struct RootGuard {
 
 }  // namespace detail
 
-// Runs `t` on `sched` and blocks the calling thread until it finished; returns its result
-// or rethrows its exception. From a thread that is not a worker it sleeps; from a worker
-// it runs other work meanwhile (the TaskGroup::wait() hazard applies). `token` reaches the
-// task and everything it starts (see Cancellation above). UsageError after shutdown began.
+namespace detail {
 template <class T>
-T sync_wait(Scheduler& sched, task<T> t, std::stop_token token = {}) {
-  if (!t.valid()) throw UsageError("vitte::sync_wait() of an empty vitte::task (moved from?)");
+T sync_wait_bound(Scheduler& sched, task<T> t, std::shared_ptr<const BoundOptions> opts, std::stop_token token) {
   detail::TaskAccess::handle(t).promise().token = std::move(token);
+  detail::TaskAccess::handle(t).promise().options = opts;
   detail::RootResult<T> out;
   detail::WaitCounter signal{/*cancel_on_error=*/false};
   detail::RootGuard root{detail::sync_root(std::move(t), &out).h};
   root.h.promise().signal = &signal;
   signal.add(nullptr);
   try {
-    detail::start_root(sched, root.h);
+    detail::start_root(sched, root.h, opts.get());
   } catch (...) {
     signal.done(nullptr);
     throw;
@@ -337,13 +348,36 @@ T sync_wait(Scheduler& sched, task<T> t, std::stop_token token = {}) {
   if (out.error) std::rethrow_exception(out.error);
   if constexpr (!std::is_void_v<T>) return std::move(*out.value);
 }
+}  // namespace detail
+
+// Runs `t` on `sched` and blocks the calling thread until it finished; returns its result
+// or rethrows its exception. From a thread that is not a worker it sleeps; from a worker
+// it runs other work meanwhile (the TaskGroup::wait() hazard applies). `token` reaches the
+// task and everything it starts (see Cancellation above); `opts` (task_options.hpp) hold
+// for all of it, as for Scheduler::start. UsageError for options that would not apply and
+// after shutdown began.
+template <class T>
+T sync_wait(Scheduler& sched, task<T> t, std::stop_token token = {}) {
+  if (!t.valid()) throw UsageError("vitte::sync_wait() of an empty vitte::task (moved from?)");
+  return detail::sync_wait_bound(sched, std::move(t), nullptr, std::move(token));
+}
+template <class T>
+T sync_wait(Scheduler& sched, task<T> t, const TaskOptions& opts, std::stop_token token = {}) {
+  if (!t.valid()) throw UsageError("vitte::sync_wait() of an empty vitte::task (moved from?)");
+  return detail::sync_wait_bound(
+      sched, std::move(t), detail::coroutine_options(detail::core_of(sched), opts, "vitte::sync_wait(options)"),
+      std::move(token));
+}
 
 template <class T>
-void Scheduler::spawn(task<T> t, std::stop_token token) {
-  if (!t.valid()) throw UsageError("Scheduler::spawn() of an empty vitte::task (moved from?)");
+void Scheduler::start(task<T> t, const TaskOptions& opts, std::stop_token token) {
+  if (!t.valid()) throw UsageError("Scheduler::start() of an empty vitte::task (moved from?)");
+  std::shared_ptr<const detail::BoundOptions> bound =
+      detail::coroutine_options(core_.get(), opts, "Scheduler::start(task, options)");
   detail::TaskAccess::handle(t).promise().token = std::move(token);
+  detail::TaskAccess::handle(t).promise().options = bound;
   detail::RootGuard root{detail::detached_root(std::move(t)).h};
-  detail::start_root(*this, root.h);  // the frame destroys itself when it ends
+  detail::start_root(*this, root.h, bound.get());  // the frame destroys itself when it ends
   root.h = nullptr;
 }
 
@@ -361,7 +395,7 @@ struct YieldAwaiter {
     token = token_of(h);
     if (token != nullptr && token->stop_requested()) return false;  // Cancelled at once
     WorkerLocal& w = require_worker("vitte::yield");
-    resume_later(w.core, h, Lane::Fifo, static_cast<int>(w.node), w.isolation);
+    resume_later(w.core, h, Lane::Fifo, static_cast<int>(w.node), w.isolation, options_of(h));
     return true;
   }
   void await_resume() const {
@@ -384,12 +418,53 @@ struct ScheduleOnAwaiter {
   bool await_suspend(std::coroutine_handle<P> h) {
     token = token_of(h);
     if (token != nullptr && token->stop_requested()) return false;  // Cancelled at once
-    resume_later(tls_worker->core, h, Lane::Fifo, static_cast<int>(node), tls_worker->isolation);
+    // The node asked for beats the coroutine's options' node; the rest of them hold.
+    const BoundOptions* o = options_of(h);
+    if (o != nullptr && o->node >= 0 && o->node != static_cast<int>(node)) {
+      BoundOptions here = *o;
+      here.node = static_cast<int>(node);
+      rehome(h, std::move(here));
+      o = options_of(h);
+    }
+    resume_later(tls_worker->core, h, Lane::Fifo, static_cast<int>(node), tls_worker->isolation, o);
     return true;
   }
   void await_resume() const {
     if (token != nullptr && token->stop_requested())
       throw_cancelled(Interruptible::Outcome::Stopped, "vitte::schedule_on");
+  }
+  template <class P>
+  static void rehome(std::coroutine_handle<P> h, BoundOptions o) {
+    if constexpr (std::is_base_of_v<PromiseBase, P>) h.promise().options = std::make_shared<const BoundOptions>(std::move(o));
+  }
+};
+
+// co_await vitte::reschedule(opts): the coroutine goes on under `opts` (Scheduler::start):
+// it is queued as they say (like yield) and every later resumption follows them. Empty
+// options drop the coroutine's options. UsageError for options that would not apply
+// (bound on the running worker's scheduler); a deadline is refused.
+struct RescheduleAwaiter {
+  TaskOptions opts;
+  std::shared_ptr<const BoundOptions> bound{};
+  const std::stop_token* token = nullptr;
+  bool await_ready() {
+    WorkerLocal& w = require_worker("vitte::reschedule");
+    bound = coroutine_options(w.core, opts, "vitte::reschedule(options)");
+    return false;
+  }
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) {
+    static_assert(std::is_base_of_v<PromiseBase, P>, "vitte::reschedule is for vitte::task coroutines");
+    token = token_of(h);
+    if (token != nullptr && token->stop_requested()) return false;  // Cancelled at once
+    h.promise().options = std::move(bound);
+    WorkerLocal* w = tls_worker;
+    resume_later(w->core, h, Lane::Fifo, -1, w->isolation, options_of(h));
+    return true;
+  }
+  void await_resume() const {
+    if (token != nullptr && token->stop_requested())
+      throw_cancelled(Interruptible::Outcome::Stopped, "vitte::reschedule");
   }
 };
 
@@ -451,8 +526,11 @@ detail::SleepAwaiter sleep_for(std::chrono::duration<Rep, Period> d) noexcept {
   return detail::SleepAwaiter(detail::add_saturated(detail::steady_now(), detail::saturated_ns(d)));
 }
 // co_await vitte::schedule_on(node): resumes on a worker of NUMA node `node` (a node
-// without CPUs: the nearest one with workers). UsageError for a node that does not exist.
+// without CPUs: the nearest one with workers), and stays there: the coroutine's options
+// (if any) keep everything but their node. UsageError for a node that does not exist.
 inline detail::ScheduleOnAwaiter schedule_on(unsigned node) noexcept { return {node}; }
+// co_await vitte::reschedule(opts): see detail::RescheduleAwaiter.
+inline detail::RescheduleAwaiter reschedule(TaskOptions opts) { return {std::move(opts)}; }
 
 }  // namespace vitte
 

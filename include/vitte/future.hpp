@@ -68,6 +68,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "vitte/detail/bound_options.hpp"
 #include "vitte/detail/future_core.hpp"
 #include "vitte/detail/liveness.hpp"
 #include "vitte/detail/route.hpp"
@@ -230,7 +231,8 @@ inline std::uint64_t region_for(const SchedulerCore* core) noexcept {
 // destroyed unrun on this thread (a continuation's closure then fails its future with
 // BrokenPromise), iteratively, so a refused chain of any length costs no stack.
 // src/future/continuations.cpp.
-void queue_continuation_external(SchedulerCore* core, std::uint64_t live, TaskFrame* f) noexcept;
+void queue_continuation_external(SchedulerCore* core, std::uint64_t live, TaskFrame* f,
+                                 const BoundOptions* opts = nullptr) noexcept;
 
 // Strands: a chain runs on one worker with no queue between its links.
 //
@@ -284,9 +286,11 @@ inline void run_strand(StrandState& st) noexcept {
 // for the running strand (S1). `joins`: the future the task completes, so an isolated
 // get() on it recognises the task. A null `core` (every input bound to no scheduler,
 // hence ready already) runs it here.
+// `opts`: the then() link's options (null: none), which the caller keeps alive across the
+// call; a continuation with options is routed by them, never held for the strand.
 template <class C>
 void queue_continuation(SchedulerCore* core, std::uint64_t live, C&& task, std::uint64_t region,
-                        const FutureCore* joins) noexcept {
+                        const FutureCore* joins, const BoundOptions* opts = nullptr) noexcept {
   if (core == nullptr) {
     std::decay_t<C> t(std::forward<C>(task));
     t();
@@ -302,17 +306,20 @@ void queue_continuation(SchedulerCore* core, std::uint64_t live, C&& task, std::
     if constexpr (!kFitsInline<std::decay_t<C>>) {
       if (alive(live)) note_external_boxed(core);
     }
-    queue_continuation_external(core, live, f);
+    queue_continuation_external(core, live, f, opts);
     return;
   }
   f->counter = w->detached;
   StrandState& st = tls_strand;
-  if (st.capturing && st.held == nullptr && region == w->isolation) {  // S1
+  if (opts == nullptr && st.capturing && st.held == nullptr && region == w->isolation) {  // S1
     st.held = f;
     return;
   }
   w->detached->add(w);  // before the push that publishes the frame
-  route(w->core, w, f);
+  if (opts == nullptr)
+    route(w->core, w, f);
+  else
+    route(w->core, w, f, Route{.opts = opts, .source = Source::Continuation});
 }
 
 // The closure of a continuation's task: calls S::run_task(self) once, then runs the
@@ -389,8 +396,13 @@ class ThenLink final : public FutureState<ThenValue<T, F>>, public Continuation 
 
  public:
   template <class G>
-  ThenLink(CoreRef core, G&& fn, std::shared_ptr<FutureState<T>>&& src, std::uint64_t region)
-      : FutureState<U>(core), fn_(std::in_place, std::forward<G>(fn)), src_(std::move(src)), region_(region) {
+  ThenLink(CoreRef core, G&& fn, std::shared_ptr<FutureState<T>>&& src, std::uint64_t region,
+           std::shared_ptr<const BoundOptions> opts = nullptr)
+      : FutureState<U>(core),
+        fn_(std::in_place, std::forward<G>(fn)),
+        src_(std::move(src)),
+        region_(region),
+        opts_(std::move(opts)) {
     Continuation::ready = &on_ready;
   }
 
@@ -458,7 +470,9 @@ class ThenLink final : public FutureState<ThenValue<T, F>>, public Continuation 
     const std::uint64_t live = l->live;
     const std::uint64_t region = l->region_;
     const FutureCore* joins = l;
-    queue_continuation(core, live, ContinuationTask<ThenLink>(std::move(l->self_)), region, joins);
+    // The options outlive the call: the task may run, and free the link, before it returns.
+    const std::shared_ptr<const BoundOptions> opts = l->opts_;
+    queue_continuation(core, live, ContinuationTask<ThenLink>(std::move(l->self_)), region, joins, opts.get());
   }
 
   decltype(auto) call(FutureState<T>& src) {
@@ -488,6 +502,7 @@ class ThenLink final : public FutureState<ThenValue<T, F>>, public Continuation 
   std::shared_ptr<ThenLink> self_;  // while subscribed: the slot's reference
   [[no_unique_address]] std::conditional_t<kFlatten, std::shared_ptr<FutureState<U>>, None> inner_;
   std::uint64_t region_;
+  std::shared_ptr<const BoundOptions> opts_;  // then(fn, options); null: none
   bool forwarding_ = false;
 };
 
@@ -538,8 +553,22 @@ class Future {
   // error skips fn and goes to the returned future. See the file comment for where fn
   // runs and how it is counted. Throws UsageError on an empty future, and on a future
   // bound to no scheduler outside a worker.
+  // With `opts` (task_options.hpp) the continuation is placed as they say (a node's
+  // queue, a group's level, a deadline counted from when it is queued, a name) instead of
+  // where the completing thread is; UsageError for options that would not apply.
   template <class F>
   auto then(F&& fn) && -> Future<detail::ThenValue<T, std::decay_t<F>>> {
+    return std::move(*this).then_with(std::forward<F>(fn), nullptr);
+  }
+  template <class F>
+  auto then(F&& fn, const TaskOptions& opts) && -> Future<detail::ThenValue<T, std::decay_t<F>>> {
+    return std::move(*this).then_with(std::forward<F>(fn), &opts);
+  }
+
+ private:
+  // (No default argument: see Scheduler::async.)
+  template <class F>
+  auto then_with(F&& fn, const TaskOptions* opts) && -> Future<detail::ThenValue<T, std::decay_t<F>>> {
     using Link = detail::ThenLink<T, std::decay_t<F>>;
     using U = detail::ThenValue<T, std::decay_t<F>>;
     if (!state_) throw UsageError("Future::then() on an empty future (already read, or consumed by then()/when_all())");
@@ -547,13 +576,17 @@ class Future {
     if (core.core == nullptr)
       throw UsageError("Future::then() outside a worker on a future bound to no scheduler (when_all() of an empty "
                        "range made outside a worker): nothing can run the continuation");
-    auto link = std::make_shared<Link>(core, std::forward<F>(fn), std::move(state_), detail::region_for(core.core));
+    // A destroyed scheduler is not asked (its continuation fails with BrokenPromise anyway).
+    std::shared_ptr<const detail::BoundOptions> bound;
+    if (opts != nullptr && !opts->empty() && detail::alive(core.live))
+      bound = detail::share_options(core.core, *opts, "Future::then(fn, options)");
+    auto link = std::make_shared<Link>(core, std::forward<F>(fn), std::move(state_), detail::region_for(core.core),
+                                       std::move(bound));
     Future<U> out(link);
     Link::start(std::move(link));
     return out;
   }
 
- private:
   friend struct detail::FutureAccess;
   void check() const {
     if (!state_) throw UsageError("Future::get()/wait() on an empty future (already read?)");

@@ -8,7 +8,7 @@
 //   }, "check");
 //   read.precede(lex);
 //   lex.precede(check);
-//   check.on_node(1);                               // runs on a worker of NUMA node 1
+//   check.options({.node = 1});                     // runs on a worker of NUMA node 1
 //   sched.run(g).wait();                            // rethrows the first error
 //   sched.run(g, {.trace = true}).wait();           // same graph again, timings kept
 //   std::puts(g.trace_json().c_str());
@@ -25,7 +25,7 @@
 //   be run again afterwards. A GraphRun that is destroyed unwaited waits in its
 //   destructor (an error it cannot rethrow there is written to stderr).
 // - A graph runs once at a time: run() of a graph whose previous run has not been waited
-//   for throws UsageError, as do add(), precede() and on_node() on it until then. Several
+//   for throws UsageError, as do add(), precede() and options() on it until then. Several
 //   different graphs may run at once. The graph must outlive its runs (destroying a
 //   running graph aborts with a message). Shutting down or destroying the scheduler waits
 //   for every run in flight to finish (nothing is dropped), even one nobody waited for.
@@ -33,9 +33,9 @@
 //   precede() refuses an edge between tasks of two different graphs (or subflows).
 // - An empty graph's run is finished at once. run() after shutdown() began throws
 //   UsageError, for an empty graph too (from a task of the scheduler it is still allowed).
-// - Task::on_node(n): the task runs on a worker of node n, or of the nearest node that
-//   has workers when n has none (as Scheduler::submit(task, n)). A worker of another node
-//   that comes across it (by stealing) hands it back to n's injection queue.
+// - options({.node = n}): the task runs on a worker of node n, or of the nearest node that
+//   has workers when n has none (as Scheduler::submit(task, {.node = n})). A worker of
+//   another node that comes across it (by stealing) hands it back to n's queue.
 // - Seeing the graph: dot() is the Graphviz DOT of the static graph; after a run made
 //   with RunOptions{.trace = true}, trace_json() and trace_dot() give each task's start
 //   (ns since the run began), duration, worker and node. Without .trace nothing is timed.
@@ -52,6 +52,7 @@
 #include <utility>
 
 #include "vitte/error.hpp"
+#include "vitte/task_options.hpp"
 
 namespace vitte {
 
@@ -69,6 +70,11 @@ struct GraphAccess; // the runner (src/graph/), which reaches the private parts 
 struct RunOptions {
   // Record each task's start, duration, worker and node (Graph::trace_json()).
   bool trace = false;
+  // Every task of the run is placed as these say (task_options.hpp), but where its own
+  // options (TaskRef::options) say otherwise: a node (a task's own node beats it), a
+  // group's level with its priority and a deadline (each queued task's, from when it is
+  // queued), a name counted in the group's metrics for each queued task of the run.
+  TaskOptions options{};
 };
 
 // A handle to one task of a Graph (or of a Subflow). Cheap to copy. A handle to a task
@@ -83,10 +89,15 @@ class TaskRef {
   TaskRef& precede(TaskRef other);
   // `other` runs before `this`.
   TaskRef& succeed(TaskRef other);
-  // Runs the task on a worker of NUMA node `node` (see the contract above). The node is
-  // checked against the scheduler's topology when the graph runs; UsageError at once for
-  // a node number above 32767.
-  TaskRef& on_node(unsigned node);
+  // This task's own options (task_options.hpp), bound when the graph runs (a subflow's
+  // task: when its subflow starts), so errors (a node the topology lacks, a group of
+  // another scheduler) come from run(), or fail the subflow's task. The node is the
+  // task's affinity (see the contract above; UsageError at once above 32767); the name is
+  // its name() too; a group, a priority or a deadline queue the task as policy work of its
+  // own (it is never run inline on a strand). Replaces what the options set before.
+  TaskRef& options(const TaskOptions& o);
+  // The former spelling of options({.node = node}).
+  [[deprecated("use options({.node = n})")]] TaskRef& on_node(unsigned node);
   TaskRef& name(std::string n);
   const std::string& name() const;
   bool valid() const noexcept { return node_ != nullptr; }

@@ -161,7 +161,7 @@ struct MetricsSnapshot {
   // live group, parents before children. A difference of snapshots subtracts by
   // GroupMetrics::id (a group new since the earlier snapshot keeps its totals).
   std::vector<GroupMetrics> groups;
-  // Deadline work (TaskOptions::deadline, TimerOptions::deadline) that finished in time,
+  // Deadline work (TaskOptions::deadline; a timer's from its tick) that finished in time,
   // and late.
   std::uint64_t deadlines_met = 0;
   std::uint64_t deadlines_missed = 0;

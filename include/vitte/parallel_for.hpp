@@ -14,7 +14,9 @@
 #include <atomic>
 #include <cstddef>
 #include <exception>
+#include <memory>
 
+#include "vitte/detail/bound_options.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/scheduler.hpp"
 #include "vitte/task_group.hpp"
@@ -41,14 +43,23 @@ struct LoopState {
   }
 };
 
+// The loop's options, bound once and shared by every level's TaskGroup; null: none.
+struct LoopOptions {
+  Scheduler* sched = nullptr;
+  std::shared_ptr<const BoundOptions> bound;
+};
+
 template <class F>
-void parallel_for_split(std::size_t b, std::size_t e, std::size_t grain, const F& fn, LoopState& st) {
-  // relaxed: a hint (see LoopState).
-  if (st.stop.load(std::memory_order_relaxed)) return;
-  TaskGroup g;
+void parallel_for_split(std::size_t b, std::size_t e, std::size_t grain, const F& fn, LoopState& st,
+                        const LoopOptions* lo);
+
+// One level: forks the upper halves into `g`, runs the rest here, waits.
+template <class F>
+void parallel_for_level(TaskGroup& g, std::size_t b, std::size_t e, std::size_t grain, const F& fn, LoopState& st,
+                        const LoopOptions* lo) {
   while (e - b > grain) {
     const std::size_t mid = b + (e - b) / 2;
-    g.run([mid, e, grain, &fn, &st] { parallel_for_split(mid, e, grain, fn, st); });
+    g.run([mid, e, grain, &fn, &st, lo] { parallel_for_split(mid, e, grain, fn, st, lo); });
     e = mid;
   }
   try {
@@ -64,22 +75,44 @@ void parallel_for_split(std::size_t b, std::size_t e, std::size_t grain, const F
   g.wait();  // the halves forked above never throw: their errors went to `st`
 }
 
+template <class F>
+void parallel_for_split(std::size_t b, std::size_t e, std::size_t grain, const F& fn, LoopState& st,
+                        const LoopOptions* lo) {
+  // relaxed: a hint (see LoopState).
+  if (st.stop.load(std::memory_order_relaxed)) return;
+  if (lo == nullptr) [[likely]] {
+    TaskGroup g;
+    parallel_for_level(g, b, e, grain, fn, st, lo);
+  } else {
+    TaskGroup g(*lo->sched, lo->bound);
+    parallel_for_level(g, b, e, grain, fn, st, lo);
+  }
+}
+
 }  // namespace detail
 
 // Calls fn(i) for every i in [begin, end) on `sched`'s workers and waits for all of them;
 // rethrows the first exception, after which the unstarted rest of the loop is skipped.
-// Callable from any thread, including a worker.
+// Callable from any thread, including a worker. With `opts` (task_options.hpp) every task
+// of the loop, the first piece included, runs under them (a group's level, a node, a
+// name; a deadline counts for each task from when it is queued); UsageError for options
+// that would not apply.
 template <class F>
-void parallel_for(Scheduler& sched, std::size_t begin, std::size_t end, std::size_t grain,
-                  const F& fn) {
+void parallel_for(Scheduler& sched, std::size_t begin, std::size_t end, std::size_t grain, const F& fn,
+                  const TaskOptions& opts = {}) {
   if (begin >= end) return;
   if (grain == 0) grain = 1;
   detail::LoopState st;
-  if (Scheduler::current() == &sched) {
-    detail::parallel_for_split(begin, end, grain, fn, st);
+  if (!opts.empty()) {
+    const detail::LoopOptions lo{&sched, detail::share_options(detail::core_of(sched), opts, "parallel_for(options)")};
+    TaskGroup root(sched, lo.bound);
+    root.run([&] { detail::parallel_for_split(begin, end, grain, fn, st, &lo); });
+    root.wait();
+  } else if (Scheduler::current() == &sched) {
+    detail::parallel_for_split(begin, end, grain, fn, st, nullptr);
   } else {
     TaskGroup root(sched);
-    root.run([&] { detail::parallel_for_split(begin, end, grain, fn, st); });
+    root.run([&] { detail::parallel_for_split(begin, end, grain, fn, st, nullptr); });
     root.wait();
   }
   if (st.first) std::rethrow_exception(st.first);

@@ -7,14 +7,15 @@
 //   vitte::Group ide   = sched.make_group({.name = "ide", .weight = 3, .policy = vitte::Policy::Priority});
 //   vitte::TaskGroup req(sched, {.group = ide, .priority = vitte::Priority::High});
 //   req.run([] { answer(); });                             // ahead of ide's other work
-//   sched.submit(vitte::Task::spawn(tick), {.deadline = 2ms});   // earliest deadline first
+//   sched.submit(vitte::Task(tick), {.deadline = 2ms});    // earliest deadline first
 //
 // The model (docs/design.md, "Policies"):
-// - Plain fork-join work (spawn, TaskGroup without options, parallel_for) never meets a
-//   policy: it rides the workers' deques as before and pays nothing for this module.
-// - Policy work is every task submitted with TaskOptions (Scheduler::submit, a TaskGroup made
-//   with them, a timer with a deadline), and every external submission when the arena's
-//   policy is not Fifo. It waits in its node's ReadyQueue, in a tree of levels: the arena
+// - Plain fork-join work (spawn, TaskGroup, parallel_for, coroutines, without a group, a
+//   priority or a deadline) never meets a policy: it rides the workers' deques and pays
+//   nothing for this module.
+// - Policy work is every task given a group, a priority or a deadline (TaskOptions,
+//   task_options.hpp: any entry point takes them), and every external submission when the
+//   arena's policy is not Fifo. It waits in its node's ReadyQueue, in a tree of levels: the arena
 //   (the root level, Options::policy) and the Groups below it. Each level orders its own
 //   tasks and its child groups by its own policy:
 //     Fifo      oldest first (by submission order, across the subtree);
@@ -28,7 +29,7 @@
 //               in proportion to its weight (the
 //               child that has used the least time per weight goes next). Shares compose:
 //               a child's share is a fraction of its parent's.
-// - Deadline work (TaskOptions::deadline, TimerOptions::deadline) goes ahead of all of
+// - Deadline work (TaskOptions::deadline; a timer's from its tick) goes ahead of all of
 //   that: earliest deadline first. A task that finishes after its deadline is counted
 //   (MetricsSnapshot::deadlines_missed) and reported to Options::on_deadline_miss.
 // - Between two tasks a worker takes, in order: due timers, deadline work, High tasks
@@ -102,16 +103,6 @@ class Group {
   std::shared_ptr<detail::GroupNode> node_;
 };
 
-// What makes a task policy work. A default TaskOptions still routes through the node's
-// ReadyQueue (at the arena's level, in the arena's order); leave the options out for plain
-// fork-join.
-struct TaskOptions {
-  Group group{};                                // the level it queues at (default: the arena)
-  Priority priority = Priority::Normal;         // not Normal: its level's policy must be Priority
-  std::chrono::nanoseconds deadline{0};         // > 0: must finish within this of submission
-  int node = -1;                                // the node whose queue takes it (-1: the caller's)
-};
-
 // Given to Options::on_deadline_miss when a deadline task finishes late (on the worker that
 // ran it, right after the task; exceptions thrown by the handler go to stderr).
 struct DeadlineMiss {
@@ -137,6 +128,17 @@ struct GroupMetrics {
   // GroupSpec::counters: CounterInfo::events summed over its tasks (its own level only);
   // empty otherwise.
   std::vector<std::uint64_t> counters;
+  // Work given a name (TaskOptions::name) and this group (the arena: work given a name and
+  // no group): per name, its runs and those that threw. Up to kMaxNames names per group;
+  // later ones count under kOtherNames.
+  struct Named {
+    std::string name;
+    std::uint64_t runs = 0;
+    std::uint64_t failed = 0;
+  };
+  static constexpr std::size_t kMaxNames = 1024;
+  static constexpr const char* kOtherNames = "(other names)";
+  std::vector<Named> named;
 };
 
 namespace detail {

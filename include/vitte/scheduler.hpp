@@ -1,8 +1,8 @@
 // Scheduler: the worker arenas of one machine and the API that feeds them.
 //
 //   vitte::Scheduler sched(4);                       // 4 workers spread over the NUMA nodes
-//   auto t = vitte::Task::spawn([] { work(); });
-//   sched.submit(std::move(t));
+//   sched.submit(vitte::Task([] { work(); }));
+//   sched.submit(vitte::Task([] { io(); }), {.node = 1});   // options: task_options.hpp
 //   sched.join_all();                                // waits; rethrows the first error
 //
 // One arena per NUMA node that has CPUs; each arena's workers are pinned to that node's
@@ -50,6 +50,7 @@
 #include "vitte/plan.hpp"
 #include "vitte/policy.hpp"
 #include "vitte/task.hpp"
+#include "vitte/task_options.hpp"
 #include "vitte/timer.hpp"
 #include "vitte/topology.hpp"
 #include "vitte/trace.hpp"
@@ -147,29 +148,21 @@ class Scheduler {
   // nodes when the topology is not this machine). Throws UsageError after shutdown began
   // (the task is left untouched in `t`).
   void submit(Task&& t);
-  // Queues a task on node `node`'s injection queue (a node without CPUs: the nearest node
-  // that has workers). Throws UsageError for a node that does not exist. (A template, so
-  // that `submit(t, {})` means default TaskOptions, not node 0.)
+  // The same, placed as `opts` say (task_options.hpp): on opts.node's queue, as policy work
+  // at opts.group's level with its priority and deadline, named. Counted as detached work
+  // like submit(t). UsageError for options that would not apply and after shutdown began;
+  // `t` keeps its task then.
+  void submit(Task&& t, const TaskOptions& opts);
+  // The former spelling of submit(t, {.node = node}).
   template <class N>
     requires(std::integral<N> && !std::same_as<N, bool> && !std::same_as<N, char> &&
              !std::same_as<N, signed char> && !std::same_as<N, unsigned char> && !std::same_as<N, wchar_t> &&
              !std::same_as<N, char8_t> && !std::same_as<N, char16_t> && !std::same_as<N, char32_t>)
-  void submit(Task&& t, N node) {
-    // A node beyond long long's range is as wrong as any other: it saturates, and is refused.
-    constexpr auto kMax = static_cast<unsigned long long>(std::numeric_limits<long long>::max());
-    if constexpr (std::is_unsigned_v<N>)
-      submit_node(std::move(t), static_cast<unsigned long long>(node) > kMax ? std::numeric_limits<long long>::max()
-                                                                            : static_cast<long long>(node));
-    else
-      submit_node(std::move(t), static_cast<long long>(node));
+  [[deprecated("use submit(t, {.node = n})")]] void submit(Task&& t, N node) {
+    if (node < 0 || static_cast<unsigned long long>(node) > std::numeric_limits<unsigned>::max())
+      throw UsageError("submit() to node " + std::to_string(node) + ": no such node");
+    submit(std::move(t), TaskOptions{.node = static_cast<unsigned>(node)});
   }
-
-  // Queues a task as policy work (policy.hpp): at opts.group's level (default: the arena),
-  // with its priority and deadline, on opts.node (default: the caller's node). Counted as
-  // detached work like submit(t). UsageError for options that would not apply (a priority
-  // at a level that is not a Priority level, a group of another scheduler, a negative
-  // deadline, a node that does not exist) and after shutdown began; `t` keeps its task then.
-  void submit(Task&& t, const TaskOptions& opts);
 
   // A new level of the scheduling tree (policy.hpp). UsageError for a name in use, an
   // unknown parent, a weight that is not positive and finite, or a weight other than 1
@@ -181,48 +174,68 @@ class Scheduler {
   // The arena's policy (its root level).
   Policy policy() const noexcept;
 
-  // Runs `fn` as a task and returns a future for its result.
+  // Runs `fn` as a task and returns a future for its result; `opts` place it
+  // (task_options.hpp). UsageError for options that would not apply, and after shutdown
+  // began.
+  // (Two overloads, no default argument: GCC 12 frees a defaulted TaskOptions temporary
+  // twice inside a co_await expression, `co_await sched.async(fn)`.)
   template <class F>
   auto async(F&& fn) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
-    return async_impl(std::forward<F>(fn), -1);
+    return async_with(std::forward<F>(fn), nullptr);
   }
   template <class F>
-  auto async(unsigned node, F&& fn) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
-    return async_impl(std::forward<F>(fn), static_cast<long long>(node));  // checked, never cast to -1
+  auto async(F&& fn, const TaskOptions& opts) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
+    return async_with(std::forward<F>(fn), &opts);
+  }
+  // The former spelling of async(fn, {.node = node}).
+  template <class F>
+  [[deprecated("use async(fn, {.node = n})")]] auto async(unsigned node, F&& fn)
+      -> Future<std::invoke_result_t<std::decay_t<F>&>> {
+    return async(std::forward<F>(fn), TaskOptions{.node = node});
   }
 
   // Starts a coroutine as a detached task (coro.hpp): join_all() and shutdown wait for it
   // to end, suspended or not; its exception goes where a detached task's goes (join_all()
-  // rethrows it). `token` reaches it and everything it starts. UsageError after shutdown
+  // rethrows it). `opts` (task_options.hpp) hold for all of it: every resumption queues
+  // under them, and the coroutines it awaits inherit them; a deadline is refused (it
+  // applies to one task's run, and a coroutine runs as many). `token` reaches it and
+  // everything it starts. UsageError for options that would not apply and after shutdown
   // began (the task is destroyed unstarted).
   template <class T>
-  void spawn(task<T> t, std::stop_token token = {});
+  void start(task<T> t, const TaskOptions& opts = {}, std::stop_token token = {});
+  // The former spelling of start(t, {}, token).
+  template <class T>
+  [[deprecated("use start(t) (\"spawn\" now means only vitte::spawn)")]] void spawn(task<T> t,
+                                                                                     std::stop_token token = {}) {
+    start(std::move(t), TaskOptions{}, std::move(token));
+  }
 
   // Timers (timer.hpp: accounting, periodic semantics, shutdown). The callback runs as a
-  // task on a worker of opts.node. after(): once, `delay` from now (a delay <= 0: at once);
-  // at(): once, at `when`; every(): every `period` (> 0), the first run one period from now.
-  // Throw UsageError for a node that does not exist, a period <= 0, and once shutdown has
-  // begun (nothing is armed then). A callback not callable with no arguments does not
-  // compile.
+  // task on a worker of opts.node, placed by `opts` (task_options.hpp; a deadline counts
+  // from each tick). after(): once, `delay` from now (a delay <= 0: at once); at(): once,
+  // at `when`; every(): every `period` (> 0), the first run one period from now, ticks by
+  // `mode`. Throw UsageError for options that would not apply, a period <= 0, and once
+  // shutdown has begun (nothing is armed then). A callback not callable with no arguments
+  // does not compile.
   template <class Rep, class Per, class F>
-  Timer after(std::chrono::duration<Rep, Per> delay, F&& fn, TimerOptions opts = {}) {
+  Timer after(std::chrono::duration<Rep, Per> delay, F&& fn, const TaskOptions& opts = {}) {
     detail::UserTimer* t = detail::make_user_timer(std::forward<F>(fn));
     const auto first = detail::add_saturated(now(), detail::saturated_ns(delay));
-    return start_timer(t, first, std::chrono::nanoseconds(0), false, opts, "after()");
+    return start_timer(t, first, std::chrono::nanoseconds(0), false, opts, Periodic::FixedRate, "after()");
   }
   template <class F>
-  Timer at(std::chrono::steady_clock::time_point when, F&& fn, TimerOptions opts = {}) {
+  Timer at(std::chrono::steady_clock::time_point when, F&& fn, const TaskOptions& opts = {}) {
     detail::UserTimer* t = detail::make_user_timer(std::forward<F>(fn));
-    return start_timer(t, when, std::chrono::nanoseconds(0), false, opts, "at()");
+    return start_timer(t, when, std::chrono::nanoseconds(0), false, opts, Periodic::FixedRate, "at()");
   }
   template <class Rep, class Per, class F>
-  Timer every(std::chrono::duration<Rep, Per> period, F&& fn, TimerOptions opts = {}) {
+  Timer every(std::chrono::duration<Rep, Per> period, F&& fn, const TaskOptions& opts = {},
+              Periodic mode = Periodic::FixedRate) {
     detail::UserTimer* t = detail::make_user_timer(std::forward<F>(fn));
     const std::chrono::nanoseconds p = detail::saturated_ns(period);
     const auto first = detail::add_saturated(now(), p);
-    return start_timer(t, first, p, true, opts, "every()");
+    return start_timer(t, first, p, true, opts, mode, "every()");
   }
-
   // Starts a run of a task graph and returns its handle (graph.hpp: the contract, and
   // the UsageErrors for a cycle or a graph already running). RunOptions{.trace = true}
   // records each task's timings.
@@ -285,24 +298,25 @@ class Scheduler {
   friend detail::SchedulerCore* detail::core_of(Scheduler&) noexcept;
 
   template <class F>
-  auto async_impl(F&& fn, long long node) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
+  auto async_with(F&& fn, const TaskOptions* opts) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
     using R = std::invoke_result_t<std::decay_t<F>&>;
     auto state = std::make_shared<detail::FutureState<R>>(core_.get());
-    Task t = Task::spawn([state, f = std::forward<F>(fn)]() mutable { state->fulfil(f); });
+    Task t([state, f = std::forward<F>(fn)]() mutable { state->fulfil(f); });
     t.frame_->joins = state.get();  // an isolated get() may run this task
-    if (node < 0)
+    if (opts == nullptr)
       submit(std::move(t));
     else
-      submit_node(std::move(t), node);  // UsageError for a node the topology lacks
+      submit(std::move(t), *opts);
     return Future<R>(std::move(state));
   }
-
-  void submit_to(Task&& t, int node);  // node < 0: the caller's node
-  void submit_node(Task&& t, long long node);  // checks the node, then submit_to
+  // Queues `t` by `r` from any thread: counts it as detached work, leaves it in `t` when
+  // refused.
+  void submit_routed(Task& t, const detail::Route& r);
   // Adopts `t` (the handle's reference) before it checks anything, so a refusal frees it
   // (src/timer/user_timer.cpp).
   Timer start_timer(detail::UserTimer* t, std::chrono::steady_clock::time_point first,
-                    std::chrono::nanoseconds period, bool periodic, const TimerOptions& opts, const char* what);
+                    std::chrono::nanoseconds period, bool periodic, const TaskOptions& opts, Periodic mode,
+                    const char* what);
 
   std::unique_ptr<detail::SchedulerCore> core_;
 };

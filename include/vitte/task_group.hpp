@@ -40,10 +40,13 @@ class TaskGroup {
   // Binds to `sched`; usable from any thread.
   explicit TaskGroup(Scheduler& sched) noexcept
       : core_(detail::core_of(sched)), live_(detail::live_of(core_)), counter_(/*cancel_on_error=*/true, owner_if_local(core_)) {}
-  // Binds to `sched` with scheduling options (policy.hpp): every run() then queues policy
-  // work at opts.group's level, with its priority and deadline (relative to each run()),
-  // even from a worker. UsageError for options that would not apply (bind_options).
+  // Binds to `sched` with options (task_options.hpp) for every run(): a node's queue, a
+  // group's level with its priority and a deadline (relative to each run()), a name; even
+  // from a worker. UsageError for options that would not apply.
   TaskGroup(Scheduler& sched, const TaskOptions& opts);
+  // The same with options already bound (parallel_for shares one binding among its groups);
+  // null: none.
+  TaskGroup(Scheduler& sched, std::shared_ptr<const detail::BoundOptions> opts);
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
   ~TaskGroup();
@@ -56,8 +59,8 @@ class TaskGroup {
     detail::TaskFrame* f = detail::pack(local ? w : nullptr, std::forward<F>(fn));
     f->counter = &counter_;
     counter_.add(local ? w : nullptr);
-    if (policy_ != nullptr) [[unlikely]] {
-      run_policy(f, local ? w : nullptr);
+    if (opts_ != nullptr) [[unlikely]] {
+      run_with_options(f, local ? w : nullptr);
     } else if (local) {
       detail::route(core_, w, f);
       return;
@@ -91,8 +94,8 @@ class TaskGroup {
   bool is_cancelled() const noexcept { return counter_.cancelled(); }
 
  private:
-  // Queues f as policy work; on failure destroys it unrun and throws.
-  void run_policy(detail::TaskFrame* f, detail::WorkerLocal* w);
+  // Queues f as the options say; on failure destroys it unrun and throws.
+  void run_with_options(detail::TaskFrame* f, detail::WorkerLocal* w);
   static const detail::WorkerLocal* owner_if_local(detail::SchedulerCore* core) noexcept {
     detail::WorkerLocal* w = detail::tls_worker;
     return w != nullptr && w->core == core ? w : nullptr;
@@ -105,7 +108,7 @@ class TaskGroup {
   // Made on one of core_'s workers, the group counts that worker's spawns and completions
   // in plain fields (no atomic RMW); see WaitCounter.
   detail::WaitCounter counter_;
-  std::unique_ptr<detail::BoundOptions> policy_;  // null: plain fork-join
+  std::shared_ptr<const detail::BoundOptions> opts_;  // null: plain fork-join
 };
 
 }  // namespace vitte

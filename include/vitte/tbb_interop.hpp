@@ -1,6 +1,6 @@
 // Calling oneTBB's algorithms from vitte tasks.
 //
-//   sched.submit(vitte::Task::spawn([&] {
+//   sched.submit(vitte::Task([&] {
 //     vitte::with_tbb([&] { tbb::parallel_for(0, n, [&](int i) { a[i] *= 2; }); });
 //   }), /*node=*/1);
 //

@@ -2,15 +2,15 @@
 //
 //   vitte::Timer t = sched.after(10ms, [] { poll(); });     // once, in 10 ms
 //   sched.at(deadline, [] { flush(); });                    // once, at a steady_clock time
-//   vitte::Timer tick = sched.every(100ms, [] { sample(); },
-//                                   {.mode = vitte::Periodic::FixedDelay});
+//   vitte::Timer tick = sched.every(100ms, [] { sample(); }, {.name = "sample"},
+//                                   vitte::Periodic::FixedDelay);
 //   tick.cancel();                                          // no run starts after this
 //
-// The callback runs as an ordinary task on a worker of the timer's node (TimerOptions::node,
+// The callback runs as an ordinary task on a worker of the timer's node (TaskOptions::node,
 // by default the caller's): when it falls due, the node's timer thread queues it on the
-// node's urgent lane, which workers take before other queued work (or, with
-// TimerOptions::deadline, by earliest deadline: policy.hpp). It never runs early;
-// how late it runs depends on the machine (docs/design.md, "Timers").
+// node's urgent lane, which workers take before other queued work, or, given a group, a
+// priority or a deadline (counted from the tick), as policy work at that level (policy.hpp).
+// It never runs early; how late it runs depends on the machine (docs/design.md, "Timers").
 //
 // Accounting, errors
 //   A pending one-shot timer (after, at) is detached work of the scheduler from the call
@@ -43,6 +43,7 @@
 #include <string>
 
 #include "vitte/detail/user_timer.hpp"
+#include "vitte/task_options.hpp"
 
 namespace vitte {
 
@@ -59,20 +60,6 @@ enum class TimerState : unsigned char {
 enum class Periodic : unsigned char {
   FixedRate,   // deadline k = first deadline + k * period; missed ticks are skipped
   FixedDelay,  // next deadline = end of the previous run + period
-};
-
-struct TimerOptions {
-  // The NUMA node whose workers run the callback (a node without CPUs: the nearest one
-  // with workers); -1: the calling worker's node, or the calling thread's home node.
-  int node = -1;
-  Periodic mode = Periodic::FixedRate;  // periodic timers only
-  // > 0: each run is deadline work (policy.hpp) that must finish within this of its tick:
-  // it is queued by earliest deadline (ahead of the urgent lane's FIFO and of all work
-  // without a deadline) instead of on the urgent lane, and a late finish is counted and
-  // reported (Options::on_deadline_miss). < 0: UsageError.
-  std::chrono::nanoseconds deadline{0};
-  // Names the callback's runs in a trace (trace.hpp); empty: they are plain task slices.
-  std::string name{};
 };
 
 class Timer {

@@ -7,7 +7,7 @@
 //
 // The file holds one process per NUMA node ("node N") and one thread per worker
 // ("worker W") inside its node's process. On each worker's track: a slice per task it ran
-// (category "task"; a timer callback is named by TimerOptions::name), a nested slice per
+// (category "task"; work given TaskOptions::name is named by it), a nested slice per
 // graph task (category "graph", named by the task's name, else by its graph's), a slice per
 // sleep ("park") and an instant per wake-up by a producer ("wake"); every steal from another
 // worker's deque is a flow (category "steal") from the victim's track, at the moment of the

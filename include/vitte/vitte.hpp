@@ -17,6 +17,7 @@
 #include "vitte/scheduler.hpp"
 #include "vitte/task.hpp"
 #include "vitte/task_group.hpp"
+#include "vitte/task_options.hpp"
 #include "vitte/timer.hpp"
 #include "vitte/topology.hpp"
 #include "vitte/trace.hpp"

@@ -45,17 +45,36 @@ void throw_cancelled(Interruptible::Outcome o, const char* what) {
   throw Cancelled(std::string(what) + ": the task's stop token was triggered");
 }
 
-void start_root(Scheduler& sched, std::coroutine_handle<RootPromise> h) {
+void start_root(Scheduler& sched, std::coroutine_handle<RootPromise> h, const BoundOptions* opts) {
   SchedulerCore* core = core_of(sched);
   h.promise().core = core;
   // The root is one detached task for its whole life (until root_finished).
   core->detached.add(nullptr);
   try {
-    sched.submit(Task::spawn(ResumeFn{h}));
+    WorkerLocal* w = own_worker(core);
+    if (w == nullptr) core->check_not_inherited("Scheduler::start()");
+    TaskFrame* f = pack(w, ResumeFn{h});
+    f->counter = &core->detached;  // the first run, as a submitted task
+    core->detached.add(w);
+    try {
+      route(core, w, f, Route{.opts = opts, .source = Source::Submission});
+    } catch (...) {
+      core->detached.done(w);
+      f->op(f, FrameOp::Discard);  // a ResumeFn: destroys nothing (the RootGuard has the frame)
+      free_frame(f);
+      throw;
+    }
   } catch (...) {
     core->detached.done(nullptr);
     throw;
   }
+}
+
+std::shared_ptr<const BoundOptions> coroutine_options(SchedulerCore* core, const TaskOptions& o, const char* what) {
+  if (o.deadline)
+    throw UsageError(std::string(what) + ": TaskOptions::deadline does not apply to a coroutine (a deadline is "
+                     "for one task's run, and a coroutine runs as many; give it to the tasks it submits)");
+  return share_options(core, o, what);
 }
 
 void root_finished(SchedulerCore* core, std::exception_ptr e) noexcept {

@@ -3,6 +3,7 @@
 #include "vitte/detail/resume.hpp"
 
 #include "scheduler_core.hpp"
+#include "vitte/detail/bound_options.hpp"
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/detail/worker_local.hpp"
 
@@ -20,12 +21,13 @@ namespace {
 struct NodeResume {
   std::coroutine_handle<> h;
   unsigned node;  // an arena node
+  const BoundOptions* opts;  // the coroutine's, kept alive by it while it is suspended
   void operator()() const noexcept {
     WorkerLocal* w = tls_worker;
     if (w->node != node) {
       // This worker runs the frame inside its region (Worker::execute), so that is the
       // region the coroutine was suspended in.
-      resume_later(w->core, h, Lane::Fifo, static_cast<int>(node), w->isolation);
+      resume_later(w->core, h, Lane::Fifo, static_cast<int>(node), w->isolation, opts);
       static_cast<Worker*>(w)->handed_back(node);
       return;
     }
@@ -46,19 +48,27 @@ TaskFrame* frame_for(SchedulerCore* core, WorkerLocal* w, Fn fn, std::uint64_t r
 
 }  // namespace
 
-void resume_later(SchedulerCore* core, std::coroutine_handle<> h, Lane lane, int node, std::uint64_t region) {
+void resume_later(SchedulerCore* core, std::coroutine_handle<> h, Lane lane, int node, std::uint64_t region,
+                  const BoundOptions* opts) {
   WorkerLocal* w = own_worker(core);  // another scheduler's worker: as any other thread
+  if (opts != nullptr && opts->node >= 0) node = opts->node;
+  if (opts != nullptr && opts->policy()) {  // its group's level, wherever it was suspended
+    route(core, w, frame_for(core, w, ResumeFn{h}, region),
+          Route{.opts = opts, .lane = lane, .source = Source::Resumption, .node = node});
+    return;
+  }
   if (lane == Lane::Urgent) {
-    route(core, w, frame_for(core, w, ResumeFn{h}, region), Route{.lane = Lane::Urgent, .source = Source::Resumption, .node = node});
+    route(core, w, frame_for(core, w, ResumeFn{h}, region),
+          Route{.opts = opts, .lane = Lane::Urgent, .source = Source::Resumption, .node = node});
     return;
   }
   const unsigned target = w != nullptr && node < 0 ? w->node : core->arena_for(node);
   if (lane == Lane::Local && w != nullptr && target == w->node) {
-    route(core, w, frame_for(core, w, ResumeFn{h}, region));
+    route(core, w, frame_for(core, w, ResumeFn{h}, region), Route{.opts = opts});
     return;
   }
-  route(core, w, frame_for(core, w, NodeResume{h, target}, region),
-        Route{.lane = Lane::Fifo, .source = Source::Resumption, .node = static_cast<int>(target)});
+  route(core, w, frame_for(core, w, NodeResume{h, target, opts}, region),
+        Route{.opts = opts, .lane = Lane::Fifo, .source = Source::Resumption, .node = static_cast<int>(target)});
 }
 
 }  // namespace vitte::detail

@@ -36,7 +36,8 @@ void refuse(TaskFrame* f) noexcept {
 
 }  // namespace
 
-void queue_continuation_external(SchedulerCore* core, std::uint64_t live, TaskFrame* f) noexcept {
+void queue_continuation_external(SchedulerCore* core, std::uint64_t live, TaskFrame* f,
+                                 const BoundOptions* opts) noexcept {
   // A destroyed scheduler (asked without touching it), or a fork() child: the workers do
   // not exist.
   if (!alive(live) || core->inherited()) {
@@ -46,7 +47,7 @@ void queue_continuation_external(SchedulerCore* core, std::uint64_t live, TaskFr
   f->counter = &core->detached;
   core->detached.add(nullptr);  // before the push that publishes the frame
   // Never bounded; std::bad_alloc inside ends the process (noexcept).
-  if (!route(core, nullptr, f, Route{.lane = Lane::Fifo, .source = Source::Continuation})) {
+  if (!route(core, nullptr, f, Route{.opts = opts, .lane = Lane::Fifo, .source = Source::Continuation})) {
     core->detached.done(nullptr);  // refused: shutdown has drained (route.cpp)
     refuse(f);
   }

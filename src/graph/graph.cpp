@@ -75,6 +75,8 @@ void NodeList::clear() noexcept {
   release_subflows();
   nodes.clear();
   names.clear();
+  options.clear();
+  bound.clear();
   trace.clear();
   sources.clear();
   edges = 0;
@@ -179,6 +181,18 @@ TaskRef add_to(NodeList& l, TaskBody body, std::string name, GraphNode* parent) 
   return GraphAccess::make(&l.nodes.back());
 }
 
+void NodeList::bind(SchedulerCore* core, const std::string& where) {
+  bound.assign(options.size(), nullptr);
+  for (GraphNode& n : nodes)
+    if (n.routed) {
+      const KeptOptions& k = options[n.index];
+      // name() may have renamed it since.
+      const TaskOptions o{.group = k.group, .priority = k.priority, .deadline = k.deadline,
+                          .name = k.name.empty() ? std::string_view() : std::string_view(name_of(n))};
+      bound[n.index] = std::make_shared<const BoundOptions>(bind_options(core, o, where.c_str()));
+    }
+}
+
 }  // namespace detail
 
 // ---- TaskRef ------------------------------------------------------------------------------
@@ -219,16 +233,32 @@ TaskRef& TaskRef::succeed(TaskRef other) {
   return *this;
 }
 
-TaskRef& TaskRef::on_node(unsigned node) {
-  detail::GraphNode* a = checked(node_, "on_node()");
-  if (node > static_cast<unsigned>(detail::kMaxAffinity))
-    throw UsageError("on_node(" + std::to_string(node) + "): NUMA node numbers above " +
+TaskRef& TaskRef::options(const TaskOptions& o) {
+  detail::GraphNode* a = checked(node_, "options()");
+  if (o.node && *o.node > static_cast<unsigned>(detail::kMaxAffinity))
+    throw UsageError("options({.node = " + std::to_string(*o.node) + "}): NUMA node numbers above " +
                      std::to_string(detail::kMaxAffinity) + " are not supported");
-  detail::EditScope edit(*a->owner, "on_node()");
-  a->affinity = static_cast<std::int16_t>(node);
-  if (a->affinity > a->owner->max_affinity) a->owner->max_affinity = a->affinity;
+  detail::EditScope edit(*a->owner, "options()");
+  detail::NodeList& l = *a->owner;
+  a->affinity = o.node ? static_cast<std::int16_t>(*o.node) : std::int16_t{-1};
+  if (a->affinity > l.max_affinity) l.max_affinity = a->affinity;
+  if (!o.name.empty()) {
+    if (l.names.size() <= a->index) l.names.resize(a->index + std::size_t{1});
+    l.names[a->index] = std::string(o.name.view());
+  }
+  TaskOptions rest = o;
+  rest.node.reset();  // the affinity carries it
+  a->routed = !rest.empty();
+  if (a->routed || a->index < l.options.size()) {
+    if (l.options.size() <= a->index) l.options.resize(a->index + std::size_t{1});
+    l.options[a->index] = a->routed ? detail::NodeList::KeptOptions{o.node, o.group ? o.group.group() : Group(),
+                                                                     o.priority, o.deadline, std::string(o.name.view())}
+                                    : detail::NodeList::KeptOptions{};
+  }
   return *this;
 }
+
+TaskRef& TaskRef::on_node(unsigned node) { return options({.node = node}); }
 
 TaskRef& TaskRef::name(std::string n) {
   detail::GraphNode* a = checked(node_, "name()");

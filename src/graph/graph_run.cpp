@@ -40,9 +40,26 @@ std::int64_t ns_since(std::chrono::steady_clock::time_point t0) noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// True when `n` may run on `w` (no affinity, or w belongs to the arena n's node maps to).
+// The node `n` must run on: its affinity, else the run's node (RunOptions); -1: any.
+inline int node_of(const GraphState* gs, const GraphNode* n) noexcept {
+  return n->affinity >= 0 ? n->affinity : gs->run_node;
+}
+
+// True when `n` is on its node on `w` (no node, or w belongs to the arena n's node maps to).
+inline bool on_its_node(const GraphState* gs, const GraphNode* n, const WorkerLocal* w) noexcept {
+  const int a = node_of(gs, n);
+  return a < 0 || gs->core->arena_of[static_cast<unsigned>(a)] == w->node;
+}
+
+// True when `n` may run inline on `w`'s strand: on its node, and without options of its
+// own (a routed node is always queued as its own frame).
 inline bool placed_here(const GraphState* gs, const GraphNode* n, const WorkerLocal* w) noexcept {
-  return n->affinity < 0 || gs->core->arena_of[static_cast<unsigned>(n->affinity)] == w->node;
+  return !n->routed && on_its_node(gs, n, w);
+}
+
+// The options a frame of `n` is routed by: its own, else the run's (null: none).
+inline const BoundOptions* options_of(const GraphState* gs, const GraphNode* n) noexcept {
+  return n->routed ? n->owner->bound[n->index].get() : gs->run_opts.get();
 }
 
 template <bool Trace>
@@ -63,10 +80,11 @@ void spawn(GraphState* gs, GraphNode* n, WorkerLocal* w) noexcept {
   TaskFrame* f = pack(w, Strand<Trace>{gs, n});
   f->counter = &gs->counter;
   gs->counter.add(w);  // before the push that publishes the frame (G5)
-  if (placed_here(gs, n, w))
+  const BoundOptions* o = options_of(gs, n);
+  if (o == nullptr && placed_here(gs, n, w))
     route(gs->core, w, f);
   else
-    route(gs->core, w, f, Route{.lane = Lane::Fifo, .source = Source::Spawn, .node = n->affinity});
+    route(gs->core, w, f, Route{.opts = o, .lane = on_its_node(gs, n, w) ? Lane::Local : Lane::Fifo, .node = node_of(gs, n)});
 }
 
 // Releases n's successors: the first ready one that may run here goes to `next` (if
@@ -123,8 +141,9 @@ GraphNode* run_dynamic(GraphState* gs, GraphNode* n, WorkerLocal* w, bool& waits
   l.validate();  // throws for a cycle
   if (l.max_affinity >= static_cast<int>(gs->core->topo.nodes().size()) &&
       l.rescan_affinity() >= static_cast<int>(gs->core->topo.nodes().size()))
-    throw UsageError("on_node(" + std::to_string(l.max_affinity) + ") in a subflow, but the topology has " +
+    throw UsageError("a subflow's task asks for node " + std::to_string(l.max_affinity) + " (TaskOptions::node), but the topology has " +
                      std::to_string(gs->core->topo.nodes().size()) + " nodes");
+  if (!l.options.empty()) l.bind(gs->core, "a subflow's task");
   // relaxed: published to the children by the pushes below (release) or, for the first,
   // by program order.
   n->sub_pending.store(static_cast<std::uint32_t>(l.nodes.size()), std::memory_order_relaxed);
@@ -146,9 +165,9 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
     // counter's flag shares a cache line with its count, which every strand's start and
     // end writes, so reading it per node missed whenever the other worker had just done so.
     if (gs->failed.load(std::memory_order_relaxed)) return;
-    if (!placed_here(gs, n, w)) {         // stolen across nodes: back to its own node
+    if (!on_its_node(gs, n, w)) {         // stolen across nodes: back to its own node
       spawn<Trace>(gs, n, w);
-      static_cast<Worker*>(w)->handed_back(gs->core->arena_of[static_cast<unsigned>(n->affinity)]);
+      static_cast<Worker*>(w)->handed_back(gs->core->arena_of[static_cast<unsigned>(node_of(gs, n))]);
       return;
     }
     std::int64_t start = 0;
@@ -211,12 +230,17 @@ void start_run(GraphState* gs) {
   TaskFrame* f = pack(local ? w : nullptr, Root<Trace>{gs});
   f->counter = &gs->counter;
   gs->counter.add(local ? w : nullptr);
-  if (local) {
+  if (local && gs->run_opts == nullptr) {
     route(core, w, f);
     return;
   }
+  if (local) {
+    route(core, w, f, Route{.opts = gs->run_opts.get()});
+    return;
+  }
   try {
-    submit_external(core, live_token(core), f, -1, "Scheduler::run()");  // UsageError once it shuts down
+    // UsageError once it shuts down.
+    route(core, nullptr, f, Route{.opts = gs->run_opts.get(), .source = Source::Submission});
   } catch (...) {
     f->op(f, FrameOp::Discard);
     delete_frame(f);
@@ -244,6 +268,8 @@ std::exception_ptr end_run(GraphState* gs, std::uint64_t* others = nullptr) noex
   std::exception_ptr e = gs->counter.take_error(others);
   gs->traced = gs->trace;
   gs->core = nullptr;
+  gs->run_opts = nullptr;  // lets go of its group
+  gs->run_node = -1;
   gs->phase.store(GraphState::kIdle, std::memory_order_release);
   return e;
 }
@@ -282,9 +308,12 @@ GraphRun Scheduler::run(Graph& g, const RunOptions& opts) {
     gs->dirty = false;
     if (top.max_affinity >= static_cast<int>(core->topo.nodes().size()) &&
         top.rescan_affinity() >= static_cast<int>(core->topo.nodes().size()))
-      throw UsageError("Scheduler::run(): a task of graph '" + gs->name + "' has on_node(" +
-                       std::to_string(top.max_affinity) + "), but the scheduler's topology has " +
+      throw UsageError("Scheduler::run(): a task of graph '" + gs->name + "' asks for node " +
+                       std::to_string(top.max_affinity) + " (TaskOptions::node), but the scheduler's topology has " +
                        std::to_string(core->topo.nodes().size()) + " nodes");
+    gs->run_opts = detail::share_options(core, opts.options, "Scheduler::run(graph, options)");
+    gs->run_node = gs->run_opts != nullptr ? gs->run_opts->node : -1;
+    if (!top.options.empty()) top.bind(core, "Scheduler::run(): a task of graph '" + gs->name + "'");
     gs->core = core;
     gs->trace = opts.trace;
     gs->traced = false;
@@ -304,6 +333,8 @@ GraphRun Scheduler::run(Graph& g, const RunOptions& opts) {
     }
   } catch (...) {
     gs->core = nullptr;
+    gs->run_opts = nullptr;
+    gs->run_node = -1;
     gs->phase.store(detail::GraphState::kIdle, std::memory_order_release);
     throw;
   }

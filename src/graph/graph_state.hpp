@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "vitte/detail/bound_options.hpp"
 #include "vitte/detail/wait_counter.hpp"
 #include "vitte/graph.hpp"
 
@@ -106,9 +107,12 @@ struct alignas(64) GraphNode {
   // touched during a run for in_degree <= 1 (G4). Kept equal to in_degree by precede()
   // while the graph is built (G3).
   std::atomic<std::uint32_t> join{0};
-  std::int16_t affinity = -1;        // NUMA node, -1: anywhere (on_node() refuses > kMaxAffinity)
-  bool dynamic;
-  bool child;                        // parent != nullptr: finishing may complete the parent
+  std::int16_t affinity = -1;        // NUMA node, -1: anywhere (options() refuses > kMaxAffinity)
+  bool dynamic : 1;
+  bool child : 1;                    // parent != nullptr: finishing may complete the parent
+  // It has options of its own beyond a node (NodeList::options): it is queued as its own
+  // frame, routed by them (NodeList::bound), never run inline on a strand.
+  bool routed : 1 = false;
 
   // ---- cold line ----
   GraphNode* parent;                 // the task whose subflow added this one (or null)
@@ -238,6 +242,19 @@ struct NodeList {
   // their nodes carry no string); trace stamps, by index, sized by a traced run.
   std::vector<std::string> names;
   std::vector<TraceStamp> trace;
+  // TaskRef::options of the routed nodes, by index, as long as the last such node; and
+  // those options bound to the running scheduler (graph run, or the subflow's start).
+  struct KeptOptions {  // TaskOptions, owning its group and name
+    std::optional<unsigned> node;
+    Group group;
+    std::optional<Priority> priority;
+    std::optional<std::chrono::nanoseconds> deadline;
+    std::string name;
+  };
+  std::vector<KeptOptions> options;
+  std::vector<std::shared_ptr<const BoundOptions>> bound;
+  // Binds `options` against `core` (UsageError naming `where`).
+  void bind(SchedulerCore* core, const std::string& where);
   const std::string& name_of(const GraphNode& n) const noexcept {
     static const std::string none;
     return n.index < names.size() ? names[n.index] : none;
@@ -286,6 +303,10 @@ struct GraphState {
   // Cleared by the joiner.
   alignas(64) std::atomic<bool> failed{false};
   SchedulerCore* core = nullptr;      // the scheduler of the run in flight (same line: read-mostly)
+  // RunOptions::options of the run in flight, bound; null: none. Its node (-1: none) is the
+  // affinity of every task without one (placed_here).
+  std::shared_ptr<const BoundOptions> run_opts;
+  int run_node = -1;
   bool dirty = false;                 // G3
   bool trace = false;                 // this run records timings
   bool traced = false;                // the last finished run recorded timings

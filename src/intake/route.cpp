@@ -11,6 +11,7 @@
 //   Resumption, Timer, Requeue: never refused, never bounded.
 // A worker of the scheduler is never refused: it only runs while work is pending, so
 // shutdown has not drained.
+#include "intake/wrap.hpp"
 #include "scheduler_core.hpp"
 #include "vitte/detail/bound_options.hpp"
 #include "vitte/detail/route.hpp"
@@ -54,10 +55,16 @@ void place(SchedulerCore& core, WorkerLocal* w, TaskFrame* f, const Route& r, bo
     core.queue_policy(f, *r.opts, n, ext, r.due_ns);
     return;
   }
-  if (ext && core.arena_policy != Policy::Fifo) [[unlikely]] {  // the arena's level orders external work
+  // The arena's level orders external work when its policy is not Fifo; and plain work a
+  // task inside vitte::isolate() gives another node waits in that node's ReadyQueue, where
+  // the region's wait finds it by matching (Worker::find_work_isolated) while that node's
+  // workers may all be in regions of their own.
+  if ((ext && core.arena_policy != Policy::Fifo) ||
+      (w != nullptr && w->isolation != 0 && n != w->node && r.source != Source::Requeue &&
+       r.source != Source::Resumption)) [[unlikely]] {
     BoundOptions arena;
     arena.group = core.groups->root();
-    core.queue_policy(f, arena, n, /*ext=*/true);
+    core.queue_policy(f, arena, n, ext);
     return;
   }
   if (r.lane == Lane::Urgent) {
@@ -92,7 +99,9 @@ void place(SchedulerCore& core, WorkerLocal* w, TaskFrame* f, const Route& r, bo
 
 }  // namespace
 
-bool route_slow(SchedulerCore* core, WorkerLocal* w, TaskFrame* f, const Route& r) {
+namespace {
+
+bool admit_and_place(SchedulerCore* core, WorkerLocal* w, TaskFrame* f, const Route& r) {
   if (w != nullptr) {
     place(*core, w, f, r, /*ext=*/false);
     return true;
@@ -118,6 +127,24 @@ bool route_slow(SchedulerCore* core, WorkerLocal* w, TaskFrame* f, const Route& 
   }
   place(*core, nullptr, f, r, /*ext=*/false);
   return true;
+}
+
+}  // namespace
+
+bool route_slow(SchedulerCore* core, WorkerLocal* w, TaskFrame* f, const Route& r) {
+  // Named work runs in a wrapper frame (wrap.hpp); requeues were wrapped already.
+  if (r.opts == nullptr || r.opts->name == nullptr || r.source == Source::Requeue) [[likely]]
+    return admit_and_place(core, w, f, r);
+  TaskFrame* named = wrap_named(w, f, r.opts->name);
+  bool queued = false;
+  try {
+    queued = admit_and_place(core, w, named, r);
+  } catch (...) {
+    unwrap_named(w, named);  // a refusal leaves f the caller's
+    throw;
+  }
+  if (!queued) unwrap_named(w, named);
+  return queued;
 }
 
 }  // namespace vitte::detail

@@ -121,7 +121,9 @@ json metrics_json_value(const MetricsSnapshot& m) {
     j["workers"].push_back(jw);
   }
   j["groups"] = json::array();
-  for (const GroupMetrics& g : m.groups)
+  for (const GroupMetrics& g : m.groups) {
+    json named = json::array();
+    for (const GroupMetrics::Named& n : g.named) named.push_back({{"name", n.name}, {"runs", n.runs}, {"failed", n.failed}});
     j["groups"].push_back({{"id", g.id},
                            {"name", g.name},
                            {"parent", g.parent},
@@ -129,7 +131,9 @@ json metrics_json_value(const MetricsSnapshot& m) {
                            {"tasks", g.tasks},
                            {"cpu_ns", g.cpu_ns},
                            {"deadlines_missed", g.deadlines_missed},
-                           {"counters", events_json(m.counter_info, g.counters)}});
+                           {"counters", events_json(m.counter_info, g.counters)},
+                           {"named", std::move(named)}});
+  }
   return j;
 }
 

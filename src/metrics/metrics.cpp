@@ -188,6 +188,13 @@ MetricsSnapshot operator-(const MetricsSnapshot& later, const MetricsSnapshot& e
         g.cpu_ns = sub(g.cpu_ns, e.cpu_ns);
         g.deadlines_missed = sub(g.deadlines_missed, e.deadlines_missed);
         g.counters = minus(g.counters, e.counters);
+        for (GroupMetrics::Named& n : g.named)  // by name, as the groups by id
+          for (const GroupMetrics::Named& en : e.named)
+            if (en.name == n.name) {
+              n.runs = sub(n.runs, en.runs);
+              n.failed = sub(n.failed, en.failed);
+              break;
+            }
         break;
       }
   out.deadlines_met = sub(later.deadlines_met, earlier.deadlines_met);

@@ -306,6 +306,14 @@ void groups(Exposition& e, const MetricsSnapshot& m) {
   for (const GroupMetrics& g : m.groups)
     for (std::size_t i = 0; i < m.counter_info.events.size() && i < g.counters.size(); ++i)
       e.sample("vitte_group_events_total", {{"id", id(g)}, {"group", g.name}, {"event", m.counter_info.events[i]}}, g.counters[i]);
+  e.family("vitte_named_runs_total", "counter", "Runs of work given a name (TaskOptions::name) in the group.");
+  for (const GroupMetrics& g : m.groups)
+    for (const GroupMetrics::Named& n : g.named)
+      e.sample("vitte_named_runs_total", {{"id", id(g)}, {"group", g.name}, {"name", n.name}}, n.runs);
+  e.family("vitte_named_failed_total", "counter", "Runs of named work that threw.");
+  for (const GroupMetrics& g : m.groups)
+    for (const GroupMetrics::Named& n : g.named)
+      e.sample("vitte_named_failed_total", {{"id", id(g)}, {"group", g.name}, {"name", n.name}}, n.failed);
 }
 
 }  // namespace

@@ -19,7 +19,9 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vitte/detail/task_frame.hpp"
@@ -28,6 +30,15 @@
 namespace vitte::detail {
 
 class GroupTree;
+
+// A name given to work (TaskOptions::name) in one group: its runs, counted by the frame
+// that carries it (src/intake/named.cpp). Never moves once made (GroupNode keeps them).
+struct TaskName {
+  explicit TaskName(std::string n) : name(std::move(n)) {}
+  const std::string name;
+  // relaxed: statistics, added to by every worker that runs work of that name.
+  std::atomic<std::uint64_t> runs{0}, failed{0};
+};
 
 struct Entry {
   TaskFrame* frame = nullptr;
@@ -81,10 +92,18 @@ class GroupNode {
   const bool wants_counters;
   std::array<std::atomic<std::uint64_t>, 16> counters{};
 
+  // The TaskName of `name` in this group, made on first use; past GroupMetrics::kMaxNames
+  // names, the one of kOtherNames. Takes names_mu_ (once per binding of options).
+  TaskName* intern_name(std::string_view name);
+  // Its names' counts (GroupMetrics::named), in the order they were made.
+  std::vector<GroupMetrics::Named> named() const;
+
  private:
   std::shared_ptr<GroupTree> tree_;
   std::shared_ptr<GroupNode> parent_ref_;
   std::vector<Level> levels_;
+  mutable std::mutex names_mu_;
+  std::deque<TaskName> names_;  // a deque: a TaskName never moves (BoundOptions point at it)
 };
 
 }  // namespace vitte::detail

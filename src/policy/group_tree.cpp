@@ -44,6 +44,28 @@ GroupNode::~GroupNode() {
   if (parent != nullptr && tree_ != nullptr) tree_->unlink(this);
 }
 
+TaskName* GroupNode::intern_name(std::string_view name) {
+  std::lock_guard<std::mutex> lock(names_mu_);
+  for (TaskName& n : names_)
+    if (n.name == name) return &n;
+  if (names_.size() >= GroupMetrics::kMaxNames) {
+    for (TaskName& n : names_)
+      if (n.name == GroupMetrics::kOtherNames) return &n;
+    return &names_.emplace_back(GroupMetrics::kOtherNames);
+  }
+  return &names_.emplace_back(std::string(name));
+}
+
+std::vector<GroupMetrics::Named> GroupNode::named() const {
+  std::lock_guard<std::mutex> lock(names_mu_);
+  std::vector<GroupMetrics::Named> out;
+  out.reserve(names_.size());
+  // relaxed: statistics.
+  for (const TaskName& n : names_)
+    out.push_back({n.name, n.runs.load(std::memory_order_relaxed), n.failed.load(std::memory_order_relaxed)});
+  return out;
+}
+
 GroupTree::GroupTree(std::size_t nodes, Policy root_policy)
     : nodes_(nodes), node_mu_(std::make_unique<std::mutex[]>(nodes)) {
   GroupSpec spec;
@@ -125,6 +147,7 @@ std::vector<GroupMetrics> GroupTree::metrics(std::size_t events) const {
     m.deadlines_missed = g->deadlines_missed.load(std::memory_order_relaxed);
     if (g->wants_counters)
       for (std::size_t i = 0; i < events; ++i) m.counters.push_back(g->counters[i].load(std::memory_order_relaxed));
+    m.named = g->named();
     out.push_back(std::move(m));
     for (const GroupNode* c : g->children) todo.push_back(c);
   }

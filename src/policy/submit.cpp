@@ -100,23 +100,6 @@ void SchedulerCore::deadline_missed(const Entry& e, std::int64_t end_ns, unsigne
 
 }  // namespace detail
 
-void Scheduler::submit(Task&& t, const TaskOptions& opts) {
-  if (!t) throw UsageError("submit() of an empty Task (moved from, or already submitted)");
-  const detail::BoundOptions b = detail::bind_options(core_.get(), opts, "submit(task, options)");
-  detail::WorkerLocal* w = detail::own_worker(core_.get());
-  detail::TaskFrame* f = t.frame_;  // still t's until it is queued
-  f->counter = &core_->detached;
-  core_->detached.add(w);
-  try {
-    detail::route(core_.get(), w, f, detail::Route{.opts = &b, .source = detail::Source::Submission});
-  } catch (...) {
-    core_->detached.done(w);
-    throw;
-  }
-  if (t.boxed_off_worker_) detail::note_external_boxed(core_.get());
-  (void)t.release();
-}
-
 Group Scheduler::make_group(const GroupSpec& spec) {
   core_->check_not_inherited("make_group()");
   detail::check_group_counters(spec, core_->events.info.requested);
@@ -133,15 +116,21 @@ Group Scheduler::group(std::string_view name) const {
 Policy Scheduler::policy() const noexcept { return core_->arena_policy; }
 
 TaskGroup::TaskGroup(Scheduler& sched, const TaskOptions& opts)
+    : TaskGroup(sched, detail::share_options(detail::core_of(sched), opts, "TaskGroup(sched, options)")) {}
+
+TaskGroup::TaskGroup(Scheduler& sched, std::shared_ptr<const detail::BoundOptions> opts)
     : core_(detail::core_of(sched)),
       live_(detail::live_of(core_)),
       counter_(/*cancel_on_error=*/true, owner_if_local(core_)),
-      policy_(std::make_unique<detail::BoundOptions>(detail::bind_options(core_, opts, "TaskGroup(sched, options)"))) {}
+      opts_(std::move(opts)) {}
 
-void TaskGroup::run_policy(detail::TaskFrame* f, detail::WorkerLocal* w) {
+void TaskGroup::run_with_options(detail::TaskFrame* f, detail::WorkerLocal* w) {
   try {
-    if (w == nullptr) detail::check_alive(live_, "TaskGroup::run()");
-    detail::route(core_, w, f, detail::Route{.opts = policy_.get(), .source = detail::Source::Submission});
+    if (w == nullptr) {
+      detail::check_alive(live_, "TaskGroup::run()");
+      core_->check_not_inherited("TaskGroup::run()");
+    }
+    detail::route(core_, w, f, detail::Route{.opts = opts_.get(), .source = detail::Source::Submission});
   } catch (...) {
     f->op(f, detail::FrameOp::Discard);
     w != nullptr ? w->pool.put(f) : detail::delete_frame(f);

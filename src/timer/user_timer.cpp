@@ -128,7 +128,6 @@ struct RunUserTimer {
       return;
     }
     timer->runs.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
-    if (timer->name != nullptr) static_cast<Worker*>(tls_worker)->label_task(*timer->name);
     struct AfterRun {
       UserTimer* t;
       bool threw = true;
@@ -206,17 +205,15 @@ void fire_user_timer(TimerEntry* e, TimerEvent ev) noexcept {
     if (!one_shot) core->detached.add(nullptr);  // U4: this run
     try {
       const int node = static_cast<int>(t->entry.node);
-      if (t->run_deadline_ns != 0) {  // deadline work: by earliest deadline (policy.hpp)
-        BoundOptions b;
-        b.group = core->groups->root();
-        b.deadline_ns = t->run_deadline_ns;
-        b.hinted = true;
+      const BoundOptions* o = t->opts;
+      if (o != nullptr && o->policy()) {  // policy work (policy.hpp), its deadline from the tick
         // relaxed: written before the timer was armed (set_deadline); saturates like it.
         const std::int64_t tick = t->deadline_ns.load(std::memory_order_relaxed);
-        const std::int64_t due = tick > INT64_MAX - t->run_deadline_ns ? INT64_MAX : tick + t->run_deadline_ns;
-        route(core, nullptr, f, Route{.opts = &b, .source = Source::Timer, .node = node, .due_ns = due});
+        const std::int64_t due =
+            o->deadline_ns == 0 ? 0 : tick > INT64_MAX - o->deadline_ns ? INT64_MAX : tick + o->deadline_ns;
+        route(core, nullptr, f, Route{.opts = o, .source = Source::Timer, .node = node, .due_ns = due});
       } else {
-        route(core, nullptr, f, Route{.lane = Lane::Urgent, .source = Source::Timer, .node = node});
+        route(core, nullptr, f, Route{.opts = o, .lane = Lane::Urgent, .source = Source::Timer, .node = node});
       }
     } catch (...) {
       if (!one_shot) core->detached.done(nullptr);
@@ -239,26 +236,19 @@ void fire_user_timer(TimerEntry* e, TimerEvent ev) noexcept {
 // Checks and arms a freshly made timer (refs == 1: the caller's handle). On any error,
 // nothing is armed or counted and the closure is destroyed before the exception leaves.
 void start_user_timer(SchedulerCore* core, UserTimer* t, Clock::time_point first, std::chrono::nanoseconds period,
-                      bool periodic, const TimerOptions& opts, const char* what) {
+                      bool periodic, const TaskOptions& opts, Periodic mode, const char* what) {
   auto refuse = [&] {  // U1: nobody else knows the timer yet
     t->phase.store(TimerPhase::Dropped, std::memory_order_relaxed);
     t->op(t, UserTimerOp::DestroyClosure);
   };
-  // Strings only on the error paths: arming allocates nothing but the timer itself.
+  // Strings only on the error paths: arming allocates nothing but the timer itself (and
+  // its options, when it has some).
   auto name = [what] { return std::string("Scheduler::") + what; };
   try {
     core->check_not_inherited(what);
-    const std::size_t nodes = core->topo.nodes().size();
-    if (opts.node < -1 || opts.node >= static_cast<int>(nodes))
-      throw UsageError(name() + ": TimerOptions::node = " + std::to_string(opts.node) + ", but the topology has " +
-                       std::to_string(nodes) + " node(s) (0.." + std::to_string(nodes - 1) +
-                       "; -1: the caller's node)");
     if (periodic && period.count() <= 0)
       throw UsageError(name() + ": the period must be above zero; got " + std::to_string(period.count()) + " ns");
-    if (opts.deadline.count() < 0)
-      throw UsageError(name() + ": TimerOptions::deadline = " + std::to_string(opts.deadline.count()) +
-                       " ns; a deadline is positive (0: none)");
-    if (!opts.name.empty()) t->name = new std::string(opts.name);  // freed with the timer
+    if (!opts.empty()) t->opts = new BoundOptions(bind_options(core, opts, name().c_str()));  // freed with the timer
   } catch (...) {
     refuse();
     throw;
@@ -266,10 +256,9 @@ void start_user_timer(SchedulerCore* core, UserTimer* t, Clock::time_point first
   t->core = core;
   t->live = live_token(core);
   t->period = periodic ? period : std::chrono::nanoseconds(0);
-  t->fixed_delay = opts.mode == Periodic::FixedDelay;
-  t->run_deadline_ns = opts.deadline.count();
+  t->fixed_delay = mode == Periodic::FixedDelay;
   t->entry.fire = &fire_user_timer;
-  t->entry.node = core->timers->node_for(opts.node);
+  t->entry.node = core->timers->node_for(t->opts != nullptr ? t->opts->node : -1);
   set_deadline(t, first);
   add_ref(t);                                  // the life (U2), handed to the queue by arm_timer
   if (!periodic) core->detached.add(nullptr);  // U4
@@ -338,11 +327,11 @@ bool cancel_user_timer(UserTimer* t) noexcept {
 }  // namespace detail
 
 Timer Scheduler::start_timer(detail::UserTimer* t, std::chrono::steady_clock::time_point first,
-                             std::chrono::nanoseconds period, bool periodic, const TimerOptions& opts,
-                             const char* what) {
+                             std::chrono::nanoseconds period, bool periodic, const TaskOptions& opts,
+                             Periodic mode, const char* what) {
   detail::timer_born();
   Timer timer(t);  // the handle's reference: frees the state if we throw
-  detail::start_user_timer(core_.get(), t, first, period, periodic, opts, what);
+  detail::start_user_timer(core_.get(), t, first, period, periodic, opts, mode, what);
   return timer;
 }
 

@@ -71,7 +71,7 @@ class TraceRecorder {
   void end_task(TaskSpan& s) noexcept;
   // `f` was just stolen from `victim`'s deque: the flow goes with f's slice if it is sampled.
   void stolen(unsigned victim, const TaskFrame* f) noexcept;
-  // Names the innermost open task (a timer's callback: TimerOptions::name).
+  // Names the innermost open task (named work: TaskOptions::name, src/intake/named.cpp).
   void label_task(std::string_view name) noexcept;
   // Graph tasks are recorded inside sampled task slices only.
   bool in_sampled_task() const noexcept { return open_ != nullptr && open_->sampled; }

@@ -217,15 +217,14 @@ int main() {
         vitte::MetricsSnapshot begin, end;
         std::vector<unsigned> ran_on(nodes);
         for (unsigned n = 0; n < nodes; ++n)
-          s.submit(vitte::Task::spawn([&, n] {
+          s.submit(vitte::Task([&, n] {
                      ran_on[n] = s.plan().workers[static_cast<unsigned>(vitte::Scheduler::current_worker())].node;
                      for (int k = 0; k < trees; ++k) {
                        if (k == trees - 1 && at_last.fetch_add(1) == 0) end = s.metrics();
                        tree(13);
                        if (k == 0 && past_first.fetch_add(1) == nodes - 1) begin = s.metrics();
                      }
-                   }),
-                   n);
+                   }), {.node = static_cast<unsigned>(n)});
         s.join_all();
         // An empty window (one node started its last tree before the other finished its
         // first) subtracts to zero steals and so adds nothing.
@@ -261,7 +260,7 @@ int main() {
   }
   {
     vitte::Scheduler s;
-    for (int r = 0; r < 16; ++r) s.submit(vitte::Task::spawn([] { tree(11); }), 0);
+    for (int r = 0; r < 16; ++r) s.submit(vitte::Task([] { tree(11); }), {.node = 0});
     s.join_all();
     const vitte::MetricsSnapshot m = s.metrics();
     std::uint64_t elsewhere = 0;
@@ -286,7 +285,7 @@ int main() {
     // again until a worker of node 1 runs it.
     bool on_node1 = false;
     for (int attempt = 0; !on_node1 && attempt < 100; ++attempt)
-    s.async(1u, [&] {
+    s.async([&] {
        on_node1 = s.plan().workers[static_cast<unsigned>(vitte::Scheduler::current_worker())].node == 1;
        if (!on_node1) return;
        vitte::with_tbb([&] {
@@ -298,7 +297,7 @@ int main() {
            threads.insert(std::this_thread::get_id());
          });
        });
-     }).get();
+     }, {.node = 1u}).get();
     std::string where;
     bool inside = on_node1 && !cpus.empty();
     for (int c : cpus) {

@@ -40,11 +40,13 @@
 #include <coroutine>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <type_traits>
 #include <utility>
 
+#include "vitte/detail/bound_options.hpp"
 #include "vitte/detail/resume.hpp"
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/detail/worker_local.hpp"
@@ -133,6 +135,9 @@ struct PromiseBase {
   JoinScope* scope = nullptr;              // forked or when_all/when_any child: who to tell
   std::exception_ptr error;
   std::stop_token token;                   // inherited from whoever started us
+  // Its options (Scheduler::start, vitte::reschedule; task_options.hpp), inherited like the
+  // token: its resumptions are routed by them. Null: none (a null copy costs no atomic).
+  std::shared_ptr<const BoundOptions> options;
   JoinScope forks;                         // our own fork/join children
   // As a forked child (J6): the next child of the same scope, our own handle, whether a
   // join has covered us, whether our task object let go of us before that.
@@ -233,6 +238,7 @@ struct PromiseBase {
     c.forked = true;
     c.scope = &forks;
     c.token = token;
+    c.options = options;
     c.self = r.handle;
     c.next_forked = forks.children;
     forks.children = &c;
@@ -329,6 +335,15 @@ inline void push_fork(WorkerLocal* w, std::coroutine_handle<> h, PromiseBase* ch
   TaskFrame* f = pack(w, ForkFn{h, child});
   f->counter = &w->untracked;
   route(w->core, w, f);
+}
+
+// The options of a vitte::task awaiting through `h` (null: none, or another coroutine).
+template <class P>
+const BoundOptions* options_of(std::coroutine_handle<P> h) noexcept {
+  if constexpr (std::is_base_of_v<PromiseBase, P>)
+    return h.promise().options.get();
+  else
+    return nullptr;
 }
 
 // The stop token of a vitte::task awaiting through `h`, or null for other coroutines.

@@ -24,6 +24,7 @@
 #include <stop_token>
 #include <utility>
 
+#include "vitte/detail/coro_promise.hpp"
 #include "vitte/detail/resume.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/error.hpp"
@@ -47,9 +48,11 @@ class Interruptible {
  protected:
   // Setup, part 1: where to resume. Returns false when the token was triggered already
   // (nothing is armed; the caller returns false from await_suspend).
-  bool begin(std::coroutine_handle<> h, const std::stop_token* token, Lane lane, int node) {
+  template <class P>
+  bool begin(std::coroutine_handle<P> h, const std::stop_token* token, Lane lane, int node) {
     WorkerLocal& w = require_worker("a vitte::task's co_await");
     h_ = h;
+    opts_ = options_of(h);
     core_ = w.core;
     lane_ = lane;
     node_ = node < 0 ? static_cast<int>(w.node) : node;
@@ -103,7 +106,8 @@ class Interruptible {
     const Lane lane = lane_;
     const int node = node_;
     const std::uint64_t region = region_;
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) resume_later(core, h, lane, node, region);
+    const BoundOptions* opts = opts_;
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) resume_later(core, h, lane, node, region, opts);
   }
 
   std::coroutine_handle<> h_{};
@@ -111,6 +115,7 @@ class Interruptible {
   bool (*take_back_)(Interruptible*) noexcept = nullptr;
   std::optional<std::stop_callback<OnStop>> on_stop_;
   std::uint64_t region_ = 0;  // the isolation region the coroutine was suspended in
+  const BoundOptions* opts_ = nullptr;  // the coroutine's options (options_of), kept alive by it
   std::atomic<int> pending_{2};
   Outcome outcome_ = Outcome::Event;
   Lane lane_ = Lane::Local;

@@ -91,6 +91,9 @@ struct ResumeFn {
 // the coroutine was suspended in; 0: none). node < 0: the calling worker's node (the
 // caller's home node on other threads). Never refused, also during shutdown: a coroutine
 // that was suspended must be resumed to free its frame.
-void resume_later(SchedulerCore* core, std::coroutine_handle<> h, Lane lane, int node, std::uint64_t region);
+// `opts`: the coroutine's options (PromiseBase::options; null: none), which route the
+// resumption (a node they name beats `node`); the coroutine, suspended, keeps them alive.
+void resume_later(SchedulerCore* core, std::coroutine_handle<> h, Lane lane, int node, std::uint64_t region,
+                  const BoundOptions* opts = nullptr);
 
 }  // namespace vitte::detail

@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "vitte/detail/bound_options.hpp"
 #include "vitte/detail/timer_entry.hpp"
 
 namespace vitte::detail {
@@ -32,11 +33,10 @@ struct UserTimer {
   std::uint64_t live = 0;  // core's liveness token (liveness.hpp)
   std::chrono::nanoseconds period{0};  // 0: one-shot
   bool fixed_delay = false;
-  // TimerOptions::deadline: each run is deadline work due this long after its tick (0: a
-  // plain run on the urgent lane).
-  std::int64_t run_deadline_ns = 0;
-  // TimerOptions::name, owned (null when empty): a trace names the callback's runs by it.
-  const std::string* name = nullptr;
+  // Its options (task_options.hpp), owned; null: none (each run goes to the urgent lane).
+  // With a group, a priority or a deadline each run is policy work, its deadline counted
+  // from its tick; a name labels and counts its runs.
+  const BoundOptions* opts = nullptr;
   // References: the Timer handle's, and one for whoever holds the timer's life at the
   // moment (its queue entry, its queued run, the re-arming worker), released when it ends.
   std::atomic<std::uint32_t> refs{1};
@@ -54,7 +54,7 @@ struct UserTimerOf final : UserTimer {
   explicit UserTimerOf(G&& g) : fn(std::forward<G>(g)) {
     op = &run_op;
   }
-  ~UserTimerOf() { delete name; }  // fn was destroyed by DestroyClosure
+  ~UserTimerOf() { delete opts; }  // fn was destroyed by DestroyClosure
   static void run_op(UserTimer* base, UserTimerOp o) {
     auto* self = static_cast<UserTimerOf*>(base);
     switch (o) {

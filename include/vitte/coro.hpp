@@ -122,7 +122,7 @@ class [[nodiscard]] task {
       promise_type& p = h.promise();
       p.continuation = parent;
       if (const std::stop_token* t = detail::token_of(parent)) p.token = *t;
-      if constexpr (std::is_base_of_v<detail::PromiseBase, P>) p.options = parent.promise().options;
+      if constexpr (std::is_base_of_v<detail::PromiseBase, P>) p.options.inherit(parent.promise().options);
       return detail::transfer_to(h);
     }
     T await_resume() { return h.promise().result(); }
@@ -229,7 +229,7 @@ struct Root {
 void start_root(Scheduler& s, std::coroutine_handle<RootPromise> h, const BoundOptions* opts = nullptr);
 // Binds the options of a coroutine start (Scheduler::start, sync_wait, reschedule): as
 // share_options, and a deadline is refused (`what` names the call).
-std::shared_ptr<const BoundOptions> coroutine_options(SchedulerCore* core, const TaskOptions& o, const char* what);
+std::unique_ptr<OwnedOptions> coroutine_options(SchedulerCore* core, const TaskOptions& o, const char* what);
 void root_finished(SchedulerCore* core, std::exception_ptr e) noexcept;  // e: a detached root's error
 
 // Hands a detached root's error to its final awaiter.
@@ -321,16 +321,17 @@ struct RootGuard {
 
 namespace detail {
 template <class T>
-T sync_wait_bound(Scheduler& sched, task<T> t, std::shared_ptr<const BoundOptions> opts, std::stop_token token) {
+T sync_wait_bound(Scheduler& sched, task<T> t, std::unique_ptr<OwnedOptions> opts, std::stop_token token) {
   detail::TaskAccess::handle(t).promise().token = std::move(token);
-  detail::TaskAccess::handle(t).promise().options = opts;
+  const BoundOptions* bound = opts != nullptr ? &opts->bound : nullptr;
+  if (opts != nullptr) detail::TaskAccess::handle(t).promise().options.own(std::move(opts));
   detail::RootResult<T> out;
   detail::WaitCounter signal{/*cancel_on_error=*/false};
   detail::RootGuard root{detail::sync_root(std::move(t), &out).h};
   root.h.promise().signal = &signal;
   signal.add(nullptr);
   try {
-    detail::start_root(sched, root.h, opts.get());
+    detail::start_root(sched, root.h, bound);
   } catch (...) {
     signal.done(nullptr);
     throw;
@@ -372,12 +373,13 @@ T sync_wait(Scheduler& sched, task<T> t, const TaskOptions& opts, std::stop_toke
 template <class T>
 void Scheduler::start(task<T> t, const TaskOptions& opts, std::stop_token token) {
   if (!t.valid()) throw UsageError("Scheduler::start() of an empty vitte::task (moved from?)");
-  std::shared_ptr<const detail::BoundOptions> bound =
+  std::unique_ptr<detail::OwnedOptions> owned =
       detail::coroutine_options(core_.get(), opts, "Scheduler::start(task, options)");
+  const detail::BoundOptions* bound = owned != nullptr ? &owned->bound : nullptr;
   detail::TaskAccess::handle(t).promise().token = std::move(token);
-  detail::TaskAccess::handle(t).promise().options = bound;
+  if (owned != nullptr) detail::TaskAccess::handle(t).promise().options.own(std::move(owned));
   detail::RootGuard root{detail::detached_root(std::move(t)).h};
-  detail::start_root(*this, root.h, bound.get());  // the frame destroys itself when it ends
+  detail::start_root(*this, root.h, bound);  // the frame destroys itself when it ends
   root.h = nullptr;
 }
 
@@ -435,7 +437,8 @@ struct ScheduleOnAwaiter {
   }
   template <class P>
   static void rehome(std::coroutine_handle<P> h, BoundOptions o) {
-    if constexpr (std::is_base_of_v<PromiseBase, P>) h.promise().options = std::make_shared<const BoundOptions>(std::move(o));
+    if constexpr (std::is_base_of_v<PromiseBase, P>)
+      h.promise().options.own(std::unique_ptr<OwnedOptions>(new OwnedOptions{std::move(o), nullptr}));
   }
 };
 
@@ -445,7 +448,7 @@ struct ScheduleOnAwaiter {
 // (bound on the running worker's scheduler); a deadline is refused.
 struct RescheduleAwaiter {
   TaskOptions opts;
-  std::shared_ptr<const BoundOptions> bound{};
+  std::unique_ptr<OwnedOptions> bound{};
   const std::stop_token* token = nullptr;
   bool await_ready() {
     WorkerLocal& w = require_worker("vitte::reschedule");
@@ -457,7 +460,10 @@ struct RescheduleAwaiter {
     static_assert(std::is_base_of_v<PromiseBase, P>, "vitte::reschedule is for vitte::task coroutines");
     token = token_of(h);
     if (token != nullptr && token->stop_requested()) return false;  // Cancelled at once
-    h.promise().options = std::move(bound);
+    // Empty options: none from here on (an empty set, which keeps the earlier ones alive
+    // for the children that still point at them).
+    if (bound == nullptr && h.promise().options.get() != nullptr) bound.reset(new OwnedOptions{});
+    if (bound != nullptr) h.promise().options.own(std::move(bound));
     WorkerLocal* w = tls_worker;
     resume_later(w->core, h, Lane::Fifo, -1, w->isolation, options_of(h));
     return true;

@@ -70,11 +70,12 @@ void start_root(Scheduler& sched, std::coroutine_handle<RootPromise> h, const Bo
   }
 }
 
-std::shared_ptr<const BoundOptions> coroutine_options(SchedulerCore* core, const TaskOptions& o, const char* what) {
+std::unique_ptr<OwnedOptions> coroutine_options(SchedulerCore* core, const TaskOptions& o, const char* what) {
   if (o.deadline)
     throw UsageError(std::string(what) + ": TaskOptions::deadline does not apply to a coroutine (a deadline is "
                      "for one task's run, and a coroutine runs as many; give it to the tasks it submits)");
-  return share_options(core, o, what);
+  if (o.empty()) return nullptr;
+  return std::unique_ptr<OwnedOptions>(new OwnedOptions{bind_options(core, o, what), nullptr});
 }
 
 void root_finished(SchedulerCore* core, std::exception_ptr e) noexcept {

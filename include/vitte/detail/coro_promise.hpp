@@ -61,6 +61,43 @@ namespace detail {
 
 struct PromiseBase;
 
+// A coroutine's options (task_options.hpp: Scheduler::start, sync_wait, reschedule). The
+// coroutine that was given them (the origin) owns them; the coroutines it awaits or forks
+// inherit a plain pointer, since they end before it does (an awaited task before its
+// awaiter resumes, a forked child before its parent finishes: J6). Inheriting is one masked
+// copy, no branch and no atomic, so coroutines without options pay nothing for them. A
+// later reschedule() keeps the earlier options alive (`prev`) for the children that still
+// point at them.
+struct OwnedOptions {
+  BoundOptions bound;
+  std::unique_ptr<OwnedOptions> prev;
+};
+class OptionsSlot {
+ public:
+  OptionsSlot() noexcept = default;
+  OptionsSlot(const OptionsSlot&) = delete;
+  OptionsSlot& operator=(const OptionsSlot&) = delete;
+  ~OptionsSlot() {
+    if ((v_ & kOwned) != 0) [[unlikely]] delete owned();
+  }
+  // The parent's options, not owned.
+  void inherit(const OptionsSlot& parent) noexcept { v_ = parent.v_ & ~kOwned; }
+  // Takes `o` as this coroutine's options from now on; the previous ones stay alive.
+  void own(std::unique_ptr<OwnedOptions> o) noexcept {
+    if ((v_ & kOwned) != 0) o->prev.reset(owned());
+    v_ = reinterpret_cast<std::uintptr_t>(o.release()) | kOwned;
+  }
+  const BoundOptions* get() const noexcept {
+    const std::uintptr_t p = v_ & ~kOwned;
+    return p != 0 ? &reinterpret_cast<const OwnedOptions*>(p)->bound : nullptr;
+  }
+
+ private:
+  static constexpr std::uintptr_t kOwned = 1;
+  OwnedOptions* owned() const noexcept { return reinterpret_cast<OwnedOptions*>(v_ & ~kOwned); }
+  std::uintptr_t v_ = 0;
+};
+
 struct JoinScope {
   enum class Kind : unsigned char { Fork, All, Any };
 
@@ -137,7 +174,7 @@ struct PromiseBase {
   std::stop_token token;                   // inherited from whoever started us
   // Its options (Scheduler::start, vitte::reschedule; task_options.hpp), inherited like the
   // token: its resumptions are routed by them. Null: none (a null copy costs no atomic).
-  std::shared_ptr<const BoundOptions> options;
+  OptionsSlot options;
   JoinScope forks;                         // our own fork/join children
   // As a forked child (J6): the next child of the same scope, our own handle, whether a
   // join has covered us, whether our task object let go of us before that.
@@ -238,7 +275,7 @@ struct PromiseBase {
     c.forked = true;
     c.scope = &forks;
     c.token = token;
-    c.options = options;
+    c.options.inherit(options);
     c.self = r.handle;
     c.next_forked = forks.children;
     forks.children = &c;

@@ -9,7 +9,6 @@
 #include "vitte/detail/route.hpp"
 #include "vitte/error.hpp"
 #include "vitte/scheduler.hpp"
-#include "vitte/task_group.hpp"
 
 namespace vitte {
 
@@ -114,29 +113,5 @@ Group Scheduler::group(std::string_view name) const {
 }
 
 Policy Scheduler::policy() const noexcept { return core_->arena_policy; }
-
-TaskGroup::TaskGroup(Scheduler& sched, const TaskOptions& opts)
-    : TaskGroup(sched, detail::share_options(detail::core_of(sched), opts, "TaskGroup(sched, options)")) {}
-
-TaskGroup::TaskGroup(Scheduler& sched, std::shared_ptr<const detail::BoundOptions> opts)
-    : core_(detail::core_of(sched)),
-      live_(detail::live_of(core_)),
-      counter_(/*cancel_on_error=*/true, owner_if_local(core_)),
-      opts_(std::move(opts)) {}
-
-void TaskGroup::run_with_options(detail::TaskFrame* f, detail::WorkerLocal* w) {
-  try {
-    if (w == nullptr) {
-      detail::check_alive(live_, "TaskGroup::run()");
-      core_->check_not_inherited("TaskGroup::run()");
-    }
-    detail::route(core_, w, f, detail::Route{.opts = opts_.get(), .source = detail::Source::Submission});
-  } catch (...) {
-    f->op(f, detail::FrameOp::Discard);
-    w != nullptr ? w->pool.put(f) : detail::delete_frame(f);
-    counter_.done(w);
-    throw;
-  }
-}
 
 }  // namespace vitte

@@ -182,7 +182,8 @@ TEST_P(Options, AGroupCountsItsWork) {
   std::atomic<int> ran{0};
   run(s, {.group = g}, [&] { ran.fetch_add(1); });
   EXPECT_EQ(ran.load(), 1);
-  const vitte::GroupMetrics* m = find_group(s.metrics(), "pass");
+  const vitte::MetricsSnapshot snapshot = s.metrics();
+  const vitte::GroupMetrics* m = find_group(snapshot, "pass");
   ASSERT_NE(m, nullptr);
   EXPECT_GE(m->tasks, 1u) << entry().name << ": the group saw none of the work given to it";
 }
@@ -193,7 +194,8 @@ TEST_P(Options, APriorityAppliesAtAPriorityLevelAndIsRefusedElsewhere) {
   std::atomic<int> ran{0};
   run(s, {.group = urgent, .priority = vitte::Priority::High}, [&] { ran.fetch_add(1); });
   EXPECT_EQ(ran.load(), 1);
-  EXPECT_GE(find_group(s.metrics(), "urgent")->tasks, 1u);
+  const vitte::MetricsSnapshot snapshot = s.metrics();
+  EXPECT_GE(find_group(snapshot, "urgent")->tasks, 1u);
   // The arena's policy is Fifo: a High priority there would not apply.
   const std::string why = refusal(s, {.priority = vitte::Priority::High});
   EXPECT_NE(why.find("priority high would not apply"), std::string::npos) << entry().name << ": " << why;

@@ -39,7 +39,7 @@ class TaskGroup {
   TaskGroup();
   // Binds to `sched`; usable from any thread.
   explicit TaskGroup(Scheduler& sched) noexcept
-      : core_(detail::core_of(sched)), live_(detail::live_of(core_)), counter_(/*cancel_on_error=*/true, owner_if_local(core_)) {}
+      : core_(detail::core_of(sched)), live_(detail::live_of(core_)), counter_(/*cancel_on_error=*/true, detail::own_worker(core_)) {}
   // Binds to `sched` with options (task_options.hpp) for every run(): a node's queue, a
   // group's level with its priority and a deadline (relative to each run()), a name; even
   // from a worker. UsageError for options that would not apply.
@@ -96,10 +96,6 @@ class TaskGroup {
  private:
   // Queues f as the options say; on failure destroys it unrun and throws.
   void run_with_options(detail::TaskFrame* f, detail::WorkerLocal* w);
-  static const detail::WorkerLocal* owner_if_local(detail::SchedulerCore* core) noexcept {
-    detail::WorkerLocal* w = detail::tls_worker;
-    return w != nullptr && w->core == core ? w : nullptr;
-  }
 
   detail::SchedulerCore* core_;
   // core_'s liveness token: run() and wait() from other threads refuse a destroyed

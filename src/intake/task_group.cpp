@@ -63,7 +63,7 @@ TaskGroup::TaskGroup(Scheduler& sched, const TaskOptions& opts)
 TaskGroup::TaskGroup(Scheduler& sched, std::shared_ptr<const detail::BoundOptions> opts)
     : core_(detail::core_of(sched)),
       live_(detail::live_of(core_)),
-      counter_(/*cancel_on_error=*/true, owner_if_local(core_)),
+      counter_(/*cancel_on_error=*/true, detail::own_worker(core_)),
       opts_(std::move(opts)) {}
 
 void TaskGroup::run_with_options(detail::TaskFrame* f, detail::WorkerLocal* w) {

@@ -69,12 +69,7 @@ bool route_slow(SchedulerCore* core, WorkerLocal* w, TaskFrame* f, const Route& 
   return route_slow(core, w, f, r);
 }
 
-// The calling thread's worker if it is one of `core`'s (by liveness token: a newer
-// scheduler at a destroyed one's address is not `core`), else null.
-inline WorkerLocal* own_worker(std::uint64_t live) noexcept {
-  WorkerLocal* w = tls_worker;
-  return w != nullptr && w->core_live == live ? w : nullptr;
-}
+// The calling thread's worker if it is one of `core`'s (a live scheduler), else null.
 inline WorkerLocal* own_worker(const SchedulerCore* core) noexcept {
   WorkerLocal* w = tls_worker;
   return w != nullptr && w->core == core ? w : nullptr;

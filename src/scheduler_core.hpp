@@ -118,12 +118,12 @@ class SchedulerCore {
   bool abandoned = false;
   std::string abandoned_why;  // the Deadlock's message, for every wait after the abandonment
   IdleState idle;
-  WaitCounter detached{/*cancel_on_error=*/false};
+  WaitCounter detached{Joins::Detached};
   std::vector<std::unique_ptr<InjectionQueue>> inject_queues;  // by node; null: no arena
   std::vector<std::unique_ptr<UrgentLane>> urgent_queues;      // by node; null: no arena
   // Completions of resumption frames queued by threads that are not workers (resume.hpp);
   // nobody waits on it.
-  WaitCounter untracked{/*cancel_on_error=*/false};
+  WaitCounter untracked{Joins::Detached};
   // The scheduling tree (policy.hpp) and each arena node's queue of policy work.
   Policy arena_policy = Policy::Fifo;
   std::shared_ptr<GroupTree> groups;

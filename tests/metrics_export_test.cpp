@@ -72,7 +72,7 @@ vitte::MetricsSnapshot sample_snapshot() {
   m.deadlines_met = 8;
   m.deadlines_missed = 1;
   m.groups.push_back({0, "", "", 1.0, 11, 2000000, 0, {}});
-  m.groups.push_back({3, kNastyGroup, "", 2.5, 6, 1500, 1, {77, 2}, {{"lex", 5, 1}, {kNastyGroup, 2, 0}}});
+  m.groups.push_back({3, kNastyGroup, "", 2.5, 6, 1500, 1, {77, 2}, {{"lex", 5, 1, 3}, {kNastyGroup, 2, 0, 0}}});
   return m;
 }
 
@@ -148,8 +148,8 @@ TEST(MetricsJson, EveryFieldRoundTrips) {
   EXPECT_EQ(g["cpu_ns"], 1500);
   EXPECT_EQ(g["deadlines_missed"], 1);
   EXPECT_EQ(g["counters"], json({{"PAPI_TOT_INS", 77}, {"perf::CONTEXT-SWITCHES", 2}}));
-  EXPECT_EQ(g["named"], json::array({{{"name", "lex"}, {"runs", 5}, {"failed", 1}},
-                                     {{"name", kNastyGroup}, {"runs", 2}, {"failed", 0}}}));
+  EXPECT_EQ(g["named"], json::array({{{"name", "lex"}, {"runs", 5}, {"failed", 1}, {"cancelled", 3}},
+                                     {{"name", kNastyGroup}, {"runs", 2}, {"failed", 0}, {"cancelled", 0}}}));
   EXPECT_EQ(j["groups"][0]["named"], json::array());
 }
 
@@ -352,6 +352,7 @@ TEST(MetricsPrometheus, ParsesAsTheTextFormatWithTheExpectedSamples) {
   EXPECT_TRUE(find(s, "vitte_group_events_total", {{"id", "0"}}).empty());
   EXPECT_EQ(value_of(s, "vitte_named_runs_total", {{"id", "3"}, {"name", "lex"}}), 5);
   EXPECT_EQ(value_of(s, "vitte_named_failed_total", {{"id", "3"}, {"name", "lex"}}), 1);
+  EXPECT_EQ(value_of(s, "vitte_named_cancelled_total", {{"id", "3"}, {"name", "lex"}}), 3);
   EXPECT_EQ(value_of(s, "vitte_named_runs_total", {{"id", "3"}, {"name", kNastyGroup}}), 2);
   EXPECT_NE(text.find("group=\"a\\\"b\\\\c\\nd\""), std::string::npos) << text;
 
@@ -374,6 +375,34 @@ TEST(MetricsPrometheus, ParsesAsTheTextFormatWithTheExpectedSamples) {
   EXPECT_EQ(find(s, "vitte_submit_latency_seconds_bucket", {{"node", "1"}}).size(), 1u) << "empty: +Inf only";
   EXPECT_TRUE(find(s, "vitte_submit_latency_seconds_sum").empty());
   EXPECT_EQ(value_of(s, "vitte_submit_latency_max_seconds", {{"node", "0"}}), 0.001);
+}
+
+// The counter table (vitte/detail/count_table.hpp) drives both exports: every row, given
+// a value of its own, comes out under its JSON key and, where it has one, its family.
+TEST(MetricsExport, EveryRowOfTheCounterTableIsExported) {
+  vitte::MetricsSnapshot m;
+  vitte::WorkerMetrics w;
+  std::uint64_t next = 1000;
+#define SET_ROW(member, key, prom, help) w.counts.member = next++;
+  VITTE_COUNTS(SET_ROW)
+#undef SET_ROW
+  m.workers.push_back(w);
+  m.total += w.counts;
+  const json j = json::parse(vitte::metrics_json(m));
+  std::vector<std::string> errors;
+  const std::vector<Sample> s = parse_exposition(vitte::metrics_prometheus(m), errors);
+  for (const std::string& e : errors) ADD_FAILURE() << e;
+  std::uint64_t want = 1000;
+#define CHECK_ROW(member, key, prom, help)                                                  \
+  EXPECT_EQ(j["total"][key], want) << key;                                                  \
+  EXPECT_EQ(j["workers"][0][key], want) << key;                                             \
+  if (const char* family = prom) {                                                         \
+    EXPECT_EQ(value_of(s, family, {{"worker", "0"}}), want);                                \
+  }                                                                                         \
+  ++want;
+  VITTE_COUNTS(CHECK_ROW)
+#undef CHECK_ROW
+  EXPECT_EQ(value_of(s, "vitte_steals_total", {{"worker", "0"}, {"scope", "l3"}}), w.counts.steals_l3);
 }
 
 TEST(MetricsPrometheus, NoEventFamilyWithoutCounting) {

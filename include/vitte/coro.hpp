@@ -324,7 +324,7 @@ T sync_wait_bound(Scheduler& sched, task<T> t, std::unique_ptr<OwnedOptions> opt
   const BoundOptions* bound = opts != nullptr ? &opts->bound : nullptr;
   if (opts != nullptr) detail::TaskAccess::handle(t).promise().options.own(std::move(opts));
   detail::RootResult<T> out;
-  detail::WaitCounter signal{/*cancel_on_error=*/false};
+  detail::WaitCounter signal{detail::Joins::Value};
   detail::RootGuard root{detail::sync_root(std::move(t), &out).h};
   root.h.promise().signal = &signal;
   signal.add(nullptr);

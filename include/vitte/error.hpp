@@ -56,14 +56,23 @@ class BacklogFull : public Error {
   using Error::Error;
 };
 
-// A suspended coroutine was resumed because its work was called off instead of done: its
-// stop token was triggered (a std::stop_source of the caller's, or a when_all/when_any
-// sibling's failure or win), or the scheduler shut down while it slept. Thrown from the
-// co_await that was interrupted (sleep_for, a Future, yield, schedule_on).
+// Work called off instead of done. A suspended coroutine resumes with it from the co_await
+// that was interrupted (sleep_for, a Future, yield, schedule_on) when its stop token was
+// triggered (a std::stop_source of the caller's, or a when_all/when_any sibling's failure
+// or win) or the scheduler shut down while it slept; any task may throw it to say it
+// stopped because it was told to. Cancellation is not failure (docs/errors.md): a task that
+// ends with it counts as `cancelled`, not `failed`, and TaskGroup::wait(), join_all() and
+// GraphRun::wait() rethrow it only when asked (Rethrow::ErrorsAndCancellations). A call
+// that returns the work's result (Future::get, co_await, parallel_for, sync_wait) has no
+// result to give and rethrows it.
 class Cancelled : public Error {
  public:
   using Error::Error;
 };
+
+// What a join that returns no value rethrows once its work has ended: the first error (the
+// default), or the first error and, when there was none, the first cancellation.
+enum class Rethrow : unsigned char { Errors, ErrorsAndCancellations };
 
 // A future's producer went away without a result: a Promise destroyed unsatisfied, or a
 // then()/when_all()/when_any() continuation that could not run because its scheduler had

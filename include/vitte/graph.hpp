@@ -217,10 +217,12 @@ class [[nodiscard]] GraphRun {
   // True once every task of the run finished (or was skipped).
   bool ready() const noexcept;
   // Waits for the run (a worker runs other tasks meanwhile, other threads sleep) and
-  // rethrows the first exception a task threw. The handle is empty afterwards; waiting
-  // on an empty handle throws UsageError. The same hazard as TaskGroup::wait() applies
-  // when called from a task that holds a lock (see isolate.hpp).
-  void wait();
+  // rethrows the first error a task threw. A task that throws vitte::Cancelled ends the run
+  // as an error does (its successors cannot run) but is not an error (docs/errors.md): it
+  // is rethrown only with Rethrow::ErrorsAndCancellations. The handle is empty afterwards;
+  // waiting on an empty handle throws UsageError. The same hazard as TaskGroup::wait()
+  // applies when called from a task that holds a lock (see isolate.hpp).
+  void wait(Rethrow what = Rethrow::Errors);
   // The same as wait(), for symmetry with Future.
   void get() { wait(); }
 

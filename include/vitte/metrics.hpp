@@ -10,25 +10,21 @@
 #include <string>
 #include <vector>
 
+#include "vitte/detail/count_table.hpp"
 #include "vitte/memory.hpp"
 #include "vitte/policy.hpp"
 
 namespace vitte {
 
+// Per-worker event counts, summed per node and in total. One field per row of the counter
+// table (vitte/detail/count_table.hpp, which gives each its meaning): executed, skipped,
+// failed, cancelled, spawned, injected_taken, policy_taken, steals_l3, steals_node,
+// steals_remote, failed_steal_rounds, parks, wakeups, boxed. Work called off is never
+// `failed`: it is `skipped` (never started) or `cancelled` (ended by vitte::Cancelled).
 struct Counts {
-  std::uint64_t executed = 0;        // tasks run
-  std::uint64_t skipped = 0;         // tasks of a cancelled group (or failed loop), not run
-  std::uint64_t failed = 0;          // tasks that threw
-  std::uint64_t spawned = 0;         // tasks pushed to a worker's own deque
-  std::uint64_t injected_taken = 0;  // tasks taken from the own node's injection queue
-  std::uint64_t steals_l3 = 0;       // successful steals within the same L3
-  std::uint64_t steals_node = 0;     // ... within the same NUMA node, other L3
-  std::uint64_t steals_remote = 0;   // ... from another node (deque or injection queue)
-  std::uint64_t failed_steal_rounds = 0;  // passes over all victims that found nothing
-  std::uint64_t parks = 0;           // times a worker went to sleep
-  std::uint64_t wakeups = 0;         // times a producer woke a sleeping worker
-  std::uint64_t boxed = 0;           // closures too big for a task frame (heap-boxed)
-  std::uint64_t policy_taken = 0;    // policy work (policy.hpp) taken from a node's ReadyQueue
+#define VITTE_COUNT_MEMBER(member, json, prom, help) std::uint64_t member = 0;
+  VITTE_COUNTS(VITTE_COUNT_MEMBER)
+#undef VITTE_COUNT_MEMBER
 
   std::uint64_t steals() const noexcept { return steals_l3 + steals_node + steals_remote; }
   // Remote steals over all steals; 0 when nothing was stolen.

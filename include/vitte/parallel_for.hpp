@@ -34,7 +34,7 @@ struct LoopState {
   std::exception_ptr first;  // written by the claimer; read after the loop's groups joined
 
   void fail(std::exception_ptr e) noexcept {
-    if (WorkerLocal* w = tls_worker) w->counters.failed.bump();
+    if (WorkerLocal* w = tls_worker) (is_cancellation(e) ? w->counters.cancelled : w->counters.failed).bump();
     // acq_rel: the claimer alone writes `first`; the final reader is ordered after it by
     // the task groups' joins.
     if (!claimed.exchange(true, std::memory_order_acq_rel)) first = std::move(e);

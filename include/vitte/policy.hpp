@@ -129,12 +129,14 @@ struct GroupMetrics {
   // empty otherwise.
   std::vector<std::uint64_t> counters;
   // Work given a name (TaskOptions::name) and this group (the arena: work given a name and
-  // no group): per name, its runs and those that threw. Up to kMaxNames names per group;
-  // later ones count under kOtherNames.
+  // no group): per name, its runs, those that threw an error and those that ended by
+  // throwing vitte::Cancelled. Up to kMaxNames names per group; later ones count under
+  // kOtherNames.
   struct Named {
     std::string name;
     std::uint64_t runs = 0;
     std::uint64_t failed = 0;
+    std::uint64_t cancelled = 0;
   };
   static constexpr std::size_t kMaxNames = 1024;
   static constexpr const char* kOtherNames = "(other names)";

@@ -44,6 +44,7 @@
 
 #include "vitte/config.hpp"
 #include "vitte/deterministic.hpp"
+#include "vitte/error.hpp"
 #include "vitte/future.hpp"
 #include "vitte/memory.hpp"
 #include "vitte/metrics.hpp"
@@ -246,10 +247,13 @@ class Scheduler {
   // graph runs in flight included (their errors stay with their GraphRun), and every
   // pending one-shot timer (after/at) until its callback has run; periodic timers are not
   // waited for (only their runs in progress).
-  // Rethrows the first exception a detached task threw since the last join_all(); the
-  // others are counted in metrics().total.failed. Throws UsageError when called from one
-  // of this scheduler's own workers (it would wait for the task that calls it).
-  void join_all();
+  // Rethrows the first error a detached task threw since the last join_all(); the others
+  // are counted in metrics().total.failed. A task or coroutine that ended with
+  // vitte::Cancelled (its stop token, shutdown) is counted in metrics().total.cancelled and
+  // rethrown only with Rethrow::ErrorsAndCancellations (docs/errors.md). Throws UsageError
+  // when called from one of this scheduler's own workers (it would wait for the task that
+  // calls it).
+  void join_all(Rethrow what = Rethrow::Errors);
 
   // Stops accepting submissions from other threads, drops the pending timers (see the
   // shutdown contract above), waits for all submitted work (and what it spawns) to finish,

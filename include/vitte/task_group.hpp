@@ -28,6 +28,7 @@
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/detail/wait_counter.hpp"
 #include "vitte/detail/worker_local.hpp"
+#include "vitte/error.hpp"
 
 namespace vitte {
 
@@ -39,7 +40,7 @@ class TaskGroup {
   TaskGroup();
   // Binds to `sched`; usable from any thread.
   explicit TaskGroup(Scheduler& sched) noexcept
-      : core_(detail::core_of(sched)), live_(detail::live_of(core_)), counter_(/*cancel_on_error=*/true, detail::own_worker(core_)) {}
+      : core_(detail::core_of(sched)), live_(detail::live_of(core_)), counter_(detail::Joins::Group, detail::own_worker(core_)) {}
   // Binds to `sched` with options (task_options.hpp) for every run(): a node's queue, a
   // group's level with its priority and a deadline (relative to each run()), a name; even
   // from a worker. UsageError for options that would not apply.
@@ -88,7 +89,9 @@ class TaskGroup {
   // unrelated task may try to take it here: a deadlock. Wait inside vitte::isolate() to
   // run only the region's own tasks (isolate.hpp). Each nested wait also costs the worker
   // some stack (Options::stack_size).
-  void wait();
+  // Rethrows the first error; a task that ended with vitte::Cancelled is not an error
+  // (docs/errors.md) and is rethrown only with Rethrow::ErrorsAndCancellations.
+  void wait(Rethrow what = Rethrow::Errors);
   // Skips the group's tasks that have not started yet.
   void cancel() noexcept { counter_.cancel(); }
   bool is_cancelled() const noexcept { return counter_.cancelled(); }

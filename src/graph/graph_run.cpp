@@ -184,8 +184,11 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
         child = run_dynamic<Trace>(gs, n, w, waits);
     } catch (...) {
       gs->failed.store(true, std::memory_order_relaxed);
-      gs->counter.record_exception(std::current_exception());  // cancels the run
-      w->counters.failed.bump();  // metrics: every task that threw, as for other tasks
+      // An error cancels the run; so does a task called off (vitte::Cancelled): its
+      // successors cannot run without it. Counted as for other tasks.
+      const RunEnd end = gs->counter.record_exception(std::current_exception());
+      gs->counter.cancel();
+      (end == RunEnd::Cancelled ? w->counters.cancelled : w->counters.failed).bump();
       return;
     }
     if (tracer != nullptr) [[unlikely]] {
@@ -252,7 +255,7 @@ void start_run(GraphState* gs) {
 // Ends a run for the joiner: sets `phase` back to kIdle last (release; pairs with the
 // acquiring CAS of the next run() or editor, G6). Returns the first error.
 // Errors after the first are counted in *others (they are in the metrics' failed too).
-std::exception_ptr end_run(GraphState* gs, std::uint64_t* others = nullptr) noexcept {
+std::exception_ptr end_run(GraphState* gs, std::uint64_t* others = nullptr, bool with_cancellations = false) noexcept {
   SchedulerCore* const core = gs->core;
   wait_for_noexcept(gs->counter, core);
   if (!gs->counter.finished()) {
@@ -265,7 +268,7 @@ std::exception_ptr end_run(GraphState* gs, std::uint64_t* others = nullptr) noex
   // A cancelled run may have stopped with join counters half-way (G3).
   if (gs->counter.cancelled()) gs->dirty = true;
   gs->failed.store(false, std::memory_order_relaxed);  // ordered before the next run's pushes
-  std::exception_ptr e = gs->counter.take_error(others);
+  std::exception_ptr e = gs->counter.take_error(others, with_cancellations);
   gs->traced = gs->trace;
   gs->core = nullptr;
   gs->run_opts = nullptr;  // lets go of its group
@@ -365,9 +368,10 @@ GraphRun::~GraphRun() {
 
 bool GraphRun::ready() const noexcept { return state_ != nullptr && state_->counter.finished(); }
 
-void GraphRun::wait() {
+void GraphRun::wait(Rethrow what) {
   if (state_ == nullptr) throw UsageError("GraphRun::wait()/get() on an empty handle (already waited for?)");
-  if (std::exception_ptr e = detail::end_run(std::exchange(state_, nullptr))) std::rethrow_exception(e);
+  if (std::exception_ptr e = detail::end_run(std::exchange(state_, nullptr), nullptr, what == Rethrow::ErrorsAndCancellations))
+    std::rethrow_exception(e);
 }
 
 }  // namespace vitte

@@ -295,7 +295,7 @@ struct GraphState {
   static constexpr std::uint8_t kIdle = 0, kRunning = 1, kEditing = 2;
   std::atomic<std::uint8_t> phase{kIdle};
   bool running() const noexcept { return phase.load(std::memory_order_acquire) == kRunning; }
-  WaitCounter counter{/*cancel_on_error=*/true};
+  WaitCounter counter{Joins::Group};
   // Set (relaxed) by a strand whose task threw, read by every strand before each node: a
   // read-mostly line of its own, apart from the counter, whose count every strand writes.
   // Like the counter's cancel flag (also set then, and checked by Worker::execute for

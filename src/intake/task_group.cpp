@@ -24,7 +24,7 @@ bool on_owner_thread(const detail::WaitCounter& c) noexcept {
 }  // namespace
 
 TaskGroup::TaskGroup()
-    : core_(core_of_this_worker()), live_(detail::tls_worker->core_live), counter_(/*cancel_on_error=*/true, detail::tls_worker) {}
+    : core_(core_of_this_worker()), live_(detail::tls_worker->core_live), counter_(detail::Joins::Group, detail::tls_worker) {}
 
 TaskGroup::~TaskGroup() {
   if (!on_owner_thread(counter_)) {
@@ -37,7 +37,8 @@ TaskGroup::~TaskGroup() {
   detail::report_unjoined(counter_.take_error(&others), others, "a TaskGroup was destroyed without wait()");
 }
 
-void TaskGroup::wait() {
+void TaskGroup::wait(Rethrow what) {
+  const bool with_cancellations = what == Rethrow::ErrorsAndCancellations;
   // Only a thread that is not a worker can be in a fork() child (the child's thread is
   // never a worker, see after_fork_in_child), and the check stays off the fork-join path.
   if (detail::tls_worker == nullptr) {
@@ -45,7 +46,7 @@ void TaskGroup::wait() {
     // nothing to wait for, and the scheduler must not be touched.
     if (!detail::alive(live_)) {
       VITTE_ASSERT(counter_.finished(), "a TaskGroup outlived its scheduler with tasks pending");
-      if (std::exception_ptr e = counter_.take_error()) std::rethrow_exception(e);
+      if (std::exception_ptr e = counter_.take_error(nullptr, with_cancellations)) std::rethrow_exception(e);
       return;
     }
     core_->check_not_inherited("TaskGroup::wait()");
@@ -54,7 +55,7 @@ void TaskGroup::wait() {
     throw UsageError("TaskGroup::wait() on a thread other than the worker that made the group (worker " +
                      std::to_string(counter_.owner()->index) + ")");
   detail::wait_for(counter_, core_);
-  if (std::exception_ptr e = counter_.take_error()) std::rethrow_exception(e);
+  if (std::exception_ptr e = counter_.take_error(nullptr, with_cancellations)) std::rethrow_exception(e);
 }
 
 TaskGroup::TaskGroup(Scheduler& sched, const TaskOptions& opts)
@@ -63,7 +64,7 @@ TaskGroup::TaskGroup(Scheduler& sched, const TaskOptions& opts)
 TaskGroup::TaskGroup(Scheduler& sched, std::shared_ptr<const detail::BoundOptions> opts)
     : core_(detail::core_of(sched)),
       live_(detail::live_of(core_)),
-      counter_(/*cancel_on_error=*/true, detail::own_worker(core_)),
+      counter_(detail::Joins::Group, detail::own_worker(core_)),
       opts_(std::move(opts)) {}
 
 void TaskGroup::run_with_options(detail::TaskFrame* f, detail::WorkerLocal* w) {

@@ -17,18 +17,19 @@ struct Named {
 
 Named& named_of(TaskFrame* f) noexcept { return *std::launder(reinterpret_cast<Named*>(f->storage)); }
 
-bool named_op(TaskFrame* f, FrameOp op) noexcept {
+RunEnd named_op(TaskFrame* f, FrameOp op) noexcept {
   const Named x = named_of(f);
   if (op == FrameOp::Run)
     if (WorkerLocal* w = tls_worker) static_cast<Worker*>(w)->label_task(x.name->name);
-  const bool threw = x.inner->op(x.inner, op);  // records its exception in the shared counter
+  const RunEnd end = x.inner->op(x.inner, op);  // records its exception in the shared counter
   free_frame(x.inner);
   if (op == FrameOp::Run) {
     // relaxed: statistics (TaskName).
     x.name->runs.fetch_add(1, std::memory_order_relaxed);
-    if (threw) x.name->failed.fetch_add(1, std::memory_order_relaxed);
+    if (end == RunEnd::Failed) x.name->failed.fetch_add(1, std::memory_order_relaxed);
+    if (end == RunEnd::Cancelled) x.name->cancelled.fetch_add(1, std::memory_order_relaxed);
   }
-  return threw;
+  return end;
 }
 
 }  // namespace

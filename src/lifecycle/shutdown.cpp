@@ -170,7 +170,7 @@ void Scheduler::shutdown() {
   if (std::exception_ptr e = core_->shutdown(&others)) std::rethrow_exception(e);
 }
 
-void Scheduler::join_all() {
+void Scheduler::join_all(Rethrow what) {
   core_->check_not_inherited("join_all()");
   if (detail::tls_worker != nullptr && detail::tls_worker->core == core_.get())
     throw UsageError("join_all() called from a task of the same scheduler; it would wait for itself "
@@ -179,7 +179,8 @@ void Scheduler::join_all() {
   std::lock_guard<std::mutex> lock(core_->join_mu);
   detail::wait_for(core_->detached, core_.get());
   std::uint64_t others = 0;  // counted in metrics().total.failed already; reset with the error
-  if (std::exception_ptr e = core_->detached.take_error(&others)) std::rethrow_exception(e);
+  if (std::exception_ptr e = core_->detached.take_error(&others, what == Rethrow::ErrorsAndCancellations))
+    std::rethrow_exception(e);
 }
 
 }  // namespace vitte

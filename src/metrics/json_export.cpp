@@ -11,20 +11,11 @@ namespace {
 using nlohmann::json;
 
 json counts_json(const Counts& c) {
-  return json{{"executed", c.executed},
-              {"skipped", c.skipped},
-              {"failed", c.failed},
-              {"spawned", c.spawned},
-              {"injected_taken", c.injected_taken},
-              {"policy_taken", c.policy_taken},
-              {"steals_same_l3", c.steals_l3},
-              {"steals_same_node", c.steals_node},
-              {"steals_remote", c.steals_remote},
-              {"failed_steal_rounds", c.failed_steal_rounds},
-              {"parks", c.parks},
-              {"wakeups", c.wakeups},
-              {"boxed", c.boxed},
-              {"remote_steal_fraction", c.remote_steal_fraction()}};
+  json j{{"remote_steal_fraction", c.remote_steal_fraction()}};
+#define VITTE_KEY(member, key, prom, help) j[key] = c.member;
+  VITTE_COUNTS(VITTE_KEY)
+#undef VITTE_KEY
+  return j;
 }
 
 json timers_json(const TimerCounts& t) {
@@ -123,7 +114,8 @@ json metrics_json_value(const MetricsSnapshot& m) {
   j["groups"] = json::array();
   for (const GroupMetrics& g : m.groups) {
     json named = json::array();
-    for (const GroupMetrics::Named& n : g.named) named.push_back({{"name", n.name}, {"runs", n.runs}, {"failed", n.failed}});
+    for (const GroupMetrics::Named& n : g.named) 
+      named.push_back({{"name", n.name}, {"runs", n.runs}, {"failed", n.failed}, {"cancelled", n.cancelled}});
     j["groups"].push_back({{"id", g.id},
                            {"name", g.name},
                            {"parent", g.parent},

@@ -67,19 +67,9 @@ LatencyHistogram& LatencyHistogram::operator+=(const LatencyHistogram& o) noexce
 }
 
 Counts& Counts::operator+=(const Counts& o) noexcept {
-  executed += o.executed;
-  skipped += o.skipped;
-  failed += o.failed;
-  spawned += o.spawned;
-  injected_taken += o.injected_taken;
-  steals_l3 += o.steals_l3;
-  steals_node += o.steals_node;
-  steals_remote += o.steals_remote;
-  failed_steal_rounds += o.failed_steal_rounds;
-  parks += o.parks;
-  wakeups += o.wakeups;
-  boxed += o.boxed;
-  policy_taken += o.policy_taken;
+#define VITTE_ADD(member, json, prom, help) member += o.member;
+  VITTE_COUNTS(VITTE_ADD)
+#undef VITTE_ADD
   return *this;
 }
 
@@ -137,21 +127,10 @@ QueueDepth minus(const QueueDepth& a, const QueueDepth& b) {
 }
 
 Counts minus(const Counts& a, const Counts& b) {
-  const auto d = sub;
   Counts c;
-  c.executed = d(a.executed, b.executed);
-  c.skipped = d(a.skipped, b.skipped);
-  c.failed = d(a.failed, b.failed);
-  c.spawned = d(a.spawned, b.spawned);
-  c.injected_taken = d(a.injected_taken, b.injected_taken);
-  c.steals_l3 = d(a.steals_l3, b.steals_l3);
-  c.steals_node = d(a.steals_node, b.steals_node);
-  c.steals_remote = d(a.steals_remote, b.steals_remote);
-  c.failed_steal_rounds = d(a.failed_steal_rounds, b.failed_steal_rounds);
-  c.parks = d(a.parks, b.parks);
-  c.wakeups = d(a.wakeups, b.wakeups);
-  c.boxed = d(a.boxed, b.boxed);
-  c.policy_taken = d(a.policy_taken, b.policy_taken);
+#define VITTE_SUB(member, json, prom, help) c.member = sub(a.member, b.member);
+  VITTE_COUNTS(VITTE_SUB)
+#undef VITTE_SUB
   return c;
 }
 }  // namespace
@@ -193,6 +172,7 @@ MetricsSnapshot operator-(const MetricsSnapshot& later, const MetricsSnapshot& e
             if (en.name == n.name) {
               n.runs = sub(n.runs, en.runs);
               n.failed = sub(n.failed, en.failed);
+              n.cancelled = sub(n.cancelled, en.cancelled);
               break;
             }
         break;

@@ -135,23 +135,17 @@ std::string str(unsigned v) { return std::to_string(v); }
 // One family per Counts field, one sample per worker.
 void worker_counts(Exposition& e, const MetricsSnapshot& m) {
   struct Field {
-    const char* name;
+    const char* name;  // null: exported below, not as a family of its own
     const char* help;
     std::uint64_t Counts::*member;
   };
   static constexpr Field fields[] = {
-      {"vitte_tasks_executed_total", "Tasks run by the worker.", &Counts::executed},
-      {"vitte_tasks_skipped_total", "Tasks of a cancelled group or failed loop, not run.", &Counts::skipped},
-      {"vitte_tasks_failed_total", "Tasks that threw.", &Counts::failed},
-      {"vitte_tasks_spawned_total", "Tasks pushed to the worker's own deque.", &Counts::spawned},
-      {"vitte_injected_taken_total", "Tasks taken from the own node's injection queue.", &Counts::injected_taken},
-      {"vitte_policy_taken_total", "Policy work taken from a node's ReadyQueue.", &Counts::policy_taken},
-      {"vitte_failed_steal_rounds_total", "Passes over all victims that found nothing.", &Counts::failed_steal_rounds},
-      {"vitte_parks_total", "Times the worker went to sleep.", &Counts::parks},
-      {"vitte_wakeups_total", "Times a producer woke a sleeping worker.", &Counts::wakeups},
-      {"vitte_boxed_total", "Closures too big for a task frame (heap-boxed).", &Counts::boxed},
+#define VITTE_FAMILY(member, json, prom, help) {prom, help, &Counts::member},
+      VITTE_COUNTS(VITTE_FAMILY)
+#undef VITTE_FAMILY
   };
   for (const Field& f : fields) {
+    if (f.name == nullptr) continue;
     e.family(f.name, "counter", f.help);
     for (const WorkerMetrics& w : m.workers) e.sample(f.name, {{"worker", str(w.worker)}, {"node", str(w.node)}}, w.counts.*(f.member));
   }
@@ -306,14 +300,23 @@ void groups(Exposition& e, const MetricsSnapshot& m) {
   for (const GroupMetrics& g : m.groups)
     for (std::size_t i = 0; i < m.counter_info.events.size() && i < g.counters.size(); ++i)
       e.sample("vitte_group_events_total", {{"id", id(g)}, {"group", g.name}, {"event", m.counter_info.events[i]}}, g.counters[i]);
-  e.family("vitte_named_runs_total", "counter", "Runs of work given a name (TaskOptions::name) in the group.");
-  for (const GroupMetrics& g : m.groups)
-    for (const GroupMetrics::Named& n : g.named)
-      e.sample("vitte_named_runs_total", {{"id", id(g)}, {"group", g.name}, {"name", n.name}}, n.runs);
-  e.family("vitte_named_failed_total", "counter", "Runs of named work that threw.");
-  for (const GroupMetrics& g : m.groups)
-    for (const GroupMetrics::Named& n : g.named)
-      e.sample("vitte_named_failed_total", {{"id", id(g)}, {"group", g.name}, {"name", n.name}}, n.failed);
+  struct NamedField {
+    const char* name;
+    const char* help;
+    std::uint64_t GroupMetrics::Named::*member;
+  };
+  static constexpr NamedField named[] = {
+      {"vitte_named_runs_total", "Runs of work given a name (TaskOptions::name) in the group.", &GroupMetrics::Named::runs},
+      {"vitte_named_failed_total", "Runs of named work that threw an error.", &GroupMetrics::Named::failed},
+      {"vitte_named_cancelled_total", "Runs of named work that ended by throwing vitte::Cancelled.",
+       &GroupMetrics::Named::cancelled},
+  };
+  for (const NamedField& f : named) {
+    e.family(f.name, "counter", f.help);
+    for (const GroupMetrics& g : m.groups)
+      for (const GroupMetrics::Named& n : g.named)
+        e.sample(f.name, {{"id", id(g)}, {"group", g.name}, {"name", n.name}}, n.*(f.member));
+  }
 }
 
 }  // namespace

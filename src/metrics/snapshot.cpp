@@ -84,19 +84,9 @@ MetricsSnapshot Scheduler::metrics() const {
     WorkerMetrics m;
     m.worker = w->index;
     m.node = w->node;
-    m.counts.executed = c.executed.read();
-    m.counts.skipped = c.skipped.read();
-    m.counts.failed = c.failed.read();
-    m.counts.spawned = c.spawned.read();
-    m.counts.injected_taken = c.injected_taken.read();
-    m.counts.steals_l3 = c.steals_l3.read();
-    m.counts.steals_node = c.steals_node.read();
-    m.counts.steals_remote = c.steals_remote.read();
-    m.counts.failed_steal_rounds = c.failed_rounds.read();
-    m.counts.parks = c.parks.read();
-    m.counts.wakeups = c.wakeups.read();
-    m.counts.boxed = c.boxed.read();
-    m.counts.policy_taken = c.policy_taken.read();
+#define VITTE_READ(member, json, prom, help) m.counts.member = c.member.read();
+    VITTE_COUNTS(VITTE_READ)
+#undef VITTE_READ
     const detail::WorkerStats& st = w->stats;
     for (std::size_t i = 0; i < w->steal_levels(); ++i) add_bin(m.steal_bins, w->steal_scope(i), w->steal_distance(i), st.steal_bins[i].read());
     // relaxed: statistics (WorkerStats S1); the state is read with acquire for S3 in fresh_counters().

@@ -37,7 +37,7 @@ struct TaskName {
   explicit TaskName(std::string n) : name(std::move(n)) {}
   const std::string name;
   // relaxed: statistics, added to by every worker that runs work of that name.
-  std::atomic<std::uint64_t> runs{0}, failed{0};
+  std::atomic<std::uint64_t> runs{0}, failed{0}, cancelled{0};
 };
 
 struct Entry {

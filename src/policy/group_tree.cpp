@@ -62,7 +62,8 @@ std::vector<GroupMetrics::Named> GroupNode::named() const {
   out.reserve(names_.size());
   // relaxed: statistics.
   for (const TaskName& n : names_)
-    out.push_back({n.name, n.runs.load(std::memory_order_relaxed), n.failed.load(std::memory_order_relaxed)});
+    out.push_back({n.name, n.runs.load(std::memory_order_relaxed), n.failed.load(std::memory_order_relaxed),
+                   n.cancelled.load(std::memory_order_relaxed)});
   return out;
 }
 

@@ -33,10 +33,10 @@ inline void Worker::execute(TaskFrame* f, TaskSpan* span) noexcept {
     execute_rare(f, span);
     return;
   }
-  const bool threw = f->op(f, FrameOp::Run);
+  const RunEnd end = f->op(f, FrameOp::Run);
   pool.put(f);
   counters.executed.bump();
-  if (threw) [[unlikely]] counters.failed.bump();
+  if (end != RunEnd::Ok) [[unlikely]] count_end(end);
   if constexpr (kTraced) trace_.end_task(*span);
   c->done(this);  // last: the joiner may release everything the task referenced
 }

@@ -35,7 +35,7 @@ void Worker::run_policy(TaskFrame* f, TaskSpan* span) noexcept {
     (void)stats.events->read(ev0.data());
   }
   const std::int64_t start = thread_cpu_ns();
-  const bool threw = f->op(f, skip ? FrameOp::Discard : FrameOp::Run);
+  const RunEnd ended = f->op(f, skip ? FrameOp::Discard : FrameOp::Run);
   observe_ran();  // before the CPU time is read: a deterministic run's virtual cost
   const std::int64_t used = thread_cpu_ns() - start;
   if (count) count_group_events(*e.group, ev0, outer_events);
@@ -46,7 +46,7 @@ void Worker::run_policy(TaskFrame* f, TaskSpan* span) noexcept {
   isolation = outer;
   pool.put(f);
   (skip ? counters.skipped : counters.executed).bump();
-  if (threw) counters.failed.bump();
+  count_end(ended);
   if (q->finish(e, skip ? 0 : (own > 0 ? own : 0), end, /*ran=*/!skip)) core_.deadline_missed(e, end, node);
   if (span != nullptr) trace_.end_task(*span);
   c->done(this);
@@ -135,11 +135,11 @@ void Worker::execute_rare(TaskFrame* f, TaskSpan* span) noexcept {
   const bool skip = c->cancelled();
   const std::uint64_t outer = isolation;
   isolation = f->isolation;
-  const bool threw = f->op(f, skip ? FrameOp::Discard : FrameOp::Run);
+  const RunEnd ended = f->op(f, skip ? FrameOp::Discard : FrameOp::Run);
   isolation = outer;
   pool.put(f);
   (skip ? counters.skipped : counters.executed).bump();
-  if (threw) counters.failed.bump();
+  count_end(ended);
   if (span != nullptr) trace_.end_task(*span);
   c->done(this);
 }

@@ -114,7 +114,7 @@ TaskFrame* Worker::steal(unsigned failed_rounds, bool policy) {
   }
   if (policy && !low_checked && !own_ready_->empty())
     if (TaskFrame* f = take_ready(own_ready_, false, /*allow_low=*/true)) return f;
-  counters.failed_rounds.bump();
+  counters.failed_steal_rounds.bump();
   if (remote) crossing_ = false;  // nothing anywhere: the episode of helping others is over
   return nullptr;
 }

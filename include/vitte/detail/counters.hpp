@@ -9,6 +9,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "vitte/detail/count_table.hpp"
+
 namespace vitte::detail {
 
 class OwnerCounter {
@@ -23,20 +25,11 @@ class OwnerCounter {
   std::atomic<std::uint64_t> v_{0};
 };
 
+// One OwnerCounter per row of the counter table (count_table.hpp).
 struct WorkerCounters {
-  OwnerCounter executed;       // tasks run by this worker
-  OwnerCounter skipped;        // tasks of a cancelled group, destroyed without running
-  OwnerCounter failed;         // tasks that threw
-  OwnerCounter spawned;        // tasks pushed to this worker's own deque
-  OwnerCounter injected_taken; // tasks taken from the own node's injection queue
-  OwnerCounter steals_l3;      // successful steals from a worker sharing our L3
-  OwnerCounter steals_node;    // ... from another worker of our NUMA node
-  OwnerCounter steals_remote;  // ... from another node (its deques or its injection queue)
-  OwnerCounter failed_rounds;  // full passes over every victim that found nothing
-  OwnerCounter parks;          // times the worker went to sleep
-  OwnerCounter wakeups;        // times it was woken by a producer
-  OwnerCounter boxed;          // closures too large for the frame, boxed on the heap
-  OwnerCounter policy_taken;   // policy work taken from a node's ReadyQueue (policy.hpp)
+#define VITTE_COUNTER_MEMBER(member, json, prom, help) OwnerCounter member;
+  VITTE_COUNTS(VITTE_COUNTER_MEMBER)
+#undef VITTE_COUNTER_MEMBER
 };
 
 }  // namespace vitte::detail

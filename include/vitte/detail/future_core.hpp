@@ -61,7 +61,7 @@ struct FutureCore {
     awaited_in.store(region, std::memory_order_relaxed);
   }
 
-  WaitCounter counter{/*cancel_on_error=*/false};
+  WaitCounter counter{Joins::Value};
   std::atomic<const FutureCore*> feeds{nullptr};
   mutable std::atomic<std::uint64_t> awaited_in{0};  // F4; a memo that walkers write
   bool ends_walks = false;                            // F2: a when_any

@@ -35,8 +35,8 @@ struct alignas(kCacheLine) TaskFrame {
 
   // Runs (FrameOp::Run) and then destroys the closure, or only destroys it (Discard).
   // Exceptions from the closure are routed to `counter`; op itself never throws and
-  // returns true when the closure threw.
-  bool (*op)(TaskFrame*, FrameOp) noexcept = nullptr;
+  // returns how the run ended (RunEnd::Ok for Discard).
+  RunEnd (*op)(TaskFrame*, FrameOp) noexcept = nullptr;
   WaitCounter* counter = nullptr;  // who is told when this frame is done (never null once queued)
   union {
     TaskFrame* next = nullptr;     // free-list link while the frame sits in a pool
@@ -60,20 +60,19 @@ inline constexpr bool kFitsInline = sizeof(F) <= TaskFrame::kInlineBytes &&
                                     std::is_nothrow_move_constructible_v<F>;
 
 template <class F>
-bool frame_op(TaskFrame* f, FrameOp op) noexcept {
+RunEnd frame_op(TaskFrame* f, FrameOp op) noexcept {
   F* fn;
   if constexpr (kFitsInline<F>) {
     fn = std::launder(reinterpret_cast<F*>(f->storage));
   } else {
     fn = *std::launder(reinterpret_cast<F**>(f->storage));
   }
-  bool threw = false;
+  RunEnd end = RunEnd::Ok;
   if (op == FrameOp::Run) {
     try {
       (*fn)();
     } catch (...) {
-      threw = true;
-      f->counter->record_exception(std::current_exception());
+      end = f->counter->record_exception(std::current_exception());
     }
   }
   if constexpr (kFitsInline<F>) {
@@ -81,7 +80,7 @@ bool frame_op(TaskFrame* f, FrameOp op) noexcept {
   } else {
     delete fn;
   }
-  return threw;
+  return end;
 }
 
 // Places the closure into a frame that the caller already allocated.

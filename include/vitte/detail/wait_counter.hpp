@@ -47,6 +47,11 @@
 // Errors: the first exception recorded wins (claimed by CAS on has_error_); the rest are
 // counted. The joiner reads error_ after it observed pending == 0 (acquire on state_),
 // which happens after the recording task's completion (release), or on its own thread.
+// Cancellations (docs/errors.md): a counter that joins no value (Joins::Group, Detached)
+// keeps a task that ended by throwing vitte::Cancelled apart from its errors: the first
+// is kept in cancel_ (claimed by CAS on has_cancel_, read like error_), handed over only
+// when the joiner asks for it, and it cancels nothing else. For Joins::Value (a future's
+// result) Cancelled is an error like any other: there is no value to give instead.
 #pragma once
 
 #include <atomic>
@@ -60,17 +65,28 @@ namespace vitte::detail {
 
 struct WorkerLocal;
 
+// How a task's run ended, as its frame reports it (task_frame.hpp).
+enum class RunEnd : unsigned char { Ok, Failed, Cancelled };
+
+// What a counter joins, which decides what its errors do.
+enum class Joins : unsigned char {
+  Value,     // a future's result: any exception, vitte::Cancelled too, is the result
+  Group,     // a TaskGroup or a graph run: the first error skips what has not started
+  Detached,  // unrelated tasks (join_all): an error skips nothing
+};
+
+// True when `e` is a vitte::Cancelled (error.hpp). Out of line: exception paths only.
+bool is_cancellation(const std::exception_ptr& e) noexcept;
+
 class WaitCounter {
  public:
   static constexpr std::uint64_t kWaiting = 1;
   static constexpr std::uint64_t kNotifying = 2;
   static constexpr std::uint64_t kOne = 4;
 
-  // cancel_on_error: a TaskGroup skips its tasks that have not started once one of them
-  // threw; the scheduler's detached tasks are unrelated to each other and keep running.
-  // owner: the worker whose spawns and completions may use the plain ledger (or null).
-  explicit WaitCounter(bool cancel_on_error = true, const WorkerLocal* owner = nullptr) noexcept
-      : owner_(owner), cancel_on_error_(cancel_on_error) {}
+  // joins: see Joins. owner: the worker whose spawns and completions may use the plain
+  // ledger (or null).
+  explicit WaitCounter(Joins joins, const WorkerLocal* owner = nullptr) noexcept : owner_(owner), joins_(joins) {}
   WaitCounter(const WaitCounter&) = delete;
   WaitCounter& operator=(const WaitCounter&) = delete;
 
@@ -192,7 +208,14 @@ class WaitCounter {
     armed_ = false;
   }
 
-  void record_exception(std::exception_ptr e) noexcept {
+  // A task of this counter threw `e`. Returns whether it counts as failed or cancelled.
+  RunEnd record_exception(std::exception_ptr e) noexcept {
+    if (joins_ != Joins::Value && is_cancellation(e)) [[unlikely]] {
+      bool expected = false;
+      // acq_rel: the winner alone writes cancel_; read like error_ (see Errors above).
+      if (has_cancel_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) cancel_ = std::move(e);
+      return RunEnd::Cancelled;
+    }
     bool expected = false;
     // acq_rel: the winner alone writes error_; the joiner reads it after completion.
     if (has_error_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
@@ -201,21 +224,28 @@ class WaitCounter {
       extra_errors_.fetch_add(1, std::memory_order_relaxed);
     }
     // relaxed: a hint read by tasks that have not started yet (they are skipped).
-    if (cancel_on_error_) cancelled_.store(true, std::memory_order_relaxed);
+    if (joins_ == Joins::Group) cancelled_.store(true, std::memory_order_relaxed);
+    return RunEnd::Failed;
   }
 
   void cancel() noexcept { cancelled_.store(true, std::memory_order_relaxed); }
   bool cancelled() const noexcept { return cancelled_.load(std::memory_order_relaxed); }
 
-  // Joiner side, after finished(): hands over the first error (or null) and resets
-  // the error state so the counter can be reused.
-  std::exception_ptr take_error(std::uint64_t* others = nullptr) noexcept {
+  // Joiner side, after finished(): hands over the first error (or, with
+  // `with_cancellations` and no error, the first cancellation; or null) and resets the
+  // error state so the counter can be reused.
+  std::exception_ptr take_error(std::uint64_t* others = nullptr, bool with_cancellations = false) noexcept {
     std::exception_ptr e;
     if (has_error_.load(std::memory_order_acquire)) {
       e = std::move(error_);
       error_ = nullptr;
       if (others) *others = extra_errors_.exchange(0, std::memory_order_relaxed);
       has_error_.store(false, std::memory_order_relaxed);
+    }
+    if (has_cancel_.load(std::memory_order_acquire)) {
+      if (!e && with_cancellations) e = std::move(cancel_);
+      cancel_ = nullptr;
+      has_cancel_.store(false, std::memory_order_relaxed);
     }
     cancelled_.store(false, std::memory_order_relaxed);
     return e;
@@ -230,15 +260,17 @@ class WaitCounter {
   std::atomic<Waiter*> waiter_{nullptr};
   std::atomic<bool> has_error_{false};
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> has_cancel_{false};
   std::atomic<std::uint64_t> extra_errors_{0};
   std::exception_ptr error_;
+  std::exception_ptr cancel_;
   // The owner's ledger (I5).
   const WorkerLocal* const owner_;
   WaitCounter* chain_ = nullptr;  // I7
   std::uint64_t local_spawned_ = 0;
   std::uint64_t local_done_ = 0;
   bool armed_ = false;
-  const bool cancel_on_error_;
+  const Joins joins_;
 };
 
 }  // namespace vitte::detail

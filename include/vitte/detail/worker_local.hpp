@@ -49,7 +49,7 @@ struct alignas(kCacheLine) WorkerLocal {
   // Reported to by frames that belong to no group (coroutine resumptions, resume.hpp);
   // nobody waits on it. Owned by this worker, so a resumption it pushes and runs itself
   // costs no atomic; one stolen costs the thief one CAS here.
-  WaitCounter untracked{/*cancel_on_error=*/false, this};
+  WaitCounter untracked{Joins::Detached, this};
   std::uint32_t index = 0;          // worker index in the plan
   std::uint32_t node = 0;           // logical NUMA node index
   CoroFramePool coro_frames;  // frames of vitte::task coroutines (coro_frame_pool.hpp)

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/merge.hpp"
 #include "deterministic/options.hpp"
 #include "metrics/event_counters.hpp"
 #include "policy/group_tree.hpp"
@@ -17,91 +18,12 @@
 namespace vitte::detail {
 
 namespace {
-// "config 'FILE' line N", where the config sets `key`.
-std::string config_at(const Config& c, const std::string& key) {
-  const auto line = c.lines.find(key);
-  return "config '" + c.source + "'" + (line != c.lines.end() ? " line " + std::to_string(line->second) : std::string());
-}
-
-[[noreturn]] void conflict_at(const Config& c, const std::string& key, const std::string& code, const std::string& file) {
-  throw ConfigError(config_at(c, key) + ": conflicting settings: " + key + " = " + file + " but the code asks for " +
-                    code);
-}
-
-// Reads VITTE_CONFIG once (when Options::config is unset) and takes the runtime settings
-// a config may make: set in one place they are taken from there; set in both they must
-// agree (the rule of Config::merged_with).
-Options resolved_config(Options o);
 // The deterministic mode: Options, else the config's [deterministic], else VITTE_DETERMINISTIC
 // (a default for schedulers that do not choose).
 Options resolved(Options o) {
-  o = resolved_config(std::move(o));
+  o = merged_with_config(std::move(o));
   if (!o.deterministic) o.deterministic = deterministic_from_environment();
   check_deterministic_fits(o);  // before anything is made
-  return o;
-}
-
-Options resolved_config(Options o) {
-  if (!o.config) o.config = Config::from_environment();
-  if (!o.config) return o;
-  const Config& c = *o.config;
-  if (c.deterministic) {  // set in both: they must agree, and the code's (stall_report too) stays
-    if (o.deterministic && !same_deterministic(*o.deterministic, *c.deterministic))
-      conflict_at(c, "deterministic.seed", "other Options::deterministic settings", "its [deterministic] table");
-    if (!o.deterministic) o.deterministic = c.deterministic;
-  }
-  auto conflict = [&](const std::string& key, const std::string& code, const std::string& file) {
-    conflict_at(c, key, code, file);
-  };
-  if (c.stack_size != 0) {
-    if (o.stack_size != 0 && o.stack_size != c.stack_size)
-      conflict("workers.stack_size", "Options::stack_size = " + std::to_string(o.stack_size),
-               std::to_string(c.stack_size));
-    o.stack_size = c.stack_size;
-  }
-  if (c.max_backlog != 0) {
-    if (o.max_backlog != 0 && o.max_backlog != c.max_backlog)
-      conflict("scheduling.max_backlog", "Options::max_backlog = " + std::to_string(o.max_backlog),
-               std::to_string(c.max_backlog));
-    o.max_backlog = c.max_backlog;
-  }
-  if (!c.on_backlog_full.empty()) {
-    const auto action = c.on_backlog_full == "fail" ? Options::BacklogFullAction::Fail : Options::BacklogFullAction::Block;
-    if (o.on_backlog_full != Options::BacklogFullAction::Block && o.on_backlog_full != action)
-      conflict("scheduling.on_backlog_full", "BacklogFullAction::Fail", "\"" + c.on_backlog_full + "\"");
-    o.on_backlog_full = action;
-  }
-  if (c.sets_policy) {
-    const Policy p = *parse_policy(c.policy);
-    if (o.policy && *o.policy != p)
-      conflict("scheduling.policy", std::string("Options::policy = ") + to_string(*o.policy), "\"" + c.policy + "\"");
-    o.policy = p;
-  }
-  if (c.aging.count() != 0) {
-    if (o.aging && *o.aging != c.aging)
-      conflict("scheduling.aging", "Options::aging = " + std::to_string(o.aging->count()) + " ns",
-               std::to_string(c.aging.count()) + " ns");
-    o.aging = c.aging;
-  }
-  if (c.counters) {
-    if (o.metrics.counters && *o.metrics.counters != *c.counters)
-      conflict("metrics.counters", std::string("MetricsOptions::counters = ") + (*o.metrics.counters ? "true" : "false"),
-               *c.counters ? "true" : "false");
-    o.metrics.counters = c.counters;
-  }
-  if (c.events) {
-    if (o.metrics.events && *o.metrics.events != *c.events)
-      conflict("metrics.events", "other MetricsOptions::events", "a different list");
-    o.metrics.events = c.events;
-  }
-  if (c.sample_interval.count() != 0) {
-    if (o.metrics.sample_interval && o.metrics.sample_interval->count() != 0 &&
-        *o.metrics.sample_interval != c.sample_interval)
-      conflict("metrics.sample_interval",
-               "MetricsOptions::sample_interval = " + std::to_string(o.metrics.sample_interval->count()) + " ns",
-               std::to_string(c.sample_interval.count()) + " ns");
-    o.metrics.sample_interval = c.sample_interval;
-  }
   return o;
 }
 
@@ -203,7 +125,7 @@ CheckedOptions check_options(Options o) {
   Plan plan = plan_of(topo, o);
   CheckedOptions c(std::move(o), std::move(topo), std::move(plan));
   Options& opts = c.opts;
-  // Named by the config's key when the size came from there (resolved_config took it).
+  // Named by the config's key when the size came from there (merged_with_config took it).
   const std::string stack_size = opts.config && opts.config->stack_size != 0
                                      ? config_at(*opts.config, "workers.stack_size") + ": workers.stack_size"
                                      : "Options::stack_size";

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "scheduler_checks.hpp"
 #include "test_support.hpp"
 #include "vitte/vitte.hpp"
 
@@ -616,4 +617,60 @@ TEST(Config, RuntimeSettingsInCodeAndConfigMustAgree) {
   }
   o.stack_size = std::size_t{1} << 20;  // the same value: no conflict
   EXPECT_NO_THROW(vitte::Scheduler ok(o));
+}
+
+// Every row of the merge table (src/config/merge.cpp), through the checks a Scheduler makes:
+// set in the file alone it is taken; set in both it must agree, and a disagreement names the
+// file, the line and the key, and shows both values.
+TEST(Config, EverySettingOfTheMergeTableFollowsOneRule) {
+  using namespace std::chrono_literals;
+  struct Row {
+    const char* key;
+    const char* toml;                         // sets the key on line 2
+    void (*agree)(vitte::Options&);           // the same value in code
+    void (*differ)(vitte::Options&);          // another value in code
+    bool (*taken)(const vitte::Options&);     // the file's value reached Options
+    const char* shown;                        // how the file's value is shown
+  };
+  const Row rows[] = {
+      {"workers.stack_size", "[workers]\nstack_size = \"1M\"\n", [](vitte::Options& o) { o.stack_size = 1 << 20; },
+       [](vitte::Options& o) { o.stack_size = 2 << 20; }, [](const vitte::Options& o) { return o.stack_size == (1u << 20); },
+       "1048576"},
+      {"scheduling.max_backlog", "[scheduling]\nmax_backlog = 64\n", [](vitte::Options& o) { o.max_backlog = 64; },
+       [](vitte::Options& o) { o.max_backlog = 65; }, [](const vitte::Options& o) { return o.max_backlog == 64; }, "64"},
+      {"scheduling.on_backlog_full", "[scheduling]\non_backlog_full = \"block\"\nmax_backlog = 8\n",
+       [](vitte::Options&) {}, [](vitte::Options& o) { o.on_backlog_full = vitte::Options::BacklogFullAction::Fail; },
+       [](const vitte::Options& o) { return o.on_backlog_full == vitte::Options::BacklogFullAction::Block; }, "\"block\""},
+      {"scheduling.policy", "[scheduling]\npolicy = \"lifo\"\n", [](vitte::Options& o) { o.policy = vitte::Policy::Lifo; },
+       [](vitte::Options& o) { o.policy = vitte::Policy::Fifo; },
+       [](const vitte::Options& o) { return o.policy == vitte::Policy::Lifo; }, "\"lifo\""},
+      {"scheduling.aging", "[scheduling]\naging = \"20ms\"\npolicy = \"priority\"\n",
+       [](vitte::Options& o) { o.aging = 20ms; }, [](vitte::Options& o) { o.aging = 30ms; },
+       [](const vitte::Options& o) { return o.aging == std::chrono::nanoseconds(20ms); }, "20000000 ns"},
+      {"metrics.sample_interval", "[metrics]\nsample_interval = \"10ms\"\n",
+       [](vitte::Options& o) { o.metrics.sample_interval = 10ms; }, [](vitte::Options& o) { o.metrics.sample_interval = 20ms; },
+       [](const vitte::Options& o) { return o.metrics.sample_interval == std::chrono::nanoseconds(10ms); }, "10000000 ns"},
+  };
+  for (const Row& r : rows) {
+    SCOPED_TRACE(r.key);
+    auto options = [&](void (*code)(vitte::Options&)) {
+      vitte::Options o;
+      o.workers = 1;
+      o.topology = vitte::Topology::from_synthetic("node:1 core:1 pu:1");
+      o.config = vitte::Config::parse(r.toml, "rt.toml");
+      if (code != nullptr) code(o);
+      return o;
+    };
+    EXPECT_TRUE(r.taken(vitte::detail::check_options(options(nullptr)).opts));
+    EXPECT_TRUE(r.taken(vitte::detail::check_options(options(r.agree)).opts));
+    try {
+      (void)vitte::detail::check_options(options(r.differ));
+      ADD_FAILURE() << "a different value in code must be refused";
+    } catch (const vitte::ConfigError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("rt.toml' line 2: conflicting settings: " + std::string(r.key) + " = " + r.shown),
+                std::string::npos)
+          << what;
+    }
+  }
 }

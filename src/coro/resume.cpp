@@ -28,7 +28,7 @@ struct NodeResume {
       // This worker runs the frame inside its region (Worker::execute), so that is the
       // region the coroutine was suspended in.
       resume_later(w->core, h, Lane::Fifo, static_cast<int>(node), w->isolation, opts);
-      static_cast<Worker*>(w)->handed_back(node);
+      this_worker()->handed_back(node);
       return;
     }
     run_coroutine(h);

@@ -274,8 +274,8 @@ bool DetSim::drive_until_gone() {
 }
 
 void DetSim::wait(WaitCounter& c) {
-  if (WorkerLocal* w = tls_worker; w != nullptr && w->core == &core_)
-    help_wait_deterministic(*static_cast<Worker*>(w), c);
+  if (Worker* w = this_worker(); w != nullptr && w->core == &core_)
+    help_wait_deterministic(*w, c);
   else
     driver_wait(c);
 }

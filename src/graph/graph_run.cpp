@@ -159,7 +159,7 @@ GraphNode* run_dynamic(GraphState* gs, GraphNode* n, WorkerLocal* w, bool& waits
 
 template <bool Trace>
 void run_strand(GraphState* gs, GraphNode* n) noexcept {
-  WorkerLocal* w = tls_worker;
+  Worker* const w = this_worker();
   while (n != nullptr) {
     // An error: what has not started is skipped. `failed`, not counter.cancelled(): the
     // counter's flag shares a cache line with its count, which every strand's start and
@@ -167,13 +167,13 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
     if (gs->failed.load(std::memory_order_relaxed)) return;
     if (!on_its_node(gs, n, w)) {         // stolen across nodes: back to its own node
       spawn<Trace>(gs, n, w);
-      static_cast<Worker*>(w)->handed_back(gs->core->arena_of[static_cast<unsigned>(node_of(gs, n))]);
+      w->handed_back(gs->core->arena_of[static_cast<unsigned>(node_of(gs, n))]);
       return;
     }
     std::int64_t start = 0;
     if constexpr (Trace) start = ns_since(gs->t0);
     // A scheduler trace (trace.hpp) records each graph task inside its strand's slice.
-    TraceRecorder* tracer = static_cast<Worker*>(w)->graph_tracer();
+    TraceRecorder* tracer = w->graph_tracer();
     const std::int64_t traced_at = tracer != nullptr ? trace_ticks() : 0;
     GraphNode* child = nullptr;
     bool waits = false;  // n finishes when its subflow does

@@ -20,7 +20,7 @@ Named& named_of(TaskFrame* f) noexcept { return *std::launder(reinterpret_cast<N
 RunEnd named_op(TaskFrame* f, FrameOp op) noexcept {
   const Named x = named_of(f);
   if (op == FrameOp::Run)
-    if (WorkerLocal* w = tls_worker) static_cast<Worker*>(w)->label_task(x.name->name);
+    if (Worker* w = this_worker()) w->label_task(x.name->name);
   const RunEnd end = x.inner->op(x.inner, op);  // records its exception in the shared counter
   free_frame(x.inner);
   if (op == FrameOp::Run) {

@@ -113,8 +113,8 @@ void wait_for(WaitCounter& c, SchedulerCore* core) {
   if (c.finished()) return;
   // Real runs: one thread-local load and one load of core->det before helping or blocking.
   if (det_of_this_thread() == nullptr && (core == nullptr || core->det == nullptr)) [[likely]] {
-    if (WorkerLocal* w = tls_worker)
-      static_cast<Worker*>(w)->help_wait(c);
+    if (Worker* w = this_worker())
+      w->help_wait(c);
     else
       block_wait(c);
     return;

@@ -257,4 +257,8 @@ void request_short_slice() noexcept;
 // Blocks a thread that is not a worker until `c` finishes.
 void block_wait(WaitCounter& c);
 
+// The worker this thread is, or null. The one place the thread's WorkerLocal is taken as
+// the Worker it is part of: only Worker::main sets tls_worker (worker.cpp), to itself.
+inline Worker* this_worker() noexcept { return static_cast<Worker*>(tls_worker); }
+
 }  // namespace vitte::detail

@@ -249,3 +249,38 @@ INSTANTIATE_TEST_SUITE_P(
     [](const testing::TestParamInfo<std::tuple<Mode, EntryPoint>>& i) {
       return std::string(std::get<0>(i.param).name) + "_" + std::get<1>(i.param).name;
     });
+
+namespace {
+
+std::string usage_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const vitte::UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A refusal names the entry point the caller used, not the one it is built on.
+TEST(OptionsRefusal, NamesTheEntryPointUsed) {
+  vitte::Scheduler s(2);
+  EXPECT_NE(usage_error([&] { (void)s.async([] { return 1; }, {.node = 99}); }).find("async(fn, options)"),
+            std::string::npos);
+  EXPECT_NE(usage_error([&] { s.submit(vitte::Task([] {}), {.node = 99}); }).find("submit(task, options)"),
+            std::string::npos);
+}
+
+// A name goes into traces and Prometheus labels as it is, so control characters are
+// refused where the name is made, with the byte and its position.
+TEST(OptionsName, ControlCharactersAreRefusedWithTheirPosition) {
+  const std::string why = usage_error([] { vitte::Name n(std::string_view("l\nex", 4)); });
+  EXPECT_NE(why.find("\"l\\x0aex\""), std::string::npos) << why;
+  EXPECT_NE(why.find("control character 10 at position 1"), std::string::npos) << why;
+  EXPECT_NE(usage_error([] { vitte::Name n(std::string_view("a\0b", 3)); }).find("position 1"), std::string::npos);
+  EXPECT_NE(usage_error([] { vitte::Name n("del\x7f"); }).find("control character 127 at position 3"),
+            std::string::npos);
+  EXPECT_EQ(usage_error([] { vitte::Name n("pass \"lex\" — ünïcode ok"); }), "");
+  EXPECT_EQ(vitte::Name("lex").view(), "lex");
+}
+
+}  // namespace

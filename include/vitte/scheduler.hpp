@@ -310,9 +310,11 @@ class Scheduler {
     if (opts == nullptr)
       submit(std::move(t));
     else
-      submit(std::move(t), *opts);
+      submit_with(std::move(t), *opts, "async(fn, options)");
     return Future<R>(std::move(state));
   }
+  // submit(t, opts), its errors naming `what` (the entry point the caller used).
+  void submit_with(Task&& t, const TaskOptions& opts, const char* what);
   // Queues `t` by `r` from any thread: counts it as detached work, leaves it in `t` when
   // refused.
   void submit_routed(Task& t, const detail::Route& r);

@@ -73,8 +73,15 @@ class Name {
   Name(std::string_view s) {  // NOLINT: implicit, for `.name = "lex"`
     if (s.size() > kMax)
       throw UsageError("TaskOptions::name of " + std::to_string(s.size()) + " bytes (\"" +
-                       std::string(s.substr(0, 24)) + "...\"): a name holds at most " + std::to_string(kMax));
-    for (std::size_t i = 0; i < s.size(); ++i) chars_[i] = s[i];
+                       printable(s.substr(0, 24)) + "...\"): a name holds at most " + std::to_string(kMax));
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      // A name goes into traces and Prometheus labels as it is: no control characters.
+      if (c < 0x20 || c == 0x7f)
+        throw UsageError("TaskOptions::name \"" + printable(s) + "\": control character " + std::to_string(c) +
+                         " at position " + std::to_string(i) + " (a name is shown in traces and metrics as it is)");
+      chars_[i] = s[i];
+    }
     size_ = static_cast<unsigned char>(s.size());
   }
   Name(const char* s) : Name(std::string_view(s)) {}          // NOLINT: implicit
@@ -84,6 +91,19 @@ class Name {
   bool empty() const noexcept { return size_ == 0; }
 
  private:
+  // `s` with each control character written as \xNN, for a message.
+  static std::string printable(std::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (const char ch : s) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c < 0x20 || c == 0x7f)
+        out += {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
+      else
+        out += ch;
+    }
+    return out;
+  }
   char chars_[kMax]{};
   unsigned char size_ = 0;
 };

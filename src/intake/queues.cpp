@@ -128,9 +128,11 @@ void Scheduler::submit(Task&& t) {
   submit_routed(t, detail::Route{.lane = detail::Lane::Fifo, .source = detail::Source::Submission});
 }
 
-void Scheduler::submit(Task&& t, const TaskOptions& opts) {
+void Scheduler::submit(Task&& t, const TaskOptions& opts) { submit_with(std::move(t), opts, "submit(task, options)"); }
+
+void Scheduler::submit_with(Task&& t, const TaskOptions& opts, const char* what) {
   if (!t) throw UsageError("submit() of an empty Task (moved from, or already submitted)");
-  const detail::BoundOptions b = detail::bind_options(core_.get(), opts, "submit(task, options)");
+  const detail::BoundOptions b = detail::bind_options(core_.get(), opts, what);
   // A node given: that node's injection queue, also from one of its workers (as submit to a
   // node always did); none: the worker's own deque, as submit(t).
   submit_routed(t, detail::Route{.opts = &b, .lane = opts.node ? detail::Lane::Fifo : detail::Lane::Local,

@@ -6,18 +6,12 @@
 #include <array>
 #include <cstdint>
 
+#include "fib.hpp"
 #include "vitte/coro.hpp"
 
 namespace bench {
 
-inline vitte::task<long> cofib(int n) {
-  if (n < 2) co_return n;
-  vitte::task<long> a = cofib(n - 1);
-  co_await vitte::fork(a);
-  const long b = co_await cofib(n - 2);
-  co_await vitte::join();
-  co_return a.result() + b;
-}
+// cofib: fib.hpp (shared with the tests).
 
 inline vitte::task<std::uint64_t> coskynet(std::uint64_t num, std::uint64_t size) {
   if (size == 1) co_return num;

@@ -7,20 +7,13 @@
 #include <array>
 #include <cstdint>
 
+#include "fib.hpp"
 #include "vitte/vitte.hpp"
 
 namespace bench {
 
 // ---- fib: one task per call, no cutoff (measures spawn + join) -------------------------
-inline long fib_vitte(int n) {
-  if (n < 2) return n;
-  long x = 0, y = 0;
-  vitte::TaskGroup g;
-  g.run([&] { x = fib_vitte(n - 1); });
-  y = fib_vitte(n - 2);
-  g.wait();
-  return x + y;
-}
+// fib_vitte: fib.hpp (shared with the tests).
 inline long fib_tbb(int n) {
   if (n < 2) return n;
   long x = 0, y = 0;

@@ -7,19 +7,12 @@
 #include <stdexcept>
 #include <vector>
 
+#include "det_kernels.hpp"
 #include "test_support.hpp"
 #include "vitte/vitte.hpp"
 
 namespace {
-long fib(int n) {
-  if (n < 2) return n;
-  long x = 0, y = 0;
-  vitte::TaskGroup g;
-  g.run([&] { x = fib(n - 1); });
-  y = fib(n - 2);
-  g.wait();
-  return x + y;
-}
+using vitte::test::fib;
 }  // namespace
 
 TEST(TaskGroup, ForkJoinComputesFib) {

@@ -284,3 +284,22 @@ TEST(OptionsName, ControlCharactersAreRefusedWithTheirPosition) {
 }
 
 }  // namespace
+
+namespace {
+
+// A graph task's bad options name the task: at once where the graph alone can tell (a
+// deadline), at run() where the scheduler must (a priority its level cannot order).
+TEST(OptionsGraph, RefusalsNameTheTask) {
+  vitte::Graph g("build");
+  vitte::TaskRef lex = g.add([] {});
+  lex.name("lex");
+  EXPECT_NE(usage_error([&] { lex.options({.deadline = std::chrono::nanoseconds(0)}); })
+                .find("task 'lex': TaskOptions::deadline = 0 ns"),
+            std::string::npos);
+  lex.options({.priority = vitte::Priority::High});
+  vitte::Scheduler s(2);  // a Fifo arena: no priority applies
+  const std::string why = usage_error([&] { s.run(g).wait(); });
+  EXPECT_NE(why.find("graph 'build', task 'lex': TaskOptions::priority"), std::string::npos) << why;
+}
+
+}  // namespace

@@ -189,7 +189,8 @@ void NodeList::bind(SchedulerCore* core, const std::string& where) {
       // name() may have renamed it since.
       const TaskOptions o{.group = k.group, .priority = k.priority, .deadline = k.deadline,
                           .name = k.name.empty() ? std::string_view() : std::string_view(name_of(n))};
-      bound[n.index] = std::make_shared<const BoundOptions>(bind_options(core, o, where.c_str()));
+      const std::string what = where + ", task '" + label_of(n) + "'";  // names the culprit
+      bound[n.index] = std::make_shared<const BoundOptions>(bind_options(core, o, what.c_str()));
     }
 }
 
@@ -238,6 +239,9 @@ TaskRef& TaskRef::options(const TaskOptions& o) {
   if (o.node && *o.node > static_cast<unsigned>(detail::kMaxAffinity))
     throw UsageError("options({.node = " + std::to_string(*o.node) + "}): NUMA node numbers above " +
                      std::to_string(detail::kMaxAffinity) + " are not supported");
+  if (o.deadline && o.deadline->count() <= 0)
+    throw UsageError("options(): task '" + detail::label_of(*a) + "': TaskOptions::deadline = " +
+                     std::to_string(o.deadline->count()) + " ns; a deadline is above zero (leave it unset for none)");
   detail::EditScope edit(*a->owner, "options()");
   detail::NodeList& l = *a->owner;
   a->affinity = o.node ? static_cast<std::int16_t>(*o.node) : std::int16_t{-1};

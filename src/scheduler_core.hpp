@@ -13,25 +13,29 @@
 #include <string>
 #include <vector>
 
-#include "deterministic/sim.hpp"
 #include "lifecycle/live_slot.hpp"
 #include "metrics/event_counters.hpp"
-#include "metrics/queue_sampler.hpp"
-#include "policy/group_tree.hpp"
-#include "policy/ready_queue.hpp"
-#include "queue/injection_queue.hpp"
-#include "queue/urgent_lane.hpp"
-#include "scheduler_checks.hpp"
-#include "timer/timer_service.hpp"
-#include "trace/trace_data.hpp"
-#include "vitte/detail/bound_options.hpp"
 #include "vitte/detail/wait_counter.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/scheduler.hpp"
-#include "worker/parking_lot.hpp"
-#include "worker/worker.hpp"
 
 namespace vitte::detail {
+
+// Each part lives in its module's header; a file includes those it uses (the core holds
+// them through pointers, so this header stays narrow).
+struct BoundOptions;        // vitte/detail/bound_options.hpp
+struct CheckedOptions;      // scheduler_checks.hpp
+class DetSim;               // deterministic/sim.hpp
+struct Entry;               // policy/group_node.hpp
+class GroupTree;            // policy/group_tree.hpp
+class InjectionQueue;       // queue/injection_queue.hpp
+class ParkingLot;           // worker/parking_lot.hpp
+class QueueSampler;         // metrics/queue_sampler.hpp
+class ReadyQueue;           // policy/ready_queue.hpp
+class TimerService;         // timer/timer_service.hpp
+struct TraceData;           // trace/trace_data.hpp
+class UrgentLane;           // queue/urgent_lane.hpp
+class Worker;               // worker/worker.hpp
 
 class SchedulerCore;
 class TbbArenas;  // interop/tbb_arenas.hpp: the oneTBB arenas, made on first use
@@ -78,7 +82,7 @@ class SchedulerCore {
   // This scheduler's clock in ns (now_ns() reads the calling thread's, which for a thread of
   // a deterministic run is that run's virtual clock even when it submits to another
   // scheduler): the steady clock, or this deterministic run's virtual one.
-  std::int64_t clock_ns() const noexcept { return det != nullptr ? det->now_ns() : steady_ns(); }
+  std::int64_t clock_ns() const noexcept;
   // Arena node for external work from the calling thread.
   unsigned home_node() noexcept;
   // True if any queue holds work (a snapshot; see Worker::park).

@@ -6,6 +6,7 @@
 #include "vitte/detail/bound_options.hpp"
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/detail/worker_local.hpp"
+#include "worker/worker.hpp"
 
 namespace vitte::detail {
 

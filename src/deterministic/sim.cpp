@@ -5,6 +5,8 @@
 #include "clock/clock.hpp"
 #include "deterministic/det_worker.hpp"
 #include "scheduler_core.hpp"
+#include "timer/timer_service.hpp"
+#include "worker/worker.hpp"
 
 namespace vitte::detail {
 

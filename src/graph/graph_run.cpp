@@ -23,13 +23,14 @@
 #include <string>
 #include <utility>
 
+#include "clock/clock.hpp"
 #include "graph/graph_state.hpp"
 #include "scheduler_core.hpp"
 #include "vitte/detail/route.hpp"
-#include "clock/clock.hpp"
 #include "vitte/detail/task_frame.hpp"
 #include "vitte/detail/worker_local.hpp"
 #include "vitte/scheduler.hpp"
+#include "worker/worker.hpp"
 
 namespace vitte {
 namespace detail {

@@ -3,6 +3,7 @@
 // reads per task (vitte/detail/bound_options.hpp).
 #include <string>
 
+#include "policy/group_tree.hpp"
 #include "scheduler_core.hpp"
 #include "vitte/detail/bound_options.hpp"
 #include "vitte/error.hpp"

@@ -8,8 +8,13 @@
 #include <cstdio>
 
 #include "memory/free_memory.hpp"
+#include "policy/ready_queue.hpp"
+#include "queue/injection_queue.hpp"
+#include "queue/urgent_lane.hpp"
 #include "scheduler_core.hpp"
 #include "vitte/detail/route.hpp"
+#include "worker/parking_lot.hpp"
+#include "worker/worker.hpp"
 
 namespace vitte {
 namespace detail {

@@ -12,6 +12,9 @@
 // A worker of the scheduler is never refused: it only runs while work is pending, so
 // shutdown has not drained.
 #include "intake/wrap.hpp"
+#include "policy/group_tree.hpp"
+#include "queue/injection_queue.hpp"
+#include "queue/urgent_lane.hpp"
 #include "scheduler_core.hpp"
 #include "vitte/detail/bound_options.hpp"
 #include "vitte/detail/route.hpp"

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "deterministic/sim.hpp"
 #include "interop/tbb_placement.hpp"
 #include "scheduler_core.hpp"
 #include "topology/hwloc_seam.hpp"

@@ -10,9 +10,20 @@
 #include <cstdio>
 #include <mutex>
 
+#include "clock/clock.hpp"
+#include "deterministic/sim.hpp"
 #include "memory/free_memory.hpp"
 #include "metrics/queue_sampler.hpp"
+#include "policy/group_tree.hpp"
+#include "policy/ready_queue.hpp"
+#include "queue/injection_queue.hpp"
+#include "queue/urgent_lane.hpp"
+#include "scheduler_checks.hpp"
 #include "scheduler_core.hpp"
+#include "timer/timer_service.hpp"
+#include "trace/trace_data.hpp"
+#include "worker/parking_lot.hpp"
+#include "worker/worker.hpp"
 
 namespace vitte {
 namespace detail {
@@ -30,6 +41,8 @@ void after_fork_in_child() noexcept {
   tls_worker = nullptr;
 }
 }  // namespace
+
+std::int64_t SchedulerCore::clock_ns() const noexcept { return det != nullptr ? det->now_ns() : steady_ns(); }
 
 SchedulerCore::SchedulerCore(Scheduler* owner_, CheckedOptions checked)
     : owner(owner_),

@@ -7,7 +7,13 @@
 #include <mutex>
 #include <thread>
 
+#include "deterministic/sim.hpp"
+#include "metrics/queue_sampler.hpp"
+#include "policy/group_tree.hpp"
 #include "scheduler_core.hpp"
+#include "timer/timer_service.hpp"
+#include "worker/parking_lot.hpp"
+#include "worker/worker.hpp"
 
 namespace vitte {
 namespace detail {

@@ -2,7 +2,11 @@
 
 #include <pthread.h>
 
+#include "policy/ready_queue.hpp"
+#include "queue/injection_queue.hpp"
+#include "queue/urgent_lane.hpp"
 #include "scheduler_core.hpp"
+#include "worker/worker.hpp"
 
 namespace vitte::detail {
 

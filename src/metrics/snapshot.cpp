@@ -6,8 +6,13 @@
 #include <chrono>
 #include <thread>
 
+#include "deterministic/sim.hpp"
 #include "metrics/queue_sampler.hpp"
+#include "policy/group_tree.hpp"
+#include "policy/ready_queue.hpp"
 #include "scheduler_core.hpp"
+#include "timer/timer_service.hpp"
+#include "worker/worker.hpp"
 
 namespace vitte {
 

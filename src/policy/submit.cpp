@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <optional>
 
+#include "policy/group_tree.hpp"
+#include "policy/ready_queue.hpp"
+#include "queue/injection_queue.hpp"
 #include "scheduler_checks.hpp"
 #include "scheduler_core.hpp"
 #include "vitte/detail/route.hpp"

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "deterministic/sim.hpp"
 #include "scheduler_core.hpp"
 
 namespace vitte::detail {

@@ -36,6 +36,7 @@
 
 #include "memory/free_memory.hpp"
 #include "scheduler_core.hpp"
+#include "timer/timer_service.hpp"
 #include "vitte/detail/clock.hpp"
 #include "vitte/detail/route.hpp"
 #include "vitte/detail/task_frame.hpp"

@@ -6,9 +6,11 @@
 // trace_mu keeps one controller at a time; the workers never take it.
 #include <string>
 
-#include "scheduler_core.hpp"
 #include "clock/clock.hpp"
+#include "scheduler_core.hpp"
+#include "trace/trace_data.hpp"
 #include "vitte/scheduler.hpp"
+#include "worker/worker.hpp"
 
 namespace vitte {
 

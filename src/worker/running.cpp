@@ -7,6 +7,7 @@
 #include <string>
 
 #include "clock/clock.hpp"
+#include "deterministic/sim.hpp"
 #include "scheduler_core.hpp"
 #include "worker/hot_path.hpp"
 

@@ -9,9 +9,11 @@
 #include <stdexcept>
 #include <stop_token>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "test_support.hpp"
 #include "vitte/metrics_export.hpp"
 #include "vitte/vitte.hpp"
 
@@ -212,6 +214,131 @@ TEST_P(Cancellation, CallsThatReturnAResultRethrowIt) {
             "Cancelled: told to stop");
   EXPECT_EQ(s.metrics().total.failed, 0u);
   EXPECT_GE(s.metrics().total.cancelled, 1u);  // the parallel_for piece
+}
+
+// An error wins over a cancellation that ended first, in the joins that return a value too.
+TEST_P(Cancellation, AnErrorWinsInWhenAllAndParallelFor) {
+  vitte::Scheduler s(options());
+  std::atomic<bool> gone{false};
+  auto first_off = s.async([&]() -> int {
+    gone = true;
+    called_off();
+  });
+  auto then_error = s.async([&]() -> int {
+    while (!deterministic() && !gone.load()) std::this_thread::yield();
+    throw std::runtime_error("real");
+  });
+  EXPECT_EQ(thrown([&] { vitte::when_all(std::move(first_off), std::move(then_error)).get(); }), "Error: real");
+
+  // Coroutines: the error comes without a suspension after the cancellation (one would
+  // resume with Cancelled: the first child's end asks its siblings to stop).
+  std::atomic<bool> off{false};
+  auto off_now = [&]() -> vitte::task<int> {
+    off = true;
+    called_off();
+    co_return 0;
+  };
+  auto error_later = [&]() -> vitte::task<int> {
+    while (!deterministic() && !off.load()) std::this_thread::yield();
+    throw std::runtime_error("real");
+    co_return 0;
+  };
+  auto both = [&]() -> vitte::task<void> { (void)co_await vitte::when_all(off_now(), error_later()); };
+  EXPECT_EQ(thrown([&] { vitte::sync_wait(s, both()); }), "Error: real");
+
+  // A loop: piece 0 is called off while piece 1 runs, then piece 1 fails. (Real runs only:
+  // the pieces wait for each other, which a deterministic run's turns do not allow.)
+  if (deterministic()) return;
+  std::atomic<bool> started{false}, thrown_off{false};
+  EXPECT_EQ(thrown([&] {
+              vitte::parallel_for(s, 0, 2, 1, [&](std::size_t i) {
+                if (i == 0) {
+                  while (!started.load()) std::this_thread::yield();
+                  thrown_off = true;
+                  called_off();
+                }
+                started = true;
+                while (!thrown_off.load()) std::this_thread::yield();
+                std::this_thread::sleep_for(1ms);
+                throw std::runtime_error("real");
+              });
+            }),
+            "Error: real");
+}
+
+// A coroutine that a sibling's win or failure called off counts as cancelled, once.
+TEST_P(Cancellation, ASiblingCalledOffCountsAsCancelled) {
+  vitte::Scheduler s(options());
+  auto sleeper = []() -> vitte::task<int> {
+    co_await vitte::sleep_for(1h);
+    co_return 1;
+  };
+  auto quick = []() -> vitte::task<int> { co_return 2; };
+  auto race = [&]() -> vitte::task<void> { (void)co_await vitte::when_any(sleeper(), quick()); };
+  s.start(race());
+  EXPECT_EQ(thrown([&] { s.join_all(); }), "");
+  EXPECT_EQ(s.metrics().total.cancelled, 1u);
+  EXPECT_EQ(s.metrics().total.failed, 0u);
+}
+
+// Named work counts its failures and cancellations in every model that keeps its own
+// errors: a future's task, a graph task, a coroutine, a loop.
+TEST_P(Cancellation, NamedWorkCountsEndsInEveryModel) {
+  vitte::Scheduler s(options());
+  (void)thrown([&] { s.async([]() -> int { called_off(); }, {.name = "async"}).get(); });
+  vitte::Graph g("g");
+  g.add([] { throw std::runtime_error("x"); }).options({.name = "graph"});
+  (void)thrown([&] { s.run(g).wait(); });
+  auto off = []() -> vitte::task<void> {
+    called_off();
+    co_return;
+  };
+  s.start(off(), {.name = "coro"});
+  (void)thrown([&] { s.join_all(); });
+  (void)thrown([&] { vitte::parallel_for(s, 0, 1, 1, [](std::size_t) { called_off(); }, {.name = "loop"}); });
+  // A future completes inside its task, before that task is counted: let it finish.
+  vitte::TaskGroup settle(s);
+  for (std::size_t i = 0; i < s.num_workers(); ++i) settle.run([] {});
+  settle.wait();
+  s.join_all();
+  const vitte::MetricsSnapshot m = s.metrics();
+  auto named = [&](const std::string& n) {
+    for (const vitte::GroupMetrics::Named& x : m.groups[0].named)
+      if (x.name == n) return x;
+    ADD_FAILURE() << "no name " << n;
+    return vitte::GroupMetrics::Named{};
+  };
+  EXPECT_EQ(named("async").cancelled, 1u);
+  EXPECT_EQ(named("graph").failed, 1u);
+  EXPECT_EQ(named("coro").cancelled, 1u);
+  EXPECT_EQ(named("loop").cancelled, 1u);
+}
+
+// join_all() while other threads keep submitting work that is called off or fails: the
+// error and cancellation slots change hands without a race (ThreadSanitizer runs this).
+TEST(CancellationStress, JoinAllRacesWithTasksThatEnd) {
+  vitte::Scheduler s(2);
+  std::atomic<bool> done{false};
+  const int n = static_cast<int>(vitte::test::scaled(20000));
+  std::thread producer([&] {
+    for (int i = 0; i < n; ++i)
+      s.submit(vitte::Task([i] {
+        if (i % 7 == 0) throw std::runtime_error("e");
+        called_off();
+      }));
+    done = true;
+  });
+  int errors = 0;
+  while (!done.load()) {
+    const std::string t = thrown([&] { s.join_all(vitte::Rethrow::ErrorsAndCancellations); });
+    errors += t.rfind("Error: ", 0) == 0;
+  }
+  producer.join();
+  errors += thrown([&] { s.join_all(); }).rfind("Error: ", 0) == 0;
+  EXPECT_GE(errors, 1);
+  const vitte::MetricsSnapshot m = s.metrics();
+  EXPECT_EQ(m.total.failed + m.total.cancelled, static_cast<std::uint64_t>(n));
+  EXPECT_EQ(m.total.failed, static_cast<std::uint64_t>((n + 6) / 7));
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, Cancellation, testing::Values(Mode{"real", false}, Mode{"deterministic", true}),

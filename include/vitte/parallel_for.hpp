@@ -30,17 +30,23 @@ inline constexpr std::size_t kStopCheck = 256;
 
 struct LoopState {
   std::atomic<bool> stop{false};
-  std::atomic<bool> claimed{false};
-  std::exception_ptr first;  // written by the claimer; read after the loop's groups joined
+  std::atomic<bool> claimed{false}, claimed_cancel{false};
+  // Written by their claimers; read after the loop's groups joined. An error wins over a
+  // cancellation, whichever came first (docs/errors.md).
+  std::exception_ptr first, first_cancel;
+  TaskName* name = nullptr;  // the loop's TaskOptions::name (null: none)
 
   void fail(std::exception_ptr e) noexcept {
-    if (WorkerLocal* w = tls_worker) (is_cancellation(e) ? w->counters.cancelled : w->counters.failed).bump();
-    // acq_rel: the claimer alone writes `first`; the final reader is ordered after it by
+    const bool cancelled = is_cancellation(e);
+    count_end(cancelled ? RunEnd::Cancelled : RunEnd::Failed, name);
+    // acq_rel: the claimer alone writes its slot; the final reader is ordered after it by
     // the task groups' joins.
-    if (!claimed.exchange(true, std::memory_order_acq_rel)) first = std::move(e);
+    if (!(cancelled ? claimed_cancel : claimed).exchange(true, std::memory_order_acq_rel))
+      (cancelled ? first_cancel : first) = std::move(e);
     // relaxed: a hint read by the other pieces.
     stop.store(true, std::memory_order_relaxed);
   }
+  const std::exception_ptr& error() const noexcept { return first ? first : first_cancel; }
 };
 
 // The loop's options, bound once and shared by every level's TaskGroup; null: none.
@@ -105,6 +111,7 @@ void parallel_for(Scheduler& sched, std::size_t begin, std::size_t end, std::siz
   detail::LoopState st;
   if (!opts.empty()) {
     const detail::LoopOptions lo{&sched, detail::share_options(detail::core_of(sched), opts, "parallel_for(options)")};
+    if (lo.bound) st.name = lo.bound->name;
     TaskGroup root(sched, lo.bound);
     root.run([&] { detail::parallel_for_split(begin, end, grain, fn, st, &lo); });
     root.wait();
@@ -115,7 +122,7 @@ void parallel_for(Scheduler& sched, std::size_t begin, std::size_t end, std::siz
     root.run([&] { detail::parallel_for_split(begin, end, grain, fn, st, nullptr); });
     root.wait();
   }
-  if (st.first) std::rethrow_exception(st.first);
+  if (st.error()) std::rethrow_exception(st.error());
 }
 
 }  // namespace vitte

@@ -305,7 +305,7 @@ class Scheduler {
   auto async_with(F&& fn, const TaskOptions* opts) -> Future<std::invoke_result_t<std::decay_t<F>&>> {
     using R = std::invoke_result_t<std::decay_t<F>&>;
     auto state = std::make_shared<detail::FutureState<R>>(core_.get());
-    Task t([state, f = std::forward<F>(fn)]() mutable { state->fulfil(f); });
+    Task t([state, f = std::forward<F>(fn)]() mutable { return state->fulfil(f); });
     t.frame_->joins = state.get();  // an isolated get() may run this task
     if (opts == nullptr)
       submit(std::move(t));

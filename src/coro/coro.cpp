@@ -81,8 +81,8 @@ std::unique_ptr<OwnedOptions> coroutine_options(SchedulerCore* core, const TaskO
 void root_finished(SchedulerCore* core, std::exception_ptr e) noexcept {
   WorkerLocal* w = tls_worker;
   if (e) {
-    const RunEnd end = core->detached.record_exception(std::move(e));
-    if (w != nullptr) (end == RunEnd::Cancelled ? w->counters.cancelled : w->counters.failed).bump();
+    // Counted where the coroutine threw (PromiseBase::unhandled_exception).
+    (void)core->detached.record_exception(std::move(e));
   }
   core->detached.done(w);
 }

@@ -189,7 +189,8 @@ void run_strand(GraphState* gs, GraphNode* n) noexcept {
       // successors cannot run without it. Counted as for other tasks.
       const RunEnd end = gs->counter.record_exception(std::current_exception());
       gs->counter.cancel();
-      (end == RunEnd::Cancelled ? w->counters.cancelled : w->counters.failed).bump();
+      const BoundOptions* o = options_of(gs, n);
+      count_end(end, o != nullptr ? o->name : nullptr);
       return;
     }
     if (tracer != nullptr) [[unlikely]] {

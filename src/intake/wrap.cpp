@@ -26,13 +26,18 @@ RunEnd named_op(TaskFrame* f, FrameOp op) noexcept {
   if (op == FrameOp::Run) {
     // relaxed: statistics (TaskName).
     x.name->runs.fetch_add(1, std::memory_order_relaxed);
-    if (end == RunEnd::Failed) x.name->failed.fetch_add(1, std::memory_order_relaxed);
-    if (end == RunEnd::Cancelled) x.name->cancelled.fetch_add(1, std::memory_order_relaxed);
+    count_named(x.name, end);
   }
   return end;
 }
 
 }  // namespace
+
+void count_named(TaskName* name, RunEnd end) noexcept {
+  // relaxed: statistics (TaskName).
+  if (end == RunEnd::Failed) name->failed.fetch_add(1, std::memory_order_relaxed);
+  if (end == RunEnd::Cancelled) name->cancelled.fetch_add(1, std::memory_order_relaxed);
+}
 
 TaskFrame* wrap_named(WorkerLocal* w, TaskFrame* inner, TaskName* name) {
   TaskFrame* f = w != nullptr ? w->pool.get() : new_frame();

@@ -14,6 +14,8 @@ struct TaskName;
 // A frame that runs `inner` (its counter, isolation and future are inner's) under `name`:
 // from w's pool, or the heap when w is null.
 TaskFrame* wrap_named(WorkerLocal* w, TaskFrame* inner, TaskName* name);
+// Counts a run of `name` that ended failed or cancelled (Ok: nothing).
+void count_named(TaskName* name, RunEnd end) noexcept;
 // Frees a wrapper made by wrap_named() that was never queued (the inner frame stays the
 // caller's).
 void unwrap_named(WorkerLocal* w, TaskFrame* outer) noexcept;

@@ -107,6 +107,9 @@ struct JoinScope {
   // lives until the waiter is done: the children's tasks belong to the waiter). Any: the
   // first child that finished. Claimed by CAS; null: none.
   std::atomic<PromiseBase*> first{nullptr};
+  // Fork and All: the first child that ended with vitte::Cancelled, kept apart so that an
+  // error still wins (docs/errors.md). Claimed by CAS; null: none.
+  std::atomic<PromiseBase*> first_cancelled{nullptr};
   // All and Any: asked to stop on the first failure (All) or the first finish (Any), so
   // that siblings still suspended resume with Cancelled. Null for fork scopes.
   std::stop_source* stop = nullptr;
@@ -120,14 +123,16 @@ struct JoinScope {
   // ends the owner instead of resuming it.
   bool final_join = false;
 
-  // A child claims `first`; true if it was the first. Triggers `stop` for the winner.
-  bool claim(PromiseBase* p) noexcept {
+  // A child claims `slot` (first, or first_cancelled); true if it was the first. Triggers
+  // `stop` for the winner.
+  bool claim(PromiseBase* p, std::atomic<PromiseBase*>& slot) noexcept {
     PromiseBase* none = nullptr;
     // acq_rel: one winner; the waiter reads it after the count reached zero (J3).
-    const bool won = first.compare_exchange_strong(none, p, std::memory_order_acq_rel);
+    const bool won = slot.compare_exchange_strong(none, p, std::memory_order_acq_rel);
     if (won && stop != nullptr) stop->request_stop();
     return won;
   }
+  bool claim(PromiseBase* p) noexcept { return claim(p, first); }
   // Waiter side, after the count reached zero (J3): the first failure's error (Fork, All),
   // and reset.
   std::exception_ptr take_error() noexcept;
@@ -196,7 +201,13 @@ struct PromiseBase {
   PromiseBase& operator=(const PromiseBase&) = delete;
 
   std::suspend_always initial_suspend() const noexcept { return {}; }
-  void unhandled_exception() noexcept { error = std::current_exception(); }
+  // Every coroutine that ends by throwing counts as failed or cancelled (docs/errors.md),
+  // as a task does: this one, and each that rethrows it from a co_await.
+  void unhandled_exception() noexcept {
+    error = std::current_exception();
+    const BoundOptions* o = options.get();
+    count_end(is_cancellation(error) ? RunEnd::Cancelled : RunEnd::Failed, o != nullptr ? o->name : nullptr);
+  }
 
   // J6: after every child of the fork scope finished. Takes the first child error (for a
   // join to rethrow, or as our own error at the end), marks the children joined, and
@@ -220,8 +231,10 @@ struct PromiseBase {
   Transfer end_into_scope_or_continuation() noexcept {
     if (JoinScope* s = scope) {
       // A failure (Fork, All) or any finish (Any) claims the scope's `first`.
+      // A cancellation (Fork, All) claims a slot of its own: an error still wins.
       if (error || s->kind == JoinScope::Kind::Any) [[unlikely]]
-        (void)s->claim(this);
+        (void)s->claim(this, error && s->kind != JoinScope::Kind::Any && is_cancellation(error) ? s->first_cancelled
+                                                                                                : s->first);
       if (chained) return transfer_to(continuation);  // J5: the join runs us inline
       // acq_rel: J2/J3.
       if (s->count.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -361,11 +374,14 @@ struct PromiseBase {
 };
 
 inline std::exception_ptr JoinScope::take_error() noexcept {
-  // acquire: pairs with the claim (J3).
+  if (kind == Kind::Any) return nullptr;
+  // acquire: pairs with the claims (J3).
   PromiseBase* f = first.load(std::memory_order_acquire);
-  if (f == nullptr || kind == Kind::Any) return nullptr;
+  PromiseBase* c = first_cancelled.load(std::memory_order_acquire);
+  if (f == nullptr && c == nullptr) return nullptr;
   first.store(nullptr, std::memory_order_relaxed);
-  return f->error;
+  first_cancelled.store(nullptr, std::memory_order_relaxed);
+  return f != nullptr ? f->error : c->error;
 }
 
 inline void push_fork(WorkerLocal* w, std::coroutine_handle<> h, PromiseBase* child) {

@@ -93,18 +93,21 @@ struct FutureState : FutureCore {
   explicit FutureState(SchedulerCore* c) : core(c), live(live_of(c)) {}
   // From another future's reference, which may name a destroyed scheduler: not touched.
   explicit FutureState(CoreRef r) noexcept : core(r.core), live(r.live) {}
+  // Runs `fn` into this state; returns how it ended (its task is counted by it).
   template <class F>
-  void fulfil(F& fn) noexcept {
+  RunEnd fulfil(F& fn) noexcept {
+    RunEnd end = RunEnd::Ok;
     try {
       if constexpr (std::is_void_v<T>)
         fn();
       else
         value.emplace(fn());
     } catch (...) {
-      counter.record_exception(std::current_exception());
+      end = counter.record_exception(std::current_exception());
     }
     continuation.make_ready();
     counter.done(nullptr);  // the closure still holds a reference to this state here
+    return end;
   }
   ContinuationSlot continuation;
   SchedulerCore* core = nullptr;  // the scheduler continuations run on

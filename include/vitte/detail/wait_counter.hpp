@@ -44,14 +44,14 @@
 //   I7  a chained counter (chain_to) counts as one task of its chain while its count is
 //       above zero; the completer that takes it to zero reports that task done, after its
 //       own last access to this object (it read chain_ before its CAS).
-// Errors: the first exception recorded wins (claimed by CAS on has_error_); the rest are
-// counted. The joiner reads error_ after it observed pending == 0 (acquire on state_),
-// which happens after the recording task's completion (release), or on its own thread.
-// Cancellations (docs/errors.md): a counter that joins no value (Joins::Group, Detached)
-// keeps a task that ended by throwing vitte::Cancelled apart from its errors: the first
-// is kept in cancel_ (claimed by CAS on has_cancel_, read like error_), handed over only
-// when the joiner asks for it, and it cancels nothing else. For Joins::Value (a future's
-// result) Cancelled is an error like any other: there is no value to give instead.
+// Errors: the first exception recorded wins its slot (ExceptionSlot, below); the rest are
+// counted. The joiner takes it after it observed pending == 0 (acquire on state_), which
+// happens after the recording task's completion (release), or on its own thread.
+// Cancellations (docs/errors.md): a task that ended by throwing vitte::Cancelled goes to a
+// slot of its own, so that an error recorded later still wins. It cancels nothing else.
+// A counter that joins no value (Joins::Group, Detached) hands it over only when the
+// joiner asks for it; one that joins a value (Joins::Value: a future's result) always does,
+// when there is no error: there is no value to give instead.
 #pragma once
 
 #include <atomic>
@@ -77,6 +77,51 @@ enum class Joins : unsigned char {
 
 // True when `e` is a vitte::Cancelled (error.hpp). Out of line: exception paths only.
 bool is_cancellation(const std::exception_ptr& e) noexcept;
+
+struct TaskName;  // policy/group_node.hpp
+// Counts a run that did not end Ok where no task frame reports it (a coroutine, a graph
+// task, a loop piece keep their own errors): in the calling worker's counters (none on
+// other threads) and, when given, its name's. src/task/run_end.cpp.
+void count_end(RunEnd end, TaskName* name) noexcept;
+
+// The first exception of a join: claimed by one recorder, taken by the joiner.
+// Invariants:
+//   X1  state: Empty -> Writing (one recorder's CAS) -> Full (its release store) -> Empty
+//       (the joiner's take(), release). value_ is written only in Writing (by the claimer)
+//       and in take() (by the joiner, which saw Full): never by two threads at once.
+//   X2  a recorder that races with a take() (a task that began after the join's count
+//       reached zero) either finds the slot taken, or claims it after the take: its CAS's
+//       acquire pairs with take()'s release store, so its write follows the reset. A take
+//       that finds Writing leaves the exception to the next join.
+class ExceptionSlot {
+ public:
+  // True when `e` was kept (the slot was empty); false: another one is already there.
+  bool put(std::exception_ptr& e) noexcept {
+    unsigned char expected = kEmpty;
+    // acquire: pairs with take()'s release (X2). relaxed on failure: nothing is read.
+    if (!state_.compare_exchange_strong(expected, kWriting, std::memory_order_acquire, std::memory_order_relaxed))
+      return false;
+    value_ = std::move(e);
+    // release: publishes value_ to take()'s acquire (X1).
+    state_.store(kFull, std::memory_order_release);
+    return true;
+  }
+  // Joiner side: the kept exception (or null), leaving the slot empty.
+  std::exception_ptr take() noexcept {
+    // acquire: pairs with put()'s release store.
+    if (state_.load(std::memory_order_acquire) != kFull) return nullptr;
+    std::exception_ptr e = std::move(value_);
+    value_ = nullptr;
+    // release: pairs with the next put()'s acquiring CAS (X2).
+    state_.store(kEmpty, std::memory_order_release);
+    return e;
+  }
+
+ private:
+  static constexpr unsigned char kEmpty = 0, kWriting = 1, kFull = 2;
+  std::atomic<unsigned char> state_{kEmpty};
+  std::exception_ptr value_;
+};
 
 class WaitCounter {
  public:
@@ -210,19 +255,12 @@ class WaitCounter {
 
   // A task of this counter threw `e`. Returns whether it counts as failed or cancelled.
   RunEnd record_exception(std::exception_ptr e) noexcept {
-    if (joins_ != Joins::Value && is_cancellation(e)) [[unlikely]] {
-      bool expected = false;
-      // acq_rel: the winner alone writes cancel_; read like error_ (see Errors above).
-      if (has_cancel_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) cancel_ = std::move(e);
+    if (is_cancellation(e)) [[unlikely]] {
+      (void)cancel_.put(e);  // the first is kept; the others are counted by their workers
       return RunEnd::Cancelled;
     }
-    bool expected = false;
-    // acq_rel: the winner alone writes error_; the joiner reads it after completion.
-    if (has_error_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) {
-      error_ = std::move(e);
-    } else {
-      extra_errors_.fetch_add(1, std::memory_order_relaxed);
-    }
+    // relaxed: a statistic, read by the joiner after completion.
+    if (!error_.put(e)) extra_errors_.fetch_add(1, std::memory_order_relaxed);
     // relaxed: a hint read by tasks that have not started yet (they are skipped).
     if (joins_ == Joins::Group) cancelled_.store(true, std::memory_order_relaxed);
     return RunEnd::Failed;
@@ -231,22 +269,14 @@ class WaitCounter {
   void cancel() noexcept { cancelled_.store(true, std::memory_order_relaxed); }
   bool cancelled() const noexcept { return cancelled_.load(std::memory_order_relaxed); }
 
-  // Joiner side, after finished(): hands over the first error (or, with
-  // `with_cancellations` and no error, the first cancellation; or null) and resets the
-  // error state so the counter can be reused.
+  // Joiner side, after finished(): hands over the first error, else (with
+  // `with_cancellations`, always for Joins::Value) the first cancellation, else null, and
+  // resets the error state so the counter can be reused.
   std::exception_ptr take_error(std::uint64_t* others = nullptr, bool with_cancellations = false) noexcept {
-    std::exception_ptr e;
-    if (has_error_.load(std::memory_order_acquire)) {
-      e = std::move(error_);
-      error_ = nullptr;
-      if (others) *others = extra_errors_.exchange(0, std::memory_order_relaxed);
-      has_error_.store(false, std::memory_order_relaxed);
-    }
-    if (has_cancel_.load(std::memory_order_acquire)) {
-      if (!e && with_cancellations) e = std::move(cancel_);
-      cancel_ = nullptr;
-      has_cancel_.store(false, std::memory_order_relaxed);
-    }
+    std::exception_ptr e = error_.take();
+    if (e && others) *others = extra_errors_.exchange(0, std::memory_order_relaxed);
+    std::exception_ptr c = cancel_.take();
+    if (!e && (with_cancellations || joins_ == Joins::Value)) e = std::move(c);
     cancelled_.store(false, std::memory_order_relaxed);
     return e;
   }
@@ -258,12 +288,10 @@ class WaitCounter {
 
   std::atomic<std::uint64_t> state_{0};
   std::atomic<Waiter*> waiter_{nullptr};
-  std::atomic<bool> has_error_{false};
   std::atomic<bool> cancelled_{false};
-  std::atomic<bool> has_cancel_{false};
   std::atomic<std::uint64_t> extra_errors_{0};
-  std::exception_ptr error_;
-  std::exception_ptr cancel_;
+  ExceptionSlot error_;
+  ExceptionSlot cancel_;
   // The owner's ledger (I5).
   const WorkerLocal* const owner_;
   WaitCounter* chain_ = nullptr;  // I7

@@ -347,8 +347,10 @@ TEST(Config, CodeAndConfigMustAgree) {
     c.merged_with(4, vitte::Placement::Auto);
     FAIL();
   } catch (const vitte::ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("farm.toml"), std::string::npos);
-    EXPECT_NE(std::string(e.what()).find("per_node = 2"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("farm.toml' line 2: conflicting settings: workers.per_node = 2 but the code "
+                                         "asks for 4 workers"),
+              std::string::npos)
+        << e.what();
   }
   const Config cpus = Config::parse("[workers]\ncpuset = \"0\"\n");
   EXPECT_EQ(cpus.merged_with(1, vitte::Placement::Auto).workers, 1u);
@@ -363,7 +365,16 @@ TEST(Config, EqualCountsInCodeAndConfigAreNoConflict) {
     c.merged_with(3, vitte::Placement::Auto);
     FAIL() << "3 workers in code and total = 2 in the config must conflict";
   } catch (const vitte::ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("total = 2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("line 2: conflicting settings: workers.total = 2"), std::string::npos) << e.what();
+  }
+  try {
+    c.merged_with(2, vitte::Placement::Pin);
+    FAIL() << "pin in code and unpinned in the config must conflict";
+  } catch (const vitte::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("farm.toml' line 3: conflicting settings: workers.placement = \"unpinned\" but "
+                                         "the code asks for Options::placement = \"pin\""),
+              std::string::npos)
+        << e.what();
   }
 }
 

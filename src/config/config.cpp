@@ -206,22 +206,35 @@ std::optional<Config> Config::from_environment() {
   }
 }
 
+namespace {
+// "config 'FILE' line N: " for `key`, as merge.cpp's conflicts say it.
+std::string where_set(const Config& c, const std::string& key) {
+  const auto line = c.lines.find(key);
+  return "config '" + c.source + "'" + (line != c.lines.end() ? " line " + std::to_string(line->second) : "") + ": ";
+}
+const char* placement_name(Placement p) {
+  return p == Placement::Pin ? "\"pin\"" : p == Placement::Unpinned ? "\"unpinned\"" : "\"auto\"";
+}
+}  // namespace
+
 PlanOptions Config::merged_with(std::size_t code_workers, Placement code_placement) const {
   PlanOptions p = plan;
   if (code_workers != 0) {
     // Equal totals agree; a different total, or per_node (a count of another shape), is a conflict.
     const bool same = plan.workers_per_node == 0 && plan.workers == code_workers;
-    if (sets_worker_count && !same)
-      throw ConfigError("conflicting settings: the program asks for " + std::to_string(code_workers) +
-                        " workers and config '" + source + "' sets workers." +
-                        (plan.workers_per_node != 0 ? "per_node = " + std::to_string(plan.workers_per_node)
-                                                    : "total = " + std::to_string(plan.workers)));
+    if (sets_worker_count && !same) {
+      const std::string key = plan.workers_per_node != 0 ? "workers.per_node" : "workers.total";
+      throw ConfigError(where_set(*this, key) + "conflicting settings: " + key + " = " +
+                        std::to_string(plan.workers_per_node != 0 ? plan.workers_per_node : plan.workers) +
+                        " but the code asks for " + std::to_string(code_workers) + " workers");
+    }
     p.workers = code_workers;
   }
   if (code_placement != Placement::Auto) {
     if (sets_placement && plan.placement != code_placement)
-      throw ConfigError("conflicting settings: the program's placement differs from workers.placement in config '" +
-                        source + "'");
+      throw ConfigError(where_set(*this, "workers.placement") + "conflicting settings: workers.placement = " +
+                        placement_name(plan.placement) + " but the code asks for Options::placement = " +
+                        placement_name(code_placement));
     p.placement = code_placement;
   }
   return p;

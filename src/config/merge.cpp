@@ -117,7 +117,9 @@ Options merged_with_config(Options o) {
   const Config& c = *o.config;
   if (c.deterministic) {
     if (o.deterministic && !same_deterministic(*o.deterministic, *c.deterministic))
-      conflict(c, "deterministic.seed", "other Options::deterministic settings", "its [deterministic] table");
+      conflict(c, "deterministic.seed",
+               "other Options::deterministic settings (seed " + std::to_string(o.deterministic->seed) + ")",
+               "a [deterministic] table with seed " + std::to_string(c.deterministic->seed));
     if (!o.deterministic) o.deterministic = c.deterministic;
   }
   std::apply([&](const auto&... s) { (merge(s, c, o), ...); }, kSettings);

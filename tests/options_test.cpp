@@ -281,6 +281,13 @@ TEST(OptionsName, ControlCharactersAreRefusedWithTheirPosition) {
   EXPECT_NE(usage_error([] { vitte::Name n("del\x7f"); }).find("control character 127 at position 3"),
             std::string::npos);
   EXPECT_EQ(usage_error([] { vitte::Name n("pass \"lex\" — ünïcode ok"); }), "");
+  // Not UTF-8: a stray continuation byte, a truncated sequence, an overlong '/', a surrogate.
+  for (const std::string_view bad : {std::string_view("x\xff\xfe"), std::string_view("ab\xc3"),
+                                     std::string_view("\xc0\xaf"), std::string_view("\xed\xa0\x80")}) {
+    const std::string w = usage_error([&] { vitte::Name n(bad); });
+    EXPECT_NE(w.find("not UTF-8 at byte"), std::string::npos) << w;
+  }
+  EXPECT_NE(usage_error([] { vitte::Name n("x\xff"); }).find("\"x\\xff\": not UTF-8 at byte 1"), std::string::npos);
   EXPECT_EQ(vitte::Name("lex").view(), "lex");
 }
 

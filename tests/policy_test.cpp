@@ -596,6 +596,7 @@ TEST(Policy, OptionsThatWouldNotApplyAreRefused) {
   s.make_group({.name = "dup"});
   EXPECT_NE(error_of([&] { s.make_group({.name = "dup"}); }).find("exists"), std::string::npos);
   EXPECT_NE(error_of([&] { s.make_group({.name = std::string("a\nb")}); }).find("control"), std::string::npos);
+  EXPECT_NE(error_of([&] { s.make_group({.name = std::string("a\xff" "b")}); }).find("not UTF-8"), std::string::npos);
   EXPECT_NE(error_of([&] { (void)s.group("missing"); }).find("missing"), std::string::npos);
   // A refused task is still the caller's.
   Task t = Task([] {});

@@ -41,6 +41,7 @@
 #include <chrono>
 #include <optional>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -66,6 +67,29 @@ class GroupRef {
 
 // A name as TaskOptions holds it: its own copy, inline (see TaskOptions). UsageError for a
 // name longer than kMax bytes, naming its length.
+namespace detail {
+// The offset of the first byte of `s` that does not start a well-formed UTF-8 sequence
+// (no overlong forms, surrogates or code points above U+10FFFF); s.size() if none.
+inline std::size_t invalid_utf8(std::string_view s) noexcept {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return i;
+    std::uint32_t cp = n == 1 ? c : c & (0x7fu >> n);
+    for (std::size_t k = 1; k < n; ++k) {
+      const auto t = static_cast<unsigned char>(s[i + k]);
+      if ((t >> 6) != 0x2) return i;
+      cp = (cp << 6) | (t & 0x3fu);
+    }
+    const std::uint32_t min = n == 1 ? 0 : n == 2 ? 0x80 : n == 3 ? 0x800 : 0x10000;
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += n;
+  }
+  return i;
+}
+}  // namespace detail
+
 class Name {
  public:
   static constexpr std::size_t kMax = 95;
@@ -82,6 +106,9 @@ class Name {
                          " at position " + std::to_string(i) + " (a name is shown in traces and metrics as it is)");
       chars_[i] = s[i];
     }
+    if (const std::size_t bad = detail::invalid_utf8(s); bad != s.size())
+      throw UsageError("TaskOptions::name \"" + printable(s) + "\": not UTF-8 at byte " + std::to_string(bad) +
+                       " (a name is written into JSON traces and Prometheus labels, which are UTF-8)");
     size_ = static_cast<unsigned char>(s.size());
   }
   Name(const char* s) : Name(std::string_view(s)) {}          // NOLINT: implicit
@@ -91,13 +118,14 @@ class Name {
   bool empty() const noexcept { return size_ == 0; }
 
  private:
-  // `s` with each control character written as \xNN, for a message.
+  // `s` with each control character and each byte above 0x7f written as \xNN, for a
+  // message (which may cut a name inside a UTF-8 sequence).
   static std::string printable(std::string_view s) {
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
     for (const char ch : s) {
       const auto c = static_cast<unsigned char>(ch);
-      if (c < 0x20 || c == 0x7f)
+      if (c < 0x20 || c >= 0x7f)
         out += {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
       else
         out += ch;

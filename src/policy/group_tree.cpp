@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "vitte/error.hpp"
+#include "vitte/task_options.hpp"
 
 namespace vitte::detail {
 
@@ -61,9 +62,12 @@ std::vector<GroupMetrics::Named> GroupNode::named() const {
   std::vector<GroupMetrics::Named> out;
   out.reserve(names_.size());
   // relaxed: statistics.
-  for (const TaskName& n : names_)
-    out.push_back({n.name, n.runs.load(std::memory_order_relaxed), n.failed.load(std::memory_order_relaxed),
-                   n.cancelled.load(std::memory_order_relaxed)});
+  for (const TaskName& n : names_) {
+    GroupMetrics::Named x{n.name, n.runs.load(std::memory_order_relaxed), n.failed.load(std::memory_order_relaxed),
+                          n.cancelled.load(std::memory_order_relaxed)};
+    // A name whose work never ran (refused, or queued still) has nothing to show yet.
+    if (x.runs != 0 || x.failed != 0 || x.cancelled != 0) out.push_back(std::move(x));
+  }
   return out;
 }
 
@@ -84,6 +88,8 @@ std::shared_ptr<GroupNode> GroupTree::make(const GroupSpec& spec, bool weight_gi
   if (spec.name.size() > 64) throw UsageError(what + ": a group name has at most 64 bytes");
   for (unsigned char ch : spec.name)
     if (ch < 0x20 || ch == 0x7f) throw UsageError(what + ": the name contains a control character");
+  if (detail::invalid_utf8(spec.name) != spec.name.size())
+    throw UsageError(what + ": the name is not UTF-8 (it is written into JSON and Prometheus labels)");
   if (!(spec.weight >= GroupSpec::kMinWeight && spec.weight <= GroupSpec::kMaxWeight))  // NaN fails too
     throw UsageError(what + ": weight = " + std::to_string(spec.weight) + " (a share is from 0.001 to 1e6)");
   if (static_cast<unsigned>(spec.policy) > static_cast<unsigned>(Policy::Fair))

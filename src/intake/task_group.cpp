@@ -34,7 +34,8 @@ TaskGroup::~TaskGroup() {
   }
   detail::wait_for_noexcept(counter_, core_);
   std::uint64_t others = 0;
-  detail::report_unjoined(counter_.take_error(&others), others, "a TaskGroup was destroyed without wait()");
+  if (std::exception_ptr e = counter_.take_error(&others)) [[unlikely]]
+    detail::report_unjoined(std::move(e), others, "a TaskGroup was destroyed without wait()");
 }
 
 void TaskGroup::wait(Rethrow what) {

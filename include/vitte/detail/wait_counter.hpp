@@ -44,7 +44,7 @@
 //   I7  a chained counter (chain_to) counts as one task of its chain while its count is
 //       above zero; the completer that takes it to zero reports that task done, after its
 //       own last access to this object (it read chain_ before its CAS).
-// Errors: the first exception recorded wins its slot (ExceptionSlot, below); the rest are
+// Errors: the first exception recorded wins its slot (exception slots, X1-X2); the rest are
 // counted. The joiner takes it after it observed pending == 0 (acquire on state_), which
 // happens after the recording task's completion (release), or on its own thread.
 // Cancellations (docs/errors.md): a task that ended by throwing vitte::Cancelled goes to a
@@ -52,6 +52,19 @@
 // A counter that joins no value (Joins::Group, Detached) hands it over only when the
 // joiner asks for it; one that joins a value (Joins::Value: a future's result) always does,
 // when there is no error: there is no value to give instead.
+// Exception slots (invariants X1-X2): the first error and the first cancellation of a join,
+// each claimed by one recorder and taken by the joiner. Both states share one byte (two
+// bits each) beside
+// the counter's other small fields, so a join that never sees an exception pays nothing
+// for them but two null pointers.
+//   X1  a slot's state: Empty -> Writing (one recorder's CAS) -> Full (its release RMW) ->
+//       Empty (the joiner's take_slot(), release). Its exception is written only in Writing
+//       (by the claimer) and in take_slot() (by the joiner, which saw Full): never by two
+//       threads at once.
+//   X2  a recorder that races with a take_slot() (a task that began after the join's count
+//       reached zero) either finds the slot taken, or claims it after the take: its CAS's
+//       acquire pairs with the take's release, so its write follows the reset. A take that
+//       finds Writing leaves the exception to the next join.
 #pragma once
 
 #include <atomic>
@@ -83,45 +96,6 @@ struct TaskName;  // policy/group_node.hpp
 // task, a loop piece keep their own errors): in the calling worker's counters (none on
 // other threads) and, when given, its name's. src/task/run_end.cpp.
 void count_end(RunEnd end, TaskName* name) noexcept;
-
-// The first exception of a join: claimed by one recorder, taken by the joiner.
-// Invariants:
-//   X1  state: Empty -> Writing (one recorder's CAS) -> Full (its release store) -> Empty
-//       (the joiner's take(), release). value_ is written only in Writing (by the claimer)
-//       and in take() (by the joiner, which saw Full): never by two threads at once.
-//   X2  a recorder that races with a take() (a task that began after the join's count
-//       reached zero) either finds the slot taken, or claims it after the take: its CAS's
-//       acquire pairs with take()'s release store, so its write follows the reset. A take
-//       that finds Writing leaves the exception to the next join.
-class ExceptionSlot {
- public:
-  // True when `e` was kept (the slot was empty); false: another one is already there.
-  bool put(std::exception_ptr& e) noexcept {
-    unsigned char expected = kEmpty;
-    // acquire: pairs with take()'s release (X2). relaxed on failure: nothing is read.
-    if (!state_.compare_exchange_strong(expected, kWriting, std::memory_order_acquire, std::memory_order_relaxed))
-      return false;
-    value_ = std::move(e);
-    // release: publishes value_ to take()'s acquire (X1).
-    state_.store(kFull, std::memory_order_release);
-    return true;
-  }
-  // Joiner side: the kept exception (or null), leaving the slot empty.
-  std::exception_ptr take() noexcept {
-    // acquire: pairs with put()'s release store.
-    if (state_.load(std::memory_order_acquire) != kFull) return nullptr;
-    std::exception_ptr e = std::move(value_);
-    value_ = nullptr;
-    // release: pairs with the next put()'s acquiring CAS (X2).
-    state_.store(kEmpty, std::memory_order_release);
-    return e;
-  }
-
- private:
-  static constexpr unsigned char kEmpty = 0, kWriting = 1, kFull = 2;
-  std::atomic<unsigned char> state_{kEmpty};
-  std::exception_ptr value_;
-};
 
 class WaitCounter {
  public:
@@ -256,11 +230,11 @@ class WaitCounter {
   // A task of this counter threw `e`. Returns whether it counts as failed or cancelled.
   RunEnd record_exception(std::exception_ptr e) noexcept {
     if (is_cancellation(e)) [[unlikely]] {
-      (void)cancel_.put(e);  // the first is kept; the others are counted by their workers
+      (void)put_slot(kCancelSlot, e);  // the first is kept; the rest are counted by their workers
       return RunEnd::Cancelled;
     }
     // relaxed: a statistic, read by the joiner after completion.
-    if (!error_.put(e)) extra_errors_.fetch_add(1, std::memory_order_relaxed);
+    if (!put_slot(kErrorSlot, e)) extra_errors_.fetch_add(1, std::memory_order_relaxed);
     // relaxed: a hint read by tasks that have not started yet (they are skipped).
     if (joins_ == Joins::Group) cancelled_.store(true, std::memory_order_relaxed);
     return RunEnd::Failed;
@@ -273,30 +247,64 @@ class WaitCounter {
   // `with_cancellations`, always for Joins::Value) the first cancellation, else null, and
   // resets the error state so the counter can be reused.
   std::exception_ptr take_error(std::uint64_t* others = nullptr, bool with_cancellations = false) noexcept {
-    std::exception_ptr e = error_.take();
+    // acquire: as take_slot()'s. The common case: nothing was thrown, one load.
+    if (slot_state_.load(std::memory_order_acquire) == 0) [[likely]] {
+      cancelled_.store(false, std::memory_order_relaxed);
+      return nullptr;
+    }
+    std::exception_ptr e = take_slot(kErrorSlot);
     if (e && others) *others = extra_errors_.exchange(0, std::memory_order_relaxed);
-    std::exception_ptr c = cancel_.take();
+    std::exception_ptr c = take_slot(kCancelSlot);
     if (!e && (with_cancellations || joins_ == Joins::Value)) e = std::move(c);
     cancelled_.store(false, std::memory_order_relaxed);
     return e;
   }
 
  private:
+  // The exception slots (X1-X2): `w` is a slot's bit offset in slot_state_.
+  static constexpr unsigned kErrorSlot = 0, kCancelSlot = 2;
+  static constexpr unsigned kEmpty = 0, kWritingSlot = 1, kFull = 2;
+  // True when `e` was kept (the slot was empty); false: another one is already there.
+  bool put_slot(unsigned w, std::exception_ptr& e) noexcept {
+    // relaxed: only a first guess for the CAS.
+    unsigned char s = slot_state_.load(std::memory_order_relaxed);
+    do {
+      if (((s >> w) & 3u) != kEmpty) return false;
+      // acquire: pairs with take_slot()'s release (X2). relaxed on failure: we look again.
+    } while (!slot_state_.compare_exchange_weak(s, static_cast<unsigned char>(s | (kWritingSlot << w)),
+                                                std::memory_order_acquire, std::memory_order_relaxed));
+    slot_value_[w / 2] = std::move(e);
+    // release: publishes the value to take_slot()'s acquire (X1). Writing + 1 = Full.
+    slot_state_.fetch_add(static_cast<unsigned char>(1u << w), std::memory_order_release);
+    return true;
+  }
+  // Joiner side: the kept exception (or null), leaving the slot empty.
+  std::exception_ptr take_slot(unsigned w) noexcept {
+    // acquire: pairs with put_slot()'s release.
+    if (((slot_state_.load(std::memory_order_acquire) >> w) & 3u) != kFull) return nullptr;
+    std::exception_ptr e = std::move(slot_value_[w / 2]);
+    slot_value_[w / 2] = nullptr;
+    // release: pairs with the next put_slot()'s acquiring CAS (X2).
+    slot_state_.fetch_and(static_cast<unsigned char>(~(3u << w)), std::memory_order_release);
+    return e;
+  }
+
   std::int64_t local_pending() const noexcept {
     return static_cast<std::int64_t>(local_spawned_ - local_done_);
   }
 
   std::atomic<std::uint64_t> state_{0};
   std::atomic<Waiter*> waiter_{nullptr};
-  std::atomic<bool> cancelled_{false};
-  std::atomic<std::uint64_t> extra_errors_{0};
-  ExceptionSlot error_;
-  ExceptionSlot cancel_;
+  std::exception_ptr slot_value_[2];  // the first error, the first cancellation (X1)
   // The owner's ledger (I5).
   const WorkerLocal* const owner_;
   WaitCounter* chain_ = nullptr;  // I7
   std::uint64_t local_spawned_ = 0;
   std::uint64_t local_done_ = 0;
+  // The small fields share one word.
+  std::atomic<std::uint32_t> extra_errors_{0};  // errors after the first (a statistic: wraps at 2^32)
+  std::atomic<unsigned char> slot_state_{0};    // X1: two bits per slot
+  std::atomic<bool> cancelled_{false};
   bool armed_ = false;
   const Joins joins_;
 };

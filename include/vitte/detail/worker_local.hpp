@@ -77,7 +77,7 @@ void wake_for_spawn(WorkerLocal* w) noexcept;
 // in the rare race with a worker that is falling asleep at this instant the wake-up can
 // be missed, but the task is never lost, because it sits in this worker's own deque and
 // this worker drains it. Parallelism is delayed, never correctness (docs/design.md).
-inline void push_local(WorkerLocal* w, TaskFrame* f) {
+[[gnu::always_inline]] inline void push_local(WorkerLocal* w, TaskFrame* f) {
   w->deque.push(f);
   w->counters.spawned.bump();
   // relaxed: a heuristic read of a read-mostly line (see above).

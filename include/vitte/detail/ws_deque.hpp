@@ -55,7 +55,7 @@ class WsDeque {
   WsDeque& operator=(const WsDeque&) = delete;
 
   // Owner only.
-  void push(T x) {
+  [[gnu::always_inline]] void push(T x) {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed);  // owner's own value
     // acquire: pairs with a thief's CAS on top_, so the slots it vacated are free to reuse.
     const std::int64_t t = top_.load(std::memory_order_acquire);

@@ -164,11 +164,16 @@ Entry ReadyQueue::take_deadline() {
   return e;
 }
 
+// An Entry assigned over under mu_ could drop the last hold on an anonymous group, whose
+// unlink takes this node's lock (R4): the caller's old entry goes first, outside it.
+void ReadyQueue::release(Entry* out) noexcept { *out = Entry{}; }
+
 void ReadyQueue::unadmit(bool admitted) {
   if (admitted) backlog_.unadmit();
 }
 
 bool ReadyQueue::pop_preferred(Entry* out) {
+  release(out);  // R4: whatever `out` held lets go of its group before the lock is taken
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!deadlines_.empty()) {
@@ -185,6 +190,7 @@ bool ReadyQueue::pop_preferred(Entry* out) {
 
 bool ReadyQueue::pop(bool allow_low, Entry* out) {
   if (empty()) return false;
+  release(out);  // R4: whatever `out` held lets go of its group before the lock is taken
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!deadlines_.empty()) {
@@ -201,6 +207,7 @@ bool ReadyQueue::pop(bool allow_low, Entry* out) {
 
 bool ReadyQueue::pop_remote(Entry* out) {
   if (empty()) return false;
+  release(out);  // R4: whatever `out` held lets go of its group before the lock is taken
   {
     std::lock_guard<std::mutex> lock(mu_);
     const std::int64_t now = now_ns();
@@ -221,6 +228,7 @@ bool ReadyQueue::pop_remote(Entry* out) {
 
 bool ReadyQueue::take_if(const std::function<bool(TaskFrame*)>& match, Entry* out) {
   if (empty()) return false;
+  release(out);  // R4: whatever `out` held lets go of its group before the lock is taken
   {
     std::lock_guard<std::mutex> lock(mu_);
     bool found = false;

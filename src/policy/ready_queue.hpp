@@ -97,6 +97,7 @@ class ReadyQueue {
   Entry take(const Pick& p);       // removes the picked entry, charges it (R3)
   Entry take_deadline();
   void taken(const Entry& e);      // counts and hint after any removal (R1, R2)
+  static void release(Entry* out) noexcept;
   void unadmit(bool admitted);
 
   GroupTree& tree_;

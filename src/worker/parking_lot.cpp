@@ -25,8 +25,7 @@ bool ParkingLot::delist(Worker* w) {
   std::lock_guard<std::mutex> lock(l.mu);
   auto it = std::find(l.sleepers.begin(), l.sleepers.end(), w);
   if (it == l.sleepers.end()) return false;
-  *it = l.sleepers.back();
-  l.sleepers.pop_back();
+  l.sleepers.erase(it);  // keeps the others in sleep order (the list is one node's workers)
   l.count.fetch_sub(1, std::memory_order_relaxed);
   idle_.sleepers.fetch_sub(1, std::memory_order_seq_cst);
   return true;
@@ -42,8 +41,7 @@ Worker* ParkingLot::take_locked(NodeList& l, int cpu) {
         break;
       }
   Worker* w = *it;
-  *it = l.sleepers.back();
-  l.sleepers.pop_back();
+  l.sleepers.erase(it);  // keeps the others in sleep order: the most recent stays last
   l.count.fetch_sub(1, std::memory_order_relaxed);
   idle_.sleepers.fetch_sub(1, std::memory_order_seq_cst);
   idle_.searching.fetch_add(1, std::memory_order_seq_cst);  // P3

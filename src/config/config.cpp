@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "config/merge.hpp"
 #include "config/reader.hpp"
 #include "io/regular_file.hpp"
 #include <limits>
@@ -207,11 +208,6 @@ std::optional<Config> Config::from_environment() {
 }
 
 namespace {
-// "config 'FILE' line N: " for `key`, as merge.cpp's conflicts say it.
-std::string where_set(const Config& c, const std::string& key) {
-  const auto line = c.lines.find(key);
-  return "config '" + c.source + "'" + (line != c.lines.end() ? " line " + std::to_string(line->second) : "") + ": ";
-}
 const char* placement_name(Placement p) {
   return p == Placement::Pin ? "\"pin\"" : p == Placement::Unpinned ? "\"unpinned\"" : "\"auto\"";
 }
@@ -224,17 +220,16 @@ PlanOptions Config::merged_with(std::size_t code_workers, Placement code_placeme
     const bool same = plan.workers_per_node == 0 && plan.workers == code_workers;
     if (sets_worker_count && !same) {
       const std::string key = plan.workers_per_node != 0 ? "workers.per_node" : "workers.total";
-      throw ConfigError(where_set(*this, key) + "conflicting settings: " + key + " = " +
-                        std::to_string(plan.workers_per_node != 0 ? plan.workers_per_node : plan.workers) +
-                        " but the code asks for " + std::to_string(code_workers) + " workers");
+      detail::config_conflict(*this, key, std::to_string(code_workers) + " workers",
+                              std::to_string(plan.workers_per_node != 0 ? plan.workers_per_node : plan.workers));
     }
     p.workers = code_workers;
   }
   if (code_placement != Placement::Auto) {
     if (sets_placement && plan.placement != code_placement)
-      throw ConfigError(where_set(*this, "workers.placement") + "conflicting settings: workers.placement = " +
-                        placement_name(plan.placement) + " but the code asks for Options::placement = " +
-                        placement_name(code_placement));
+      detail::config_conflict(*this, "workers.placement",
+                              std::string("Options::placement = ") + placement_name(code_placement),
+                              placement_name(plan.placement));
     p.placement = code_placement;
   }
   return p;

@@ -22,6 +22,11 @@ std::string config_at(const Config& c, const std::string& key) {
   return "config '" + c.source + "'" + (line != c.lines.end() ? " line " + std::to_string(line->second) : std::string());
 }
 
+void config_conflict(const Config& c, const std::string& key, const std::string& code, const std::string& file) {
+  throw ConfigError(config_at(c, key) + ": conflicting settings: " + key + " = " + file + " but the code asks for " +
+                    code);
+}
+
 namespace {
 
 // One setting: what the file says (nullopt: not set), what the code says (nullopt: not
@@ -95,17 +100,12 @@ const auto kSettings = std::make_tuple(
                          },
                          [](Options& o, const nanoseconds& v) { o.metrics.sample_interval = v; }, ns});
 
-[[noreturn]] void conflict(const Config& c, const std::string& key, const std::string& code, const std::string& file) {
-  throw ConfigError(config_at(c, key) + ": conflicting settings: " + key + " = " + file + " but the code asks for " +
-                    code);
-}
-
 template <class T>
 void merge(const Setting<T>& s, const Config& c, Options& o) {
   const std::optional<T> file = s.file(c);
   if (!file) return;
   if (const std::optional<T> code = s.code(o); code && !(*code == *file))
-    conflict(c, s.key, std::string(s.field) + " = " + s.show(*code), s.show(*file));
+    config_conflict(c, s.key, std::string(s.field) + " = " + s.show(*code), s.show(*file));
   s.take(o, *file);
 }
 
@@ -117,7 +117,7 @@ Options merged_with_config(Options o) {
   const Config& c = *o.config;
   if (c.deterministic) {
     if (o.deterministic && !same_deterministic(*o.deterministic, *c.deterministic))
-      conflict(c, "deterministic.seed",
+      config_conflict(c, "deterministic.seed",
                "other Options::deterministic settings (seed " + std::to_string(o.deterministic->seed) + ")",
                "a [deterministic] table with seed " + std::to_string(c.deterministic->seed));
     if (!o.deterministic) o.deterministic = c.deterministic;

@@ -16,4 +16,9 @@ Options merged_with_config(Options o);
 // "config 'FILE' line N", where the config sets `key` ("config 'FILE'" when no line is known).
 std::string config_at(const Config& c, const std::string& key);
 
+// The ConfigError of a setting made in both places with different values: names the file,
+// the line and the key, and shows both.
+[[noreturn]] void config_conflict(const Config& c, const std::string& key, const std::string& code,
+                                  const std::string& file);
+
 }  // namespace vitte::detail

@@ -36,7 +36,7 @@ inline void Worker::execute(TaskFrame* f, TaskSpan* span) noexcept {
   const RunEnd end = f->op(f, FrameOp::Run);
   pool.put(f);
   counters.executed.bump();
-  if (end != RunEnd::Ok) [[unlikely]] count_end(end);
+  if (end != RunEnd::Ok) [[unlikely]] count_end(end, nullptr);  // failed or cancelled (errors.md)
   if constexpr (kTraced) trace_.end_task(*span);
   c->done(this);  // last: the joiner may release everything the task referenced
 }

@@ -47,7 +47,7 @@ void Worker::run_policy(TaskFrame* f, TaskSpan* span) noexcept {
   isolation = outer;
   pool.put(f);
   (skip ? counters.skipped : counters.executed).bump();
-  count_end(ended);
+  if (ended != RunEnd::Ok) count_end(ended, nullptr);
   if (q->finish(e, skip ? 0 : (own > 0 ? own : 0), end, /*ran=*/!skip)) core_.deadline_missed(e, end, node);
   if (span != nullptr) trace_.end_task(*span);
   c->done(this);
@@ -140,7 +140,7 @@ void Worker::execute_rare(TaskFrame* f, TaskSpan* span) noexcept {
   isolation = outer;
   pool.put(f);
   (skip ? counters.skipped : counters.executed).bump();
-  count_end(ended);
+  if (ended != RunEnd::Ok) count_end(ended, nullptr);
   if (span != nullptr) trace_.end_task(*span);
   c->done(this);
 }

@@ -191,11 +191,6 @@ class Worker : public WorkerLocal {
   template <bool kTraced>
   void execute(TaskFrame* f, TaskSpan* span) noexcept;
   [[gnu::cold, gnu::noinline]] void execute_rare(TaskFrame* f, TaskSpan* span) noexcept;
-  // Counts a run that did not end Ok as failed or cancelled (docs/errors.md).
-  void count_end(RunEnd end) noexcept {
-    if (end == RunEnd::Failed) counters.failed.bump();
-    if (end == RunEnd::Cancelled) counters.cancelled.bump();
-  }
   void park(WaitCounter* joining, bool& armed, bool isolated);
   // Shutdown has begun and no queue holds work: the worker's own loop ends (parking.cpp).
   bool drained() const;

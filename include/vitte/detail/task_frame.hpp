@@ -70,8 +70,8 @@ RunEnd frame_op(TaskFrame* f, FrameOp op) noexcept {
   RunEnd end = RunEnd::Ok;
   if (op == FrameOp::Run) {
     try {
-      // A closure that keeps its own errors (a future's, a graph strand's, a loop piece's)
-      // says how it ended, so that it is counted as failed or cancelled all the same.
+      // A closure that keeps its own errors (a future's task) says how it ended, so that it
+      // is counted as failed or cancelled all the same.
       if constexpr (std::is_same_v<std::invoke_result_t<F&>, RunEnd>)
         end = (*fn)();
       else

@@ -196,6 +196,16 @@ void coyield_bench(benchmark::State& st, int threads) {
   st.counters["peak_rss_MiB"] = peak_rss_mib();
 }
 
+void coyield_crowd_bench(benchmark::State& st, int threads) {
+  vitte::Scheduler& s = bench::vitte_scheduler(threads);
+  const long each = 250'000;
+  const long rounds = each * bench::kCrowd;
+  for (auto _ : st) check(st, vitte::sync_wait(s, bench::coyield_crowd(each)), rounds);
+  st.counters["per_yield"] = benchmark::Counter(static_cast<double>(rounds),
+                                                benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  st.counters["peak_rss_MiB"] = peak_rss_mib();
+}
+
 void nqueens_bench(benchmark::State& st, Runtime r, int threads, int n, long want) {
   const VitteWatch watch(r, threads);
   for (auto _ : st) {
@@ -348,6 +358,8 @@ void register_all() {
         benchmark::RegisterBenchmark(("coskynet" + suffix).c_str(), coskynet_bench, t)
             ->Unit(benchmark::kMillisecond)->UseRealTime();
         benchmark::RegisterBenchmark(("coyield" + suffix).c_str(), coyield_bench, t)
+            ->Unit(benchmark::kMillisecond)->UseRealTime();
+        benchmark::RegisterBenchmark(("coyield_crowd" + suffix).c_str(), coyield_crowd_bench, t)
             ->Unit(benchmark::kMillisecond)->UseRealTime();
       }
       benchmark::RegisterBenchmark(("nqueens12" + suffix).c_str(), nqueens_bench, r, t, 12, 14200L)

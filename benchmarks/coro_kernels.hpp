@@ -26,10 +26,25 @@ inline vitte::task<std::uint64_t> coskynet(std::uint64_t num, std::uint64_t size
   co_return s;
 }
 
-// One yield round trip: suspend, queue on the node's queue, resume.
+// A yield with nothing else ready: it goes on at once (coro.hpp, vitte::yield).
 inline vitte::task<long> coyield(long rounds) {
   for (long i = 0; i < rounds; ++i) co_await vitte::yield();
   co_return rounds;
+}
+
+// Yields that make a round trip: kCrowd coroutines yield in turn, so each yield finds the
+// others ready and queues behind them on the node's queue.
+inline constexpr int kCrowd = 4;
+inline vitte::task<long> coyield_crowd(long rounds_each) {
+  std::array<vitte::task<long>, kCrowd> kids;
+  for (auto& k : kids) {
+    k = coyield(rounds_each);
+    co_await vitte::fork(k);
+  }
+  co_await vitte::join();
+  long s = 0;
+  for (auto& k : kids) s += k.result();
+  co_return s;
 }
 
 }  // namespace bench

@@ -384,7 +384,8 @@ void Scheduler::start(task<T> t, const TaskOptions& opts, std::stop_token token)
 // ---- cooperative awaits (their awaiters: detail/coro_awaits.hpp) ----------------------------
 
 // co_await vitte::yield(): lets the worker run other ready work first (its own deque, then
-// its node's queue), then resumes on this node.
+// its node's queue), then resumes on this node. With nothing else ready there, it goes on
+// at once (no queue, no hand-off); a deterministic run always goes through the queue.
 inline detail::YieldAwaiter yield() noexcept { return {}; }
 // co_await vitte::sleep_until(t) / sleep_for(d): releases the worker until the deadline (on
 // the scheduler's clock, Scheduler::now(): virtual in deterministic mode);

@@ -3,6 +3,9 @@
 
 #include <string>
 
+#include "policy/ready_queue.hpp"
+#include "queue/injection_queue.hpp"
+#include "queue/urgent_lane.hpp"
 #include "scheduler_core.hpp"
 #include "worker/worker.hpp"
 
@@ -36,6 +39,14 @@ void check_node(const WorkerLocal& w, unsigned node) {
   if (node >= n)
     throw UsageError("vitte::schedule_on(" + std::to_string(node) + "): the topology has " + std::to_string(n) +
                      " nodes (0.." + std::to_string(n - 1) + ")");
+}
+
+bool nothing_else_ready(const WorkerLocal& w) noexcept {
+  const SchedulerCore& core = *w.core;
+  if (core.det) return false;  // every yield is a turn the explorer may reorder
+  const unsigned n = w.node;
+  return w.deque.empty() && core.urgent_queues[n]->empty() && core.inject_queues[n]->empty() &&
+         core.ready_queues[n]->empty();
 }
 
 void throw_cancelled(Interruptible::Outcome o, const char* what) {

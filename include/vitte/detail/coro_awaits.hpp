@@ -22,6 +22,12 @@ std::unique_ptr<OwnedOptions> coroutine_options(SchedulerCore* core, const TaskO
 
 [[noreturn]] void throw_cancelled(Interruptible::Outcome o, const char* what);
 
+// True when nothing else is ready for `w` on its node (its own deque, the node's urgent
+// lane, injection queue and policy work are empty, in a run that is not deterministic):
+// a yield then goes on at once, as a round trip through the queue would, minus the trip
+// and the hand-off to a searching worker that would take the coroutine away.
+bool nothing_else_ready(const WorkerLocal& w) noexcept;
+
 struct YieldAwaiter {
   const std::stop_token* token = nullptr;
   bool await_ready() const noexcept { return false; }
@@ -30,6 +36,7 @@ struct YieldAwaiter {
     token = token_of(h);
     if (token != nullptr && token->stop_requested()) return false;  // Cancelled at once
     WorkerLocal& w = require_worker("vitte::yield");
+    if (nothing_else_ready(w)) return false;
     resume_later(w.core, h, Lane::Fifo, static_cast<int>(w.node), w.isolation, options_of(h));
     return true;
   }

@@ -29,11 +29,15 @@
 //       child ends it (settle, then the owner's own final step); orphans are destroyed
 //       once all have finished. Their first error becomes the owner's, unless it failed
 //       itself.
-//   J5  a join first pops the children still on top of its own deque (no thief took
-//       them) and runs them here as a chain: each one's continuation is the next, marked
-//       `chained` so it does not count down. If it popped every child, the last one's
-//       continuation is the joiner and no atomic is touched; otherwise the chain counts
-//       as one child (its last link counts down) next to those that were stolen.
+//   J5  a join runs the children still on top of its worker's deque (no thief took them)
+//       here, one at a time, as a chain: it pops the newest, marks it `chained` and
+//       transfers to it; a chained child that ends does not count down: it takes one off
+//       `forked` and pops the next (chain_ended, next_link). Children below the one running
+//       stay on the deque, so idle workers can still steal them. When the top of the
+//       deque holds no child of the scope, the links left in `forked` (the stolen ones,
+//       and any a worker runs unchained) are declared with one fetch_add, or with none if
+//       every child ran in the chain. One party at a time holds the chain (the joiner, then
+//       each link in turn), so `forked` needs no atomic.
 #pragma once
 
 #include <atomic>
@@ -133,6 +137,12 @@ struct JoinScope {
     return won;
   }
   bool claim(PromiseBase* p) noexcept { return claim(p, first); }
+  // J5: the chain's next step, from the joiner or a chained child that ended.
+  Transfer next_link() noexcept;
+  Transfer chain_ended() noexcept {
+    --forked;
+    return next_link();
+  }
   // Waiter side, after the count reached zero (J3): the first failure's error (Fork, All),
   // and reset.
   std::exception_ptr take_error() noexcept;
@@ -189,8 +199,8 @@ struct PromiseBase {
   bool orphaned = false;
   bool started = false;
   bool forked = false;
-  // Set by the parent's join when it runs us inline (J5): we go on to `continuation` when
-  // done instead of counting down the scope.
+  // Set by the parent's join when it runs us inline (J5): when done we hand the chain on
+  // (JoinScope::chain_ended) instead of counting down the scope.
   bool chained = false;
 
   [[gnu::always_inline]] static void* operator new(std::size_t n) { return coro_frame_alloc(n); }
@@ -235,7 +245,10 @@ struct PromiseBase {
       if (error || s->kind == JoinScope::Kind::Any) [[unlikely]]
         (void)s->claim(this, error && s->kind != JoinScope::Kind::Any && is_cancellation(error) ? s->first_cancelled
                                                                                                 : s->first);
-      if (chained) return transfer_to(continuation);  // J5: the join runs us inline
+      if (chained) {  // J5: our join runs us inline; it goes on with the next link
+        chained = false;
+        return s->chain_ended();
+      }
       // acq_rel: J2/J3.
       if (s->count.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         if (s->final_join) [[unlikely]]
@@ -312,42 +325,7 @@ struct PromiseBase {
     }
     Transfer await_suspend(std::coroutine_handle<> h) noexcept {
       s.waiter = h;
-      std::int64_t n = std::exchange(s.forked, 0);
-      // J5: the children still on top of this worker's deque (nobody stole them; the
-      // newest are on top) run here, one after the other, as a chain of continuations.
-      WorkerLocal* w = tls_worker;
-      std::coroutine_handle<> first = nullptr;
-      PromiseBase* last = nullptr;
-      std::int64_t inline_run = 0;
-      while (inline_run < n) {
-        TaskFrame* f = w->deque.pop();
-        if (f == nullptr) break;
-        if (f->op != &frame_op<ForkFn> || std::launder(reinterpret_cast<ForkFn*>(f->storage))->child->scope != &s) {
-          w->deque.push(f);  // not ours: leave it where it was
-          break;
-        }
-        const ForkFn fn = *std::launder(reinterpret_cast<ForkFn*>(f->storage));
-        w->pool.put(f);
-        if (last != nullptr) {
-          last->chained = true;
-          last->continuation = fn.h;
-        } else {
-          first = fn.h;
-        }
-        last = fn.child;
-        ++inline_run;
-      }
-      if (inline_run == n) {  // all of them: no count at all; the last resumes us
-        last->chained = true;
-        last->continuation = h;
-        return transfer_to(first);
-      }
-      // Some were stolen: the chain (if any) counts as one child through its last link.
-      n -= inline_run - (inline_run > 0 ? 1 : 0);
-      // acq_rel: release publishes `waiter` to the last child; acquire sees the children
-      // that finished already (J2, J3). Landing on zero: all done, go on without suspending.
-      if (s.count.fetch_add(n, std::memory_order_acq_rel) + n == 0) return continue_self(h);
-      return first ? transfer_to(first) : stay_suspended();
+      return s.next_link();  // J5
     }
     void await_resume() {
       if (std::exception_ptr e = s.owner->settle_forks()) [[unlikely]]
@@ -382,6 +360,26 @@ inline std::exception_ptr JoinScope::take_error() noexcept {
   first.store(nullptr, std::memory_order_relaxed);
   first_cancelled.store(nullptr, std::memory_order_relaxed);
   return f != nullptr ? f->error : c->error;
+}
+
+inline Transfer JoinScope::next_link() noexcept {
+  if (forked == 0) return transfer_to(waiter);  // every child ran in the chain: no atomic
+  WorkerLocal* w = tls_worker;
+  if (TaskFrame* f = w->deque.pop()) {
+    if (f->op == &frame_op<ForkFn> && std::launder(reinterpret_cast<ForkFn*>(f->storage))->child->scope == this) {
+      const ForkFn fn = *std::launder(reinterpret_cast<ForkFn*>(f->storage));
+      w->pool.put(f);
+      fn.child->chained = true;
+      return transfer_to(fn.h);
+    }
+    w->deque.push(f);  // not ours: leave it where it was
+  }
+  // The rest were stolen (or sit lower on some deque): they count down (J1, J2).
+  const std::int64_t n = std::exchange(forked, 0);
+  // acq_rel: release publishes `waiter` to the last child; acquire sees the children that
+  // finished already (J2, J3). Landing on zero: all done, go on without suspending.
+  if (count.fetch_add(n, std::memory_order_acq_rel) + n == 0) return transfer_to(waiter);
+  return stay_suspended();
 }
 
 inline void push_fork(WorkerLocal* w, std::coroutine_handle<> h, PromiseBase* child) {

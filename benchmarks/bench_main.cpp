@@ -132,6 +132,23 @@ void fib_bench(benchmark::State& st, Runtime r, int threads, int n, long want) {
 constexpr std::uint64_t kSkynetLeaves = 1'000'000, kSkynetSum = 499'999'500'000ull;
 constexpr std::uint64_t kSkynetTasks = 1'111'110;  // every node but the root is a task
 
+// The floor of fib and skynet: the same calls with no runtime, one thread. Its per_task is
+// the serial time divided by the spawns the parallel forms make, so that each runtime's
+// time per spawn is reported as a multiple of it (scripts/bench_report.py).
+void serial_bench(benchmark::State& st, bool fib) {
+  for (auto _ : st) {
+    int n = 35;
+    std::uint64_t leaves = kSkynetLeaves;
+    benchmark::DoNotOptimize(n);  // no folding of the recursion at compile time
+    benchmark::DoNotOptimize(leaves);
+    if (fib)
+      check(st, bench::fib_serial(n), 9227465L);
+    else
+      check(st, bench::skynet_serial(0, leaves), kSkynetSum);
+  }
+  add_common_counters(st, fib ? bench::fib_spawns(35) : kSkynetTasks);
+}
+
 void skynet_bench(benchmark::State& st, Runtime r, int threads) {
   const VitteWatch watch(r, threads);
   for (auto _ : st) {
@@ -330,6 +347,8 @@ std::vector<int> thread_counts() {
 
 void register_all() {
   const std::uint64_t uts_want = bench::uts_serial(uts_params(), 1, true);
+  benchmark::RegisterBenchmark("fib35/serial/threads:1", serial_bench, true)->Unit(benchmark::kMillisecond)->UseRealTime();
+  benchmark::RegisterBenchmark("skynet/serial/threads:1", serial_bench, false)->Unit(benchmark::kMillisecond)->UseRealTime();
   for (Runtime r : {Runtime::Vitte, Runtime::Tbb, Runtime::Omp}) {
     const std::string rt = bench::name(r);
     for (int t : thread_counts()) {

@@ -32,6 +32,8 @@ inline long fib_omp(int n) {
 #pragma omp taskwait
   return x + y;
 }
+// The floor: the same recursion as plain calls, no runtime (what a spawn is measured against).
+[[gnu::noinline]] inline long fib_serial(int n) { return n < 2 ? n : fib_serial(n - 1) + fib_serial(n - 2); }
 // Tasks spawned by fib(n): one per call with n >= 2.
 inline std::uint64_t fib_spawns(int n) {
   std::uint64_t a = 0, b = 0;  // spawns(0), spawns(1)
@@ -64,6 +66,12 @@ inline std::uint64_t skynet_tbb(std::uint64_t num, std::uint64_t size) {
   g.wait();
   std::uint64_t s = 0;
   for (auto v : sums) s += v;
+  return s;
+}
+[[gnu::noinline]] inline std::uint64_t skynet_serial(std::uint64_t num, std::uint64_t size) {
+  if (size == 1) return num;
+  std::uint64_t s = 0;
+  for (std::uint64_t i = 0; i < 10; ++i) s += skynet_serial(num + i * (size / 10), size / 10);
   return s;
 }
 inline std::uint64_t skynet_omp(std::uint64_t num, std::uint64_t size) {

@@ -62,16 +62,36 @@ def main(path):
         rss = max((b.get("peak_rss_MiB", 0) for b in r.values()), default=0)
         print(f"| {kernel} | {threads} | {ms(v)} | {ms(t)} | {ms(o)} | {ratio(t)} | {ratio(o)} "
               f"| {per_task(v)} | {per_task(t)} | {rss:.0f} |")
+    print_floor(rows)
     if async_keys:
         print_async(rows, async_keys)
     print_policies(rows)
     return 0
 
 
+def print_floor(rows):
+    """Time per spawn against the floor: the same recursion as plain calls (serial, 1 thread)."""
+    lines = []
+    for kernel in ("fib35", "skynet"):
+        floor = rows.get((kernel, 1), {}).get("serial")
+        if not floor or "per_task" not in floor:
+            continue
+        for (k, threads) in sorted(key for key in rows if key[0] == kernel):
+            for rt in ("vitte", "tbb", "omp"):
+                b = rows[(k, threads)].get(rt)
+                if b and "per_task" in b:
+                    lines.append(f"| {kernel} | {rt} | {threads} | {b['per_task'] * 1e9:.1f} ns "
+                                 f"| {floor['per_task'] * 1e9:.2f} ns | {b['per_task'] / floor['per_task']:.1f}x |")
+    if lines:
+        print("\n| spawn vs call | runtime | threads | per spawn | per serial call | multiple |")
+        print("|---|---|---|---|---|---|")
+        print("\n".join(lines))
+
+
 # Kernels of the asynchronous models (issue #8): coroutine forms of fib and skynet against
 # vitte's own TaskGroup forms in the same run, the yield round trip, continuations, and
 # timers against Asio.
-ASYNC_KERNELS = {"cofib35": "fib35", "coskynet": "skynet", "coyield": None,
+ASYNC_KERNELS = {"cofib35": "fib35", "coskynet": "skynet", "coyield": None, "coyield_crowd": None,
                  "then_chain_1M": None, "when_all_100k": None}
 
 

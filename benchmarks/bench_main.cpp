@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -337,7 +338,28 @@ void wakeup_bench(benchmark::State& st, Runtime r, int threads) {
     st.counters["woken_pct"] = 100.0 * static_cast<double>(woken) / static_cast<double>(us.size());
 }
 
+// The worker counts every kernel runs at: 1, the powers of two below the machine's hardware
+// threads, and that count; or the list in VITTE_BENCH_THREADS (e.g. "1,2,4,8,16", as
+// scripts/scaling.sh sets it), refused with its culprit named when it is not one.
 std::vector<int> thread_counts() {
+  if (const char* env = std::getenv("VITTE_BENCH_THREADS"); env != nullptr && *env != '\0') {
+    std::vector<int> t;
+    std::string list(env);
+    for (std::size_t at = 0; at <= list.size();) {
+      const std::size_t comma = std::min(list.find(',', at), list.size());
+      const std::string item = list.substr(at, comma - at);
+      char* end = nullptr;
+      const long n = std::strtol(item.c_str(), &end, 10);
+      if (item.empty() || end != item.c_str() + item.size() || n < 1 || n > 4096) {
+        std::fprintf(stderr, "vitte-bench: VITTE_BENCH_THREADS=\"%s\": \"%s\" is not a worker count (1..4096)\n", env,
+                     item.c_str());
+        std::exit(2);
+      }
+      t.push_back(static_cast<int>(n));
+      at = comma + 1;
+    }
+    return t;
+  }
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::vector<int> t{1};
   for (int n = 2; n < hw; n *= 2) t.push_back(n);

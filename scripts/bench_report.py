@@ -19,18 +19,30 @@ def main(path):
     with open(path) as f:
         run = json.load(f)
     rows = defaultdict(dict)
+    cv = {}  # (kernel, threads, runtime) -> coefficient of variation of the repetitions
     for b in run["benchmarks"]:
         m = NAME.match(b["name"])
-        if not m or b.get("run_type", "iteration") != "iteration":
+        if not m:
             continue
         if b.get("error_occurred"):
             print(f"error in {b['name']}: {b.get('error_message')}", file=sys.stderr)
             return 1
         key = (m["kernel"], int(m["threads"]))
+        # Repetitions: the median aggregate stands for the row; a single run: its iteration.
+        kind = b.get("run_type", "iteration")
+        if kind == "aggregate":
+            if b.get("aggregate_name") == "cv":
+                cv[key + (m["runtime"],)] = b["real_time"]
+            if b.get("aggregate_name") != "median":
+                continue
+        elif m["runtime"] in rows[key] and rows[key][m["runtime"]].get("run_type") == "aggregate":
+            continue
         rows[key][m["runtime"]] = b
     ctx = run.get("context", {})
     print(f"Run {ctx.get('date', '?')} on {ctx.get('host_name', '?')}, "
           f"{ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz.")
+    if cv:
+        print("Times are medians of the repetitions; ±N% is their coefficient of variation.")
     if any(k not in POLICY_KERNELS for (k, _) in rows):  # a run of the policy kernels alone has no such rows
         print("\n| kernel | threads | vitte | oneTBB | OpenMP | oneTBB / vitte | OpenMP / vitte "
               "| vitte per task | oneTBB per task | peak RSS MiB |")
@@ -50,8 +62,10 @@ def main(path):
             print(f"| wakeup (median / p99) | {threads} | {lat(v)} | {lat(t)} | {lat(o)} | | | | | |")
             continue
 
-        def ms(b):
-            return f"{b['real_time']:.1f} ms" if b else "-"
+        def ms(b, rt):
+            c = cv.get((kernel, threads, rt))
+            spread = f" ±{c * 100:.0f}%" if c is not None else ""
+            return f"{b['real_time']:.1f} ms{spread}" if b else "-"
 
         def ratio(b):
             return f"{b['real_time'] / v['real_time']:.2f}x" if b and v else "-"
@@ -60,7 +74,7 @@ def main(path):
             return f"{b['per_task'] * 1e9:.1f} ns" if b and "per_task" in b else "-"
 
         rss = max((b.get("peak_rss_MiB", 0) for b in r.values()), default=0)
-        print(f"| {kernel} | {threads} | {ms(v)} | {ms(t)} | {ms(o)} | {ratio(t)} | {ratio(o)} "
+        print(f"| {kernel} | {threads} | {ms(v, 'vitte')} | {ms(t, 'tbb')} | {ms(o, 'omp')} | {ratio(t)} | {ratio(o)} "
               f"| {per_task(v)} | {per_task(t)} | {rss:.0f} |")
     print_floor(rows)
     if async_keys:
@@ -83,7 +97,7 @@ def print_floor(rows):
                     lines.append(f"| {kernel} | {rt} | {threads} | {b['per_task'] * 1e9:.1f} ns "
                                  f"| {floor['per_task'] * 1e9:.2f} ns | {b['per_task'] / floor['per_task']:.1f}x |")
     if lines:
-        print("\n| spawn vs call | runtime | threads | per spawn | per serial call | multiple |")
+        print("\n| spawn vs call | runtime | threads | per spawn | serial, per spawn point | multiple |")
         print("|---|---|---|---|---|---|")
         print("\n".join(lines))
 

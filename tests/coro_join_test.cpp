@@ -7,6 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <thread>
+#include <vector>
+#include <coroutine>
 
 #include "../benchmarks/coro_kernels.hpp"
 #include "test_support.hpp"
@@ -121,6 +123,77 @@ TEST(CoroYield, WithOthersReadyEachYieldQueuesBehindThem) {
   EXPECT_LE(max_lead, 1) << "a yield went on while other coroutines were ready";
   const std::uint64_t crowd = vitte::sync_wait(s, bench::coyield_crowd(1000));
   EXPECT_EQ(crowd, 1000u * bench::kCrowd);
+}
+
+}  // namespace
+
+namespace {
+
+// An awaitable of another library that resumes its coroutine on a thread of its own.
+struct ResumeOnAThreadOfItsOwn {
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) const {
+    std::thread([h] {
+      std::this_thread::sleep_for(2ms);
+      h.resume();
+    }).detach();
+  }
+  void await_resume() const noexcept {}
+};
+
+// A chained child that ends off the workers: the chain has no deque to look at there, so
+// the rest count down (found by a review: it dereferenced the missing worker).
+TEST(CoroJoin, AChainedChildThatEndsOffTheWorkers) {
+  vitte::Scheduler s(1);
+  auto child = [](bool foreign) -> vitte::task<int> {
+    if (foreign) co_await ResumeOnAThreadOfItsOwn{};
+    co_return 1;
+  };
+  auto parent = [&]() -> vitte::task<int> {
+    auto a = child(false);
+    auto b = child(true);  // the newest: the join runs it first, chained
+    co_await vitte::fork(a);
+    co_await vitte::fork(b);
+    co_await vitte::join();
+    co_return a.result() + b.result();
+  };
+  EXPECT_EQ(vitte::sync_wait(s, parent()), 2);
+}
+
+// A yield follows the node in the coroutine's options, also when nothing else is ready
+// where a thief took it (found by a review: the fast path kept it on the thief's node).
+TEST(CoroYield, FollowsTheNodeOfItsOptions) {
+  vitte::Options o;
+  o.topology = vitte::Topology::from_synthetic("node:2 core:1 pu:1");
+  o.placement = vitte::Placement::Unpinned;
+  vitte::Scheduler s(o);
+  std::atomic<int> stolen{0}, off_node_after_yield{0};
+  auto node_now = [&] {
+    return s.plan().workers[static_cast<std::size_t>(vitte::Scheduler::current_worker())].node;
+  };
+  auto child = [&]() -> vitte::task<void> {
+    const auto end = std::chrono::steady_clock::now() + 200us;
+    while (std::chrono::steady_clock::now() < end) {
+    }
+    if (node_now() != 1) {
+      stolen.fetch_add(1);
+      co_await vitte::yield();
+      if (node_now() != 1) off_node_after_yield.fetch_add(1);
+    }
+  };
+  auto parent = [&]() -> vitte::task<void> {
+    std::vector<vitte::task<void>> kids;
+    for (int i = 0; i < 400; ++i) {
+      kids.push_back(child());
+      co_await vitte::fork(kids.back());
+    }
+    const auto end = std::chrono::steady_clock::now() + 30ms;  // thieves take some meanwhile
+    while (std::chrono::steady_clock::now() < end) {
+    }
+    co_await vitte::join();
+  };
+  vitte::sync_wait(s, parent(), vitte::TaskOptions{.node = 1});
+  EXPECT_EQ(off_node_after_yield.load(), 0) << stolen.load() << " children were taken by node 0";
 }
 
 }  // namespace

@@ -384,8 +384,9 @@ void Scheduler::start(task<T> t, const TaskOptions& opts, std::stop_token token)
 // ---- cooperative awaits (their awaiters: detail/coro_awaits.hpp) ----------------------------
 
 // co_await vitte::yield(): lets the worker run other ready work first (its own deque, then
-// its node's queue), then resumes on this node. With nothing else ready there, it goes on
-// at once (no queue, no hand-off); a deterministic run always goes through the queue.
+// its node's queue), then resumes on this node. With nothing else ready there, a coroutine
+// without options goes on at once (no queue, no hand-off); one with options (a node, a
+// priority) and every yield of a deterministic run go through the queue.
 inline detail::YieldAwaiter yield() noexcept { return {}; }
 // co_await vitte::sleep_until(t) / sleep_for(d): releases the worker until the deadline (on
 // the scheduler's clock, Scheduler::now(): virtual in deterministic mode);

@@ -24,8 +24,9 @@ std::unique_ptr<OwnedOptions> coroutine_options(SchedulerCore* core, const TaskO
 
 // True when nothing else is ready for `w` on its node (its own deque, the node's urgent
 // lane, injection queue and policy work are empty, in a run that is not deterministic):
-// a yield then goes on at once, as a round trip through the queue would, minus the trip
-// and the hand-off to a searching worker that would take the coroutine away.
+// a yield of a coroutine without options then goes on at once, as a round trip through the
+// queue would, minus the trip and the hand-off to a searching worker that would take the
+// coroutine away.
 bool nothing_else_ready(const WorkerLocal& w) noexcept;
 
 struct YieldAwaiter {
@@ -36,8 +37,11 @@ struct YieldAwaiter {
     token = token_of(h);
     if (token != nullptr && token->stop_requested()) return false;  // Cancelled at once
     WorkerLocal& w = require_worker("vitte::yield");
-    if (nothing_else_ready(w)) return false;
-    resume_later(w.core, h, Lane::Fifo, static_cast<int>(w.node), w.isolation, options_of(h));
+    // A coroutine with options (a node, a priority) always goes through the route, which
+    // honours them: its yield may move it to its node, or behind work of its level.
+    const BoundOptions* opts = options_of(h);
+    if (opts == nullptr && nothing_else_ready(w)) return false;
+    resume_later(w.core, h, Lane::Fifo, static_cast<int>(w.node), w.isolation, opts);
     return true;
   }
   void await_resume() const {

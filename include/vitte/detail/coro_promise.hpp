@@ -364,8 +364,10 @@ inline std::exception_ptr JoinScope::take_error() noexcept {
 
 inline Transfer JoinScope::next_link() noexcept {
   if (forked == 0) return transfer_to(waiter);  // every child ran in the chain: no atomic
+  // A link that ended off the workers (an awaitable of another library resumed it on its
+  // own thread) has no deque to look at: the rest count down.
   WorkerLocal* w = tls_worker;
-  if (TaskFrame* f = w->deque.pop()) {
+  if (TaskFrame* f = w != nullptr ? w->deque.pop() : nullptr) {
     if (f->op == &frame_op<ForkFn> && std::launder(reinterpret_cast<ForkFn*>(f->storage))->child->scope == this) {
       const ForkFn fn = *std::launder(reinterpret_cast<ForkFn*>(f->storage));
       w->pool.put(f);

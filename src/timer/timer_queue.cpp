@@ -65,7 +65,7 @@ TimerHeap::Storage TimerQueue::close() noexcept {
   return left;
 }
 
-std::size_t TimerQueue::fire_due(Clock::time_point now) noexcept {
+std::size_t TimerQueue::fire_due(Clock::time_point now) noexcept {  // manual queues and keepers
   std::size_t fired = 0;
   std::array<TimerEntry*, 64> due;
   for (;;) {
@@ -86,6 +86,29 @@ bool TimerQueue::next_due(Clock::time_point* at) const {
   if (heap_.empty()) return false;
   *at = heap_.top()->deadline;
   return true;
+}
+
+bool TimerQueue::keep(Clock::time_point* until) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (manual_ || closed_ || keeper_ || heap_.empty()) return false;
+  keeper_ = true;
+  keeper_until_ = heap_.top()->deadline;
+  *until = keeper_until_;
+  return true;
+}
+
+void TimerQueue::resign(bool timed_out) noexcept {
+  bool notify = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    keeper_ = false;
+    // Woken by work before the deadline: the thread, which sleeps past it, takes it over.
+    if (!timed_out && !heap_.empty() && !closed_) {
+      notify = true;
+      sleeping_until_ = Clock::time_point::min();  // Q2: it will look again
+    }
+  }
+  if (notify) wake_.notify_one();
 }
 
 TimerCounts TimerQueue::counts() const {
@@ -153,7 +176,9 @@ void TimerQueue::run() noexcept {
       sleeping_until_ = Clock::time_point::max();
       wake_.wait(lock);
     } else {
-      sleeping_until_ = heap_.top()->deadline;
+      // Q5: what the keeper sleeps until is its; an entry armed since, due before, is ours.
+      const Clock::time_point next = heap_.top()->deadline;
+      sleeping_until_ = keeper_ && next >= keeper_until_ ? next + kKeeperBackstop : next;
       wake_.wait_until(lock, sleeping_until_);
     }
     sleeping_until_ = Clock::time_point::min();  // Q2: awake

@@ -25,6 +25,14 @@
 //   Q3  once closed_ is set nothing enters the heap (arm() returns false) and the thread
 //       leaves at its next look; close() takes every entry out.
 //   Q4  counts_: armed = fired + cancelled + dropped + size of the heap.
+//   Q5  at most one keeper: a parked worker of the node that sleeps until the earliest
+//       deadline (keep()) and fires what is due itself (fire_due) when it wakes by its
+//       timeout, so a timer that falls due on an idle node reaches a worker in one wake-up
+//       instead of two (the thread's, then the worker's). While there is a keeper the
+//       thread sleeps kKeeperBackstop past the keeper's deadline (not past an entry armed
+//       since with an earlier one), and stays the one that
+//       fires while the workers are busy; a keeper that work wakes first resigns and
+//       notifies it. Either may pop an entry, under mu_, so each fires once (T2).
 #pragma once
 
 #include <chrono>
@@ -68,6 +76,14 @@ class TimerQueue {
   // how many. The earliest deadline pending, if any.
   std::size_t fire_due(std::chrono::steady_clock::time_point now) noexcept;
   bool next_due(std::chrono::steady_clock::time_point* at) const;
+  // Q5: makes the caller the keeper, sleeping until `*until` (the earliest deadline); false
+  // when there is a keeper already, nothing is pending, the queue is manual or closed.
+  bool keep(std::chrono::steady_clock::time_point* until);
+  // Q5: the keeper's sleep ended; `timed_out`: by its deadline (the caller fires what is
+  // due next), else by other work (the thread takes over the deadline).
+  void resign(bool timed_out) noexcept;
+  // How far past the earliest deadline the thread sleeps while a worker keeps it (Q5).
+  static constexpr std::chrono::microseconds kKeeperBackstop{500};
 
   TimerCounts counts() const;
   // Entries in the heap now, and the slots its vector holds (tests check H3).
@@ -87,6 +103,8 @@ class TimerQueue {
   std::uint64_t next_seq_ = 0;
   bool closed_ = false;
   bool started_ = false;
+  bool keeper_ = false;  // Q5, and the deadline the keeper sleeps until
+  std::chrono::steady_clock::time_point keeper_until_;
   const bool manual_;
   std::chrono::steady_clock::time_point sleeping_until_ = std::chrono::steady_clock::time_point::min();
   TimerCounts counts_;

@@ -97,6 +97,9 @@ TimerCounts TimerService::counts(unsigned node) const {
 const TimerQueue* TimerService::queue(unsigned node) const noexcept {
   return node < queues_.size() ? queues_[node].get() : nullptr;
 }
+TimerQueue* TimerService::queue(unsigned node) noexcept {
+  return node < queues_.size() ? queues_[node].get() : nullptr;
+}
 
 bool arm_timer(SchedulerCore* core, TimerEntry* e, int node) { return core->timers->arm(e, node); }
 

@@ -50,8 +50,10 @@ class TimerService {
   unsigned node_for(int node) noexcept;
   // Counts of node `node`'s queue (zero for a node without an arena).
   TimerCounts counts(unsigned node) const;
-  // Node `node`'s queue, or null when the node has no arena (tests).
+  // Node `node`'s queue, or null when the node has no arena (tests; its workers, which
+  // keep its earliest deadline while they sleep: TimerQueue Q5).
   const TimerQueue* queue(unsigned node) const noexcept;
+  TimerQueue* queue(unsigned node) noexcept;
 
  private:
   SchedulerCore& core_;

@@ -5,6 +5,7 @@
 
 #include "clock/clock.hpp"
 #include "deterministic/sim.hpp"
+#include "timer/timer_queue.hpp"
 #include "scheduler_core.hpp"
 #include "worker/hot_path.hpp"
 #include "worker/parking_lot.hpp"
@@ -76,6 +77,7 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
   const bool arrived = isolated ? queued_on_node() > isolated_seen_ : core_.any_work_visible_to(node);
   const bool ready = (joining != nullptr && (joining->finished() || (armed && joining->notified()))) ||
                      core_.stopping.load(std::memory_order_acquire) || arrived;
+  bool keeping = false, timed_out = false;
   if (!ready) {
     counters.parks.bump();
     stats.state.store(WorkerState::Parked, std::memory_order_relaxed);
@@ -85,10 +87,15 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
       core_.on_idle();
     const bool traced = tracing();
     const std::int64_t slept_at = traced ? trace_ticks() : 0;
-    waiter.wait(epoch);
+    // TimerQueue Q5: one sleeper of the node keeps its earliest deadline.
+    std::chrono::steady_clock::time_point until;
+    keeping = timers_ != nullptr && timers_->keep(&until);
+    timed_out = keeping && !waiter.wait_until(epoch, until);
+    if (!keeping) waiter.wait(epoch);
     stats.state.store(WorkerState::Searching, std::memory_order_relaxed);
     if (traced) [[unlikely]] trace_.parked(slept_at, trace_ticks());
   }
+  if (keeping) timers_->resign(timed_out);
   if (!core_.lot->delist(this)) {
     // A producer took us off the list and counted us as searching (ParkingLot P3).
     counters.wakeups.bump();
@@ -99,6 +106,9 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
     // found_work(), so its idle period ends here (and starts again if it finds nothing).
     idle_end();
   }
+  // The keeper's deadline came: it fires what is due itself, off the sleepers' list, and
+  // its loop takes the work next (UrgentLane).
+  if (timed_out) (void)timers_->fire_due(std::chrono::steady_clock::now());
 }
 
 // The real driver's idle step (worker/loop.hpp): a round that found nothing makes the

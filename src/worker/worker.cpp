@@ -4,6 +4,7 @@
 // (deterministic/det_worker.cpp).
 #include "worker/worker.hpp"
 
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,6 +18,8 @@
 #include "deterministic/sim.hpp"
 #include "memory/jemalloc_arenas.hpp"
 #include "scheduler_core.hpp"
+#include "timer/timer_queue.hpp"
+#include "timer/timer_service.hpp"
 #include "topology/hwloc_seam.hpp"
 #include "worker/loop.hpp"
 
@@ -76,6 +79,7 @@ void Worker::wire(const std::vector<std::unique_ptr<Worker>>& all,
   own_inject_ = inject[slot_.node].get();
   own_urgent_ = core_.urgent_queues[slot_.node].get();
   own_ready_ = core_.ready_queues[slot_.node].get();
+  timers_ = core_.timers->queue(slot_.node);
   all_ = all.data();
   inject_ = inject.data();
   for (const StealLevel& sl : plan.steal_order[slot_.index]) {
@@ -139,6 +143,9 @@ void Worker::main() {
     tls_worker = nullptr;
     return;
   }
+  // A worker that keeps its node's timers (TimerQueue Q5) sleeps until their deadline: as
+  // the timer thread, it asks for no timer slack (Linux adds 50 µs by default).
+  (void)prctl(PR_SET_TIMERSLACK, TimerQueue::kTimerSlackNs, 0, 0, 0);
   if (slot_.os_cpu >= 0) {
     std::string why;
     if (!hw::pin_current_thread(static_cast<unsigned>(slot_.os_cpu), &why))

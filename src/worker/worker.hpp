@@ -50,6 +50,8 @@ struct WorkerInfo;
 
 namespace vitte::detail {
 
+class TimerQueue;  // timer/timer_queue.hpp
+
 class Worker : public WorkerLocal {
  public:
   // Steal rounds a worker spins through before it parks (each round visits every victim
@@ -210,6 +212,7 @@ class Worker : public WorkerLocal {
   std::size_t isolated_seen_ = 0;
   std::size_t queued_on_node() const;
   ReadyQueue* own_ready_ = nullptr;   // the node's policy work (policy.hpp)
+  TimerQueue* timers_ = nullptr;      // the node's timers, kept while we sleep (TimerQueue Q5)
   // The policy entry just taken (its frame is what find_work returned), and its queue;
   // null when the found task is not policy work. run_task() consumes it.
   ReadyQueue* policy_from_ = nullptr;

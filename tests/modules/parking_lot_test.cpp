@@ -295,3 +295,43 @@ TEST(ParkingLotStress, NoWakeUpIsLostAndTheCountsSettle) {
   EXPECT_EQ(l.lot.sleepers_on(0), 0);
   EXPECT_EQ(l.lot.sleepers_on(1), 0);
 }
+
+// The Waiter under the parking lot (waiter.hpp W1-W2): a timed sleep nobody wakes ends at
+// its deadline, not before; a wake-up ends a sleep without a deadline; and a ping-pong of
+// wake-ups between two threads loses none (a lost one shows as the bounded run hanging).
+TEST(Waiter, TimedSleepEndsAtItsDeadlineAndWakeUpsAreNotLost) {
+  using Clock = std::chrono::steady_clock;
+  vitte::detail::Waiter w;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(20);
+  EXPECT_FALSE(w.wait_until(w.epoch(), deadline)) << "nobody woke it";
+  EXPECT_GE(Clock::now(), deadline);
+
+  // Turns: odd ones are the helper's, even ones main's; each side sleeps on its own Waiter
+  // until its turn comes, re-checking the turn after reading the epoch (the protocol).
+  vitte::detail::Waiter mine, its;
+  std::atomic<int> turn{0};
+  const int rounds = static_cast<int>(vitte::test::scaled(20'000));
+  auto sleep_until_turn = [&](vitte::detail::Waiter& on, int want) {
+    for (;;) {
+      const std::uint32_t e = on.epoch();
+      if (turn.load() == want) return true;
+      if (!on.wait_until(e, Clock::now() + std::chrono::seconds(60))) return turn.load() == want;
+    }
+  };
+  std::thread t([&] {
+    for (int i = 0; i < rounds; ++i) {
+      if (!sleep_until_turn(its, 2 * i + 1)) return;
+      turn.store(2 * i + 2);
+      mine.wake();
+    }
+  });
+  for (int i = 0; i < rounds; ++i) {
+    turn.store(2 * i + 1);
+    its.wake();
+    if (!sleep_until_turn(mine, 2 * i + 2)) {
+      ADD_FAILURE() << "round " << i << ": a wake-up was lost";
+      break;
+    }
+  }
+  t.join();
+}

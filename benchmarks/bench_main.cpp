@@ -133,22 +133,13 @@ void fib_bench(benchmark::State& st, Runtime r, int threads, int n, long want) {
 constexpr std::uint64_t kSkynetLeaves = 1'000'000, kSkynetSum = 499'999'500'000ull;
 constexpr std::uint64_t kSkynetTasks = 1'111'110;  // every node but the root is a task
 
-// The floor of fib and skynet: the same calls with no runtime, one thread. Its per_task is
-// the serial time divided by the spawns the parallel forms make, so that each runtime's
-// time per spawn is reported as a multiple of it (scripts/bench_report.py).
-void serial_bench(benchmark::State& st, bool fib) {
-  for (auto _ : st) {
-    int n = 35;
-    std::uint64_t leaves = kSkynetLeaves;
-    benchmark::DoNotOptimize(n);  // no folding of the recursion at compile time
-    benchmark::DoNotOptimize(leaves);
-    if (fib)
-      check(st, bench::fib_serial(n), 9227465L);
-    else
-      check(st, bench::skynet_serial(0, leaves), kSkynetSum);
-  }
-  add_common_counters(st, fib ? bench::fib_spawns(35) : kSkynetTasks);
-}
+// The floor of the fork-join kernels: the same recursion as plain calls, no runtime, one
+// thread. fib and skynet report per_task as the serial time divided by the spawns their
+// parallel forms make, so that each runtime's time per spawn is read as a multiple of it
+// (scripts/bench_report.py).
+enum class Serial { Fib35, Skynet, NQueens12, Uts };
+bench::Uts uts_params();
+void serial_bench(benchmark::State& st, Serial k, std::uint64_t uts_want);
 
 void skynet_bench(benchmark::State& st, Runtime r, int threads) {
   const VitteWatch watch(r, threads);
@@ -222,6 +213,26 @@ void coyield_crowd_bench(benchmark::State& st, int threads) {
   st.counters["per_yield"] = benchmark::Counter(static_cast<double>(rounds),
                                                 benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
   st.counters["peak_rss_MiB"] = peak_rss_mib();
+}
+
+void serial_bench(benchmark::State& st, Serial k, std::uint64_t uts_want) {
+  const bench::Uts u = uts_params();
+  for (auto _ : st) {
+    int n = k == Serial::NQueens12 ? 12 : 35;
+    std::uint64_t leaves = kSkynetLeaves, root = 1;
+    benchmark::DoNotOptimize(n);  // no folding of the recursion at compile time
+    benchmark::DoNotOptimize(leaves);
+    benchmark::DoNotOptimize(root);
+    switch (k) {
+      case Serial::Fib35: check(st, bench::fib_serial(n), 9227465L); break;
+      case Serial::Skynet: check(st, bench::skynet_serial(0, leaves), kSkynetSum); break;
+      case Serial::NQueens12: check(st, bench::nqueens_serial(n, 0, bench::Board{}), 14200L); break;
+      case Serial::Uts: check(st, bench::uts_serial(u, root, true), uts_want); break;
+    }
+  }
+  if (k == Serial::Fib35) add_common_counters(st, bench::fib_spawns(35));
+  if (k == Serial::Skynet) add_common_counters(st, kSkynetTasks);
+  if (k == Serial::Uts) add_common_counters(st, uts_want - 1);
 }
 
 void nqueens_bench(benchmark::State& st, Runtime r, int threads, int n, long want) {
@@ -369,8 +380,10 @@ std::vector<int> thread_counts() {
 
 void register_all() {
   const std::uint64_t uts_want = bench::uts_serial(uts_params(), 1, true);
-  benchmark::RegisterBenchmark("fib35/serial/threads:1", serial_bench, true)->Unit(benchmark::kMillisecond)->UseRealTime();
-  benchmark::RegisterBenchmark("skynet/serial/threads:1", serial_bench, false)->Unit(benchmark::kMillisecond)->UseRealTime();
+  for (auto [name, k] : {std::pair{"fib35", Serial::Fib35}, std::pair{"skynet", Serial::Skynet},
+                         std::pair{"nqueens12", Serial::NQueens12}, std::pair{"uts", Serial::Uts}})
+    benchmark::RegisterBenchmark((std::string(name) + "/serial/threads:1").c_str(), serial_bench, k, uts_want)
+        ->Unit(benchmark::kMillisecond)->UseRealTime();
   for (Runtime r : {Runtime::Vitte, Runtime::Tbb, Runtime::Omp}) {
     const std::string rt = bench::name(r);
     for (int t : thread_counts()) {

@@ -5,7 +5,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <ctime>
 
 namespace vitte::detail {
@@ -20,7 +22,10 @@ bool Waiter::sleep(std::uint32_t epoch, const TimePoint* deadline) noexcept {
   bool in_time = true;
   timespec at{};
   if (deadline != nullptr) {
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count();
+    // A deadline before the clock's epoch (a timer armed at a time_point in the far past)
+    // is the epoch: the kernel refuses a negative time with EINVAL, which would spin here.
+    const auto ns = std::max<std::int64_t>(
+        0, std::chrono::duration_cast<std::chrono::nanoseconds>(deadline->time_since_epoch()).count());
     at.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
     at.tv_nsec = static_cast<long>(ns % 1'000'000'000);
   }
@@ -31,7 +36,7 @@ bool Waiter::sleep(std::uint32_t epoch, const TimePoint* deadline) noexcept {
     // Linux); a null timeout waits without one. Returns at once if the word moved.
     const long r = syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&seq_), FUTEX_WAIT_BITSET_PRIVATE, epoch,
                            deadline != nullptr ? &at : nullptr, nullptr, FUTEX_BITSET_MATCH_ANY);
-    if (r == -1 && errno == ETIMEDOUT) {
+    if (r == -1 && (errno == ETIMEDOUT || errno == EINVAL)) {  // EINVAL: a bad time, taken as passed
       in_time = false;
       break;
     }

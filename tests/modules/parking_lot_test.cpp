@@ -305,6 +305,8 @@ TEST(Waiter, TimedSleepEndsAtItsDeadlineAndWakeUpsAreNotLost) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(20);
   EXPECT_FALSE(w.wait_until(w.epoch(), deadline)) << "nobody woke it";
   EXPECT_GE(Clock::now(), deadline);
+  // A deadline before the clock's epoch has passed: no spin on the kernel's refusal.
+  EXPECT_FALSE(w.wait_until(w.epoch(), Clock::time_point(-std::chrono::milliseconds(1500))));
 
   // Turns: odd ones are the helper's, even ones main's; each side sleeps on its own Waiter
   // until its turn comes, re-checking the turn after reading the epoch (the protocol).

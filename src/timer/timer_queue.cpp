@@ -89,11 +89,21 @@ bool TimerQueue::next_due(Clock::time_point* at) const {
 }
 
 bool TimerQueue::keep(Clock::time_point* until) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (manual_ || closed_ || keeper_ || heap_.empty()) return false;
-  keeper_ = true;
-  keeper_until_ = heap_.top()->deadline;
-  *until = keeper_until_;
+  bool notify = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (manual_ || closed_ || keeper_ || heap_.empty()) return false;
+    keeper_ = true;
+    keeper_until_ = heap_.top()->deadline;
+    *until = keeper_until_;
+    // The thread chose its wait before there was a keeper: it would wake at the same
+    // deadline and race us for it. Told, it waits out the backstop instead (Q5).
+    if (sleeping_until_ < keeper_until_ + kKeeperBackstop && sleeping_until_ != Clock::time_point::min()) {
+      notify = true;
+      sleeping_until_ = Clock::time_point::min();  // Q2: it will look again
+    }
+  }
+  if (notify) wake_.notify_one();
   return true;
 }
 

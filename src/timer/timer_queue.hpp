@@ -30,7 +30,8 @@
 //       timeout, so a timer that falls due on an idle node reaches a worker in one wake-up
 //       instead of two (the thread's, then the worker's). While there is a keeper the
 //       thread sleeps kKeeperBackstop past the keeper's deadline (not past an entry armed
-//       since with an earlier one), and stays the one that
+//       since with an earlier one; keep() notifies a thread that chose an earlier wake-up
+//       before the keeper came, so that the two do not race), and stays the one that
 //       fires while the workers are busy; a keeper that work wakes first resigns and
 //       notifies it. Either may pop an entry, under mu_, so each fires once (T2).
 #pragma once

@@ -34,6 +34,10 @@
 //       before the keeper came, so that the two do not race), and stays the one that
 //       fires while the workers are busy; a keeper that work wakes first resigns and
 //       notifies it. Either may pop an entry, under mu_, so each fires once (T2).
+//   Q6  entries fire in the order they leave the heap (deadline, then arming order, T3):
+//       whoever fires (the thread, a keeper, a manual run) holds fire_mu_ from a batch's pop
+//       to its last fire(), so two firers never interleave. Lock order: fire_mu_, then mu_;
+//       arm() and cancel() take mu_ alone, so a fire() may re-arm.
 #pragma once
 
 #include <chrono>
@@ -98,6 +102,7 @@ class TimerQueue {
 
   const unsigned node_;
   const std::vector<int> cpus_;
+  std::mutex fire_mu_;  // Q6
   mutable std::mutex mu_;
   std::condition_variable wake_;
   TimerHeap heap_;

@@ -482,3 +482,43 @@ TEST(TimerQueueStress, KeepersAndTheThreadFireEachEntryOnce) {
   (void)q.close();
   expect_counts_balance(q);
 }
+
+// Q6: entries with one deadline fire in arming order (T3) even when a keeper and the thread
+// fire at once: a keeper fires while the thread wakes at its backstop, over 2,000 entries
+// whose fire() is slow enough for the two to overlap.
+TEST(TimerQueueStress, EqualDeadlinesFireInArmingOrderAcrossFirers) {
+  const std::size_t total = vitte::test::scaled(2'000);
+  TimerQueue q(0, {});
+  auto p = probes(total);
+  std::mutex mu;
+  std::vector<std::size_t> order;
+  const auto when = Clock::now() + 5ms;
+  for (std::size_t i = 0; i < total; ++i) {
+    p[i]->deadline = when;
+    p[i]->on_fire = [&, i](Probe&) {
+      const auto until = Clock::now() + 2us;  // long enough for the thread to come in
+      while (Clock::now() < until) {
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      order.push_back(i);
+    };
+    ASSERT_TRUE(q.arm(p[i].get()));
+  }
+  Clock::time_point until;
+  ASSERT_TRUE(q.keep(&until));
+  std::this_thread::sleep_until(until);
+  q.resign(/*timed_out=*/true);
+  (void)q.fire_due(Clock::now());
+  const auto give_up = Clock::now() + 60s;
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (order.size() == total || Clock::now() > give_up) break;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(order.size(), total);
+  EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << "two firers interleaved";
+  (void)q.close();
+}

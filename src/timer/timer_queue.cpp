@@ -90,6 +90,17 @@ bool TimerQueue::next_due(Clock::time_point* at) const {
   return true;
 }
 
+namespace {
+
+// `t` plus the keeper's backstop, saturating: a sleep armed near time_point::max() (a
+// huge duration) must not overflow.
+Clock::time_point past_backstop(Clock::time_point t) noexcept {
+  return t > Clock::time_point::max() - TimerQueue::kKeeperBackstop ? Clock::time_point::max()
+                                                                   : t + TimerQueue::kKeeperBackstop;
+}
+
+}  // namespace
+
 bool TimerQueue::keep(Clock::time_point* until) {
   bool notify = false;
   {
@@ -100,7 +111,7 @@ bool TimerQueue::keep(Clock::time_point* until) {
     *until = keeper_until_;
     // The thread chose its wait before there was a keeper: it would wake at the same
     // deadline and race us for it. Told, it waits out the backstop instead (Q5).
-    if (sleeping_until_ < keeper_until_ + kKeeperBackstop && sleeping_until_ != Clock::time_point::min()) {
+    if (sleeping_until_ < past_backstop(keeper_until_) && sleeping_until_ != Clock::time_point::min()) {
       notify = true;
       sleeping_until_ = Clock::time_point::min();  // Q2: it will look again
     }
@@ -187,7 +198,7 @@ void TimerQueue::run() noexcept {
     } else {
       // Q5: what the keeper sleeps until is its; an entry armed since, due before, is ours.
       const Clock::time_point next = heap_.top()->deadline;
-      sleeping_until_ = keeper_ && next >= keeper_until_ ? next + kKeeperBackstop : next;
+      sleeping_until_ = keeper_ && next >= keeper_until_ ? past_backstop(next) : next;
       wake_.wait_until(lock, sleeping_until_);
     }
     sleeping_until_ = Clock::time_point::min();  // Q2: awake

@@ -522,3 +522,20 @@ TEST(TimerQueueStress, EqualDeadlinesFireInArmingOrderAcrossFirers) {
   EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << "two firers interleaved";
   (void)q.close();
 }
+
+// A keeper of an entry due at the end of time (a huge sleep saturates to time_point::max):
+// the backstop saturates too, no overflow (UBSan checks it in the sanitizer build).
+TEST(TimerQueue, AKeeperOfTheEndOfTimeDoesNotOverflow) {
+  TimerQueue q(0, {});
+  Probe last;
+  last.deadline = Clock::time_point::max();
+  ASSERT_TRUE(q.arm(&last));
+  std::this_thread::sleep_for(1ms);  // the thread waits for it
+  Clock::time_point until;
+  ASSERT_TRUE(q.keep(&until));
+  EXPECT_EQ(until, Clock::time_point::max());
+  q.resign(/*timed_out=*/false);
+  auto left = q.close();
+  EXPECT_EQ(left.size(), 1u);
+  EXPECT_EQ(last.fired.load(), 0);
+}

@@ -77,8 +77,9 @@ class TimerQueue {
   // that were pending (out of the heap, not fired; the caller fires them Dropped).
   TimerHeap::Storage close() noexcept;
 
-  // Manual queues: fires every entry due at `now` (T2, T3), without the lock held; returns
-  // how many. The earliest deadline pending, if any.
+  // Fires every entry due at `now` (T2, T3, Q6), without mu_ held; returns how many. Called
+  // by the thread, by a keeper (Q5) and by a deterministic run on a manual queue.
+  // next_due: the earliest deadline pending, if any.
   std::size_t fire_due(std::chrono::steady_clock::time_point now) noexcept;
   bool next_due(std::chrono::steady_clock::time_point* at) const;
   // Q5: makes the caller the keeper, sleeping until `*until` (the earliest deadline); false

@@ -41,9 +41,8 @@ bool Waiter::sleep(std::uint32_t epoch, const TimePoint* deadline) noexcept {
       break;
     }
   }
+  // The loop's seq_cst loads of the word acquire what the waker wrote before its bump.
   sleeping_.store(false, std::memory_order_relaxed);  // only the owner sleeps here
-  // acquire: pairs with the waker's release part (what it wrote before waking us).
-  (void)seq_.load(std::memory_order_acquire);
   return in_time;
 }
 

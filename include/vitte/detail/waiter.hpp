@@ -16,7 +16,6 @@
 
 namespace vitte::detail {
 
-//
 // The sleep is a futex on the sequence word, with a flag that says someone may sleep on it,
 // so that a wake-up nobody waits for costs no system call:
 //   W1  the sleeper sets `sleeping_` (seq_cst), then re-reads the sequence (seq_cst) and

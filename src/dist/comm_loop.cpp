@@ -1,0 +1,315 @@
+// The communication thread: the only thread of a rank that calls MPI (mpi_seam.hpp).
+//
+// Each turn it sends what the outbox holds, takes in waiting messages, takes one step of
+// the steal protocol (steal.cpp), of the termination waves (termination.cpp) and of a
+// collective, and completes finished sends. A turn that did nothing backs off: it spins
+// a little (a reply usually follows a request within microseconds), then yields, then
+// sleeps on comm_waiter with a timeout that doubles up to a cap (0.1 ms while this rank
+// has cluster work, which thieves may ask for; 1 ms when it has none). Posting a message
+// wakes it at once; an arriving message waits for the end of the current sleep.
+// ClusterStats reports the wall and CPU time it spent idle.
+#include <time.h>
+
+#include <thread>
+
+#include "dist/cluster_core.hpp"
+#include "dist/messages.hpp"
+
+namespace vitte::dist::detail {
+namespace {
+
+std::int64_t thread_cpu_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// A pool task that arrived from another rank: its function's index and its arguments.
+class WireItem final : public PoolItem {
+ public:
+  WireItem(ClusterCore* c, std::uint32_t fn, int origin, std::uint64_t slot, std::string args)
+      : c_(c), fn_(fn), origin_(origin), slot_(slot), args_(std::move(args)) {}
+  void run() override {
+    std::string out;
+    std::exception_ptr err;
+    try {
+      out = c_->table[fn_].invoke(args_);
+    } catch (const WireError& e) {
+      err = std::make_exception_ptr(WireError("malformed arguments for \"" + c_->table[fn_].name + "\" shipped to rank " +
+                                              std::to_string(c_->rank) + ": " + e.what()));
+    } catch (...) {
+      err = std::current_exception();
+    }
+    c_->deliver(origin_, slot_, fn_, &out, err);
+  }
+  std::uint32_t function() const override { return fn_; }
+  std::string arguments() const override { return args_; }
+  std::uint64_t reply_to(ClusterCore*, int* origin) override {
+    *origin = origin_;
+    return slot_;
+  }
+
+ private:
+  ClusterCore* c_;
+  std::uint32_t fn_;
+  int origin_;
+  std::uint64_t slot_;
+  std::string args_;
+};
+
+constexpr int kSpinTurns = 2000;
+constexpr int kYieldTurns = 200;
+
+}  // namespace
+
+void ClusterCore::start_comm() {
+  comm_ = std::thread([this] { comm_main(); });
+}
+
+void ClusterCore::stop_comm() {
+  if (!comm_.joinable()) return;
+  // release: pairs with the acquire in comm_main's loop condition.
+  stop_.store(true, std::memory_order_release);
+  comm_waiter.wake();
+  comm_.join();
+}
+
+void ClusterCore::send_now(int dest, int tag, std::string bytes) {
+  counters.messages_sent.fetch_add(1, std::memory_order_relaxed);
+  counters.bytes_sent.fetch_add(bytes.size(), std::memory_order_relaxed);
+  mpi::send(dest, tag, std::move(bytes));
+}
+
+bool ClusterCore::drain_outbox() {
+  bool any = false;
+  while (OutMsg* m = outbox.pop()) {
+    any = true;
+    if (m->dest == rank) {
+      // To ourselves (a shipped task's result coming home is delivered directly; this is a
+      // result posted for a rank that is this one only in tests of the loop).
+      mpi::Incoming in{rank, m->tag, std::move(m->bytes)};
+      if (counted(in.tag)) ++received_;
+      dispatch(in);
+    } else {
+      send_now(m->dest, m->tag, std::move(m->bytes));
+    }
+    delete m;
+  }
+  return any;
+}
+
+bool ClusterCore::receive() {
+  bool any = false;
+  mpi::Incoming in;
+  for (int i = 0; i < 64 && mpi::poll(in); ++i) {
+    any = true;
+    counters.messages_received.fetch_add(1, std::memory_order_relaxed);
+    counters.bytes_received.fetch_add(in.bytes.size(), std::memory_order_relaxed);
+    if (counted(in.tag)) ++received_;  // C1: before acting on it
+    dispatch(in);
+  }
+  return any;
+}
+
+void ClusterCore::dispatch(const mpi::Incoming& in) {
+  const std::string_view body(in.bytes);
+  try {
+    switch (in.tag) {
+      case kCall: on_call(in.source, body); break;
+      case kResult: on_result(in.source, body); break;
+      case kTasks: on_tasks(in.source, body); break;
+      case kStealReq: on_steal_request(in.source, body); break;
+      case kStealNone: on_steal_none(in.source, body); break;
+      case kWave: on_wave(in.source, body); break;
+      case kWaveReply: on_wave_reply(in.source, body); break;
+      case kDone: on_done(body); break;
+      default:
+        record_error("vitte::dist: rank " + std::to_string(rank) + " received a message with unknown tag " +
+                     std::to_string(in.tag) + " from rank " + std::to_string(in.source) + "; refused");
+    }
+  } catch (const WireError& e) {
+    record_error("vitte::dist: rank " + std::to_string(rank) + " refused a malformed " + tag_name(in.tag) +
+                 " message from rank " + std::to_string(in.source) + ": " + e.what());
+  }
+}
+
+void ClusterCore::on_call(int src, std::string_view body) {
+  Reader r(body);
+  const auto slot = r.get<std::uint64_t>();
+  const auto fn = r.get<std::uint32_t>();
+  auto args = r.get<std::string>();
+  r.finish();
+  if (fn >= table.size()) {
+    // The caller's table passed the start-up check, so this is a corrupt message; the
+    // caller still gets an answer, so nothing waits for it forever.
+    Writer w;
+    w.put(slot);
+    w.put(static_cast<std::uint8_t>(0));
+    w.put("#" + std::to_string(fn));
+    w.put(std::string("vitte::dist::WireError"));
+    w.put("rank " + std::to_string(rank) + " has no function #" + std::to_string(fn) + " (it has " +
+          std::to_string(table.size()) + ")");
+    post(src, kResult, w.take());
+    return;
+  }
+  counters.calls_served.fetch_add(1, std::memory_order_relaxed);
+  active.fetch_add(1, std::memory_order_relaxed);  // C2: before the task is visible
+  sched.submit(Task([this, src, slot, fn, args = std::move(args)] {
+    std::string out;
+    std::exception_ptr err;
+    try {
+      out = table[fn].invoke(args);
+    } catch (const WireError& e) {
+      err = std::make_exception_ptr(WireError("malformed arguments for \"" + table[fn].name + "\" sent to rank " +
+                                              std::to_string(rank) + ": " + e.what()));
+    } catch (...) {
+      err = std::current_exception();
+    }
+    deliver(src, slot, fn, &out, err);
+    if (active.fetch_sub(1, std::memory_order_release) == 1) comm_waiter.wake();
+  }));
+}
+
+void ClusterCore::on_result(int src, std::string_view body) {
+  Reader r(body);
+  const auto id = r.get<std::uint64_t>();
+  const auto ok = r.get<std::uint8_t>();
+  auto slot = take_slot(id);
+  if (!slot) {
+    record_error("vitte::dist: rank " + std::to_string(rank) + " received from rank " + std::to_string(src) +
+                 " a result for request #" + std::to_string(id) + ", which it never made or was answered already");
+    return;
+  }
+  try {
+    if (ok) {
+      auto bytes = r.get<std::string>();
+      r.finish();
+      try {
+        slot->set_bytes(bytes);
+      } catch (const WireError& e) {
+        slot->set_error(std::make_exception_ptr(
+            WireError("the result from rank " + std::to_string(src) + " is malformed: " + e.what())));
+      }
+      return;
+    }
+    auto fn = r.get<std::string>();
+    auto type = r.get<std::string>();
+    auto what = r.get<std::string>();
+    r.finish();
+    slot->set_error(std::make_exception_ptr(
+        RemoteError(src, fn, "rank " + std::to_string(src) + ": \"" + fn + "\" threw " + type + ": " + what)));
+  } catch (const WireError& e) {
+    // The slot's future fails too, so its reader does not wait forever.
+    slot->set_error(std::make_exception_ptr(
+        WireError("a malformed result message from rank " + std::to_string(src) + ": " + e.what())));
+    throw;
+  }
+}
+
+void ClusterCore::on_tasks(int src, std::string_view body) {
+  Reader r(body);
+  const bool push = r.get<std::uint8_t>() != 0;
+  const auto n = r.get<std::uint32_t>();
+  std::vector<std::unique_ptr<PoolItem>> items;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const auto fn = r.get<std::uint32_t>();
+    const auto origin = r.get<std::int32_t>();
+    const auto slot = r.get<std::uint64_t>();
+    auto args = r.get<std::string>();
+    if (fn >= table.size() || origin < 0 || origin >= size) {
+      // Cannot run it; tell its origin when there is one, so its future fails.
+      const std::string why = "rank " + std::to_string(rank) + " received from rank " + std::to_string(src) +
+                              " a task of function #" + std::to_string(fn) + " from origin rank " +
+                              std::to_string(origin) + ", which it cannot run";
+      if (origin >= 0 && origin < size && slot != 0)
+        deliver(origin, slot, fn, nullptr, std::make_exception_ptr(WireError(why)));
+      record_error("vitte::dist: " + why);
+      continue;
+    }
+    items.push_back(std::make_unique<WireItem>(this, fn, origin, slot, std::move(args)));
+  }
+  r.finish();
+  counters.tasks_stolen_in.fetch_add(items.size(), std::memory_order_relaxed);
+  if (!push) counters.steals_won.fetch_add(1, std::memory_order_relaxed);
+  if (!items.empty()) hunger_ = Hunger::Fed;
+  accept(std::move(items));
+}
+
+std::vector<std::string> ClusterCore::all_gather(std::string mine) {
+  std::unique_lock lock(coll_mu_);
+  if (coll_in_ || coll_out_) throw UsageError("vitte::dist::Cluster: two collectives at once on one rank");
+  coll_in_ = std::move(mine);
+  lock.unlock();
+  comm_waiter.wake();
+  lock.lock();
+  coll_cv_.wait(lock, [this] { return coll_out_.has_value(); });
+  auto out = std::move(*coll_out_);
+  coll_out_.reset();
+  return out;
+}
+
+bool ClusterCore::collective_step() {
+  if (!gather_) {
+    std::lock_guard lock(coll_mu_);
+    if (!coll_in_) return false;
+    gather_ = std::make_unique<mpi::Gather>(std::move(*coll_in_));
+    coll_in_.reset();
+  }
+  if (!gather_->test()) return false;
+  {
+    std::lock_guard lock(coll_mu_);
+    coll_out_ = std::move(gather_->result());
+  }
+  gather_.reset();
+  coll_cv_.notify_all();
+  return true;
+}
+
+void ClusterCore::comm_main() {
+  int idle_turns = 0;
+  std::int64_t sleep_ns = 20'000;
+  std::int64_t idle_since = 0, idle_cpu_since = 0;
+  // acquire: pairs with stop_comm's release.
+  while (!stop_.load(std::memory_order_acquire)) {
+    const std::uint32_t epoch = comm_waiter.epoch();
+    bool did = drain_outbox();
+    did |= receive();
+    did |= steal_step();
+    did |= give_to_lifelines();
+    did |= wave_step();
+    did |= collective_step();
+    const bool sending = mpi::progress_sends();
+    if (did) {
+      if (idle_turns > kSpinTurns) {
+        counters.idle_ns.fetch_add(now_ns() - idle_since, std::memory_order_relaxed);
+        counters.idle_cpu_ns.fetch_add(thread_cpu_ns() - idle_cpu_since, std::memory_order_relaxed);
+      }
+      idle_turns = 0;
+      sleep_ns = 20'000;
+      continue;
+    }
+    ++idle_turns;
+    if (idle_turns <= kSpinTurns) {
+      if (idle_turns == kSpinTurns) {
+        idle_since = now_ns();
+        idle_cpu_since = thread_cpu_ns();
+      }
+      continue;
+    }
+    if (idle_turns <= kSpinTurns + kYieldTurns || sending || wave_open_) {
+      std::this_thread::yield();
+      continue;
+    }
+    const std::int64_t cap = active.load(std::memory_order_relaxed) > 0 ? 100'000 : 1'000'000;
+    sleep_ns = std::min(sleep_ns * 2, cap);
+    comm_waiter.wait_until(epoch, std::chrono::steady_clock::now() + std::chrono::nanoseconds(sleep_ns));
+  }
+  if (idle_turns > kSpinTurns) {
+    counters.idle_ns.fetch_add(now_ns() - idle_since, std::memory_order_relaxed);
+    counters.idle_cpu_ns.fetch_add(thread_cpu_ns() - idle_cpu_since, std::memory_order_relaxed);
+  }
+  drain_outbox();
+  mpi::flush_sends();
+}
+
+}  // namespace vitte::dist::detail

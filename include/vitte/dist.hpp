@@ -102,6 +102,8 @@ struct ClusterStats {
   std::uint64_t bytes_sent = 0, bytes_received = 0;
   std::uint64_t steal_requests = 0;     // remote steals this rank asked for (random and lifeline)
   std::uint64_t steals_won = 0;         // of which came back with tasks
+  std::uint64_t steal_replies = 0;      // replies received (with tasks or empty)
+  std::uint64_t steal_reply_ns = 0;     // summed time from each request to its reply
   std::uint64_t tasks_stolen_in = 0;    // tasks that arrived by steal or lifeline push
   std::uint64_t tasks_given = 0;        // tasks this rank shipped to thieves
   std::uint64_t lifeline_pushes = 0;    // pushes this rank made to registered buddies

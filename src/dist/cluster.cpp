@@ -279,6 +279,8 @@ ClusterStats Cluster::stats() const {
   s.bytes_received = ld(c.bytes_received);
   s.steal_requests = ld(c.steal_requests);
   s.steals_won = ld(c.steals_won);
+  s.steal_replies = ld(c.steal_replies);
+  s.steal_reply_ns = ld(c.steal_reply_ns);
   s.tasks_stolen_in = ld(c.tasks_stolen_in);
   s.tasks_given = ld(c.tasks_given);
   s.lifeline_pushes = ld(c.lifeline_pushes);

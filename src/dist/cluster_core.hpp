@@ -41,6 +41,7 @@ struct Counters {
   std::atomic<std::uint64_t> messages_sent{0}, messages_received{0}, bytes_sent{0}, bytes_received{0};
   std::atomic<std::uint64_t> steal_requests{0}, steals_won{0}, tasks_stolen_in{0}, tasks_given{0};
   std::atomic<std::uint64_t> lifeline_pushes{0}, calls_served{0}, pool_tasks_run{0};
+  std::atomic<std::uint64_t> steal_replies{0}, steal_reply_ns{0};
   std::atomic<std::int64_t> idle_ns{0}, idle_cpu_ns{0};
 };
 
@@ -131,6 +132,8 @@ class ClusterCore {
   void on_steal_request(int src, std::string_view body);
   void on_steal_none(int src, std::string_view body);
   void ship(int dest, bool lifeline_push, std::vector<std::unique_ptr<PoolItem>> items);
+  void request_steal(int victim, bool lifeline);
+  void steal_answered();
   // termination.cpp
   bool wave_step();
   void on_wave(int src, std::string_view body);
@@ -158,6 +161,7 @@ class ClusterCore {
   Hunger hunger_ = Hunger::Hungry;
   std::vector<int> lifelines_;        // my buddies: ranks I register with
   std::size_t lifeline_next_ = 0;
+  std::int64_t steal_sent_ns_ = 0;    // when the request now out was sent
   std::vector<char> thieves_;         // ranks registered with me, waiting for a push
   std::minstd_rand rng_;
 

@@ -230,7 +230,10 @@ void ClusterCore::on_tasks(int src, std::string_view body) {
   }
   r.finish();
   counters.tasks_stolen_in.fetch_add(items.size(), std::memory_order_relaxed);
-  if (!push) counters.steals_won.fetch_add(1, std::memory_order_relaxed);
+  if (!push) {
+    counters.steals_won.fetch_add(1, std::memory_order_relaxed);
+    steal_answered();
+  }
   if (!items.empty()) hunger_ = Hunger::Fed;
   accept(std::move(items));
 }

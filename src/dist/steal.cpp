@@ -34,27 +34,36 @@ bool ClusterCore::steal_step() {
   if (hunger_ != Hunger::Hungry) return false;
   int victim = static_cast<int>(rng_() % static_cast<unsigned>(size - 1));
   if (victim >= rank) ++victim;
-  counters.steal_requests.fetch_add(1, std::memory_order_relaxed);
-  sent.fetch_add(1, std::memory_order_relaxed);
-  send_now(victim, kStealReq, one_byte(false));
+  request_steal(victim, false);
   hunger_ = Hunger::WaitRandom;
   lifeline_next_ = 0;
   return true;
+}
+
+void ClusterCore::request_steal(int victim, bool lifeline) {
+  counters.steal_requests.fetch_add(1, std::memory_order_relaxed);
+  sent.fetch_add(1, std::memory_order_relaxed);
+  steal_sent_ns_ = now_ns();
+  send_now(victim, kStealReq, one_byte(lifeline));
+}
+
+void ClusterCore::steal_answered() {
+  counters.steal_replies.fetch_add(1, std::memory_order_relaxed);
+  counters.steal_reply_ns.fetch_add(static_cast<std::uint64_t>(now_ns() - steal_sent_ns_), std::memory_order_relaxed);
 }
 
 void ClusterCore::on_steal_none(int, std::string_view body) {
   Reader r(body);
   (void)r.get<std::uint8_t>();
   r.finish();
+  steal_answered();
   if (hunger_ != Hunger::WaitRandom && hunger_ != Hunger::WaitLifeline) return;  // fed meanwhile
   if (pool.queued() != 0) {
     hunger_ = Hunger::Fed;
     return;
   }
   if (lifeline_next_ < lifelines_.size()) {
-    counters.steal_requests.fetch_add(1, std::memory_order_relaxed);
-    sent.fetch_add(1, std::memory_order_relaxed);
-    send_now(lifelines_[lifeline_next_++], kStealReq, one_byte(true));
+    request_steal(lifelines_[lifeline_next_++], true);
     hunger_ = Hunger::WaitLifeline;
   } else {
     hunger_ = Hunger::Lifelined;

@@ -118,6 +118,7 @@ class Cluster;
 namespace detail {
 
 class ClusterCore;  // src/dist/cluster_core.hpp
+struct ClusterAccess;  // the project's own tests reach the core through it
 
 using Invoke = std::string (*)(std::string_view args);  // wire args in, wire result out
 struct Entry {
@@ -339,6 +340,7 @@ class Cluster {
   static Cluster* current() noexcept { return detail::current_cluster(); }
 
  private:
+  friend struct detail::ClusterAccess;
   void check_rank(int rank) const;
   std::unique_ptr<detail::ClusterCore> core_;
 };

@@ -10,11 +10,19 @@
 #include <thread>
 #include <vector>
 
+#include "dist/cluster_core.hpp"
+#include "dist/messages.hpp"
 #include "tests/dist/dist_kernels.hpp"
 #include "vitte/coro.hpp"
 #include "vitte/dist.hpp"
 
 namespace vd = vitte::dist;
+
+namespace vitte::dist::detail {
+struct ClusterAccess {
+  static ClusterCore* core(Cluster& c) { return c.core_.get(); }
+};
+}  // namespace vitte::dist::detail
 namespace k = vitte::dist_kernels;
 
 namespace {
@@ -173,6 +181,7 @@ TEST(Dist, UnbalancedTreeSearchCountsEveryNode) {
   const std::uint64_t expect = k::uts_serial(p.seed, 0, p);
   ASSERT_GT(expect, 10000u);  // a tree worth distributing
   g_uts_nodes.store(0);
+  cluster().join_all();  // every rank reset its count before any task can reach it
   if (cluster().rank() == 0) (void)cluster().spawn<&uts_task>(p.seed, 0, p);
   cluster().join_all();
   EXPECT_EQ(cluster().sum(g_uts_nodes.load()), expect);
@@ -181,6 +190,7 @@ TEST(Dist, UnbalancedTreeSearchCountsEveryNode) {
 TEST(Dist, IdleRanksStealFromTheBusyOne) {
   if (cluster().size() < 2) GTEST_SKIP() << "one rank: nobody to steal";
   g_slow_runs.store(0);
+  cluster().join_all();  // every rank reset its count before any task can reach it
   const auto before = cluster().stats();
   // 400 tasks of 1 ms on rank 0: with 2 workers it alone needs 200 ms, and the other ranks
   // ask for work within a millisecond of their pools running dry.
@@ -236,6 +246,7 @@ TEST(Dist, CoroutinesAwaitRemoteFutures) {
 TEST(Dist, TerminationCountsChainsAndTrees) {
   g_chain_links.store(0);
   g_tree_nodes.store(0);
+  cluster().join_all();  // every rank reset its counts before any task can reach them
   // Every rank starts a chain of 40 hops around the ring and a tree of depth 7 (each node
   // one remote call and one pool spawn, futures dropped): join_all() must see them all.
   (void)cluster().async<&chain>((cluster().rank() + 1) % cluster().size(), 39);
@@ -244,6 +255,46 @@ TEST(Dist, TerminationCountsChainsAndTrees) {
   const auto n = static_cast<std::uint64_t>(cluster().size());
   EXPECT_EQ(cluster().sum(g_chain_links.load()), 40 * n);
   EXPECT_EQ(cluster().sum(g_tree_nodes.load()), ((1u << 8) - 1) * n);
+}
+
+// Messages a correct rank never sends, forged through the core: each is refused with an
+// error naming the rank, and nothing waits forever.
+TEST(Dist, ProtocolErrorsNameTheRank) {
+  if (cluster().size() < 2) GTEST_SKIP() << "one rank: nobody to send to";
+  auto* core = vd::detail::ClusterAccess::core(cluster());
+  auto expect_remote = [](vitte::Future<int> f, const std::string& part) {
+    try {
+      f.get();
+      ADD_FAILURE() << "no error";
+    } catch (const vd::RemoteError& e) {
+      EXPECT_EQ(e.rank(), 1);
+      EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
+    }
+  };
+  if (cluster().rank() == 0) {
+    vitte::Promise<int> unknown(cluster().scheduler());
+    auto f1 = unknown.get_future();
+    vd::detail::send_call(core, 1, 9999, "", std::make_unique<vd::detail::TypedSlot<int>>(std::move(unknown)));
+    expect_remote(std::move(f1), "rank 1 has no function #9999");
+    vitte::Promise<int> garbled(cluster().scheduler());
+    auto f2 = garbled.get_future();
+    const auto fn = vd::detail::index_of(core, vd::detail::Fn<&whoami>::key(), "test");
+    vd::detail::send_call(core, 1, fn, "garbage", std::make_unique<vd::detail::TypedSlot<int>>(std::move(garbled)));
+    expect_remote(std::move(f2), "malformed arguments for \"whoami\" sent to rank 1");
+    core->post(1, vd::detail::kTasks, "xyz");
+  }
+  if (cluster().rank() == 1) {
+    try {
+      cluster().join_all();
+      ADD_FAILURE() << "join_all() reported nothing";
+    } catch (const vitte::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("refused a malformed tasks message from rank 0"), std::string::npos)
+          << e.what();
+    }
+  } else {
+    cluster().join_all();
+  }
+  cluster().join_all();  // the error was reported once
 }
 
 TEST(Dist, MisuseIsRefused) {

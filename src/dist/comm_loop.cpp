@@ -5,8 +5,9 @@
 // collective, and completes finished sends. A turn that did nothing backs off: it spins
 // a little (a reply usually follows a request within microseconds), then yields, then
 // sleeps on comm_waiter with a timeout that doubles up to a cap (0.1 ms while this rank
-// has cluster work, which thieves may ask for; 1 ms when it has none). Posting a message
-// wakes it at once; an arriving message waits for the end of the current sleep.
+// has cluster work, which thieves may ask for; 1 ms in its first 50 ms without; 5 ms
+// after). Posting a message wakes it at once; an arriving message waits for the end of
+// the current sleep (MPI has no wait on "a message or a futex").
 // ClusterStats reports the wall and CPU time it spent idle.
 #include <time.h>
 
@@ -59,6 +60,9 @@ class WireItem final : public PoolItem {
 
 constexpr int kSpinTurns = 2000;
 constexpr int kYieldTurns = 200;
+constexpr std::int64_t kBusyCapNs = 100'000;     // this rank has cluster work
+constexpr std::int64_t kRecentCapNs = 1'000'000; // idle for less than 50 ms
+constexpr std::int64_t kIdleCapNs = 5'000'000;   // idle for longer
 
 }  // namespace
 
@@ -271,7 +275,16 @@ bool ClusterCore::collective_step() {
 void ClusterCore::comm_main() {
   int idle_turns = 0;
   std::int64_t sleep_ns = 20'000;
-  std::int64_t idle_since = 0, idle_cpu_since = 0;
+  // The idle period being accounted (ClusterStats): from the end of the spin phase, added
+  // up after each sleep so that a long idle period shows while it lasts.
+  std::int64_t idle_mark = 0, idle_cpu_mark = 0, idle_start = 0;
+  auto account_idle = [&] {
+    const std::int64_t t = now_ns(), c = thread_cpu_ns();
+    counters.idle_ns.fetch_add(t - idle_mark, std::memory_order_relaxed);
+    counters.idle_cpu_ns.fetch_add(c - idle_cpu_mark, std::memory_order_relaxed);
+    idle_mark = t;
+    idle_cpu_mark = c;
+  };
   // acquire: pairs with stop_comm's release.
   while (!stop_.load(std::memory_order_acquire)) {
     const std::uint32_t epoch = comm_waiter.epoch();
@@ -283,34 +296,32 @@ void ClusterCore::comm_main() {
     did |= collective_step();
     const bool sending = mpi::progress_sends();
     if (did) {
-      if (idle_turns > kSpinTurns) {
-        counters.idle_ns.fetch_add(now_ns() - idle_since, std::memory_order_relaxed);
-        counters.idle_cpu_ns.fetch_add(thread_cpu_ns() - idle_cpu_since, std::memory_order_relaxed);
-      }
+      if (idle_turns >= kSpinTurns) account_idle();
       idle_turns = 0;
       sleep_ns = 20'000;
       continue;
     }
     ++idle_turns;
-    if (idle_turns <= kSpinTurns) {
-      if (idle_turns == kSpinTurns) {
-        idle_since = now_ns();
-        idle_cpu_since = thread_cpu_ns();
-      }
-      continue;
+    if (idle_turns < kSpinTurns) continue;
+    if (idle_turns == kSpinTurns) {
+      idle_start = idle_mark = now_ns();
+      idle_cpu_mark = thread_cpu_ns();
     }
     if (idle_turns <= kSpinTurns + kYieldTurns || sending || wave_open_) {
       std::this_thread::yield();
       continue;
     }
-    const std::int64_t cap = active.load(std::memory_order_relaxed) > 0 ? 100'000 : 1'000'000;
+    // The cap: short while this rank has work a thief may ask for; longer when idle, and
+    // longer still after 50 ms of idleness (each wake-up costs a few microseconds of MPI
+    // polling; docs/distributed.md, "The communication thread").
+    std::int64_t cap = kIdleCapNs;
+    if (active.load(std::memory_order_relaxed) > 0) cap = kBusyCapNs;
+    else if (now_ns() - idle_start < 50'000'000) cap = kRecentCapNs;
     sleep_ns = std::min(sleep_ns * 2, cap);
     comm_waiter.wait_until(epoch, std::chrono::steady_clock::now() + std::chrono::nanoseconds(sleep_ns));
+    account_idle();
   }
-  if (idle_turns > kSpinTurns) {
-    counters.idle_ns.fetch_add(now_ns() - idle_since, std::memory_order_relaxed);
-    counters.idle_cpu_ns.fetch_add(thread_cpu_ns() - idle_cpu_since, std::memory_order_relaxed);
-  }
+  if (idle_turns >= kSpinTurns) account_idle();
   drain_outbox();
   mpi::flush_sends();
 }

@@ -1,6 +1,7 @@
 // vitte::dist under mpirun (tests/meson.build runs it on 1, 2, 3 and 4 ranks). Every rank
 // runs every test in the same order; the cluster is made once, in main().
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -295,6 +296,37 @@ TEST(Dist, ProtocolErrorsNameTheRank) {
     cluster().join_all();
   }
   cluster().join_all();  // the error was reported once
+}
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+// An idle rank (workers parked, the communication thread backed off, Open MPI's own
+// threads included) costs little CPU: the process's CPU per idle second, like the single-
+// machine scheduler's Timer.IdleSchedulerWithPendingTimersBurnsAlmostNoCpu.
+TEST(Dist, IdleClusterBurnsLittleCpu) {
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "sanitizers multiply the cost of each wake-up";
+#endif
+  cluster().join_all();
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));  // past the spin and yield phases
+  const auto s0 = cluster().stats();
+  const double cpu0 = cpu_seconds();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double per_second = (cpu_seconds() - cpu0) / wall;
+  const auto s1 = cluster().stats();
+  const double comm = (s1.comm_idle_cpu_seconds - s0.comm_idle_cpu_seconds) /
+                      std::max(1e-9, s1.comm_idle_seconds - s0.comm_idle_seconds);
+  std::printf("rank %d idle: %.2f ms of CPU per second (process), communication thread %.2f ms per idle second\n",
+              cluster().rank(), per_second * 1e3, comm * 1e3);
+  EXPECT_LT(per_second, 0.030);
+  cluster().join_all();
 }
 
 TEST(Dist, MisuseIsRefused) {

@@ -151,6 +151,8 @@ std::uint32_t index_of(ClusterCore* c, std::uintptr_t key, const char* what);
 void push_pool(ClusterCore* c, std::unique_ptr<PoolItem> item);
 void send_call(ClusterCore* c, int rank, std::uint32_t fn, std::string args, std::unique_ptr<ReplySlot> slot);
 std::uint64_t add_slot(ClusterCore* c, std::unique_ptr<ReplySlot> slot);
+void begin_work(ClusterCore* c) noexcept;  // counted cluster work starts (join_all waits for it)
+void end_work(ClusterCore* c) noexcept;    // ... and ends: the last touch of the cluster
 int rank_of(const ClusterCore* c) noexcept;
 Scheduler& scheduler_of(ClusterCore* c) noexcept;
 std::vector<std::string> all_gather(ClusterCore* c, std::string mine);
@@ -288,8 +290,10 @@ class Cluster {
     Promise<R> p(scheduler());
     Future<R> f = p.get_future();
     if (rank == this->rank()) {
-      scheduler().submit(Task([a = std::move(a), p = std::move(p)]() mutable {
+      detail::begin_work(core_.get());
+      scheduler().submit(Task([c = core_.get(), a = std::move(a), p = std::move(p)]() mutable {
         detail::settle(p, [&a] { return T::call(a); });
+        detail::end_work(c);
       }));
     } else {
       detail::send_call(core_.get(), rank, fn, detail::write_args(a),

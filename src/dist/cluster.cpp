@@ -72,7 +72,8 @@ ClusterCore::ClusterCore(Cluster* o, Scheduler& s, const Functions& fns, int* ar
   }
   rng_.seed(static_cast<unsigned>(rank) * 2654435761u + 1);
   hunger_ = size > 1 ? Hunger::Hungry : Hunger::Lifelined;
-  start_comm();
+  // The communication thread starts in Cluster's constructor, once Cluster::core_ is set:
+  // a call it passes to a worker may use Cluster::current() at once.
 }
 
 ClusterCore::~ClusterCore() {
@@ -112,13 +113,19 @@ void ClusterCore::accept(std::vector<std::unique_ptr<PoolItem>> items) {
 }
 
 void ClusterCore::run_token(std::size_t list) {
-  auto item = pool.pop_newest(list);
-  if (!item) return;  // shipped to a thief (L2)
-  counters.pool_tasks_run.fetch_add(1, std::memory_order_relaxed);
-  item->run();
-  item.reset();
-  // release: pairs with the acquire in passive(); the result message was queued first (C1).
-  if (active.fetch_sub(1, std::memory_order_release) == 1) comm_waiter.wake();
+  if (auto item = pool.pop_newest(list)) {  // null: shipped to a thief (L2)
+    counters.pool_tasks_run.fetch_add(1, std::memory_order_relaxed);
+    item->run();
+  }
+  end_work();
+}
+
+void ClusterCore::end_work() noexcept {
+  // The wake-up comes first (C3): after the decrement the core may be gone. It is only a
+  // hint that the waves may find this rank quiet now.
+  if (active.load(std::memory_order_relaxed) == 1) comm_waiter.wake();
+  // release: pairs with the acquire in passive(); the work's messages were queued first (C1).
+  active.fetch_sub(1, std::memory_order_release);
 }
 
 void ClusterCore::deliver(int origin, std::uint64_t slot, std::uint32_t fn, const std::string* bytes,
@@ -199,6 +206,8 @@ std::uint32_t index_of(ClusterCore* c, std::uintptr_t key, const char* what) {
   return it->second;
 }
 void push_pool(ClusterCore* c, std::unique_ptr<PoolItem> item) { c->spawn(std::move(item)); }
+void begin_work(ClusterCore* c) noexcept { c->active.fetch_add(1, std::memory_order_relaxed); }
+void end_work(ClusterCore* c) noexcept { c->end_work(); }
 void send_call(ClusterCore* c, int rank, std::uint32_t fn, std::string args, std::unique_ptr<ReplySlot> slot) {
   const auto id = c->add_slot(std::move(slot));
   Writer w;
@@ -229,7 +238,9 @@ void Functions::add_entry(detail::Entry e) {
 Cluster::Cluster(Scheduler& sched, const Functions& fns, ClusterOptions opts)
     : Cluster(sched, fns, nullptr, nullptr, opts) {}
 Cluster::Cluster(Scheduler& sched, const Functions& fns, int* argc, char*** argv, ClusterOptions opts)
-    : core_(std::make_unique<detail::ClusterCore>(this, sched, fns, argc, argv, opts)) {}
+    : core_(std::make_unique<detail::ClusterCore>(this, sched, fns, argc, argv, opts)) {
+  core_->start_comm();
+}
 
 Cluster::~Cluster() {
   try {

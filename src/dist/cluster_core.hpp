@@ -11,9 +11,13 @@
 //   C1  `sent` rises when a counted message (messages.hpp) is queued, before the task that
 //       queued it lowers `active`; `received` rises when the communication thread takes
 //       one in, before it acts on it.
-//   C2  `active` counts pool items queued or running here and remote calls being served
-//       here. It rises before the work is visible to anyone and falls after the work's
-//       last message was queued (release; the waves read it with acquire).
+//   C2  `active` counts the pool's tokens queued or running here (one per item spawned or
+//       accepted here, whether the item then runs here or is shipped), remote calls being
+//       served here and async() calls to this rank from itself. It rises before the work
+//       is visible to anyone and falls after the work's last message was queued (release;
+//       the waves read it with acquire).
+//   C3  a task's fall of `active` is the last thing it does with the core: once the
+//       cluster may be quiet, the program may destroy it (end_work()).
 #pragma once
 
 #include <atomic>
@@ -89,6 +93,8 @@ class ClusterCore {
   void accept(std::vector<std::unique_ptr<PoolItem>> items);
   // Runs one item of `list` (a token's body).
   void run_token(std::size_t list);
+  // Ends a unit of counted work (C2, C3).
+  void end_work() noexcept;
   // A shipped or called function's outcome, to its origin.
   void deliver(int origin, std::uint64_t slot, std::uint32_t fn, const std::string* bytes, std::exception_ptr error);
 

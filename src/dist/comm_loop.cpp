@@ -170,7 +170,7 @@ void ClusterCore::on_call(int src, std::string_view body) {
       err = std::current_exception();
     }
     deliver(src, slot, fn, &out, err);
-    if (active.fetch_sub(1, std::memory_order_release) == 1) comm_waiter.wake();
+    end_work();
   }));
 }
 
@@ -188,24 +188,29 @@ void ClusterCore::on_result(int src, std::string_view body) {
     if (ok) {
       auto bytes = r.get<std::string>();
       r.finish();
+      std::exception_ptr bad;
       try {
         slot->set_bytes(bytes);
       } catch (const WireError& e) {
-        slot->set_error(std::make_exception_ptr(
-            WireError("the result from rank " + std::to_string(src) + " is malformed: " + e.what())));
+        bad = std::make_exception_ptr(WireError("the result from rank " + std::to_string(src) + " is malformed: " + e.what()));
       }
+      if (bad) slot->set_error(std::move(bad));
       return;
     }
     auto fn = r.get<std::string>();
     auto type = r.get<std::string>();
     auto what = r.get<std::string>();
     r.finish();
-    slot->set_error(std::make_exception_ptr(
-        RemoteError(src, fn, "rank " + std::to_string(src) + ": \"" + fn + "\" threw " + type + ": " + what)));
+    // The exception is made in its own statement, so the reader's copy is the only one
+    // left once the future completes (libstdc++ shares exception messages by a reference
+    // count that ThreadSanitizer cannot see).
+    auto e = std::make_exception_ptr(
+        RemoteError(src, fn, "rank " + std::to_string(src) + ": \"" + fn + "\" threw " + type + ": " + what));
+    slot->set_error(std::move(e));
   } catch (const WireError& e) {
     // The slot's future fails too, so its reader does not wait forever.
-    slot->set_error(std::make_exception_ptr(
-        WireError("a malformed result message from rank " + std::to_string(src) + ": " + e.what())));
+    auto bad = std::make_exception_ptr(WireError("a malformed result message from rank " + std::to_string(src) + ": " + e.what()));
+    slot->set_error(std::move(bad));
     throw;
   }
 }
@@ -225,8 +230,11 @@ void ClusterCore::on_tasks(int src, std::string_view body) {
       const std::string why = "rank " + std::to_string(rank) + " received from rank " + std::to_string(src) +
                               " a task of function #" + std::to_string(fn) + " from origin rank " +
                               std::to_string(origin) + ", which it cannot run";
-      if (origin >= 0 && origin < size && slot != 0)
-        deliver(origin, slot, fn, nullptr, std::make_exception_ptr(WireError(why)));
+      if (origin >= 0 && origin < size && slot != 0) {
+        // Made in its own statement: no temporary sharing its message outlives the hand-off.
+        auto e = std::make_exception_ptr(WireError(why));
+        deliver(origin, slot, fn, nullptr, std::move(e));
+      }
       record_error("vitte::dist: " + why);
       continue;
     }

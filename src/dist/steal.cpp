@@ -123,12 +123,11 @@ void ClusterCore::ship(int dest, bool lifeline_push, std::vector<std::unique_ptr
     w.put(slot);
     w.put(it->arguments());
   }
-  const auto n = static_cast<std::int64_t>(items.size());
+  counters.tasks_given.fetch_add(items.size(), std::memory_order_relaxed);
   items.clear();
-  counters.tasks_given.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
-  sent.fetch_add(1, std::memory_order_relaxed);  // C1: before the items stop counting here
+  // C1. The items' tokens stay here and keep this rank active until they run empty (C2).
+  sent.fetch_add(1, std::memory_order_relaxed);
   send_now(dest, kTasks, w.take());
-  active.fetch_sub(n, std::memory_order_release);
 }
 
 }  // namespace vitte::dist::detail

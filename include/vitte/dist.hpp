@@ -151,7 +151,7 @@ std::uint32_t index_of(ClusterCore* c, std::uintptr_t key, const char* what);
 void push_pool(ClusterCore* c, std::unique_ptr<PoolItem> item);
 void send_call(ClusterCore* c, int rank, std::uint32_t fn, std::string args, std::unique_ptr<ReplySlot> slot);
 std::uint64_t add_slot(ClusterCore* c, std::unique_ptr<ReplySlot> slot);
-void begin_work(ClusterCore* c) noexcept;  // counted cluster work starts (join_all waits for it)
+void begin_work(ClusterCore* c);  // counted cluster work starts (join_all waits for it); UsageError after shutdown()
 void end_work(ClusterCore* c) noexcept;    // ... and ends: the last touch of the cluster
 int rank_of(const ClusterCore* c) noexcept;
 Scheduler& scheduler_of(ClusterCore* c) noexcept;
@@ -287,10 +287,10 @@ class Cluster {
     const std::uint32_t fn = detail::index_of(core_.get(), T::key(), "Cluster::async");
     check_rank(rank);
     typename T::Args a(std::forward<A>(args)...);
+    if (rank == this->rank()) detail::begin_work(core_.get());  // first: it refuses after shutdown()
     Promise<R> p(scheduler());
     Future<R> f = p.get_future();
     if (rank == this->rank()) {
-      detail::begin_work(core_.get());
       scheduler().submit(Task([c = core_.get(), a = std::move(a), p = std::move(p)]() mutable {
         detail::settle(p, [&a] { return T::call(a); });
         detail::end_work(c);

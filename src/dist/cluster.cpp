@@ -92,6 +92,11 @@ void ClusterCore::post(int dest, int tag, std::string bytes) {
   comm_waiter.wake();
 }
 
+void ClusterCore::check_open(const char* what) const {
+  if (closed.load(std::memory_order_relaxed))
+    throw UsageError(std::string("vitte::dist::Cluster::") + what + " after shutdown(): the cluster no longer runs work");
+}
+
 void ClusterCore::spawn(std::unique_ptr<PoolItem> item) {
   // relaxed: the item is not visible to anyone yet; the waves read `active` after the
   // token's submission, which orders it (C2).
@@ -205,10 +210,17 @@ std::uint32_t index_of(ClusterCore* c, std::uintptr_t key, const char* what) {
     throw UsageError(std::string("vitte::dist::") + what + ": the function is not in the cluster's Functions table");
   return it->second;
 }
-void push_pool(ClusterCore* c, std::unique_ptr<PoolItem> item) { c->spawn(std::move(item)); }
-void begin_work(ClusterCore* c) noexcept { c->active.fetch_add(1, std::memory_order_relaxed); }
+void push_pool(ClusterCore* c, std::unique_ptr<PoolItem> item) {
+  c->check_open("spawn()");
+  c->spawn(std::move(item));
+}
+void begin_work(ClusterCore* c) {
+  c->check_open("async()");
+  c->active.fetch_add(1, std::memory_order_relaxed);
+}
 void end_work(ClusterCore* c) noexcept { c->end_work(); }
 void send_call(ClusterCore* c, int rank, std::uint32_t fn, std::string args, std::unique_ptr<ReplySlot> slot) {
+  c->check_open("async()");
   const auto id = c->add_slot(std::move(slot));
   Writer w;
   w.put(id);
@@ -272,6 +284,8 @@ void Cluster::shutdown() {
   } catch (...) {
     err = std::current_exception();
   }
+  // After the final join: its tasks may still spawn while it runs. Nothing runs now.
+  core_->closed.store(true, std::memory_order_relaxed);
   core_->stop_comm();
   core_->stopped = true;
   detail::mpi::stop(core_->mpi_initialised_here);

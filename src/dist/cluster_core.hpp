@@ -121,6 +121,11 @@ class ClusterCore {
   void start_comm();
   void stop_comm();
   bool stopped = false;  // program thread only
+  // Set by shutdown() before it joins: later spawn()/async() are refused. relaxed: a
+  // spawn racing with shutdown() is the program's own race; this catches the sequential
+  // misuse (spawning after shutdown() returned).
+  std::atomic<bool> closed{false};
+  void check_open(const char* what) const;
 
  private:
   friend struct CommLoop;

@@ -355,6 +355,22 @@ int main(int argc, char** argv) {
   const int rc = RUN_ALL_TESTS();
   const int failed = static_cast<int>(c.sum(static_cast<long>(rc != 0)));
   c.shutdown();
+  // Work after shutdown() is refused, not lost silently.
+  int refused = 0;
+  try {
+    (void)c.spawn<&whoami>();
+  } catch (const vitte::UsageError&) {
+    ++refused;
+  }
+  try {
+    (void)c.async<&whoami>(c.rank());
+  } catch (const vitte::UsageError&) {
+    ++refused;
+  }
+  if (refused != 2) {
+    std::fprintf(stderr, "rank %d: work after shutdown() was accepted\n", c.rank());
+    return 1;
+  }
   if (c.rank() == 0 && failed != 0) std::fprintf(stderr, "dist_test: %d rank(s) failed\n", failed);
   return failed != 0 ? 1 : 0;
 }

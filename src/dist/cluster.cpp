@@ -101,8 +101,12 @@ void ClusterCore::spawn(std::unique_ptr<PoolItem> item) {
   // relaxed: the item is not visible to anyone yet; the waves read `active` after the
   // token's submission, which orders it (C2).
   active.fetch_add(1, std::memory_order_relaxed);
-  std::size_t list = pool.lists() - 1;
-  if (Scheduler::current() == &sched) list = static_cast<std::size_t>(Scheduler::current_worker());
+  std::size_t list = pool.lists() - 1;  // other threads' list
+  if (Scheduler::current() == &sched) {
+    const auto w = static_cast<std::size_t>(Scheduler::current_worker());
+    VITTE_ASSERT(w < pool.lists() - 1, "a worker index beyond the scheduler's workers");
+    list = w;
+  }
   pool.push(list, std::move(item));
   sched.submit(Task([this, list] { run_token(list); }));
   if (thieves_waiting.load(std::memory_order_relaxed)) comm_waiter.wake();

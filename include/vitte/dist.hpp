@@ -48,7 +48,8 @@
 // The destructor is shutdown(): a final join_all() (collective, with no barrier beyond
 // the termination wave), then the communication thread stops; MPI is finalised if the
 // cluster initialised it. If a rank dies, Open MPI's default error handler aborts the job
-// (mpirun ends every rank): no rank waits forever in join_all() for it.
+// (mpirun ends every rank): no rank waits forever in join_all() for it. A Cluster
+// destroyed while an exception unwinds ends the job with MPI_Abort for the same reason.
 #pragma once
 
 #include <cstdint>

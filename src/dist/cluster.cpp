@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <typeinfo>
 
@@ -77,6 +78,7 @@ ClusterCore::ClusterCore(Cluster* o, Scheduler& s, const Functions& fns, int* ar
 }
 
 ClusterCore::~ClusterCore() {
+  stop_comm();  // already stopped, unless a constructor failed half-way
   g_current.store(nullptr, std::memory_order_release);
 }
 
@@ -259,6 +261,16 @@ Cluster::Cluster(Scheduler& sched, const Functions& fns, int* argc, char*** argv
 }
 
 Cluster::~Cluster() {
+  if (std::uncaught_exceptions() > 0 && !core_->stopped) {
+    // This rank leaves the cluster in an exception. The others may wait for it in a
+    // join_all() or a collective; a final join here could wait for them in turn. End the
+    // job instead, so that no rank waits forever (docs/distributed.md, "Faults").
+    std::fprintf(stderr,
+                 "vitte::dist: rank %d is unwinding an exception with its Cluster alive: aborting the job "
+                 "(MPI_Abort) so that no other rank waits for it forever\n",
+                 core_->rank);
+    core_->abort_job();
+  }
   try {
     shutdown();
   } catch (...) {
@@ -282,6 +294,9 @@ void Cluster::join_all() {
 
 void Cluster::shutdown() {
   if (core_->stopped) return;
+  if (Scheduler::current() == &core_->sched)
+    throw UsageError("vitte::dist::Cluster::shutdown() from a worker of the cluster's scheduler: it would wait for "
+                     "the task that calls it");
   std::exception_ptr err;
   try {
     core_->join_all();

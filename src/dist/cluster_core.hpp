@@ -120,6 +120,8 @@ class ClusterCore {
   // --- the communication thread ---
   void start_comm();
   void stop_comm();
+  // Has the communication thread end the whole job with MPI_Abort; does not return.
+  [[noreturn]] void abort_job();
   bool stopped = false;  // program thread only
   // Set by shutdown() before it joins: later spawn()/async() are refused. relaxed: a
   // spawn racing with shutdown() is the program's own race; this catches the sequential
@@ -159,6 +161,7 @@ class ClusterCore {
 
   std::thread comm_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> abort_{false};  // abort_job() asked; the communication thread aborts
   std::uint64_t received_ = 0;  // communication thread only (C1)
 
   std::mutex slots_mu_;

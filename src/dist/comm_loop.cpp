@@ -78,6 +78,14 @@ void ClusterCore::stop_comm() {
   comm_.join();
 }
 
+void ClusterCore::abort_job() {
+  // release: pairs with the acquire in comm_main; MPI_Abort is called there, by the one
+  // thread that calls MPI.
+  abort_.store(true, std::memory_order_release);
+  comm_waiter.wake();
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));  // MPI_Abort ends the process
+}
+
 void ClusterCore::send_now(int dest, int tag, std::string bytes) {
   counters.messages_sent.fetch_add(1, std::memory_order_relaxed);
   counters.bytes_sent.fetch_add(bytes.size(), std::memory_order_relaxed);
@@ -296,6 +304,7 @@ void ClusterCore::comm_main() {
   // acquire: pairs with stop_comm's release.
   while (!stop_.load(std::memory_order_acquire)) {
     const std::uint32_t epoch = comm_waiter.epoch();
+    if (abort_.load(std::memory_order_acquire)) mpi::abort(70);
     bool did = drain_outbox();
     did |= receive();
     did |= steal_step();

@@ -3,6 +3,7 @@
 
 #include <mpi.h>
 
+#include <cstdlib>
 #include <deque>
 #include <numeric>
 #include <utility>
@@ -54,6 +55,11 @@ Started start(int* argc, char*** argv) {
 void stop(bool finalise) {
   if (g_comm != MPI_COMM_NULL) MPI_Comm_free(&g_comm);
   if (finalise) MPI_Finalize();
+}
+
+void abort(int code) {
+  MPI_Abort(g_comm != MPI_COMM_NULL ? g_comm : MPI_COMM_WORLD, code);
+  std::_Exit(code);  // MPI_Abort should not return
 }
 
 std::vector<std::string> all_gather_now(const std::string& mine) {

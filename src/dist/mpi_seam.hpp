@@ -26,6 +26,8 @@ struct Started {
 Started start(int* argc, char*** argv);
 // Frees the communicator; finalises MPI when start() initialised it.
 void stop(bool finalise);
+// Ends every process of the job (MPI_Abort).
+[[noreturn]] void abort(int code);
 
 // Blocking collective, for start-up only (before the communication thread runs).
 std::vector<std::string> all_gather_now(const std::string& mine);

@@ -3,6 +3,8 @@
 //   signature  rank 2 registers "scale" with another signature: SetupError on every rank
 //   dies       rank 1 exits abruptly while rank 0 waits in join_all() for its work: the
 //              job must end (Open MPI aborts it), not hang
+//   throws     rank 1 leaves the cluster's scope in an exception while rank 0 waits in
+//              join_all(): the Cluster's destructor aborts the job, nothing hangs
 // Prints "refused: <message>" for a SetupError and exits 0 when the outcome is the expected
 // one for this rank; anything else exits 1.
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -62,6 +65,18 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 200; ++i) (void)c.async<&nap>(1, 50);
     c.join_all();  // never returns normally: rank 1 is gone with its work
     std::fprintf(stderr, "rank %d: join_all() returned although rank 1 died\n", c.rank());
+    return 1;
+  }
+  if (mode == "throws") {
+    try {
+      vd::Cluster c(sched, fns);
+      if (c.rank() == 1) throw std::runtime_error("a failure on rank 1");
+      c.join_all();  // waits for rank 1, which never joins
+      std::fprintf(stderr, "rank %d: join_all() returned although rank 1 left\n", c.rank());
+    } catch (const std::runtime_error& e) {
+      std::fprintf(stderr, "rank %d: the exception reached main: %s (the job should have been aborted)\n", me,
+                   e.what());
+    }
     return 1;
   }
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());

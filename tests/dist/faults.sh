@@ -17,15 +17,19 @@ for mode in missing signature; do
   fi
 done
 
-start=$(date +%s)
-out=$(timeout 120 "$mpirun" -np 2 "$bin" dies 2>&1)
-rc=$?
-took=$(( $(date +%s) - start ))
-if [ $rc -eq 124 ] || [ $rc -eq 0 ]; then
-  echo "FAIL dies: exit $rc after ${took}s (0: join_all returned; 124: the job hung)"; echo "$out"; fail=1
-elif grep -q 'join_all() returned' <<<"$out"; then
-  echo "FAIL dies: join_all() returned on a surviving rank"; echo "$out"; fail=1
-else
-  echo "ok   dies: mpirun ended the job with exit $rc after ${took}s"
-fi
+for mode in dies throws; do
+  start=$(date +%s)
+  out=$(timeout 120 "$mpirun" -np 2 "$bin" $mode 2>&1)
+  rc=$?
+  took=$(( $(date +%s) - start ))
+  if [ $rc -eq 124 ] || [ $rc -eq 0 ]; then
+    echo "FAIL $mode: exit $rc after ${took}s (0: join_all returned; 124: the job hung)"; echo "$out"; fail=1
+  elif grep -q 'join_all() returned\|reached main' <<<"$out"; then
+    echo "FAIL $mode: a surviving rank went on"; echo "$out"; fail=1
+  elif [ $mode = throws ] && ! grep -q 'rank 1 is unwinding an exception' <<<"$out"; then
+    echo "FAIL throws: the job ended without the cluster saying why"; echo "$out"; fail=1
+  else
+    echo "ok   $mode: the job ended with exit $rc after ${took}s"
+  fi
+done
 exit $fail

@@ -116,6 +116,7 @@ void ClusterCore::spawn(std::unique_ptr<PoolItem> item) {
 
 void ClusterCore::accept(std::vector<std::unique_ptr<PoolItem>> items) {
   const std::size_t list = pool.lists() - 1;
+  // relaxed: the communication thread itself raises it and answers the waves (C2).
   active.fetch_add(static_cast<std::int64_t>(items.size()), std::memory_order_relaxed);
   for (auto& it : items) {
     pool.push(list, std::move(it));
@@ -134,9 +135,11 @@ void ClusterCore::run_token(std::size_t list) {
 void ClusterCore::end_work() noexcept {
   // The wake-up comes first (C3): after the decrement the core may be gone. It is only a
   // hint that the waves may find this rank quiet now.
+  // relaxed: a hint; a stale value costs one sleep period of the communication thread.
   if (active.load(std::memory_order_relaxed) == 1) comm_waiter.wake();
   // release: pairs with the acquire in passive(); the work's messages were queued first (C1).
-  active.fetch_sub(1, std::memory_order_release);
+  [[maybe_unused]] const auto before = active.fetch_sub(1, std::memory_order_release);
+  VITTE_ASSERT(before >= 1, "C2: more work ended than began");
 }
 
 void ClusterCore::deliver(int origin, std::uint64_t slot, std::uint32_t fn, const std::string* bytes,
@@ -222,6 +225,8 @@ void push_pool(ClusterCore* c, std::unique_ptr<PoolItem> item) {
 }
 void begin_work(ClusterCore* c) {
   c->check_open("async()");
+  // relaxed: the caller is counted work or the program thread before join_all(), which
+  // publishes it (C2).
   c->active.fetch_add(1, std::memory_order_relaxed);
 }
 void end_work(ClusterCore* c) noexcept { c->end_work(); }

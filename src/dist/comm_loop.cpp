@@ -332,7 +332,7 @@ void ClusterCore::comm_main() {
     // longer still after 50 ms of idleness (each wake-up costs a few microseconds of MPI
     // polling; docs/distributed.md, "The communication thread").
     std::int64_t cap = kIdleCapNs;
-    if (active.load(std::memory_order_relaxed) > 0) cap = kBusyCapNs;
+    if (active.load(std::memory_order_relaxed) > 0) cap = kBusyCapNs;  // relaxed: a hint
     else if (now_ns() - idle_start < 50'000'000) cap = kRecentCapNs;
     sleep_ns = std::min(sleep_ns * 2, cap);
     comm_waiter.wait_until(epoch, std::chrono::steady_clock::now() + std::chrono::nanoseconds(sleep_ns));

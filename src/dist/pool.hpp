@@ -46,6 +46,7 @@ class Pool {
   std::unique_ptr<PoolItem> pop_newest(std::size_t list) {
     auto& l = lists_[list];
     std::lock_guard lock(l.mu);
+    VITTE_ASSERT(l.size.load(std::memory_order_relaxed) == l.items.size(), "L1: size mirrors the list");
     if (l.items.empty()) return nullptr;
     auto item = std::move(l.items.back());
     l.items.pop_back();

@@ -36,6 +36,7 @@ void ClusterCore::join_all() {
   if (Scheduler::current() == &sched)
     throw UsageError("vitte::dist::Cluster::join_all() from a worker of the cluster's scheduler: it would wait for "
                      "the task that calls it");
+  // relaxed: only the program thread in join_all() writes join_epoch.
   const std::uint64_t epoch = join_epoch.load(std::memory_order_relaxed) + 1;
   // release: the program's spawns before join_all() happen before the rank reports passive.
   join_epoch.store(epoch, std::memory_order_release);
@@ -60,6 +61,7 @@ bool ClusterCore::wave_step() {
   if (rank != 0 || wave_open_) return false;
   // acquire: pairs with join_all()'s release.
   const std::uint64_t epoch = join_epoch.load(std::memory_order_acquire);
+  // relaxed: only this thread writes done_epoch.
   if (epoch == 0 || done_epoch.load(std::memory_order_relaxed) >= epoch) return false;
   if (now_ns() < next_wave_ns_) return false;
   wave_ = Wave{};
@@ -67,7 +69,7 @@ bool ClusterCore::wave_step() {
   wave_.id = next_wave_id_++;
   wave_.replies = 1;
   wave_.passive = passive();
-  wave_.sent = sent.load(std::memory_order_relaxed);
+  wave_.sent = sent.load(std::memory_order_relaxed);  // after passive(): see there
   wave_.received = received_;
   wave_open_ = true;
   Writer w;

@@ -38,7 +38,7 @@ std::string describe_ranks(const std::vector<RankReport>& ranks, double seconds)
   char line[512];
   for (const RankReport& r : ranks) {
     std::snprintf(line, sizeof line,
-                  "    rank %d (%s, %llu workers): %llu files in %llu chunks, %.1f MB: %.0f files/s, %.1f MB/s, "
+                  "    rank %d (%s, %llu worker(s)): %llu files in %llu chunks, %.1f MB: %.0f files/s, %.1f MB/s, "
                   "busy %.3f s; sent %llu bytes in %llu messages; remote steals %llu won of %llu asked "
                   "(%llu tasks in, %llu given)\n",
                   r.rank, r.host.c_str(), static_cast<unsigned long long>(r.workers),

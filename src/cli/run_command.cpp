@@ -250,12 +250,17 @@ int run_command(const RunArgs& args) {
   // Across ranks, each rank's part of the measured run; rank 0 alone goes on to the
   // baseline and the report, with the cluster stopped.
   std::vector<RankReport> ranks;
+  const bool across = dist != nullptr;
   if (dist) {
     ranks = dist->finish();
-    if (dist->rank() != 0) return kExitOk;
+    const bool rank0 = dist->rank() == 0;
+    dist.reset();  // MPI finalised: the other ranks exit, and do not poll beside the baseline
+    if (!rank0) return kExitOk;
   }
+  std::uint64_t chunks = 0;  // across ranks: the tasks that ran read, lex and collect
+  for (const RankReport& r : ranks) chunks += r.chunks;
   // "8-worker", or "2-rank" across ranks: what the baseline is compared with.
-  const std::string measured = dist ? std::to_string(ranks.size()) + "-rank" : std::to_string(n) + "-worker";
+  const std::string measured = across ? std::to_string(ranks.size()) + "-rank" : std::to_string(n) + "-worker";
   SkipTally skipped = listing_skips;
   skipped.merge(par.skipped);
 
@@ -298,7 +303,7 @@ int run_command(const RunArgs& args) {
     nlohmann::json j = with_schema({});
     j["dir"] = args.dir;
     j["workers"] = n;
-    if (dist) {
+    if (across) {
       j["ranks"] = ranks.size();
       j["per_rank"] = ranks_json(ranks, par.seconds);
     }
@@ -318,6 +323,7 @@ int run_command(const RunArgs& args) {
                      {"passes", kPasses},
                      {"analyse_edges", par.analyse_edges},
                      {"include_cycle_edges_dropped", par.cycle_edges_dropped}};
+    if (across) j["pipeline"]["chunks"] = chunks;  // its tasks: the chunks, link, analyse per file
     if (args.passes) {
       nlohmann::json jp = nlohmann::json::array();
       for (const PassTime& p : passes)
@@ -352,7 +358,7 @@ int run_command(const RunArgs& args) {
     return 0;
   }
   std::printf("vitte-sched run: %s with %zu worker(s)%s (%s: %s)\n", args.dir.c_str(), n,
-              dist ? (" on rank 0 of " + std::to_string(ranks.size()) + " ranks").c_str() : "",
+              across ? (" on rank 0 of " + std::to_string(ranks.size()) + " ranks").c_str() : "",
               to_string(sched.plan().binding), sched.plan().binding_reason.c_str());
   std::printf("  %zu files read, %.1f MB, %llu tokens, %llu #include directives (%llu resolved in the tree)\n",
               par.files_read, mb, static_cast<unsigned long long>(par.tokens),
@@ -360,9 +366,12 @@ int run_command(const RunArgs& args) {
   std::printf("  %s\n", describe_skips(skipped).c_str());
   std::printf("  transitive includes: %llu in all, most %u (%s)\n", static_cast<unsigned long long>(par.reach_sum),
               par.reach_max, par.reach_max_file.c_str());
-  std::printf("  pass graph: %zu tasks (read, lex, collect per file; link; analyse per file), %zu include edges "
-              "between analyse tasks; include cycles broken: %llu edge(s) dropped\n",
-              par.tasks, par.analyse_edges, static_cast<unsigned long long>(par.cycle_edges_dropped));
+  std::printf("  pass graph: %zu tasks (%s; link; analyse per file), %zu include edges between analyse tasks; "
+              "include cycles broken: %llu edge(s) dropped\n",
+              par.tasks,
+              across ? (std::to_string(chunks) + " chunks of read, lex and collect across the ranks").c_str()
+                   : "read, lex, collect per file",
+              par.analyse_edges, static_cast<unsigned long long>(par.cycle_edges_dropped));
   if (args.passes) {
     std::printf("  passes (task time: durations summed over workers; wall: first start to last end):\n");
     for (const PassTime& p : passes)
@@ -384,10 +393,10 @@ int run_command(const RunArgs& args) {
                 static_cast<unsigned long long>(run_trace.dropped()));
   std::printf("  time %.3f s: %.0f files/s, %.1f MB/s\n", par.seconds, static_cast<double>(par.files_read) / par.seconds,
               mb / par.seconds);
-  if (dist) std::cout << describe_ranks(ranks, par.seconds);
+  if (across) std::cout << describe_ranks(ranks, par.seconds);
   if (have_base)
     std::printf("  1 worker: %.3f s; speedup with %s: %.2fx (same answers checked)\n", base.seconds,
-                dist ? (std::to_string(ranks.size()) + " ranks").c_str() : (std::to_string(n) + " workers").c_str(),
+                across ? (std::to_string(ranks.size()) + " ranks").c_str() : (std::to_string(n) + " workers").c_str(),
                 speedup);
   std::printf("  peak RSS %.0f MiB; workers' malloc: %s (%s)\n", static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0),
               sched.malloc_routing().node_local ? "node-local" : "system", sched.malloc_routing().reason.c_str());

@@ -27,8 +27,8 @@ enum ExitStatus : int {
 };
 inline constexpr const char* kExitStatusHelp =
     "Exit status: 0 ok; 2 usage error (bad arguments, config, --topology/--synthetic, a plan that cannot be "
-    "built from them, a --dot graph too big to draw, two outputs into one file); 3 runtime failure (this machine cannot be discovered, the "
-    "output, the --dot, --trace or a --metrics-* file cannot be written, the tree changed between runs, an unexpected error); 4 the N-worker and 1-worker runs disagree. With --json, "
+    "built from them, a --dot graph too big to draw, two outputs into one file, an option refused across MPI ranks); 3 runtime failure (this machine cannot be discovered, the "
+    "output, the --dot, --trace or a --metrics-* file cannot be written, the tree changed between runs, MPI ranks that see different trees, an unexpected error); 4 the N-worker and 1-worker runs disagree. With --json, "
     "stdout holds one JSON document, the result or {\"schema\", \"error\": {\"message\", \"exit_code\"}}.";
 
 // An error a command reports with a given exit status; main() prints it (as JSON with

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "cli/dist_job.hpp"
 #include "cli/report.hpp"
 #include "vitte/error.hpp"
 
@@ -42,8 +43,12 @@ bool wants_json(int argc, char** argv) {
 }
 
 // Reports an error: a JSON document on stdout with --json, a line on stderr otherwise.
+// Under mpirun with several ranks, stdout is rank 0's: the others write a line naming
+// their rank on stderr.
 int fail(bool json, int status, const std::string& message) {
-  if (json)
+  if (const vitte::cli::Launch l = vitte::cli::launch_info(); l.secondary())
+    std::fprintf(stderr, "vitte-sched: rank %d: error: %s\n", l.rank, message.c_str());
+  else if (json)
     std::cout << vitte::cli::error_json(message, status).dump(2) << "\n";
   else
     std::fprintf(stderr, "vitte-sched: error: %s\n", message.c_str());
@@ -82,23 +87,25 @@ int run(int argc, char** argv) {
 
   RunArgs run;
   CLI::App* run_cmd = app.add_subcommand(
-      "run", "the main job: a pass pipeline (read, lex, collect, link, analyse) over every file of a source tree");
+      "run", "the main job: a pass pipeline (read, lex, collect, link, analyse) over every file of a source tree. "
+             "Under `mpirun -np N` (N > 1) read, lex and collect run across the ranks, link and analyse on rank 0, "
+             "which reports per rank; --dot, --trace, --passes, --live and deterministic mode are then refused");
   add_topology_options(run_cmd, run.topo);
   run_cmd->add_option("--dir", run.dir, "source tree to process (default /usr/include)");
   run_cmd->add_flag("--json", run.json, "print JSON");
   run_cmd->add_flag("--no-baseline", run.skip_baseline, "skip the 1-worker baseline run (no speedup figure)");
   run_cmd->add_option("--dot", run.dot,
                       "write the pass graph (Graphviz DOT, each task with its timings) to FILE; a small --dir only "
-                      "(at most " + std::to_string(vitte::cli::kMaxDotTasks) + " tasks, 4 per file + 1)");
-  run_cmd->add_flag("--passes", run.passes, "print per-pass time totals (read, lex, collect, link, analyse)");
+                      "(at most " + std::to_string(vitte::cli::kMaxDotTasks) + " tasks, 4 per file + 1); not across MPI ranks");
+  run_cmd->add_flag("--passes", run.passes, "print per-pass time totals (read, lex, collect, link, analyse); not across MPI ranks");
   add_metrics_options(run_cmd, run.metrics);
   run_cmd->add_option("--metrics-json", run.metrics_json,
                       "write the measured run's metrics snapshot as JSON to FILE ('-': standard output, after the report)");
   run_cmd->add_option("--metrics-prom", run.metrics_prom,
                       "write the measured run's metrics in the Prometheus text format to FILE ('-': standard output)");
-  run_cmd->add_flag("--live", run.live, "show the live view (as top does) during the warm-up and the measured run");
+  run_cmd->add_flag("--live", run.live, "show the live view (as top does) during the warm-up and the measured run; not across MPI ranks");
   run_cmd->add_option("--trace", run.trace,
-                      "write a trace of the measured run (Chrome/Perfetto trace-event JSON: ui.perfetto.dev) to FILE");
+                      "write a trace of the measured run (Chrome/Perfetto trace-event JSON: ui.perfetto.dev) to FILE; not across MPI ranks");
   run_cmd->footer(kExitStatusHelp);
 
   TopArgs top;
@@ -143,6 +150,10 @@ int run(int argc, char** argv) {
     if (*topo_cmd) return topo_command(topo);
     if (*run_cmd) return run_command(run);
     if (*top_cmd) return top_command(top);
+  } catch (const RanksFailure&) {
+    // Rank 0 reports it, and its status is mpirun's. Exiting 0 here lets it: mpirun aborts
+    // the whole job as soon as one rank exits non-zero, maybe before rank 0 has printed.
+    return kExitOk;
   } catch (const Failure& e) {
     return fail(json, e.status(), e.what());
   } catch (const vitte::ConfigError& e) {

@@ -55,18 +55,34 @@ PassPipeline::PassPipeline(std::string root, std::vector<SourceFile>& files, boo
   // needs no cycle check when it runs.
   TaskRef link = graph_.add([this](Subflow& sf) { this->link(sf); }, "link");
   for (TaskRef c : collects) c.precede(link);
+  link_graph_.add([this](Subflow& sf) { this->link(sf); }, "link");
 }
 
 JobResult PassPipeline::run(Scheduler& sched, bool trace) {
   for (SourceFile& f : files_) reset_file(f);
   const auto t0 = std::chrono::steady_clock::now();
+  prepare(sched);
+  sched.run(graph_, RunOptions{.trace = trace}).wait();
+  return result(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+JobResult PassPipeline::run_linked(Scheduler& sched) {
+  const auto t0 = std::chrono::steady_clock::now();
+  prepare(sched);
+  sched.run(link_graph_).wait();
+  return result(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
+void PassPipeline::prepare(const Scheduler& sched) {
   const std::size_t nw = sched.num_workers();
   stamp_.assign(nw, std::vector<std::uint32_t>(files_.size(), 0));
   dfs_.assign(nw, {});
   epoch_.assign(nw, 0);
-  sched.run(graph_, RunOptions{.trace = trace}).wait();
+}
+
+JobResult PassPipeline::result(double seconds) const {
   JobResult r = summarize(files_);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.seconds = seconds;
   r.tasks = tasks_for(files_.size());
   r.analyse_edges = analyse_edges_;
   r.cycle_edges_dropped = dropped_.size();

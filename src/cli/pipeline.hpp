@@ -50,6 +50,10 @@ class PassPipeline {
 
   // Runs the pipeline on `sched` and waits for it; `trace` times every task.
   JobResult run(Scheduler& sched, bool trace = false);
+  // Runs link and its analyse subflow alone, on files whose read, lex and collect passes
+  // were done elsewhere (across MPI ranks, cli/dist_job.hpp): `files` must hold their
+  // results (bytes, tokens, includes, edges, skips) and zero reach. Untraced.
+  JobResult run_linked(Scheduler& sched);
 
   // The tasks of a run over n files: 3 per file, link, and 1 analyse per file.
   static std::size_t tasks_for(std::size_t files) { return 4 * files + 1; }
@@ -66,12 +70,16 @@ class PassPipeline {
  private:
   void link(Subflow& sf);
   void analyse(std::uint32_t file);
+  // The work space analyse needs for `sched`'s workers; the totals of a finished run.
+  void prepare(const Scheduler& sched);
+  JobResult result(double seconds) const;
 
   std::string root_;
   std::vector<SourceFile>& files_;
   bool name_files_;
   IncludeIndex index_;
   Graph graph_{"vitte-sched run"};
+  Graph link_graph_{"vitte-sched run: link"};  // link alone, for run_linked()
   // Per file, between read and collect: the text and the offsets of its directives.
   std::vector<std::string> text_;
   std::vector<std::vector<std::uint32_t>> directives_;

@@ -8,11 +8,14 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <tuple>
 #include <utility>
 
+#include "build_config.hpp"
 #include "cli/commands.hpp"
+#include "cli/dist_job.hpp"
 #include "cli/include_graph.hpp"
 #include "cli/live_view.hpp"
 #include "cli/pipeline.hpp"
@@ -78,6 +81,26 @@ void refuse_shared_outputs(const RunArgs& args) {
                                     (*a == *b ? " both write '" + *a + "'" : " '" + *b + "' both write the same file") +
                                     ": give each output its own file");
     }
+}
+
+// Refuses what a run across ranks cannot do: every rank meets it alike, rank 0 reports it.
+[[noreturn]] void refuse_across(const Launch& launch, const std::string& what) {
+  const std::string message = what + " (mpirun started " +
+                              (launch.size > 0 ? std::to_string(launch.size) : std::string("several")) +
+                              " ranks); run without mpirun for it";
+  if (launch.secondary()) throw RanksFailure(kExitUsage, message);
+  throw Failure(kExitUsage, message);
+}
+
+// The options that describe one process's run: refused across ranks.
+void refuse_local_only(const Launch& launch, const RunArgs& args) {
+#if !VITTE_HAVE_DIST
+  refuse_across(launch, "this vitte-sched was built without MPI (vitte::dist), so it cannot run the job across ranks");
+#endif
+  if (!args.dot.empty()) refuse_across(launch, "--dot draws one process's pass graph: not available across ranks");
+  if (!args.trace.empty()) refuse_across(launch, "--trace records one process's schedulers: not available across ranks");
+  if (args.passes) refuse_across(launch, "--passes times one process's pass graph: not available across ranks");
+  if (args.live) refuse_across(launch, "--live shows one process's workers: not available across ranks");
 }
 
 bool same_answer(const JobResult& a, const JobResult& b) {
@@ -156,11 +179,23 @@ int run_command(const RunArgs& args) {
   if (args.json && args.live)
     throw Failure(kExitUsage, "--live draws on standard output, which --json keeps for one JSON document");
   refuse_shared_outputs(args);
+  // Under mpirun with several ranks the job runs across them (cli/dist_job.hpp).
+  const Launch launch = launch_info();
+  if (launch.across()) refuse_local_only(launch, args);
   const std::optional<Config> config = load_config(args.topo);
   const Topology topo = load_topology(args.topo);
   const Placement placement = parse_placement(args.topo.placement);
   SkipTally listing_skips;
-  std::vector<SourceFile> files = list_tree(args.dir, listing_skips);
+  std::vector<SourceFile> files;
+  // Across ranks, a rank that cannot list the tree still joins the cluster, which reports
+  // it on rank 0; alone, it fails here.
+  std::string listing_error;
+  try {
+    files = list_tree(args.dir, listing_skips);
+  } catch (const UsageError& e) {
+    if (!launch.across()) throw;
+    listing_error = e.what();
+  }
   if (!args.dot.empty() && PassPipeline::tasks_for(files.size()) > kMaxDotTasks)
     throw Failure(kExitUsage, "--dot: the pass graph of '" + args.dir + "' would have " +
                                   std::to_string(PassPipeline::tasks_for(files.size())) + " tasks (4 per file for " +
@@ -181,15 +216,24 @@ int run_command(const RunArgs& args) {
   Scheduler sched = make_scheduler(topo, config, args.topo.workers, placement,
                                    metrics_options(args.metrics, config, args.live));
   const std::size_t n = sched.num_workers();
+  // A deterministic schedule is one process's: refused across ranks, as the options above.
+  if (launch.across() && sched.schedule().deterministic)
+    refuse_across(launch, "deterministic mode (VITTE_DETERMINISTIC or [deterministic]) orders one process's "
+                          "tasks: not available across ranks");
+  std::unique_ptr<DistJob> dist;
+  if (launch.across()) dist = std::make_unique<DistJob>(sched, args.dir, files, listing_error);
   std::optional<LiveView> live;  // over the warm-up and the measured run
   if (args.live)
     live.emplace(sched, stdout, [&] { return "vitte-sched run --live: " + args.dir + ", " + std::to_string(n) + " worker(s)"; });
-  pipeline.run(sched);  // warm-up: page cache, frame pools, thread start-up
+  if (dist)
+    dist->run(pipeline);  // warm-up, as below, on every rank, and the cluster's first messages
+  else
+    pipeline.run(sched);  // warm-up: page cache, frame pools, thread start-up
   const MetricsSnapshot before = sched.metrics();
   // Timings only when asked for: an untraced run has no timing code at all.
   const bool trace = args.passes || !args.dot.empty();
   if (!args.trace.empty()) sched.start_trace();
-  const JobResult par = pipeline.run(sched, trace);
+  const JobResult par = dist ? dist->run(pipeline) : pipeline.run(sched, trace);
   const Trace run_trace = args.trace.empty() ? Trace() : sched.stop_trace();
   const MetricsSnapshot metrics = sched.metrics() - before;
   if (live) live->stop();
@@ -203,6 +247,20 @@ int run_command(const RunArgs& args) {
     write_output(args.metrics_json, metrics_json_text, "the metrics (JSON)");
   if (!args.metrics_prom.empty() && !prom_to_stdout)
     write_output(args.metrics_prom, metrics_prom_text, "the metrics (Prometheus text)");
+  // Across ranks, each rank's part of the measured run; rank 0 alone goes on to the
+  // baseline and the report, with the cluster stopped.
+  std::vector<RankReport> ranks;
+  const bool across = dist != nullptr;
+  if (dist) {
+    ranks = dist->finish();
+    const bool rank0 = dist->rank() == 0;
+    dist.reset();  // MPI finalised: the other ranks exit, and do not poll beside the baseline
+    if (!rank0) return kExitOk;
+  }
+  std::uint64_t chunks = 0;  // across ranks: the tasks that ran read, lex and collect
+  for (const RankReport& r : ranks) chunks += r.chunks;
+  // "8-worker", or "2-rank" across ranks: what the baseline is compared with.
+  const std::string measured = across ? std::to_string(ranks.size()) + "-rank" : std::to_string(n) + "-worker";
   SkipTally skipped = listing_skips;
   skipped.merge(par.skipped);
 
@@ -228,10 +286,10 @@ int run_command(const RunArgs& args) {
       // Different input is not a disagreement: say which file changed.
       const std::string changed = first_input_change(par_files, files);
       if (!changed.empty())
-        throw Failure(kExitRuntime, "the tree '" + args.dir + "' changed between the " + std::to_string(n) +
-                                        "-worker and 1-worker runs, so their answers cannot be compared: " +
+        throw Failure(kExitRuntime, "the tree '" + args.dir + "' changed between the " + measured +
+                                        " and 1-worker runs, so their answers cannot be compared: " +
                                         changed + "; --no-baseline skips the comparison");
-      throw Failure(kExitMismatch, "the " + std::to_string(n) + "-worker and 1-worker runs disagree (reach sum " +
+      throw Failure(kExitMismatch, "the " + measured + " and 1-worker runs disagree (reach sum " +
                                        std::to_string(par.reach_sum) + " vs " + std::to_string(base.reach_sum) +
                                        ", files read " + std::to_string(par.files_read) + " vs " +
                                        std::to_string(base.files_read) + ", cycle edges dropped " +
@@ -245,6 +303,10 @@ int run_command(const RunArgs& args) {
     nlohmann::json j = with_schema({});
     j["dir"] = args.dir;
     j["workers"] = n;
+    if (across) {
+      j["ranks"] = ranks.size();
+      j["per_rank"] = ranks_json(ranks, par.seconds);
+    }
     j["plan"] = {{"binding", to_string(sched.plan().binding)}, {"reason", sched.plan().binding_reason},
                  {"topology", topo.source()}};
     j["files"] = par.files_read;
@@ -261,6 +323,7 @@ int run_command(const RunArgs& args) {
                      {"passes", kPasses},
                      {"analyse_edges", par.analyse_edges},
                      {"include_cycle_edges_dropped", par.cycle_edges_dropped}};
+    if (across) j["pipeline"]["chunks"] = chunks;  // its tasks: the chunks, link, analyse per file
     if (args.passes) {
       nlohmann::json jp = nlohmann::json::array();
       for (const PassTime& p : passes)
@@ -294,7 +357,8 @@ int run_command(const RunArgs& args) {
     std::cout << j.dump(2) << "\n";
     return 0;
   }
-  std::printf("vitte-sched run: %s with %zu worker(s) (%s: %s)\n", args.dir.c_str(), n,
+  std::printf("vitte-sched run: %s with %zu worker(s)%s (%s: %s)\n", args.dir.c_str(), n,
+              across ? (" on rank 0 of " + std::to_string(ranks.size()) + " ranks").c_str() : "",
               to_string(sched.plan().binding), sched.plan().binding_reason.c_str());
   std::printf("  %zu files read, %.1f MB, %llu tokens, %llu #include directives (%llu resolved in the tree)\n",
               par.files_read, mb, static_cast<unsigned long long>(par.tokens),
@@ -302,9 +366,12 @@ int run_command(const RunArgs& args) {
   std::printf("  %s\n", describe_skips(skipped).c_str());
   std::printf("  transitive includes: %llu in all, most %u (%s)\n", static_cast<unsigned long long>(par.reach_sum),
               par.reach_max, par.reach_max_file.c_str());
-  std::printf("  pass graph: %zu tasks (read, lex, collect per file; link; analyse per file), %zu include edges "
-              "between analyse tasks; include cycles broken: %llu edge(s) dropped\n",
-              par.tasks, par.analyse_edges, static_cast<unsigned long long>(par.cycle_edges_dropped));
+  std::printf("  pass graph: %zu tasks (%s; link; analyse per file), %zu include edges between analyse tasks; "
+              "include cycles broken: %llu edge(s) dropped\n",
+              par.tasks,
+              across ? (std::to_string(chunks) + " chunks of read, lex and collect across the ranks").c_str()
+                   : "read, lex, collect per file",
+              par.analyse_edges, static_cast<unsigned long long>(par.cycle_edges_dropped));
   if (args.passes) {
     std::printf("  passes (task time: durations summed over workers; wall: first start to last end):\n");
     for (const PassTime& p : passes)
@@ -326,8 +393,11 @@ int run_command(const RunArgs& args) {
                 static_cast<unsigned long long>(run_trace.dropped()));
   std::printf("  time %.3f s: %.0f files/s, %.1f MB/s\n", par.seconds, static_cast<double>(par.files_read) / par.seconds,
               mb / par.seconds);
+  if (across) std::cout << describe_ranks(ranks, par.seconds);
   if (have_base)
-    std::printf("  1 worker: %.3f s; speedup with %zu workers: %.2fx (same answers checked)\n", base.seconds, n, speedup);
+    std::printf("  1 worker: %.3f s; speedup with %s: %.2fx (same answers checked)\n", base.seconds,
+                across ? (std::to_string(ranks.size()) + " ranks").c_str() : (std::to_string(n) + " workers").c_str(),
+                speedup);
   std::printf("  peak RSS %.0f MiB; workers' malloc: %s (%s)\n", static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0),
               sched.malloc_routing().node_local ? "node-local" : "system", sched.malloc_routing().reason.c_str());
   std::cout << "  " << describe_locality(metrics);

@@ -145,9 +145,13 @@ struct DistJob::Impl {
   std::unique_ptr<vd::Cluster> cluster;
   vd::ClusterStats before, after;  // around the last run
 
-  // Every rank stops with `message` (status `status`): rank 0 reports it.
+  // Every rank stops with `message` (status `status`): rank 0 reports it. All ranks get
+  // here together (agree() is collective), so the cluster is shut down in step first: a
+  // Cluster destroyed while an exception unwinds would abort the job (dist.hpp).
   [[noreturn]] void fail(int status, const std::string& message) const {
-    if (cluster->rank() == 0) throw Failure(status, message);
+    const int rank = cluster->rank();
+    cluster->shutdown();
+    if (rank == 0) throw Failure(status, message);
     throw RanksFailure(status, message);
   }
   // Collective: stops every rank with the first rank's error, if any rank has one.

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/dist/dist_kernels.hpp"
@@ -34,6 +35,7 @@ struct Config {
   int warmup = 200;            // round trips before each timed loop
   int steal_tasks = 400;       // tasks of the steal probe
   int steal_task_us = 50;      // busy time of each
+  bool split_cpus = true;      // each rank's workers on its own share of the node's CPUs
   std::string json_path;       // empty: the JSON object goes to stdout
 };
 

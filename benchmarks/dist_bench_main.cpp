@@ -6,9 +6,11 @@
 //
 // --kernel uts|nqueens|pingpong|all   --workers N (per rank)   --reps N   --static (uts: the
 // MPI + oneTBB split too)   --serial (time the serial kernel once, rank 0)   --tiny (small
-// sizes, for the smoke test)   --json FILE   size flags: --uts-root --uts-seed --uts-work
+// sizes, for the smoke test)   --shared-cpus (every rank's workers see the whole node; by
+// default each rank of a node gets its own share of the CPUs, see make_scheduler)   --json FILE   size flags: --uts-root --uts-seed --uts-work
 // --frontier-per-rank --queens --queens-split --iters --warmup --steal-tasks --steal-task-us
 #include <mpi.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <chrono>
@@ -16,10 +18,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <initializer_list>
+#include <memory>
 #include <string>
 
 #include "dist_bench.hpp"
+#include "vitte/dist.hpp"
 #include "vitte/scheduler.hpp"
+#include "vitte/topology.hpp"
 
 namespace k = vitte::dist_kernels;
 
@@ -61,9 +67,13 @@ double median(std::vector<double> v) {
 
 namespace {
 
+// Flags are read before MPI starts (the scheduler is made first, see make_scheduler).
 [[noreturn]] void usage(const std::string& why) {
-  if (mpi_rank() == 0) std::fprintf(stderr, "vitte-dist-bench: %s (see the head of benchmarks/dist_bench_main.cpp)\n", why.c_str());
-  MPI_Finalize();
+  int up = 0;
+  MPI_Initialized(&up);
+  if ((up ? mpi_rank() : std::max(0, vitte::dist::launch_rank())) == 0)
+    std::fprintf(stderr, "vitte-dist-bench: %s (see the head of benchmarks/dist_bench_main.cpp)\n", why.c_str());
+  if (up) MPI_Finalize();
   std::exit(2);
 }
 
@@ -78,6 +88,7 @@ Config parse(int argc, char** argv) {
     if (a == "static") c.with_static = true;
     else if (a == "serial") c.serial = true;
     else if (a == "tiny") tiny = true;
+    else if (a == "shared-cpus") c.split_cpus = false;
     else if (const auto eq = a.find('='); eq != std::string::npos) kv.emplace_back(a.substr(0, eq), a.substr(eq + 1));
     else if (i + 1 < argc) kv.emplace_back(a, argv[++i]);
     else usage("--" + a + " needs a value");
@@ -122,6 +133,53 @@ Config parse(int argc, char** argv) {
   return c;
 }
 
+// The scheduler pins its workers to the first cores of the topology it sees, and every
+// rank's scheduler sees the whole node: with 2 ranks x 1 worker on 2 cores both workers
+// would share core 0 (measured: each ran 52 % of the time, 2 ranks no faster than one).
+// So, as `mpirun --bind-to core` would, each rank of a node gets its own slice of the CPUs
+// this process may use, while its scheduler is made (Topology::this_machine() honours the
+// affinity mask); the mask is restored after, so that the main thread, the cluster's
+// communication thread and oneTBB float over the node as they would unpinned. This runs
+// before MPI starts: hwloc reads the process's binding as the union over its threads, and
+// MPI_Init starts threads of its own. The node-local rank comes from the launcher's
+// environment, as launch_rank() reads the global one. Returns the CPUs the workers were
+// given ("" when not split).
+int env_int(std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (const char* v = std::getenv(n); v != nullptr && *v != '\0') return std::atoi(v);
+  return -1;
+}
+
+std::string make_scheduler(const Config& c, std::unique_ptr<vitte::Scheduler>& out) {
+  const int local = env_int({"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"});
+  const int locals = env_int({"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"});
+  cpu_set_t all;
+  CPU_ZERO(&all);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof all, &all) == 0)
+    for (int i = 0; i < CPU_SETSIZE; ++i)
+      if (CPU_ISSET(i, &all)) cpus.push_back(i);
+  std::string given;
+  const bool split =
+      c.split_cpus && local >= 0 && locals > 1 && local < locals && cpus.size() >= static_cast<std::size_t>(locals);
+  if (split) {
+    const std::size_t share = cpus.size() / static_cast<std::size_t>(locals);
+    cpu_set_t mine;
+    CPU_ZERO(&mine);
+    for (std::size_t i = share * static_cast<std::size_t>(local); i < share * (static_cast<std::size_t>(local) + 1); ++i) {
+      CPU_SET(cpus[i], &mine);
+      given += (given.empty() ? "" : ",") + std::to_string(cpus[i]);
+    }
+    sched_setaffinity(0, sizeof mine, &mine);
+  }
+  vitte::Options o;
+  o.workers = static_cast<std::size_t>(c.workers);
+  o.topology = vitte::Topology::this_machine();
+  out = std::make_unique<vitte::Scheduler>(std::move(o));
+  if (split) sched_setaffinity(0, sizeof all, &all);
+  return given;
+}
+
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 void run_serial(const Config& c, bool uts, bool queens, Report& out) {
@@ -153,17 +211,23 @@ int main(int argc, char** argv) {
   using namespace distbench;
   // MPI is ours, not the cluster's: the raw-MPI baselines run between clusters. The
   // cluster needs MPI_THREAD_SERIALIZED (its communication thread calls MPI).
+  const Config c = parse(argc, argv);
+  std::unique_ptr<vitte::Scheduler> owned;
+  const std::string given = make_scheduler(c, owned);
+  vitte::Scheduler& sched = *owned;
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
   if (provided < MPI_THREAD_SERIALIZED) usage("MPI gives less than MPI_THREAD_SERIALIZED");
-  const Config c = parse(argc, argv);
   const bool all = c.kernel == "all";
   const bool uts = all || c.kernel == "uts", queens = all || c.kernel == "nqueens";
   const bool pingpong = (all || c.kernel == "pingpong") && mpi_size() >= 2;
   if (c.kernel == "pingpong" && !pingpong) usage("--kernel pingpong needs 2 ranks or more");
   Report out;
   try {
-    vitte::Scheduler sched(static_cast<std::size_t>(c.workers));
+    if (!given.empty()) {
+      // Shown per rank: which CPUs its workers got.
+      std::fprintf(stderr, "vitte-dist-bench: rank %d: workers on CPU(s) %s\n", mpi_rank(), given.c_str());
+    }
     if (uts && mpi_rank() == 0 && c.uts.root_children == 64 && c.uts.seed == 1 && c.uts.q == 0.124875 && c.uts.m == 8)
       out.checks.push_back({"uts kernel: the (64 children, seed 1) tree", 924025, static_cast<double>(uts_known(c.uts))});
     if (c.serial) run_serial(c, uts, queens, out);

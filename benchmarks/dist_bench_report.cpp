@@ -79,6 +79,7 @@ std::string to_json(const Config& c, const Report& r, const std::vector<std::vec
   field("ranks", num(mpi_size()));
   field("workers_per_rank", num(c.workers));
   field("reps", num(c.reps));
+  field("split_cpus", c.split_cpus ? "true" : "false");
   add(str("params"), ":{");
   field("uts_root_children", num(c.uts.root_children));
   field("uts_q", num(c.uts.q));

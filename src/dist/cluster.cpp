@@ -16,6 +16,8 @@ namespace detail {
 
 std::string describe_table(const std::vector<Entry>& table);  // table_check.cpp
 void check_tables(const std::vector<std::string>& texts);     // table_check.cpp
+std::string describe_placement(const Scheduler& sched);       // table_check.cpp
+void warn_shared_cpus(int rank, const std::vector<std::string>& placements);  // table_check.cpp
 
 namespace {
 // The process's cluster. Written by the program thread that makes and destroys it.
@@ -55,6 +57,7 @@ ClusterCore::ClusterCore(Cluster* o, Scheduler& s, const Functions& fns, int* ar
     mpi_initialised_here = started.initialised_here;
     try {
       check_tables(mpi::all_gather_now(describe_table(table)));
+      warn_shared_cpus(rank, mpi::all_gather_now(describe_placement(sched)));
     } catch (...) {
       mpi::stop(mpi_initialised_here);
       throw;

@@ -1,12 +1,17 @@
-// The start-up check that every rank has the same function table and the same build of
-// the program (dist.hpp). Each rank describes itself in text; all texts are gathered to
+// The start-up checks. Every rank must have the same function table and the same build of
+// the program (dist.hpp): each rank describes itself in text; all texts are gathered to
 // every rank, which compares them and, on any difference, throws the same SetupError.
+// Ranks on one machine should not pin workers to the same CPUs: rank 0 warns.
 #include <cxxabi.h>
 #include <elf.h>
 #include <link.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -16,6 +21,7 @@
 #include <vector>
 
 #include "dist/cluster_core.hpp"
+#include "vitte/plan.hpp"
 
 namespace vitte::dist::detail {
 namespace {
@@ -95,6 +101,51 @@ std::string describe_table(const std::vector<Entry>& table) {
   std::string s = build_id() + "\n";
   for (const auto& e : table) s += e.name + "\t" + e.signature + "\n";
   return s;
+}
+
+// "host\tcpu cpu ...": where this rank's workers are pinned (none when unpinned).
+std::string describe_placement(const Scheduler& sched) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  std::string s = std::string(host) + "\t";
+  for (const auto& w : sched.plan().workers)
+    if (w.os_cpu >= 0) s += std::to_string(w.os_cpu) + " ";
+  return s;
+}
+
+// Ranks on one host whose schedulers pin workers to the same CPUs share those cores: each
+// plans the whole machine when the launcher did not bind it (mpirun --bind-to none, or
+// oversubscription). Not an error (the tests oversubscribe on purpose), but it halves
+// what each rank gets, so rank 0 says so once, naming the ranks and the fix.
+void warn_shared_cpus(int rank, const std::vector<std::string>& placements) {
+  if (rank != 0) return;
+  std::map<std::string, std::vector<std::pair<int, std::vector<int>>>> by_host;
+  for (std::size_t r = 0; r < placements.size(); ++r) {
+    const auto tab = placements[r].find('\t');
+    std::istringstream cpus(placements[r].substr(tab + 1));
+    std::vector<int> v;
+    for (int c; cpus >> c;) v.push_back(c);
+    std::sort(v.begin(), v.end());
+    by_host[placements[r].substr(0, tab)].emplace_back(static_cast<int>(r), std::move(v));
+  }
+  std::string shared;
+  for (const auto& [host, ranks] : by_host)
+    for (std::size_t i = 0; i < ranks.size(); ++i)
+      for (std::size_t k = i + 1; k < ranks.size(); ++k) {
+        std::vector<int> both;
+        std::set_intersection(ranks[i].second.begin(), ranks[i].second.end(), ranks[k].second.begin(),
+                              ranks[k].second.end(), std::back_inserter(both));
+        if (both.empty()) continue;
+        shared += "\n  ranks " + std::to_string(ranks[i].first) + " and " + std::to_string(ranks[k].first) + " on " +
+                  host + " both pin workers to CPU " + std::to_string(both.front()) +
+                  (both.size() > 1 ? " (and " + std::to_string(both.size() - 1) + " more)" : "");
+      }
+  if (shared.empty()) return;
+  std::fprintf(stderr,
+               "vitte::dist: warning: ranks share CPUs, so their workers share cores:%s\n  Bind each rank to its own "
+               "CPUs (mpirun's default binding, --bind-to core|socket|numa, or a placement config per rank); "
+               "docs/distributed.md, \"Ranks that share a machine\".\n",
+               shared.c_str());
 }
 
 // Throws SetupError when the ranks' descriptions differ, naming what differs where.

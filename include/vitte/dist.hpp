@@ -42,14 +42,19 @@
 // sent and received counts, docs/distributed.md). It counts what enters the cluster:
 // spawn(), async() and the tasks they run. A then() continuation of a cluster future, or a
 // plain local task a cluster task leaves running, is the local scheduler's work: wait for
-// it there. Rethrows the first protocol error this rank met (a message it had to refuse).
+// it there; and when such a continuation feeds the cluster again (spawns, calls), repeat
+// join_all() and sched.join_all() until neither finds work, or keep the continuation's
+// work inside a cluster task that get()s the future instead. Rethrows the first protocol
+// error this rank met (a message it had to refuse).
 //
-// Lifetime: the Scheduler must outlive the Cluster. One cluster per process at a time.
-// The destructor is shutdown(): a final join_all() (collective, with no barrier beyond
-// the termination wave), then the communication thread stops; MPI is finalised if the
-// cluster initialised it. If a rank dies, Open MPI's default error handler aborts the job
-// (mpirun ends every rank): no rank waits forever in join_all() for it. A Cluster
-// destroyed while an exception unwinds ends the job with MPI_Abort for the same reason.
+// Lifetime: the Scheduler must outlive the Cluster. One cluster per process at a time;
+// one after another works. The destructor is shutdown(): a final join_all() (collective,
+// with no barrier beyond the termination wave), then the communication thread stops. MPI,
+// when the cluster initialised it, is finalised at exit. If a rank dies, Open MPI's
+// default error handler aborts the job (mpirun ends every rank): no rank waits forever in
+// join_all() for it. A Cluster destroyed while an exception unwinds (one raised after it
+// was made), or on a worker of its own scheduler before shutdown(), ends the job with
+// MPI_Abort for the same reason.
 #pragma once
 
 #include <cstdint>
@@ -145,6 +150,8 @@ struct PoolItem {
   virtual std::string arguments() const = 0;         // for shipping
   // For shipping: where the result must go (the origin rank's slot), registering one.
   virtual std::uint64_t reply_to(ClusterCore* c, int* origin) = 0;
+  // It cannot run or be shipped (its arguments would not serialise): its future fails.
+  virtual void fail(std::exception_ptr e) noexcept = 0;
 };
 
 // Exported by the library.
@@ -159,9 +166,23 @@ Scheduler& scheduler_of(ClusterCore* c) noexcept;
 std::vector<std::string> all_gather(ClusterCore* c, std::string mine);
 
 template <auto F>
-struct Fn;
+struct Fn {
+  static_assert(kAlwaysFalse<decltype(F)>,
+                "vitte::dist: register a free function (or a static member function) by its address, &f");
+};
+template <class P>
+inline constexpr bool kByValueOrConstRef =
+    !std::is_rvalue_reference_v<P> &&
+    (!std::is_lvalue_reference_v<P> || std::is_const_v<std::remove_reference_t<P>>);
 template <class R, class... P, R (*F)(P...)>
 struct Fn<F> {
+  static_assert(!std::is_reference_v<R>,
+                "vitte::dist: a registered function returns by value (a reference cannot travel to another rank)");
+  static_assert((kByValueOrConstRef<P> && ...),
+                "vitte::dist: parameters are taken by value or const reference (the function runs on a copy of the "
+                "arguments, on another rank: an output parameter would be lost, an rvalue reference meaningless)");
+  static_assert((std::is_default_constructible_v<std::decay_t<P>> && ...),
+                "vitte::dist: parameter types must be default-constructible (they are decoded into a default value)");
   using Result = R;
   using Args = std::tuple<std::decay_t<P>...>;
   static constexpr std::size_t arity = sizeof...(P);
@@ -229,6 +250,7 @@ struct TypedItem final : PoolItem {
     *origin = rank_of(c);
     return add_slot(c, std::make_unique<TypedSlot<typename T::Result>>(std::move(promise_)));
   }
+  void fail(std::exception_ptr e) noexcept override { promise_.set_exception(std::move(e)); }
 
  private:
   std::uint32_t fn_;
@@ -285,6 +307,8 @@ class Cluster {
     using T = detail::Fn<F>;
     using R = typename T::Result;
     static_assert(sizeof...(A) == T::arity, "vitte::dist::Cluster::async: wrong number of arguments");
+    static_assert(sizeof...(A) != T::arity || std::is_constructible_v<typename T::Args, A&&...>,
+                  "vitte::dist::Cluster::async: the arguments do not convert to the function's parameters");
     const std::uint32_t fn = detail::index_of(core_.get(), T::key(), "Cluster::async");
     check_rank(rank);
     typename T::Args a(std::forward<A>(args)...);
@@ -309,6 +333,8 @@ class Cluster {
     using T = detail::Fn<F>;
     using R = typename T::Result;
     static_assert(sizeof...(A) == T::arity, "vitte::dist::Cluster::spawn: wrong number of arguments");
+    static_assert(sizeof...(A) != T::arity || std::is_constructible_v<typename T::Args, A&&...>,
+                  "vitte::dist::Cluster::spawn: the arguments do not convert to the function's parameters");
     const std::uint32_t fn = detail::index_of(core_.get(), T::key(), "Cluster::spawn");
     Promise<R> p(scheduler());
     Future<R> f = p.get_future();
@@ -348,6 +374,7 @@ class Cluster {
   friend struct detail::ClusterAccess;
   void check_rank(int rank) const;
   std::unique_ptr<detail::ClusterCore> core_;
+  int uncaught_ = 0;  // exceptions in flight when it was made (the destructor compares)
 };
 
 // This process's rank as the launcher (mpirun, srun, hydra) set it in the environment,

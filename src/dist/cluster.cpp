@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <cstdlib>
 #include <typeinfo>
 
@@ -43,7 +44,6 @@ Cluster* current_cluster() noexcept { return g_current.load(std::memory_order_ac
 
 ClusterCore::ClusterCore(Cluster* o, Scheduler& s, const Functions& fns, int* argc, char*** argv, ClusterOptions op)
     : owner(o), sched(s), opts(op), table(fns.entries()), pool(s.num_workers() + 1) {
-  if (opts.steal_batch == 0) throw UsageError("vitte::dist::ClusterOptions::steal_batch is 0: a steal must move a task");
   std::sort(table.begin(), table.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
   for (std::uint32_t i = 0; i < table.size(); ++i) index.emplace(table[i].key, i);
   Cluster* none = nullptr;
@@ -56,10 +56,16 @@ ClusterCore::ClusterCore(Cluster* o, Scheduler& s, const Functions& fns, int* ar
     size = started.size;
     mpi_initialised_here = started.initialised_here;
     try {
-      check_tables(mpi::all_gather_now(describe_table(table)));
+      // The options are part of what every rank must agree on, and are checked after the
+      // gather, so that a bad value is refused on every rank instead of leaving the others
+      // waiting in the gather.
+      check_tables(mpi::all_gather_now(describe_table(table) + "\toptions steal_batch=" +
+                                       std::to_string(opts.steal_batch) + "\n"));
+      if (opts.steal_batch == 0)
+        throw SetupError("vitte::dist::ClusterOptions::steal_batch is 0 (on every rank): a steal must move a task");
       warn_shared_cpus(rank, mpi::all_gather_now(describe_placement(sched)));
     } catch (...) {
-      mpi::stop(mpi_initialised_here);
+      mpi::stop();
       throw;
     }
   } catch (...) {
@@ -86,6 +92,9 @@ ClusterCore::~ClusterCore() {
 }
 
 void ClusterCore::post(int dest, int tag, std::string bytes) {
+  if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+    throw WireError("a message of " + std::to_string(bytes.size()) + " bytes to rank " + std::to_string(dest) +
+                    ": MPI counts are int, so at most 2 GiB travel in one call or result");
   auto* m = new OutMsg;
   m->dest = dest;
   m->tag = tag;
@@ -185,7 +194,17 @@ void ClusterCore::deliver(int origin, std::uint64_t slot, std::uint32_t fn, cons
     w.put(type);
     w.put(what);
   }
-  post(origin, kResult, w.take());
+  try {
+    post(origin, kResult, w.take());
+  } catch (const WireError& e) {  // a result over 2 GiB: the caller gets the reason instead
+    Writer why;
+    why.put(slot);
+    why.put(static_cast<std::uint8_t>(0));
+    why.put(fn < table.size() ? table[fn].name : "#" + std::to_string(fn));
+    why.put(std::string("vitte::dist::WireError"));
+    why.put(std::string(e.what()));
+    post(origin, kResult, why.take());
+  }
 }
 
 std::uint64_t ClusterCore::add_slot(std::unique_ptr<ReplySlot> s) {
@@ -264,12 +283,22 @@ void Functions::add_entry(detail::Entry e) {
 Cluster::Cluster(Scheduler& sched, const Functions& fns, ClusterOptions opts)
     : Cluster(sched, fns, nullptr, nullptr, opts) {}
 Cluster::Cluster(Scheduler& sched, const Functions& fns, int* argc, char*** argv, ClusterOptions opts)
-    : core_(std::make_unique<detail::ClusterCore>(this, sched, fns, argc, argv, opts)) {
+    : core_(std::make_unique<detail::ClusterCore>(this, sched, fns, argc, argv, opts)),
+      uncaught_(std::uncaught_exceptions()) {
   core_->start_comm();
 }
 
 Cluster::~Cluster() {
-  if (std::uncaught_exceptions() > 0 && !core_->stopped) {
+  if (!core_->stopped && Scheduler::current() == &core_->sched) {
+    // shutdown() cannot run here (it would wait for the task that runs it), and without it
+    // the other ranks would wait for this one forever.
+    std::fprintf(stderr,
+                 "vitte::dist: rank %d destroys its Cluster on a worker of the cluster's scheduler, before "
+                 "shutdown(): aborting the job (MPI_Abort); destroy it, or call shutdown(), on the program thread\n",
+                 core_->rank);
+    core_->abort_job();
+  }
+  if (std::uncaught_exceptions() > uncaught_ && !core_->stopped) {
     // This rank leaves the cluster in an exception. The others may wait for it in a
     // join_all() or a collective; a final join here could wait for them in turn. End the
     // job instead, so that no rank waits forever (docs/distributed.md, "Faults").
@@ -315,7 +344,7 @@ void Cluster::shutdown() {
   core_->closed.store(true, std::memory_order_relaxed);
   core_->stop_comm();
   core_->stopped = true;
-  detail::mpi::stop(core_->mpi_initialised_here);
+  detail::mpi::stop();
   if (err) std::rethrow_exception(err);
 }
 

@@ -50,6 +50,7 @@ class WireItem final : public PoolItem {
     *origin = origin_;
     return slot_;
   }
+  void fail(std::exception_ptr e) noexcept override { c_->deliver(origin_, slot_, fn_, nullptr, std::move(e)); }
 
  private:
   ClusterCore* c_;
@@ -144,6 +145,14 @@ void ClusterCore::dispatch(const mpi::Incoming& in) {
   } catch (const WireError& e) {
     record_error("vitte::dist: rank " + std::to_string(rank) + " refused a malformed " + tag_name(in.tag) +
                  " message from rank " + std::to_string(in.source) + ": " + e.what());
+  } catch (const std::exception& e) {
+    // A user type's cereal load() threw, or memory ran out: the communication thread goes
+    // on, and the rank's next join_all() reports it.
+    record_error("vitte::dist: rank " + std::to_string(rank) + " failed on a " + tag_name(in.tag) +
+                 " message from rank " + std::to_string(in.source) + ": " + current_exception_type() + ": " + e.what());
+  } catch (...) {
+    record_error("vitte::dist: rank " + std::to_string(rank) + " failed on a " + tag_name(in.tag) +
+                 " message from rank " + std::to_string(in.source) + ": " + current_exception_type());
   }
 }
 
@@ -203,6 +212,8 @@ void ClusterCore::on_result(int src, std::string_view body) {
         slot->set_bytes(bytes);
       } catch (const WireError& e) {
         bad = std::make_exception_ptr(WireError("the result from rank " + std::to_string(src) + " is malformed: " + e.what()));
+      } catch (...) {
+        bad = std::current_exception();  // the result type's own load() threw: the caller gets it
       }
       if (bad) slot->set_error(std::move(bad));
       return;
@@ -261,6 +272,7 @@ void ClusterCore::on_tasks(int src, std::string_view body) {
 }
 
 std::vector<std::string> ClusterCore::all_gather(std::string mine) {
+  check_open("all_gather()/sum()");
   std::unique_lock lock(coll_mu_);
   if (coll_in_ || coll_out_) throw UsageError("vitte::dist::Cluster: two collectives at once on one rank");
   coll_in_ = std::move(mine);

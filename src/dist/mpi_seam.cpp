@@ -37,11 +37,17 @@ Started start(int* argc, char*** argv) {
   if (!initialised) {
     if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) fail("MPI_Init_thread failed");
     s.initialised_here = true;
+    // Finalised at exit, not when the cluster ends: MPI cannot start twice in a process,
+    // and a program may make one Cluster after another.
+    std::atexit([] {
+      int done = 0;
+      MPI_Finalized(&done);
+      if (!done) MPI_Finalize();
+    });
   } else {
     MPI_Query_thread(&provided);
   }
   if (provided < MPI_THREAD_SERIALIZED) {
-    if (s.initialised_here) MPI_Finalize();
     fail("MPI gives thread level " + std::to_string(provided) +
          ", below MPI_THREAD_SERIALIZED: the communication thread calls MPI (initialise MPI with "
          "MPI_Init_thread(..., MPI_THREAD_SERIALIZED or MPI_THREAD_MULTIPLE, ...), or let the Cluster do it)");
@@ -52,9 +58,8 @@ Started start(int* argc, char*** argv) {
   return s;
 }
 
-void stop(bool finalise) {
+void stop() {
   if (g_comm != MPI_COMM_NULL) MPI_Comm_free(&g_comm);
-  if (finalise) MPI_Finalize();
 }
 
 void abort(int code) {

@@ -18,14 +18,15 @@ namespace vitte::dist::detail::mpi {
 struct Started {
   int rank = 0;
   int size = 1;
-  bool initialised_here = false;  // start() called MPI_Init_thread; stop() finalises
+  bool initialised_here = false;  // start() called MPI_Init_thread (and MPI_Finalize runs at exit)
 };
 
-// Initialises MPI if needed and duplicates the world communicator. SetupError when MPI
-// was finalised already or gives less than MPI_THREAD_SERIALIZED.
+// Initialises MPI if needed (then finalised at exit, from std::atexit) and duplicates the
+// world communicator. SetupError when MPI was finalised already or gives less than
+// MPI_THREAD_SERIALIZED.
 Started start(int* argc, char*** argv);
-// Frees the communicator; finalises MPI when start() initialised it.
-void stop(bool finalise);
+// Frees the communicator.
+void stop();
 // Ends every process of the job (MPI_Abort).
 [[noreturn]] void abort(int code);
 

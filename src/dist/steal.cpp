@@ -107,27 +107,49 @@ bool ClusterCore::give_to_lifelines() {
     ship(t, true, std::move(items));
     did = true;
   }
-  if (waiting == 0) thieves_waiting.store(false, std::memory_order_relaxed);
+  if (std::count(thieves_.begin(), thieves_.end(), 1) == 0) thieves_waiting.store(false, std::memory_order_relaxed);
   return did;
 }
 
 void ClusterCore::ship(int dest, bool lifeline_push, std::vector<std::unique_ptr<PoolItem>> items) {
   Writer w;
-  w.put(static_cast<std::uint8_t>(lifeline_push ? 1 : 0));
-  w.put(static_cast<std::uint32_t>(items.size()));
+  std::uint32_t n = 0;
   for (auto& it : items) {
+    // The arguments first: a user type's save() may throw, and then the task fails here,
+    // its promise still its own.
+    std::string args;
+    try {
+      args = it->arguments();
+    } catch (...) {
+      it->fail(std::current_exception());
+      continue;
+    }
     int origin = rank;
     const std::uint64_t slot = it->reply_to(this, &origin);
     w.put(it->function());
     w.put(static_cast<std::int32_t>(origin));
     w.put(slot);
-    w.put(it->arguments());
+    w.put(args);
+    ++n;
   }
-  counters.tasks_given.fetch_add(items.size(), std::memory_order_relaxed);
   items.clear();
+  if (n == 0) {  // nothing could be shipped
+    if (lifeline_push) {
+      thieves_[static_cast<std::size_t>(dest)] = 1;  // still waiting
+      thieves_waiting.store(true, std::memory_order_relaxed);
+    } else {
+      sent.fetch_add(1, std::memory_order_relaxed);
+      send_now(dest, kStealNone, one_byte(false));
+    }
+    return;
+  }
+  Writer head;
+  head.put(static_cast<std::uint8_t>(lifeline_push ? 1 : 0));
+  head.put(n);
+  counters.tasks_given.fetch_add(n, std::memory_order_relaxed);
   // C1. The items' tokens stay here and keep this rank active until they run empty (C2).
   sent.fetch_add(1, std::memory_order_relaxed);
-  send_now(dest, kTasks, w.take());
+  send_now(dest, kTasks, head.take() + w.take());
 }
 
 }  // namespace vitte::dist::detail

@@ -5,6 +5,9 @@
 //              job must end (Open MPI aborts it), not hang
 //   throws     rank 1 leaves the cluster's scope in an exception while rank 0 waits in
 //              join_all(): the Cluster's destructor aborts the job, nothing hangs
+//   options    rank 1 alone asks for steal_batch 0: SetupError on every rank, no hang
+//   again      two clusters one after the other in one process (MPI started by the first)
+//              work; exit 0 on every rank
 // Prints "refused: <message>" for a SetupError and exits 0 when the outcome is the expected
 // one for this rank; anything else exits 1.
 #include <unistd.h>
@@ -66,6 +69,26 @@ int main(int argc, char** argv) {
     c.join_all();  // never returns normally: rank 1 is gone with its work
     std::fprintf(stderr, "rank %d: join_all() returned although rank 1 died\n", c.rank());
     return 1;
+  }
+  if (mode == "options") {
+    try {
+      vd::ClusterOptions o;
+      if (me == 1) o.steal_batch = 0;
+      vd::Cluster c(sched, fns, o);
+      std::fprintf(stderr, "rank %d: the cluster started with a bad option\n", me);
+      return 1;
+    } catch (const vd::SetupError& e) {
+      std::printf("refused: %s\n", e.what());
+      return std::string(e.what()).find("steal_batch=0") != std::string::npos ? 0 : 1;
+    }
+  }
+  if (mode == "again") {
+    for (int round = 0; round < 2; ++round) {
+      vd::Cluster c(sched, fns);
+      const int one_each = static_cast<int>(c.sum(1));
+      if (one_each != c.size()) return 1;
+    }
+    return 0;
   }
   if (mode == "throws") {
     try {

@@ -6,7 +6,7 @@ mpirun=$1
 bin=$2
 fail=0
 
-for mode in missing signature; do
+for mode in missing signature options; do
   out=$(timeout 120 "$mpirun" -np 3 "$bin" "$mode" 2>&1)
   rc=$?
   n=$(grep -c '^refused: ' <<<"$out")
@@ -16,6 +16,12 @@ for mode in missing signature; do
     echo "ok   $mode: every rank refused"; grep -m1 '^refused: ' <<<"$out"
   fi
 done
+
+if timeout 120 "$mpirun" -np 2 "$bin" again >/dev/null 2>&1; then
+  echo "ok   again: two clusters one after the other"
+else
+  echo "FAIL again: a second cluster in the same process failed"; fail=1
+fi
 
 for mode in dies throws; do
   start=$(date +%s)

@@ -1,7 +1,9 @@
 // The wire format of vitte::dist (dist.hpp): how arguments and results cross ranks.
 //
 // One rule per type, chosen at compile time (WireTraits):
-//   - pointers and member pointers: refused (an address means nothing on another rank);
+//   - pointers, member pointers and views (string_view, span): refused (an address means
+//     nothing on another rank). A struct that holds a pointer is trivially copyable and
+//     would travel as bytes: give it a cereal serialize() that sends what it points at;
 //   - std::vector<T> of a trivially copyable T: its length, then its bytes in one block;
 //   - std::vector<T> of anything else: its length, then each element by these rules;
 //   - a type cereal can save and load (arithmetic types, std::string, the standard
@@ -30,6 +32,7 @@
 #include <cstdint>
 #include <istream>
 #include <ostream>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <streambuf>
@@ -67,9 +70,18 @@ constexpr bool cereal_can_send() {
          cereal::traits::is_input_serializable<T, cereal::BinaryInputArchive>::value;
 }
 
+// Views: trivially copyable, but what they point at stays on the sending rank.
+template <class T>
+struct IsView : std::false_type {};
+template <class C, class Tr>
+struct IsView<std::basic_string_view<C, Tr>> : std::true_type {};
+template <class T, std::size_t N>
+struct IsView<std::span<T, N>> : std::true_type {};
+
 template <class T>
 constexpr bool plain_bytes() {
-  return std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T>;
+  return std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
+         !IsView<T>::value;
 }
 
 // A read-only stream over a payload that knows how many bytes are left.
@@ -125,6 +137,9 @@ template <class T>
 void Writer::put(const T& v) {
   static_assert(!std::is_pointer_v<T> && !std::is_member_pointer_v<T>,
                 "vitte::dist: a pointer cannot be sent to another rank (its address means nothing there)");
+  static_assert(!IsView<T>::value,
+                "vitte::dist: a view (std::string_view, std::span) cannot be sent: what it points at stays on this "
+                "rank; send a std::string or a std::vector");
   if constexpr (IsVector<T>::value) {
     using E = typename IsVector<T>::element;
     ar_(static_cast<std::uint64_t>(v.size()));
@@ -189,7 +204,7 @@ template <class T>
 constexpr bool sendable() {
   using D = std::decay_t<T>;
   if constexpr (std::is_void_v<D>) return true;
-  else if constexpr (std::is_pointer_v<D> || std::is_member_pointer_v<D>) return false;
+  else if constexpr (std::is_pointer_v<D> || std::is_member_pointer_v<D> || IsView<D>::value) return false;
   else if constexpr (IsVector<D>::value) return sendable<typename IsVector<D>::element>();
   else return cereal_can_send<D>() || plain_bytes<D>();
 }

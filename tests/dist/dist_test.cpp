@@ -215,8 +215,10 @@ TEST(Dist, UnbalancedTreeSearchCountsEveryNode) {
 TEST(Dist, IdleRanksStealFromTheBusyOne) {
   if (cluster().size() < 2) GTEST_SKIP() << "one rank: nobody to steal";
   g_slow_runs.store(0);
-  cluster().join_all();  // every rank reset its count before any task can reach it
+  // Before the barrier: once rank 0 leaves it and spawns, this rank may steal at once,
+  // even before its program thread returns from join_all().
   const auto before = cluster().stats();
+  cluster().join_all();  // every rank reset its count before any task can reach it
   // 400 tasks of 1 ms on rank 0: with 2 workers it alone needs 200 ms, and the other ranks
   // ask for work within a millisecond of their pools running dry.
   if (cluster().rank() == 0)

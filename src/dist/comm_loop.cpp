@@ -3,7 +3,8 @@
 // Each turn it sends what the outbox holds, takes in waiting messages, takes one step of
 // the steal protocol (steal.cpp), of the termination waves (termination.cpp) and of a
 // collective, and completes finished sends. A turn that did nothing backs off: it spins
-// a little (a reply usually follows a request within microseconds), then yields, then
+// a little (a reply usually follows a request within microseconds), then yields (so a
+// thread it woke gets the core), then
 // sleeps on comm_waiter with a timeout that doubles up to a cap (0.1 ms while this rank
 // has cluster work, which thieves may ask for; 1 ms in its first 50 ms without; 5 ms
 // after). Posting a message wakes it at once; an arriving message waits for the end of
@@ -60,8 +61,12 @@ class WireItem final : public PoolItem {
   std::string args_;
 };
 
-constexpr int kSpinTurns = 2000;
-constexpr int kYieldTurns = 200;
+// Few spins, many yields: a yield hands the core to the worker or the caller this thread
+// just woke, which on a machine with fewer cores than threads is what a reply waits for.
+// 2,000 spins and 200 yields measured a remote call at 379-531 us on the 2-core VM, 200
+// and 2,000 at 104-130 us, with UTS and nqueens as fast or faster (docs/benchmarks.md).
+constexpr int kSpinTurns = 200;
+constexpr int kYieldTurns = 2000;
 constexpr std::int64_t kBusyCapNs = 100'000;     // this rank has cluster work
 constexpr std::int64_t kRecentCapNs = 1'000'000; // idle for less than 50 ms
 constexpr std::int64_t kIdleCapNs = 5'000'000;   // idle for longer

@@ -35,25 +35,9 @@ tbb::task_arena& arena(int threads) {
 // grain is the same; oneTBB's idle threads take those tasks, within this rank only.
 void tbb_uts(tbb::task_group& tg, std::atomic<std::uint64_t>& nodes, std::uint64_t id, int depth,
              const k::UtsParams& p) {
-  std::vector<std::pair<std::uint64_t, int>> stack{{id, depth}};
-  std::uint64_t count = 0;
-  while (!stack.empty()) {
-    auto [n, d] = stack.back();
-    stack.pop_back();
-    ++count;
-    const std::uint64_t h = k::uts_visit(n, p.work);
-    const std::uint32_t kids = k::uts_children(h, d, p);
-    for (std::uint32_t i = 0; i < kids; ++i) stack.emplace_back(k::uts_child(h, i), d + 1);
-    if (count % 64 == 0 && stack.size() >= 2) {
-      const std::size_t give = stack.size() / 2;
-      for (std::size_t i = 0; i < give; ++i) {
-        const std::uint64_t cn = stack[i].first;
-        const int cd = stack[i].second;
-        tg.run([&tg, &nodes, cn, cd, &p] { tbb_uts(tg, nodes, cn, cd, p); });
-      }
-      stack.erase(stack.begin(), stack.begin() + static_cast<std::ptrdiff_t>(give));
-    }
-  }
+  const std::uint64_t count = k::uts_explore(id, depth, p, 64, [&tg, &nodes, &p](std::uint64_t n, int d) {
+    tg.run([&tg, &nodes, n, d, &p] { tbb_uts(tg, nodes, n, d, p); });
+  });
   nodes.fetch_add(count, std::memory_order_relaxed);
 }
 

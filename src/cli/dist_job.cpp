@@ -207,10 +207,9 @@ int DistJob::size() const { return impl_->cluster->size(); }
 
 JobResult DistJob::run(PassPipeline& pipeline) {
   vd::Cluster& cluster = *impl_->cluster;
-  g_rank.chunks = 0;
-  g_rank.files_done = 0;
-  g_rank.bytes = 0;
-  g_rank.busy_ns = 0;
+  // relaxed: no chunk runs here until the agree() below, a collective that orders these.
+  for (auto* c : {&g_rank.chunks, &g_rank.files_done, &g_rank.bytes, &g_rank.busy_ns})
+    c->store(0, std::memory_order_relaxed);
   impl_->before = cluster.stats();
   // Every rank has reset its counters before rank 0 spawns the first chunk.
   impl_->agree("");
@@ -262,10 +261,11 @@ std::vector<RankReport> DistJob::finish() {
   mine.rank = cluster.rank();
   mine.host = host_name();
   mine.workers = impl_->sched.num_workers();
-  mine.chunks = g_rank.chunks;
-  mine.files = g_rank.files_done;
-  mine.bytes = g_rank.bytes;
-  mine.busy_seconds = static_cast<double>(g_rank.busy_ns.load()) / 1e9;
+  // relaxed: the chunks' tasks ended before join_all() returned, which ordered their counts.
+  mine.chunks = g_rank.chunks.load(std::memory_order_relaxed);
+  mine.files = g_rank.files_done.load(std::memory_order_relaxed);
+  mine.bytes = g_rank.bytes.load(std::memory_order_relaxed);
+  mine.busy_seconds = static_cast<double>(g_rank.busy_ns.load(std::memory_order_relaxed)) / 1e9;
   mine.messages_sent = a.messages_sent - b.messages_sent;
   mine.bytes_sent = a.bytes_sent - b.bytes_sent;
   mine.bytes_received = a.bytes_received - b.bytes_received;

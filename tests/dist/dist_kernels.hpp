@@ -8,7 +8,9 @@
 // `work` rounds of the hash, standing in for real per-node work.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace vitte::dist_kernels {
@@ -63,8 +65,12 @@ inline std::uint32_t uts_children(std::uint64_t h, int depth, const UtsParams& p
 
 inline std::uint64_t uts_child(std::uint64_t h, std::uint32_t i) { return mix(h + 0x632be59bd9b4e019ull * (i + 1)); }
 
-// Nodes in the subtree of (id, depth), visited depth-first.
-inline std::uint64_t uts_serial(std::uint64_t id, int depth, const UtsParams& p) {
+// Visits the subtree of (id, depth) depth-first with an explicit stack and returns how
+// many nodes it visited here. Every `give_every` nodes (0: never), when the stack holds two
+// or more, it hands the oldest half to give(id, depth) and drops it: those are the
+// shallowest nodes, the biggest subtrees, for another task (or rank) to explore.
+template <class Give>
+std::uint64_t uts_explore(std::uint64_t id, int depth, const UtsParams& p, std::uint64_t give_every, Give&& give) {
   std::vector<std::pair<std::uint64_t, int>> stack{{id, depth}};
   std::uint64_t count = 0;
   while (!stack.empty()) {
@@ -74,8 +80,18 @@ inline std::uint64_t uts_serial(std::uint64_t id, int depth, const UtsParams& p)
     const std::uint64_t h = uts_visit(n, p.work);
     const std::uint32_t k = uts_children(h, d, p);
     for (std::uint32_t i = 0; i < k; ++i) stack.emplace_back(uts_child(h, i), d + 1);
+    if (give_every != 0 && count % give_every == 0 && stack.size() >= 2) {
+      const std::size_t half = stack.size() / 2;
+      for (std::size_t i = 0; i < half; ++i) give(stack[i].first, stack[i].second);
+      stack.erase(stack.begin(), stack.begin() + static_cast<std::ptrdiff_t>(half));
+    }
   }
   return count;
+}
+
+// Nodes in the subtree of (id, depth): the serial count every distributed run checks.
+inline std::uint64_t uts_serial(std::uint64_t id, int depth, const UtsParams& p) {
+  return uts_explore(id, depth, p, 0, [](std::uint64_t, int) {});
 }
 
 }  // namespace vitte::dist_kernels

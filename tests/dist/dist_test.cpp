@@ -66,21 +66,9 @@ std::atomic<std::uint64_t> g_uts_nodes{0};
 // Explores a subtree depth-first; every 64 nodes it gives the oldest half of its stack
 // back to the pool, where idle ranks can steal it.
 void uts_task(std::uint64_t id, int depth, k::UtsParams p) {
-  std::vector<std::pair<std::uint64_t, int>> stack{{id, depth}};
-  std::uint64_t count = 0;
-  while (!stack.empty()) {
-    auto [n, d] = stack.back();
-    stack.pop_back();
-    ++count;
-    const std::uint64_t h = k::uts_visit(n, p.work);
-    const std::uint32_t kids = k::uts_children(h, d, p);
-    for (std::uint32_t i = 0; i < kids; ++i) stack.emplace_back(k::uts_child(h, i), d + 1);
-    if (count % 64 == 0 && stack.size() >= 2) {
-      const std::size_t give = stack.size() / 2;
-      for (std::size_t i = 0; i < give; ++i) cluster().spawn<&uts_task>(stack[i].first, stack[i].second, p);
-      stack.erase(stack.begin(), stack.begin() + static_cast<std::ptrdiff_t>(give));
-    }
-  }
+  const std::uint64_t count = k::uts_explore(id, depth, p, 64, [&p](std::uint64_t n, int d) {
+    (void)cluster().spawn<&uts_task>(n, d, p);
+  });
   g_uts_nodes.fetch_add(count, std::memory_order_relaxed);
 }
 

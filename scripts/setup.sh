@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  g++ meson ninja-build pkg-config cmake python3 python3-matplotlib
+  g++ make meson ninja-build pkg-config cmake python3 python3-matplotlib
   libtbb-dev libtbbbind-2-5 libhwloc-dev hwloc-nox libjemalloc-dev libpapi-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libasio-dev
   libopenmpi-dev openmpi-bin libcereal-dev

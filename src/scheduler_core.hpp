@@ -33,6 +33,7 @@ class ParkingLot;           // worker/parking_lot.hpp
 class QueueSampler;         // metrics/queue_sampler.hpp
 class ReadyQueue;           // policy/ready_queue.hpp
 class TimerService;         // timer/timer_service.hpp
+class JobserverClient;      // jobserver/client.hpp
 struct TraceData;           // trace/trace_data.hpp
 class UrgentLane;           // queue/urgent_lane.hpp
 class Worker;               // worker/worker.hpp
@@ -134,6 +135,10 @@ class SchedulerCore {
   std::vector<std::unique_ptr<ReadyQueue>> ready_queues;       // by node; null: no arena
   std::vector<unsigned> arena_of;       // node -> the arena node its work goes to
   std::vector<unsigned> arena_nodes;    // nodes with an arena
+  // GNU make's jobserver (jobserver/client.hpp); null: not in use, jobserver_info says why.
+  // Declared before the workers: it outlives their last release().
+  std::unique_ptr<JobserverClient> jobserver;
+  JobserverInfo jobserver_info;
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<ParkingLot> lot;
   // One timer queue per arena node (timer/timer_service.hpp); its threads start with the

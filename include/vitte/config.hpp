@@ -10,6 +10,7 @@
 //   reserve   = "0"          # Linux CPUs to leave free (the OS, I/O threads)
 //   placement = "auto"       # auto | pin | unpinned
 //   stack_size = "16M"       # each worker's stack (bytes, or K/M/G); default: ulimit -s
+//   jobserver = "auto"       # GNU make's jobserver (jobserver.hpp): auto | off | on
 //
 //   [scheduling]
 //   steal_scope = "cross-node"   # or "node": never steal from another node
@@ -93,6 +94,7 @@ struct Config {
   std::vector<GroupDecl> groups;        // parents before children
   std::string allocator = "auto";
   std::size_t stack_size = 0;           // [workers] stack_size in bytes (0: not set)
+  std::string jobserver;                // [workers] jobserver: "auto" | "off" | "on" ("": not set)
   std::size_t max_backlog = 0;          // [scheduling] max_backlog (0: not set, unbounded)
   std::string on_backlog_full;          // [scheduling] "block" | "fail" ("": not set)
   std::optional<bool> counters;         // [metrics] counters (true when events are given)

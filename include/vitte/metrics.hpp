@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "vitte/detail/count_table.hpp"
+#include "vitte/jobserver.hpp"
 #include "vitte/memory.hpp"
 #include "vitte/policy.hpp"
 
@@ -164,6 +165,7 @@ struct MetricsSnapshot {
   std::vector<StealBin> steal_bins;      // all workers
   std::vector<std::uint64_t> counters;   // all workers
   CounterInfo counter_info;
+  JobserverInfo jobserver;               // GNU make's jobserver: in use, tokens held
   LatencyHistogram submit_latency;       // all nodes
   std::int64_t taken_ns = 0;             // steady_clock time of the snapshot
 };

@@ -46,6 +46,7 @@
 #include "vitte/deterministic.hpp"
 #include "vitte/error.hpp"
 #include "vitte/future.hpp"
+#include "vitte/jobserver.hpp"
 #include "vitte/memory.hpp"
 #include "vitte/metrics.hpp"
 #include "vitte/plan.hpp"
@@ -131,6 +132,10 @@ struct Options {
   // VITTE_DETERMINISTIC environment variable ("SEED" or "SEED:random", "SEED:pct",
   // "SEED:pct:DEPTH:TURNS"), else real scheduling.
   std::optional<DeterministicOptions> deterministic;
+  // GNU make's jobserver (jobserver.hpp). Unset: the config's [workers] jobserver, else
+  // Auto. A deterministic run takes no part (it has no parked workers); On with one is a
+  // UsageError.
+  std::optional<JobserverMode> jobserver;
 };
 
 class Scheduler {

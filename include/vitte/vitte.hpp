@@ -8,6 +8,7 @@
 #include "vitte/future.hpp"
 #include "vitte/graph.hpp"
 #include "vitte/isolate.hpp"
+#include "vitte/jobserver.hpp"
 #include "vitte/memory.hpp"
 #include "vitte/metrics.hpp"
 #include "vitte/metrics_export.hpp"

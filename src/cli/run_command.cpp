@@ -400,6 +400,12 @@ int run_command(const RunArgs& args) {
                 speedup);
   std::printf("  peak RSS %.0f MiB; workers' malloc: %s (%s)\n", static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0),
               sched.malloc_routing().node_local ? "node-local" : "system", sched.malloc_routing().reason.c_str());
+  if (metrics.jobserver.in_use)
+    std::printf("  jobserver (%s, %s): at most %u of %zu workers held a token at once; %llu token(s) read, "
+                "%llu wait(s)\n",
+                metrics.jobserver.kind.c_str(), metrics.jobserver.option.c_str(), metrics.jobserver.max_held, n,
+                static_cast<unsigned long long>(metrics.jobserver.tokens_read),
+                static_cast<unsigned long long>(metrics.jobserver.waits));
   std::cout << "  " << describe_locality(metrics);
   std::cout << describe_counters(metrics, args.metrics.counters || !args.metrics.events.empty());
   if (!args.metrics_json.empty() && !json_to_stdout) std::printf("  metrics (JSON) written to %s\n", args.metrics_json.c_str());

@@ -11,6 +11,7 @@
 #include "build_config.hpp"
 #include "cli/commands.hpp"
 #include "cli/report.hpp"
+#include "jobserver/client.hpp"
 #include "scheduler_checks.hpp"
 #include "vitte/error.hpp"
 #include "vitte/memory.hpp"
@@ -170,6 +171,8 @@ int topo_command(const TopoArgs& args) {
     j["build"] = {{"version", VITTE_VERSION}, {"jemalloc_found", static_cast<bool>(VITTE_HAVE_JEMALLOC)}, {"papi_found", papi},
                   {"node_memory", memory_backend()}};
     if (config) j["config"] = config_json(*config, p);
+    const JobserverInfo js = detail::JobserverClient::probe(checked.opts.jobserver.value_or(JobserverMode::Auto));
+    j["jobserver"] = {{"in_use", js.in_use}, {"kind", js.kind}, {"option", js.option}, {"note", js.note}};
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -181,6 +184,12 @@ int topo_command(const TopoArgs& args) {
     std::cout << "workers' malloc/new: " << (m.node_local ? "their node's arena" : "the system allocator") << " ("
               << m.reason << ")\n";
   }
+  const JobserverInfo js = detail::JobserverClient::probe(checked.opts.jobserver.value_or(JobserverMode::Auto));
+  if (js.in_use)
+    std::cout << "jobserver: in use (" << js.kind << ", " << js.option << "): beyond the process's own job slot, a "
+              << "worker runs tasks only while it holds one of make's tokens\n";
+  else
+    std::cout << "jobserver: none (" << js.note << ")\n";
   std::cout << "build: vitte-scheduler " << VITTE_VERSION << "; node memory: " << memory_backend() << "; PAPI "
             << (papi ? "found" : "not found (Linux's software events still count)") << "\n";
   return 0;

@@ -49,11 +49,13 @@ Config Config::parse(std::string_view text, const std::string& source) {
         c.lines[std::string(name.str()) + "." + std::string(k.str())] = v.source().begin.line;
 
   if (const toml::table* w = r.table(root, "workers")) {
-    r.only_keys(*w, "workers.", {"nodes", "per_node", "total", "unit", "cpuset", "reserve", "placement", "stack_size"});
+    r.only_keys(*w, "workers.", {"nodes", "per_node", "total", "unit", "cpuset", "reserve", "placement", "stack_size",
+                                      "jobserver"});
     if (w->contains("stack_size")) {
       c.stack_size = r.bytes(*w, "stack_size", "workers.stack_size");
       if (c.stack_size == 0) r.fail(w->get("stack_size"), "workers.stack_size = 0: leave the key out for the default");
     }
+    if (w->contains("jobserver")) c.jobserver = r.choice(*w, "jobserver", "workers.jobserver", {"auto", "off", "on"});
     if (w->contains("per_node") && w->contains("total"))
       r.fail(w->get("total"), "conflicting settings: workers.per_node and workers.total; give one of them");
     if (w->contains("nodes")) c.plan.nodes = r.nodes(*w, "workers.nodes");

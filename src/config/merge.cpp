@@ -63,6 +63,20 @@ const auto kSettings = std::make_tuple(
                          [](const Config& c) { return unless(c.stack_size, std::size_t{0}); },
                          [](const Options& o) { return unless(o.stack_size, std::size_t{0}); },
                          [](Options& o, const std::size_t& v) { o.stack_size = v; }, number},
+    Setting<JobserverMode>{"workers.jobserver", "Options::jobserver",
+                           [](const Config& c) -> std::optional<JobserverMode> {
+                             if (c.jobserver.empty()) return std::nullopt;
+                             return c.jobserver == "off" ? JobserverMode::Off
+                                    : c.jobserver == "on" ? JobserverMode::On
+                                                          : JobserverMode::Auto;
+                           },
+                           [](const Options& o) { return o.jobserver; },
+                           [](Options& o, const JobserverMode& v) { o.jobserver = v; },
+                           [](const JobserverMode& m) {
+                             return std::string(m == JobserverMode::Off  ? "\"off\""
+                                                : m == JobserverMode::On ? "\"on\""
+                                                                         : "\"auto\"");
+                           }},
     Setting<std::size_t>{"scheduling.max_backlog", "Options::max_backlog",
                          [](const Config& c) { return unless(c.max_backlog, std::size_t{0}); },
                          [](const Options& o) { return unless(o.max_backlog, std::size_t{0}); },

@@ -9,16 +9,18 @@
 
 namespace vitte::detail {
 
-namespace {
-const char* kind_of(mode_t m) {
+const char* file_kind(unsigned mode) {
+  const mode_t m = static_cast<mode_t>(mode);
+  if (S_ISREG(m)) return "a regular file";
   if (S_ISDIR(m)) return "a directory";
   if (S_ISFIFO(m)) return "a FIFO";
   if (S_ISCHR(m)) return "a character device";
   if (S_ISBLK(m)) return "a block device";
   if (S_ISSOCK(m)) return "a socket";
-  return "not a regular file";
+  return "neither a file nor a directory";
 }
 
+namespace {
 struct Fd {
   int fd;
   ~Fd() {
@@ -40,7 +42,7 @@ bool read_regular_file(const std::string& path, std::size_t max_bytes, std::stri
     return false;
   }
   if (!S_ISREG(st.st_mode)) {
-    *why = "is " + std::string(kind_of(st.st_mode)) + ", not a regular file";
+    *why = "is " + std::string(file_kind(st.st_mode)) + ", not a regular file";
     return false;
   }
   const auto too_large = [&](std::size_t n, const char* at_least) {

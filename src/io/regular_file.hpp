@@ -8,6 +8,9 @@
 
 namespace vitte::detail {
 
+// What a stat() mode is, as a phrase: "a directory", "a FIFO", "a regular file", ...
+const char* file_kind(unsigned mode);
+
 // Reads all of `path` into *text. Opens with O_NONBLOCK before fstat, so a FIFO cannot
 // block the caller; anything that is not a regular file, or holds more than `max_bytes`
 // (checked by fstat and again while reading, in case the file grows), is refused.

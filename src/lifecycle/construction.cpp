@@ -11,7 +11,9 @@
 #include <mutex>
 
 #include "clock/clock.hpp"
+#include "config/merge.hpp"
 #include "deterministic/sim.hpp"
+#include "jobserver/client.hpp"
 #include "memory/free_memory.hpp"
 #include "metrics/queue_sampler.hpp"
 #include "policy/group_tree.hpp"
@@ -91,6 +93,19 @@ SchedulerCore::SchedulerCore(Scheduler* owner_, CheckedOptions checked)
     arena_of[n] = near[n].front();
   }
   lot = std::make_unique<ParkingLot>(idle, std::move(near));
+  // Before any worker starts: each takes a token before its first task (worker.cpp).
+  const JobserverMode jm = opts.jobserver.value_or(JobserverMode::Auto);
+  const std::string js_setting = opts.config && !opts.config->jobserver.empty()
+                                     ? config_at(*opts.config, "workers.jobserver") + ": workers.jobserver"
+                                     : "Options::jobserver";
+  if (det != nullptr) {
+    if (jm == JobserverMode::On)
+      throw UsageError(js_setting + " = on in a deterministic run: its workers take turns and never park, so "
+                       "they cannot give tokens back");
+    jobserver_info.note = "a deterministic run takes no part in a jobserver";
+  } else {
+    jobserver = JobserverClient::open(jm, js_setting, plan.workers.size(), &jobserver_info);
+  }
   timers = std::make_unique<TimerService>(*this);
   tbb_arenas = make_tbb_arenas(*this);  // no oneTBB call until an arena is asked for
   for (const WorkerSlot& s : plan.workers) workers.push_back(std::make_unique<Worker>(*this, s));

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "deterministic/sim.hpp"
+#include "jobserver/client.hpp"
 #include "metrics/queue_sampler.hpp"
 #include "policy/group_tree.hpp"
 #include "scheduler_core.hpp"

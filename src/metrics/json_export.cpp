@@ -81,6 +81,10 @@ json metrics_json_value(const MetricsSnapshot& m) {
   j["submit_latency"] = latency_json(m.submit_latency);
   j["counters"] = events_json(m.counter_info, m.counters);
   j["counter_info"] = counter_info_json(m.counter_info);
+  const JobserverInfo& js = m.jobserver;
+  j["jobserver"] = {{"in_use", js.in_use},           {"kind", js.kind},         {"option", js.option},
+                    {"tokens_held", js.tokens_held}, {"max_held", js.max_held}, {"tokens_read", js.tokens_read},
+                    {"waits", js.waits},             {"note", js.note}};
   j["memory"] = json::array();
   for (const NodeMemoryStats& n : m.memory)
     j["memory"].push_back({{"node", n.node}, {"allocations", n.allocations}, {"bytes_allocated", n.bytes_allocated},

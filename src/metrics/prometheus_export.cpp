@@ -195,6 +195,18 @@ void events(Exposition& e, const MetricsSnapshot& m) {
       e.sample("vitte_events_total", {{"worker", str(w.worker)}, {"node", str(w.node)}, {"event", info.events[i]}}, w.counters[i]);
 }
 
+// GNU make's jobserver (jobserver.hpp): whether one is in use and the tokens held.
+void jobserver(Exposition& e, const MetricsSnapshot& m) {
+  const JobserverInfo& js = m.jobserver;
+  e.family("vitte_jobserver_info", "gauge", "1, with whether a make jobserver is in use, its kind and why not.");
+  e.sample("vitte_jobserver_info", {{"in_use", js.in_use ? "true" : "false"}, {"kind", js.kind}, {"note", js.note}},
+           std::uint64_t{1});
+  e.family("vitte_jobserver_tokens_held", "gauge", "Jobserver tokens held now, the process's own included.");
+  e.sample("vitte_jobserver_tokens_held", {}, std::uint64_t{js.tokens_held});
+  e.family("vitte_jobserver_tokens_read_total", "counter", "Tokens taken from the jobserver (each given back later).");
+  e.sample("vitte_jobserver_tokens_read_total", {}, js.tokens_read);
+}
+
 void latency(Exposition& e, const MetricsSnapshot& m) {
   e.family("vitte_submit_latency_seconds", "histogram",
            "From an external submission to the start of its task on the node (no _sum: the histogram keeps none).");
@@ -326,6 +338,7 @@ std::string metrics_prometheus(const MetricsSnapshot& m) {
   worker_counts(e, m);
   worker_time(e, m);
   events(e, m);
+  jobserver(e, m);
   nodes(e, m);
   groups(e, m);
   scheduler_wide(e, m);

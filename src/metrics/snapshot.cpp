@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "deterministic/sim.hpp"
+#include "jobserver/client.hpp"
 #include "metrics/queue_sampler.hpp"
 #include "policy/group_tree.hpp"
 #include "policy/ready_queue.hpp"
@@ -78,6 +79,7 @@ MetricsSnapshot Scheduler::metrics() const {
     s.nodes.push_back(std::move(nm));
   }
   s.counter_info = core_->events.info;
+  s.jobserver = core_->jobserver != nullptr ? core_->jobserver->info() : core_->jobserver_info;
   s.counters.assign(s.counter_info.events.size(), 0);
   const std::int64_t now = core_->clock_ns();
   s.taken_ns = now;

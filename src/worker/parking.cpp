@@ -5,6 +5,7 @@
 
 #include "clock/clock.hpp"
 #include "deterministic/sim.hpp"
+#include "jobserver/client.hpp"
 #include "timer/timer_queue.hpp"
 #include "scheduler_core.hpp"
 #include "worker/hot_path.hpp"
@@ -90,6 +91,9 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
     // TimerQueue Q5: one sleeper of the node keeps its earliest deadline.
     std::chrono::steady_clock::time_point until;
     keeping = timers_ != nullptr && timers_->keep(&until);
+    // A parked worker runs nothing: its jobserver token goes back (jobserver.hpp).
+    if (core_.jobserver != nullptr) [[unlikely]]
+      core_.jobserver->release(index);
     timed_out = keeping && !waiter.wait_until(epoch, until);
     if (!keeping) waiter.wait(epoch);
     stats.state.store(WorkerState::Searching, std::memory_order_relaxed);
@@ -106,6 +110,12 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
     // found_work(), so its idle period ends here (and starts again if it finds nothing).
     idle_end();
   }
+  // Back to running tasks: with a token again, however long that takes. A worker woken
+  // by a producer counts as searching meanwhile, so no other sleeper is woken for that
+  // work: any worker holding a token finds it, and when none does the process's own
+  // token is free and this wait ends at once (JobserverClient J1).
+  if (!ready && core_.jobserver != nullptr) [[unlikely]]
+    core_.jobserver->acquire(index);
   // The keeper's deadline came: it fires what is due itself, off the sleepers' list, and
   // its loop takes the work next (UrgentLane).
   if (timed_out) (void)timers_->fire_due(std::chrono::steady_clock::now());

@@ -16,6 +16,7 @@
 #include "clock/clock.hpp"
 #include "deterministic/det_worker.hpp"
 #include "deterministic/sim.hpp"
+#include "jobserver/client.hpp"
 #include "memory/jemalloc_arenas.hpp"
 #include "scheduler_core.hpp"
 #include "timer/timer_queue.hpp"
@@ -170,8 +171,10 @@ void Worker::main() {
 
   if (!core_.start_aborted) {
     // A new worker is looking for work: counted as searching (and idle) until it finds some.
+    if (core_.jobserver != nullptr) core_.jobserver->acquire(index);  // before its first task
     start_searching();
     loop(UntilStopped{}, Parks{});
+    if (core_.jobserver != nullptr) core_.jobserver->release(index);
   }
   core_.run_hook(core_.opts.on_worker_stop, info, "on_worker_stop");
   if (stats.events != nullptr) {

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""The jobserver client across processes (jobserver.hpp), with GNU make and by hand.
+
+usage: make_test.py PROBE
+
+1. `make -j2` runs four probes at once, each wanting 2 workers: from the tasks' own
+   start and end times (CLOCK_MONOTONIC, one clock for all processes), at no instant do
+   more than 2 tasks run across the four; the make run ends without make's "INTERNAL:
+   Exiting with N jobserver tokens available" (a leaked token). The same four with the
+   jobserver off run more than 2 at once: the measurement can fail.
+2. A pipe jobserver made here with 3 tokens and a probe of 4 workers holding all of them:
+   after exit(), SIGTERM, or a normal end, the 3 tokens are back in the pipe; after
+   SIGKILL they are not (the leak jobserver.hpp documents).
+3. A jobserver that cannot be used (a closed descriptor, a missing fifo) gives a warning
+   naming it, and the probe runs its workers without it.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+PROBE = os.path.abspath(sys.argv[1])
+failures = []
+
+
+def check(ok, what):
+    print(("ok: " if ok else "FAILED: ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def max_concurrency(spans):
+    events = []
+    for s, e in spans:
+        events.append((s, 1))
+        events.append((e, -1))
+    events.sort(key=lambda x: (x[0], x[1]))  # an end before a start at the same instant
+    cur = best = 0
+    for _, d in events:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+def make_run(tmp, off):
+    mk = os.path.join(tmp, "Makefile")
+    flag = " --off" if off else ""
+    with open(mk, "w") as f:
+        f.write("all: p1 p2 p3 p4\n")
+        f.write("p1 p2 p3 p4:\n")
+        f.write(f"\t+{PROBE} --workers 2 --tasks 300 --task-us 1000 --log {tmp}/$@.log{flag} > {tmp}/$@.out\n")
+    env = dict(os.environ)
+    env.pop("MAKEFLAGS", None)
+    env.pop("MFLAGS", None)
+    r = subprocess.run(["make", "-j2", "-f", mk], capture_output=True, text=True, env=env, timeout=300)
+    spans = []
+    for p in ("p1", "p2", "p3", "p4"):
+        with open(f"{tmp}/{p}.log") as f:
+            spans += [tuple(map(int, line.split())) for line in f if line.strip()]
+    outs = [open(f"{tmp}/{p}.out").read() for p in ("p1", "p2", "p3", "p4")]
+    return r, spans, outs
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    r, spans, outs = make_run(tmp, off=False)
+    check(r.returncode == 0, f"make -j2 with four probes finishes (rc {r.returncode}: {r.stderr.strip()})")
+    check("INTERNAL" not in r.stderr and "INTERNAL" not in r.stdout, "make reports no leaked token")
+    check(len(spans) == 1200, f"all 1200 tasks recorded ({len(spans)})")
+    peak = max_concurrency(spans)
+    check(peak <= 2, f"at most 2 tasks at once across the four processes under make -j2 (peak {peak})")
+    check(all('"in_use": true, "kind": "pipe"' in o for o in outs), "each probe used make's pipe jobserver")
+    r, spans, outs = make_run(tmp, off=True)
+    peak_off = max_concurrency(spans)
+    check(r.returncode == 0 and peak_off > 2, f"with jobserver off the same run exceeds 2 (peak {peak_off})")
+
+# 2. The exit paths, on a pipe jobserver made here with 3 tokens.
+def tokens_in(rfd):
+    os.set_blocking(rfd, False)
+    n = 0
+    try:
+        while os.read(rfd, 1):
+            n += 1
+    except BlockingIOError:
+        pass
+    return n
+
+
+for how, back in (("none", 3), ("exit", 3), ("term", 3), ("kill", 0)):
+    rfd, wfd = os.pipe()
+    os.write(wfd, b"+++")
+    env = dict(os.environ, MAKEFLAGS=f" -j4 --jobserver-auth={rfd},{wfd}")
+    p = subprocess.Popen([PROBE, "--workers", "4", "--hold", how], env=env, pass_fds=(rfd, wfd),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = p.communicate(timeout=60)
+    want_rc = {"none": 0, "exit": 3, "term": -15, "kill": -9}[how]
+    check("holding 4" in out and p.returncode == want_rc,
+          f"--hold {how}: held all 4 tokens, ended with {p.returncode} (want {want_rc}) {err.strip()}")
+    n = tokens_in(rfd)
+    check(n == back, f"--hold {how}: {n} of 3 tokens back in the pipe (want {back})")
+    os.close(rfd)
+    os.close(wfd)
+
+# 3. Unusable jobservers: a warning naming it, and the plan's workers run.
+for flags, named in ((" -j2 --jobserver-auth=97,98", "file descriptor 97"),
+                     (" -j2 --jobserver-auth=fifo:/nonexistent/vitte-fifo", "/nonexistent/vitte-fifo")):
+    env = dict(os.environ, MAKEFLAGS=flags)
+    r = subprocess.run([PROBE, "--workers", "2", "--tasks", "50", "--task-us", "100"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0 and named in r.stderr and "without it" in r.stderr and '"in_use": false' in r.stdout,
+          f"MAKEFLAGS='{flags.strip()}': warns naming {named} and runs without it (rc {r.returncode}: {r.stderr.strip()})")
+
+print(f"make_test: {len(failures)} failed")
+sys.exit(1 if failures else 0)

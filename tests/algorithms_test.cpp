@@ -198,3 +198,16 @@ TEST(AlgorithmsStress, ConcurrentNestedReductions) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(wrong.load(), 0);
 }
+
+// On a topology read from another machine's file the plan names nodes this machine may not
+// have: instances are made in plain memory then, not refused.
+TEST(PerWorker, WorksOnATopologyOfAnotherMachine) {
+  vitte::Options o;
+  o.topology = vitte::Topology::from_synthetic("node:2 core:2 pu:1");
+  o.workers = 4;
+  vitte::Scheduler sched(std::move(o));
+  ASSERT_EQ(sched.plan().workers.back().node, 1u) << "the plan must name a node this VM lacks";
+  vitte::per_worker<std::uint64_t> count(sched);
+  vitte::parallel_for(sched, 0, 10'000, 16, [&](std::size_t) { ++count.local(); });
+  EXPECT_EQ(count.combine([](std::uint64_t a, std::uint64_t b) { return a + b; }), 10'000u);
+}

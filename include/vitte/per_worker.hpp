@@ -1,5 +1,6 @@
 // per_worker<T>: one T per worker of a scheduler, made on first use by that worker, in
-// memory of the worker's NUMA node (memory.hpp). For per-worker accumulators, scratch
+// memory of the worker's NUMA node (memory.hpp; plain memory when the scheduler runs on a
+// topology read from another machine's file). For per-worker accumulators, scratch
 // buffers and caches, without locks and without false sharing (each instance starts on
 // its own cache line).
 //
@@ -50,11 +51,11 @@ class per_worker {
     Slot& s = slots_[static_cast<std::size_t>(w)];
     if (s.value == nullptr) [[unlikely]] {
       const unsigned node = sched_->plan().workers[static_cast<std::size_t>(w)].node;
-      void* p = allocate_on_node(sizeof(T), node, alignof(T) > kLine ? alignof(T) : kLine);
+      void* p = allocate(node);
       try {
         s.value = ::new (p) T(make_());
       } catch (...) {
-        deallocate_on_node(p, sizeof(T), node, alignof(T) > kLine ? alignof(T) : kLine);
+        deallocate(p, node);
         throw;
       }
       s.node = node;
@@ -95,13 +96,26 @@ class per_worker {
     for (Slot& s : slots_) {
       if (s.value == nullptr) continue;
       s.value->~T();
-      deallocate_on_node(s.value, sizeof(T), s.node, alignof(T) > kLine ? alignof(T) : kLine);
+      deallocate(s.value, s.node);
       s.value = nullptr;
     }
   }
 
  private:
   static constexpr std::size_t kLine = detail::kCacheLine;
+  static constexpr std::size_t kAlign = alignof(T) > kLine ? alignof(T) : kLine;
+  // Node-local when the scheduler's topology is this machine's; a topology read from
+  // another machine's file names nodes this one may not have: plain memory then.
+  void* allocate(unsigned node) const {
+    if (sched_->topology().is_this_machine()) return allocate_on_node(sizeof(T), node, kAlign);
+    return ::operator new(sizeof(T), std::align_val_t{kAlign});
+  }
+  void deallocate(void* p, unsigned node) const noexcept {
+    if (sched_->topology().is_this_machine())
+      deallocate_on_node(p, sizeof(T), node, kAlign);
+    else
+      ::operator delete(p, std::align_val_t{kAlign});
+  }
   // One per worker, on its own cache line: a worker's first local() writes only its slot.
   struct alignas(detail::kCacheLine) Slot {
     T* value = nullptr;

@@ -13,6 +13,8 @@
 
 #include "vitte/error.hpp"
 #include "vitte/parallel_for.hpp"
+#include "vitte/parallel_reduce.hpp"
+#include "vitte/per_worker.hpp"
 
 namespace vitte::cli {
 
@@ -318,40 +320,67 @@ JobResult run_job_phases(Scheduler& sched, const std::string& root, std::vector<
 
   // Phase 3: transitive include count per file (a DFS per file, one task each; each
   // worker keeps an epoch-stamped visited array, so no clearing between searches).
-  const std::size_t nw = sched.num_workers();
-  std::vector<std::vector<std::uint32_t>> stamp(nw, std::vector<std::uint32_t>(files.size(), 0));
-  std::vector<std::vector<std::uint32_t>> stacks(nw);
-  std::vector<std::uint32_t> epoch(nw, 0);
+  per_worker<ReachScratch> scratch(sched);
   parallel_for(sched, 0, files.size(), 4, [&](std::size_t root_file) {
-    const std::size_t w = static_cast<std::size_t>(Scheduler::current_worker());
-    const std::uint32_t e = ++epoch[w];
-    files[root_file].reach = count_reach(files, static_cast<std::uint32_t>(root_file), e, stamp[w], stacks[w]);
+    files[root_file].reach = scratch.local().count(files, static_cast<std::uint32_t>(root_file));
   });
 
-  JobResult r = summarize(files);
+  JobResult r = summarize(sched, files);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
 
-JobResult summarize(const std::vector<SourceFile>& files) {
-  JobResult r;
-  r.files = files.size();
-  for (const SourceFile& f : files) {
-    r.bytes += f.bytes;
-    r.tokens += f.tokens;
-    r.include_directives += f.includes.size();
-    r.resolved += f.edges.size();
-    if (f.skipped != Skip::None)
-      r.skipped.add(f.skipped, f.path, f.skip_why);
-    else
-      ++r.files_read;
-    r.reach_sum += f.reach;
-    if (f.reach > r.reach_max) {
-      r.reach_max = f.reach;
-      r.reach_max_file = f.path;
-    }
+namespace {
+
+void fold_file(JobResult& r, const SourceFile& f) {
+  ++r.files;
+  r.bytes += f.bytes;
+  r.tokens += f.tokens;
+  r.include_directives += f.includes.size();
+  r.resolved += f.edges.size();
+  if (f.skipped != Skip::None)
+    r.skipped.add(f.skipped, f.path, f.skip_why);
+  else
+    ++r.files_read;
+  r.reach_sum += f.reach;
+  if (f.reach > r.reach_max) {
+    r.reach_max = f.reach;
+    r.reach_max_file = f.path;
   }
-  return r;
+}
+
+// `a` holds files before `b`'s: on a tie the earlier file keeps the largest reach.
+JobResult combine(JobResult a, const JobResult& b) {
+  a.files += b.files;
+  a.bytes += b.bytes;
+  a.tokens += b.tokens;
+  a.include_directives += b.include_directives;
+  a.resolved += b.resolved;
+  a.files_read += b.files_read;
+  a.skipped.merge(b.skipped);
+  a.reach_sum += b.reach_sum;
+  if (b.reach_max > a.reach_max) {
+    a.reach_max = b.reach_max;
+    a.reach_max_file = b.reach_max_file;
+  }
+  return a;
+}
+
+}  // namespace
+
+JobResult summarize(Scheduler& sched, const std::vector<SourceFile>& files) {
+  return parallel_reduce(
+      sched, 0, files.size(), 0, JobResult{},
+      [&](std::size_t b, std::size_t e, JobResult acc) {
+        for (std::size_t i = b; i < e; ++i) fold_file(acc, files[i]);
+        return acc;
+      },
+      combine);
+}
+
+std::uint32_t ReachScratch::count(const std::vector<SourceFile>& files, std::uint32_t root) {
+  if (stamp.size() != files.size()) stamp.assign(files.size(), 0);
+  return count_reach(files, root, ++epoch, stamp, stack);
 }
 
 std::uint32_t count_reach(const std::vector<SourceFile>& files, std::uint32_t root, std::uint32_t epoch,

@@ -63,6 +63,14 @@ struct SourceFile {
   std::string skip_why;
 };
 
+// One worker's work space for count_reach (a vitte::per_worker<ReachScratch>): its
+// epoch-stamped visited array, sized to the list on first use, and its DFS stack.
+struct ReachScratch {
+  std::vector<std::uint32_t> stamp, stack;
+  std::uint32_t epoch = 0;
+  std::uint32_t count(const std::vector<SourceFile>& files, std::uint32_t root);
+};
+
 // The number of files reachable from `root` over the `edges` (excluding root itself).
 // `seen` is a per-thread visited array stamped with `epoch` (a new value per search, so it
 // is never cleared); `stack` is per-thread scratch. Used by the job and the pipeline alike.
@@ -101,8 +109,12 @@ std::string first_input_change(const std::vector<SourceFile>& a, const std::vect
 // processed again with another scheduler. Kept as the reference for the tests.
 JobResult run_job_phases(Scheduler& sched, const std::string& root, std::vector<SourceFile>& files);
 
-// The totals of a processed list (everything but the timings and the pipeline's counts).
-JobResult summarize(const std::vector<SourceFile>& files);
+// The totals of a processed list (everything but the timings and the pipeline's counts),
+// as a deterministic parallel_reduce on `sched`: the same split tree and combine order on
+// any number of workers, so the totals, the first skipped file of each reason and the
+// file with the largest reach (the first in list order on a tie) never depend on the
+// schedule.
+JobResult summarize(Scheduler& sched, const std::vector<SourceFile>& files);
 
 // Clears what a run computed in `f` (keeps its path).
 void reset_file(SourceFile& f);

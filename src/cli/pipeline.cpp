@@ -63,25 +63,20 @@ JobResult PassPipeline::run(Scheduler& sched, bool trace) {
   const auto t0 = std::chrono::steady_clock::now();
   prepare(sched);
   sched.run(graph_, RunOptions{.trace = trace}).wait();
-  return result(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return result(sched, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 JobResult PassPipeline::run_linked(Scheduler& sched) {
   const auto t0 = std::chrono::steady_clock::now();
   prepare(sched);
   sched.run(link_graph_).wait();
-  return result(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return result(sched, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
-void PassPipeline::prepare(const Scheduler& sched) {
-  const std::size_t nw = sched.num_workers();
-  stamp_.assign(nw, std::vector<std::uint32_t>(files_.size(), 0));
-  dfs_.assign(nw, {});
-  epoch_.assign(nw, 0);
-}
+void PassPipeline::prepare(Scheduler& sched) { scratch_ = std::make_unique<per_worker<ReachScratch>>(sched); }
 
-JobResult PassPipeline::result(double seconds) const {
-  JobResult r = summarize(files_);
+JobResult PassPipeline::result(Scheduler& sched, double seconds) const {
+  JobResult r = summarize(sched, files_);
   r.seconds = seconds;
   r.tasks = tasks_for(files_.size());
   r.analyse_edges = analyse_edges_;
@@ -136,11 +131,7 @@ void PassPipeline::link(Subflow& sf) {
 
 // The files `file` reaches over all its include edges (cycles included), as
 // run_job_phases() counts them: a DFS with this worker's epoch-stamped visited array.
-void PassPipeline::analyse(std::uint32_t file) {
-  const auto w = static_cast<std::size_t>(Scheduler::current_worker());
-  const std::uint32_t e = ++epoch_[w];
-  files_[file].reach = count_reach(files_, file, e, stamp_[w], dfs_[w]);
-}
+void PassPipeline::analyse(std::uint32_t file) { files_[file].reach = scratch_->local().count(files_, file); }
 
 std::vector<std::pair<std::string, std::string>> PassPipeline::dropped_edges() const {
   std::vector<std::pair<std::string, std::string>> out;

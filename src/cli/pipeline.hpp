@@ -15,12 +15,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "cli/include_graph.hpp"
 #include "vitte/graph.hpp"
+#include "vitte/per_worker.hpp"
 #include "vitte/scheduler.hpp"
 
 namespace vitte::cli {
@@ -71,8 +73,8 @@ class PassPipeline {
   void link(Subflow& sf);
   void analyse(std::uint32_t file);
   // The work space analyse needs for `sched`'s workers; the totals of a finished run.
-  void prepare(const Scheduler& sched);
-  JobResult result(double seconds) const;
+  void prepare(Scheduler& sched);
+  JobResult result(Scheduler& sched, double seconds) const;
 
   std::string root_;
   std::vector<SourceFile>& files_;
@@ -89,10 +91,8 @@ class PassPipeline {
   std::vector<TaskRef> analyse_task_;
   std::vector<std::pair<std::uint32_t, std::uint32_t>> dropped_;
   std::size_t analyse_edges_ = 0;
-  // analyse's per-worker work space: epoch-stamped visited arrays and DFS stacks.
-  std::vector<std::vector<std::uint32_t>> stamp_;
-  std::vector<std::vector<std::uint32_t>> dfs_;
-  std::vector<std::uint32_t> epoch_;
+  // analyse's per-worker work space, made by prepare() for the run's scheduler.
+  std::unique_ptr<per_worker<ReachScratch>> scratch_;
 };
 
 }  // namespace vitte::cli

@@ -238,3 +238,26 @@ TEST(Jobserver, ForkJoinFinishesOnTheImplicitTokenAlone) {
   EXPECT_EQ(r, 6765u);
   EXPECT_EQ(sched.metrics().jobserver.max_held, 1u);
 }
+
+// make counts jobs, not schedulers: two schedulers of one process share its one implicit
+// token, so with no token in the jobserver at most one task of either runs at a time.
+TEST(Jobserver, TwoSchedulersShareTheProcesssOwnToken) {
+  FifoJobserver js(0);
+  vitte::Scheduler a(with(2, vitte::JobserverMode::On));
+  vitte::Scheduler b(with(2, vitte::JobserverMode::On));
+  std::atomic<int> running{0}, peak{0};
+  auto body = [&](std::size_t) {
+    const int now = running.fetch_add(1) + 1;
+    int p = peak.load();
+    while (now > p && !peak.compare_exchange_weak(p, now)) {
+    }
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    running.fetch_sub(1);
+  };
+  std::thread other([&] { vitte::parallel_for(b, 0, vitte::test::scaled(1000), 1, body); });
+  vitte::parallel_for(a, 0, vitte::test::scaled(1000), 1, body);
+  other.join();
+  EXPECT_EQ(peak.load(), 1);
+}

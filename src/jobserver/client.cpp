@@ -72,6 +72,17 @@ bool open_fifo(const std::string& path, int* rfd, int* wfd, std::string* why) {
 
 namespace {
 
+// The process's own token, one per process however many schedulers it runs (make counts
+// jobs, not schedulers), and the eventfd written each time it is given back. Made once,
+// never closed: a worker of any scheduler may wait on it.
+// release: pairs with take_implicit()'s acquire exchange (J1).
+std::atomic<bool> g_implicit_free{true};
+
+int implicit_wake_fd() {
+  static const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  return fd;
+}
+
 struct Connection {
   int rfd = -1, wfd = -1;
   bool named = false;  // MAKEFLAGS names a jobserver (usable or not)
@@ -160,7 +171,8 @@ JobserverClient::JobserverClient(std::size_t workers, int rfd, int wfd, Jobserve
     : rfd_(rfd), wfd_(wfd), workers_(workers), held_(new std::atomic<int>[workers]), base_(std::move(info)) {
   for (std::size_t w = 0; w < workers; ++w) held_[w].store(kNone, std::memory_order_relaxed);
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wake_fd_ == -1) {
+  if (wake_fd_ == -1 || implicit_wake_fd() == -1) {
+    if (wake_fd_ != -1) ::close(wake_fd_);
     ::close(rfd_);
     ::close(wfd_);
     throw PlanError(std::string("jobserver: eventfd: ") + std::strerror(errno));
@@ -188,7 +200,7 @@ void JobserverClient::held_now(int delta) noexcept {
 bool JobserverClient::take_implicit(unsigned w) noexcept {
   // acquire: pairs with release()'s store of true, so the previous holder's use of the
   // token happened before ours (J1).
-  if (!implicit_free_.load(std::memory_order_relaxed) || !implicit_free_.exchange(false, std::memory_order_acquire))
+  if (!g_implicit_free.load(std::memory_order_relaxed) || !g_implicit_free.exchange(false, std::memory_order_acquire))
     return false;
   held_[w].store(kImplicit, std::memory_order_relaxed);  // relaxed: only this worker and J3 read it
   held_now(+1);
@@ -228,12 +240,15 @@ void JobserverClient::acquire(unsigned w) noexcept {
       waits_.fetch_add(1, std::memory_order_relaxed);
       counted_wait = true;
     }
-    pollfd fds[2] = {{rfd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    if (::poll(fds, 2, -1) == -1 && errno != EINTR) return broke("waiting for a token", errno);
+    // wake_fd_ is never drained (it says the jobserver broke or the process is exiting:
+    // both final); the implicit token's eventfd is drained by whoever wakes first, and
+    // every waiter tries the token after any wake-up.
+    pollfd fds[3] = {{rfd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}, {implicit_wake_fd(), POLLIN, 0}};
+    if (::poll(fds, 3, -1) == -1 && errno != EINTR) return broke("waiting for a token", errno);
     if ((fds[0].revents & (POLLERR | POLLNVAL)) != 0) return broke("waiting for a token", EIO);
-    if ((fds[1].revents & POLLIN) != 0 && !broken_.load(std::memory_order_relaxed) && !process_exiting()) {
+    if ((fds[2].revents & POLLIN) != 0) {
       std::uint64_t v;
-      (void)!::read(wake_fd_, &v, sizeof v);  // another waiter may have drained it: EAGAIN
+      (void)!::read(implicit_wake_fd(), &v, sizeof v);  // another waiter may have drained it: EAGAIN
     }
   }
 }
@@ -260,9 +275,9 @@ void JobserverClient::release(unsigned w) noexcept {
     }
   }
   // release: pairs with take_implicit()'s acquire exchange.
-  implicit_free_.store(true, std::memory_order_release);
+  g_implicit_free.store(true, std::memory_order_release);
   const std::uint64_t one = 1;
-  (void)!::write(wake_fd_, &one, sizeof one);
+  (void)!::write(implicit_wake_fd(), &one, sizeof one);
 }
 
 void JobserverClient::return_all() noexcept {

@@ -7,15 +7,18 @@
 //
 // Who holds what. held_[w] is worker w's token: kNone, kImplicit (the process's own token)
 // or the byte read from the jobserver (written back as read: make 4.4 gives bytes meaning).
-//   J1  At most one worker holds kImplicit, and only while implicit_free_ is false.
+//   J1  At most one worker of the process (of all its schedulers) holds kImplicit, and
+//       only while the process-wide flag g_implicit_free (client.cpp) is false.
 //   J2  A byte is in exactly one place: the jobserver, or one held_ slot. Every hand-back
 //       is an exchange of a slot to kNone (or, J3, of a byte to kImplicit), so a byte
 //       is written back once however release, the exit path and the signal path race.
-//   J3  The process never holds a jobserver token while its implicit token is free: a
-//       worker giving back the implicit token gives back another worker's byte instead
-//       when there is one (that worker now holds the implicit token).
-// Waiting: a worker that finds no token polls the jobserver and wake_fd_, an eventfd
-// written whenever the implicit token is given back, so it is never missed (J1).
+//   J3  A scheduler does not keep a jobserver token while the implicit token it gives
+//       back goes free: a worker giving back the implicit token gives back another
+//       worker's byte instead when its scheduler has one (that worker now holds the
+//       implicit token). Across two schedulers of one process this is not done.
+// Waiting: a worker that finds no token polls the jobserver, a process-wide eventfd
+// written whenever the implicit token is given back (so that is never missed), and its
+// client's wake_fd_, written once when the jobserver breaks or the process exits.
 //
 // The exit path (exit_return.cpp): exit() and SIGINT/SIGTERM/SIGHUP (where the program has
 // no handler of its own) write back every byte held; SIGKILL cannot be caught, and the
@@ -68,11 +71,9 @@ class JobserverClient {
   void broke(const char* what, int err) noexcept;
 
   const int rfd_, wfd_;  // our own open file descriptions: reads never block
-  int wake_fd_ = -1;     // eventfd: the implicit token was given back
+  int wake_fd_ = -1;     // eventfd: the jobserver broke, or the process is exiting
   const std::size_t workers_;
   std::unique_ptr<std::atomic<int>[]> held_;
-  // release: pairs with take_implicit's acquire exchange (J1).
-  std::atomic<bool> implicit_free_{true};
   std::atomic<bool> broken_{false};  // relaxed: once set, acquire() stops waiting
   // Statistics, relaxed: read by snapshots only.
   std::atomic<unsigned> holding_{0}, max_held_{0};

@@ -211,3 +211,17 @@ TEST(PerWorker, WorksOnATopologyOfAnotherMachine) {
   vitte::parallel_for(sched, 0, 10'000, 16, [&](std::size_t) { ++count.local(); });
   EXPECT_EQ(count.combine([](std::uint64_t a, std::uint64_t b) { return a + b; }), 10'000u);
 }
+
+// With options every callable runs under them: here a named level's counts see all three.
+TEST(ParallelInvoke, RunsEveryCallableUnderItsOptions) {
+  vitte::Scheduler sched(2);
+  vitte::Group level = sched.make_group({.name = "invoke-level"});
+  std::atomic<int> ran{0};
+  vitte::parallel_invoke(sched, vitte::TaskOptions{.group = level}, [&] { ++ran; }, [&] { ++ran; }, [&] { ++ran; });
+  EXPECT_EQ(ran.load(), 3);
+  std::uint64_t counted = 0;
+  for (const auto& g : sched.metrics().groups)
+    if (g.name == "invoke-level") counted = g.tasks;
+  EXPECT_EQ(counted, 3u);
+  EXPECT_THROW(vitte::parallel_invoke(sched, vitte::TaskOptions{.node = 7}, [] {}), vitte::UsageError);
+}

@@ -261,3 +261,18 @@ TEST(Jobserver, TwoSchedulersShareTheProcesssOwnToken) {
   other.join();
   EXPECT_EQ(peak.load(), 1);
 }
+
+// A scheduler made and destroyed inside another's task, with no token to spare: the
+// only token is held by the task's worker, which waits for the inner scheduler's workers
+// to end; they need no token to see that nothing is left.
+TEST(Jobserver, ASchedulerDestroyedInsideAnothersTaskEnds) {
+  FifoJobserver js(0);
+  vitte::Scheduler outer(with(2, vitte::JobserverMode::On));
+  std::atomic<std::uint64_t> sum{0};
+  outer.async([&] {
+         vitte::Scheduler inner(with(2, vitte::JobserverMode::On));
+         vitte::parallel_for(inner, 0, 100, 1, [&](std::size_t i) { sum += i; });
+       })
+      .get();
+  EXPECT_EQ(sum.load(), 4950u);
+}

@@ -6,11 +6,21 @@
 // earlier; `--jobserver-auth=fifo:PATH`, make 4.4) runs at most as many workers at once as
 // it holds tokens: the process's own job slot (make's implicit token) and one token read
 // from the jobserver for every further worker. A worker takes a token before it runs tasks
-// and gives it back when it parks, never per task; a worker without a token sleeps. Every
-// token goes back when the scheduler shuts down, when a task's exception ends the program,
-// on exit(), and on SIGINT, SIGTERM and SIGHUP unless the program handles them itself.
-// SIGKILL leaks the tokens the process held: make 4.3 cannot tell, finishes the build with
-// fewer jobs and says "INTERNAL: Exiting with N jobserver tokens available; should be M!".
+// and gives it back when it parks, never per task; a worker without a token sleeps. The
+// process's own slot is lent to the workers: a thread that is not a worker (main, say)
+// should only submit and wait while they run, or the process runs one over its share.
+// Every token goes back when the scheduler shuts down, on exit() and quick_exit(), and on
+// the signals whose default action ends the process (SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+// SIGPIPE, SIGABRT of abort() and of an uncaught exception, SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+// SIGXCPU, SIGXFSZ) unless the program has its own handler for one when the first
+// scheduler starts. A fork's child gives back none of the parent's. SIGKILL, _exit() and a
+// program's own handler that calls _exit() leak the tokens the process held: make 4.3
+// cannot tell, finishes the build with fewer jobs and says "INTERNAL: Exiting with N
+// jobserver tokens available; should be M!". For the R,W form the two descriptors must
+// have been open, as one pipe, when the program started (make 4.3 closes them for a recipe
+// without +, and a program's own pipe may take those numbers): otherwise they are refused.
+// Bursty work (a few tasks at a time from outside) parks and wakes workers, and each wake
+// reads a token: about 1,000-2,000 reads a second in a review's worst case, harmless to make.
 //
 // A task that blocks its thread outside vitte's waits (a mutex, a std::future, a sleep)
 // keeps its worker's token: with few tokens, a task that waits for another task that way

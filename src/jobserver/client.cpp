@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "io/regular_file.hpp"
 #include "jobserver/makeflags.hpp"
@@ -77,10 +79,21 @@ namespace {
 // never closed: a worker of any scheduler may wait on it.
 // release: pairs with take_implicit()'s acquire exchange (J1).
 std::atomic<bool> g_implicit_free{true};
+std::atomic<int> g_implicit_wake{-1};  // relaxed: made once under call_once, remade in a fork's child
 
 int implicit_wake_fd() {
-  static const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  return fd;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    g_implicit_wake.store(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), std::memory_order_relaxed);
+    // A fork's child starts with no scheduler: the process's own token is free, and it
+    // gets its own eventfd (the inherited one is the parent's).
+    pthread_atfork(nullptr, nullptr, [] {
+      g_implicit_free.store(true, std::memory_order_relaxed);
+      g_implicit_wake.store(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), std::memory_order_relaxed);
+      forget_clients_after_fork();
+    });
+  });
+  return g_implicit_wake.load(std::memory_order_relaxed);
 }
 
 struct Connection {
@@ -101,7 +114,7 @@ Connection connect(const MakeflagsAuth& a, bool env_set) {
   } else if (a.kind == MakeflagsAuth::Kind::Fifo) {
     open_fifo(a.path, &c.rfd, &c.wfd, &c.why);
   } else {
-    c.rfd = reopen_fd(a.read_fd, O_RDONLY, &c.why);
+    c.rfd = same_pipe_as_at_start(a, &c.why) ? reopen_fd(a.read_fd, O_RDONLY, &c.why) : -1;
     if (c.rfd != -1) {
       c.wfd = reopen_fd(a.write_fd, O_WRONLY, &c.why);
       if (c.wfd == -1) ::close(c.rfd), c.rfd = -1;
@@ -214,43 +227,57 @@ void JobserverClient::broke(const char* what, int err) noexcept {
   (void)!::write(wake_fd_, &one, sizeof one);  // left unread: every waiter sees it (acquire)
 }
 
-void JobserverClient::acquire(unsigned w) noexcept {
+bool JobserverClient::acquire(unsigned w, const std::function<bool()>& nothing_left) noexcept {
   VITTE_ASSERT(w < workers_ && held_[w].load(std::memory_order_relaxed) == kNone, "a worker takes a second token");
   bool counted_wait = false;
   for (;;) {
-    // relaxed: a flag; once set, running without tokens is the documented fallback.
-    if (broken_.load(std::memory_order_relaxed) || process_exiting()) return;
-    if (take_implicit(w)) return;
+    // relaxed: flags; once set, running without tokens is the documented fallback.
+    if (broken_.load(std::memory_order_relaxed) || process_exiting()) return false;
+    if (take_implicit(w)) return true;
     unsigned char byte = 0;
     const ssize_t n = ::read(rfd_, &byte, 1);
     if (n == 1) {
       if (process_exiting()) {  // the exit path has run: hand it straight back
         (void)!::write(wfd_, &byte, 1);
-        return;
+        return false;
       }
       held_[w].store(byte, std::memory_order_relaxed);
       read_.fetch_add(1, std::memory_order_relaxed);
       held_now(+1);
-      return;
+      return true;
     }
-    if (n == 0) return broke("reading a token", EPIPE);  // no writer left: make is gone
-    if (errno != EAGAIN && errno != EINTR) return broke("reading a token", errno);
+    if (n == 0) return broke("reading a token", EPIPE), false;  // no writer left: make is gone
+    if (errno != EAGAIN && errno != EINTR) return broke("reading a token", errno), false;
     if (errno == EINTR) continue;
+    // Shutdown: a worker needs no token to see that nothing is left and end; the holder
+    // of the last token may itself be waiting for this scheduler to end (a scheduler
+    // destroyed inside another one's task).
+    const bool stopping = stopping_.load(std::memory_order_acquire);
+    if (stopping && nothing_left()) return false;
     if (!counted_wait) {
       waits_.fetch_add(1, std::memory_order_relaxed);
       counted_wait = true;
     }
-    // wake_fd_ is never drained (it says the jobserver broke or the process is exiting:
-    // both final); the implicit token's eventfd is drained by whoever wakes first, and
-    // every waiter tries the token after any wake-up.
-    pollfd fds[3] = {{rfd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}, {implicit_wake_fd(), POLLIN, 0}};
-    if (::poll(fds, 3, -1) == -1 && errno != EINTR) return broke("waiting for a token", errno);
-    if ((fds[0].revents & (POLLERR | POLLNVAL)) != 0) return broke("waiting for a token", EIO);
+    // wake_fd_ is never drained (it says the jobserver broke, the process is exiting or
+    // the scheduler is stopping: all final; while stopping, the waiter looks again every
+    // millisecond instead); the implicit token's eventfd is drained by whoever wakes
+    // first, and every waiter tries the token after any wake-up.
+    pollfd fds[3] = {{rfd_, POLLIN, 0}, {stopping ? -1 : wake_fd_, POLLIN, 0}, {implicit_wake_fd(), POLLIN, 0}};
+    if (::poll(fds, 3, stopping ? 1 : -1) == -1 && errno != EINTR) return broke("waiting for a token", errno), false;
+    if (((fds[0].revents | fds[1].revents | fds[2].revents) & (POLLERR | POLLNVAL)) != 0)
+      return broke("waiting for a token (a descriptor was closed under it)", EBADF), false;
     if ((fds[2].revents & POLLIN) != 0) {
       std::uint64_t v;
       (void)!::read(implicit_wake_fd(), &v, sizeof v);  // another waiter may have drained it: EAGAIN
     }
   }
+}
+
+void JobserverClient::stop() noexcept {
+  // release: pairs with acquire()'s load; the scheduler's `stopping` was set before.
+  stopping_.store(true, std::memory_order_release);
+  const std::uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
 }
 
 void JobserverClient::release(unsigned w) noexcept {

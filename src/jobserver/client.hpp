@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -52,9 +53,12 @@ class JobserverClient {
   JobserverClient& operator=(const JobserverClient&) = delete;
 
   // Blocks until worker w holds a token (the implicit one when free, else one read from
-  // the jobserver). Returns at once when the jobserver broke (it is then ignored, said
-  // once on stderr) or the process is exiting.
-  void acquire(unsigned w) noexcept;
+  // the jobserver): true. False, without a token, when the jobserver broke (it is then
+  // ignored, said once on stderr), the process is exiting, or stop() was called and
+  // nothing_left() says the worker will find no work to run.
+  bool acquire(unsigned w, const std::function<bool()>& nothing_left) noexcept;
+  // Shutdown has begun (the scheduler's `stopping` is set): waiters look at nothing_left().
+  void stop() noexcept;
   // Worker w gives its token back (J3).
   void release(unsigned w) noexcept;
   // Every byte any worker holds, written back (exit_return.cpp); async-signal-safe.
@@ -75,6 +79,7 @@ class JobserverClient {
   const std::size_t workers_;
   std::unique_ptr<std::atomic<int>[]> held_;
   std::atomic<bool> broken_{false};  // relaxed: once set, acquire() stops waiting
+  std::atomic<bool> stopping_{false};
   // Statistics, relaxed: read by snapshots only.
   std::atomic<unsigned> holding_{0}, max_held_{0};
   std::atomic<std::uint64_t> read_{0}, waits_{0};
@@ -85,6 +90,13 @@ class JobserverClient {
 // exit_return.cpp: the clients alive now, for the exit and signal paths.
 int register_client(JobserverClient* c, std::string* note);
 void unregister_client(int slot) noexcept;
+// A fork's child: the clients are the parent's; forget them without touching their tokens.
+void forget_clients_after_fork() noexcept;
+// --jobserver-auth=R,W: R and W are one pipe, the one they were when the program started
+// (make 4.3 closes them for a recipe without +, and the program may have opened other
+// files under those numbers since). *why says otherwise.
+struct MakeflagsAuth;
+bool same_pipe_as_at_start(const MakeflagsAuth& a, std::string* why);
 bool process_exiting() noexcept;
 
 }  // namespace vitte::detail

@@ -9,7 +9,13 @@
 //       its destructor, and the bytes were all given back before it began.
 //   E2  The handlers are installed once, for signals whose disposition is the default
 //       when the first client opens; a program's own handler is left alone (it can call
-//       exit(), which returns the tokens through the atexit path).
+//       exit(), which returns the tokens through the atexit path). A handler gives the
+//       tokens back, sets the default disposition and raises the signal again, so the
+//       process ends as it would have (a crash still dumps its core). Not a handler on
+//       an alternate stack: a stack overflow still ends the process without one.
+//   E3  A fork's child forgets the parent's clients (their tokens are the parent's), so
+//       its exit or a signal to it gives back nothing the parent holds.
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <string>
@@ -23,7 +29,16 @@ namespace {
 constexpr int kSlots = 64;
 std::atomic<JobserverClient*> g_clients[kSlots];  // relaxed: see E1; the handler only reads
 std::atomic<bool> g_exiting{false};
-constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+struct Sig {
+  int sig;
+  const char* name;
+};
+// The signals whose default action ends the process: asked for (SIGINT, SIGTERM, SIGHUP,
+// SIGQUIT, SIGPIPE of `prog | head`, the resource limits) and crashes (abort(), an
+// uncaught exception, a fault).
+constexpr Sig kSignals[] = {{SIGINT, "SIGINT"},   {SIGTERM, "SIGTERM"}, {SIGHUP, "SIGHUP"},   {SIGQUIT, "SIGQUIT"},
+                            {SIGPIPE, "SIGPIPE"}, {SIGXCPU, "SIGXCPU"}, {SIGXFSZ, "SIGXFSZ"}, {SIGABRT, "SIGABRT"},
+                            {SIGSEGV, "SIGSEGV"}, {SIGBUS, "SIGBUS"},   {SIGFPE, "SIGFPE"},   {SIGILL, "SIGILL"}};
 
 void return_everything() noexcept {
   // relaxed: the flag only stops new token reads; the exchanges in return_all() decide
@@ -34,21 +49,28 @@ void return_everything() noexcept {
 }
 
 void on_signal(int sig) {
+  const int saved = errno;
   return_everything();
-  // SA_RESETHAND made the disposition the default again; the signal is blocked until this
-  // handler returns, and then ends the process as it would have.
+  // The default disposition, set here and not only by SA_RESETHAND: a handler the program
+  // installed later may have called this one as its predecessor. The signal is blocked
+  // until this handler returns, and then ends the process as it would have.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(sig, &dfl, nullptr);
   std::raise(sig);
+  errno = saved;
 }
 
 std::string install_handlers() {
   std::string left;
-  for (int sig : kSignals) {
+  for (const auto [sig, name] : kSignals) {
     struct sigaction old {};
     if (sigaction(sig, nullptr, &old) != 0) continue;
     const bool plain = (old.sa_flags & SA_SIGINFO) == 0;
     if (plain && old.sa_handler == SIG_IGN) continue;
     if (!plain || old.sa_handler != SIG_DFL) {
-      left += std::string(left.empty() ? "" : ", ") + (sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGHUP");
+      left += std::string(left.empty() ? "" : ", ") + name;
       continue;
     }
     struct sigaction sa {};
@@ -58,6 +80,7 @@ std::string install_handlers() {
     sigaction(sig, &sa, nullptr);
   }
   std::atexit(&return_everything);
+  std::at_quick_exit(&return_everything);
   return left.empty() ? "" : "the program handles " + left + " itself: tokens go back on those only if it exits";
 }
 
@@ -78,6 +101,11 @@ int register_client(JobserverClient* c, std::string* note) {
 
 void unregister_client(int slot) noexcept {
   if (slot >= 0) g_clients[slot].store(nullptr, std::memory_order_relaxed);
+}
+
+void forget_clients_after_fork() noexcept {
+  for (auto& slot : g_clients) slot.store(nullptr, std::memory_order_relaxed);  // one thread in the child
+  g_exiting.store(false, std::memory_order_relaxed);
 }
 
 bool process_exiting() noexcept { return g_exiting.load(std::memory_order_relaxed); }

@@ -1,8 +1,14 @@
 // MAKEFLAGS parsing (makeflags.hpp).
 #include "jobserver/makeflags.hpp"
 
+#include <sys/stat.h>
+
 #include <charconv>
+#include <cstdlib>
+#include <string>
 #include <vector>
+
+#include "jobserver/client.hpp"
 
 namespace vitte::detail {
 
@@ -80,6 +86,62 @@ MakeflagsAuth parse_makeflags(std::string_view makeflags) {
     a.kind = MakeflagsAuth::Kind::Pipe;
   }
   return a;
+}
+
+namespace {
+
+// The pipe descriptors MAKEFLAGS named when the program started, as they were then: made
+// before main() (a constructor of this library, so before the program opens anything
+// that could take the numbers make closed).
+struct StartFds {
+  bool named = false, open = false, same = false;
+  int rfd = -1, wfd = -1;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+StartFds g_start;
+
+[[gnu::constructor]] void note_start_fds() {
+  const char* env = std::getenv("MAKEFLAGS");
+  if (env == nullptr) return;
+  const MakeflagsAuth a = parse_makeflags(env);
+  if (a.kind != MakeflagsAuth::Kind::Pipe) return;
+  g_start.named = true;
+  g_start.rfd = a.read_fd;
+  g_start.wfd = a.write_fd;
+  struct stat r {}, w {};
+  g_start.open = fstat(a.read_fd, &r) == 0 && fstat(a.write_fd, &w) == 0;
+  g_start.same = g_start.open && r.st_dev == w.st_dev && r.st_ino == w.st_ino;
+  g_start.dev = r.st_dev;
+  g_start.ino = r.st_ino;
+}
+
+}  // namespace
+
+bool same_pipe_as_at_start(const MakeflagsAuth& a, std::string* why) {
+  const std::string fds = std::to_string(a.read_fd) + "," + std::to_string(a.write_fd);
+  if (g_start.named && g_start.rfd == a.read_fd && g_start.wfd == a.write_fd) {
+    if (!g_start.open) {
+      *why = "file descriptors " + fds + " were not open when the program started (make hands its jobserver only to "
+             "recipes it knows run a make: put + before the command, or use $(MAKE) in it)";
+      return false;
+    }
+    if (!g_start.same) {
+      *why = "file descriptors " + fds + " were two different files when the program started, not one pipe";
+      return false;
+    }
+  }
+  struct stat r {}, w {};
+  if (fstat(a.read_fd, &r) != 0 || fstat(a.write_fd, &w) != 0) return true;  // reopen_fd() says which
+  if (r.st_dev != w.st_dev || r.st_ino != w.st_ino) {
+    *why = "file descriptors " + fds + " are two different files, not the two ends of the jobserver's pipe";
+    return false;
+  }
+  if (g_start.named && g_start.rfd == a.read_fd && (r.st_dev != g_start.dev || r.st_ino != g_start.ino)) {
+    *why = "file descriptors " + fds + " are another pipe than the one make handed the program at its start";
+    return false;
+  }
+  return true;
 }
 
 }  // namespace vitte::detail

@@ -86,6 +86,7 @@ std::exception_ptr SchedulerCore::shutdown(std::uint64_t* others) noexcept {
     return std::make_exception_ptr(Deadlock(abandoned_why));
   }
   lot->wake_all();
+  if (jobserver != nullptr) jobserver->stop();  // workers waiting for a token look again
   for (auto& w : workers) w->join();
   // Nothing waits on a deterministic run any more: its driver's thread lets go of it, so it
   // may be destroyed anywhere, and the thread may drive another.

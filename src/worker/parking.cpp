@@ -110,12 +110,13 @@ void Worker::park(WaitCounter* joining, bool& armed, bool isolated) {
     // found_work(), so its idle period ends here (and starts again if it finds nothing).
     idle_end();
   }
-  // Back to running tasks: with a token again, however long that takes. A worker woken
+  // Back to running tasks: with a token again, however long that takes (once shutdown
+  // has begun, not when there is nothing left to run: JobserverClient::acquire). A worker woken
   // by a producer counts as searching meanwhile, so no other sleeper is woken for that
   // work: any worker holding a token finds it, and when none does the process's own
   // token is free and this wait ends at once (JobserverClient J1).
   if (!ready && core_.jobserver != nullptr) [[unlikely]]
-    core_.jobserver->acquire(index);
+    (void)core_.jobserver->acquire(index, [this] { return drained(); });
   // The keeper's deadline came: it fires what is due itself, off the sleepers' list, and
   // its loop takes the work next (UrgentLane).
   if (timed_out) (void)timers_->fire_due(std::chrono::steady_clock::now());

@@ -171,7 +171,8 @@ void Worker::main() {
 
   if (!core_.start_aborted) {
     // A new worker is looking for work: counted as searching (and idle) until it finds some.
-    if (core_.jobserver != nullptr) core_.jobserver->acquire(index);  // before its first task
+    if (core_.jobserver != nullptr)  // before its first task; none needed to see there is none
+      (void)core_.jobserver->acquire(index, [this] { return drained(); });
     start_searching();
     loop(UntilStopped{}, Parks{});
     if (core_.jobserver != nullptr) core_.jobserver->release(index);

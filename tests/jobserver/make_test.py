@@ -85,14 +85,15 @@ def tokens_in(rfd):
     return n
 
 
-for how, back in (("none", 3), ("exit", 3), ("term", 3), ("kill", 0)):
+# forkexit: a child's exit() must not give back the parent's tokens (6 would be back).
+for how, back in (("none", 3), ("exit", 3), ("term", 3), ("abort", 3), ("forkexit", 3), ("kill", 0)):
     rfd, wfd = os.pipe()
     os.write(wfd, b"+++")
     env = dict(os.environ, MAKEFLAGS=f" -j4 --jobserver-auth={rfd},{wfd}")
     p = subprocess.Popen([PROBE, "--workers", "4", "--hold", how], env=env, pass_fds=(rfd, wfd),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = p.communicate(timeout=60)
-    want_rc = {"none": 0, "exit": 3, "term": -15, "kill": -9}[how]
+    want_rc = {"none": 0, "exit": 3, "term": -15, "abort": -6, "forkexit": 0, "kill": -9}[how]
     check("holding 4" in out and p.returncode == want_rc,
           f"--hold {how}: held all 4 tokens, ended with {p.returncode} (want {want_rc}) {err.strip()}")
     n = tokens_in(rfd)
@@ -101,13 +102,28 @@ for how, back in (("none", 3), ("exit", 3), ("term", 3), ("kill", 0)):
     os.close(wfd)
 
 # 3. Unusable jobservers: a warning naming it, and the plan's workers run.
-for flags, named in ((" -j2 --jobserver-auth=97,98", "file descriptor 97"),
+for flags, named in ((" -j2 --jobserver-auth=97,98", "file descriptors 97,98 were not open"),
                      (" -j2 --jobserver-auth=fifo:/nonexistent/vitte-fifo", "/nonexistent/vitte-fifo")):
     env = dict(os.environ, MAKEFLAGS=flags)
     r = subprocess.run([PROBE, "--workers", "2", "--tasks", "50", "--task-us", "100"], env=env,
                        capture_output=True, text=True, timeout=60)
     check(r.returncode == 0 and named in r.stderr and "without it" in r.stderr and '"in_use": false' in r.stdout,
           f"MAKEFLAGS='{flags.strip()}': warns naming {named} and runs without it (rc {r.returncode}: {r.stderr.strip()})")
+
+# 4. make 4.3 closes its pipe for a recipe without +, yet leaves --jobserver-auth in
+# MAKEFLAGS; a program that opens a pipe first gets those very numbers. They must not be
+# taken for the jobserver.
+with tempfile.TemporaryDirectory() as tmp:
+    mk = os.path.join(tmp, "Makefile")
+    with open(mk, "w") as f:
+        f.write("all:\n")
+        f.write(f"\t{PROBE} --workers 2 --tasks 20 --task-us 100 --own-pipe\n")
+    env = dict(os.environ)
+    env.pop("MAKEFLAGS", None)
+    r = subprocess.run(["make", "-s", "-j3", "-f", mk], capture_output=True, text=True, env=env, timeout=120)
+    check(r.returncode == 0 and "were not open when the program started" in r.stderr
+          and '"in_use": false' in r.stdout,
+          f"a recipe without +: the program's own pipe is not taken for the jobserver ({r.stderr.strip()})")
 
 print(f"make_test: {len(failures)} failed")
 sys.exit(1 if failures else 0)

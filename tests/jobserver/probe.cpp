@@ -5,11 +5,16 @@
 //   probe --workers N --tasks M --task-us U --log FILE   run M busy tasks of U µs, write
 //                                                        "start_ns end_ns" per task (CLOCK_MONOTONIC)
 //   probe ... --off                                      the same with Options::jobserver = Off
-//   probe --workers N --hold (exit|term|kill|none)       keep every worker busy; once all N hold a
+//   probe --workers N --hold (exit|term|kill|abort|forkexit|none)
+//                                                        keep every worker busy; once all N hold a
 //                                                        token print "holding N", then exit(3)
-//                                                        from the main thread, raise SIGTERM or
-//                                                        SIGKILL on itself, or return normally
+//                                                        from the main thread, raise SIGTERM,
+//                                                        SIGKILL or abort(), fork a child that
+//                                                        calls exit(0) (and go on), or go on
+//   probe ... --own-pipe                                 open a pipe before the scheduler starts
+//                                                        (it takes the numbers make closed)
 // Its last stdout line is the metrics' jobserver object as JSON.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -57,7 +62,7 @@ int main(int argc, char** argv) {
   std::size_t workers = 2, tasks = 100;
   long task_us = 1000;
   std::string log, hold;
-  bool off = false;
+  bool off = false, own_pipe = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
@@ -67,8 +72,11 @@ int main(int argc, char** argv) {
     else if (a == "--log" && has_value) log = argv[++i];
     else if (a == "--hold" && has_value) hold = argv[++i];
     else if (a == "--off") off = true;
+    else if (a == "--own-pipe") own_pipe = true;
     else return usage(("unknown argument '" + a + "'").c_str());
   }
+  int program_pipe[2] = {-1, -1};
+  if (own_pipe && ::pipe(program_pipe) != 0) return usage("pipe() failed");
   vitte::Options o;
   o.workers = workers;
   if (off) o.jobserver = vitte::JobserverMode::Off;
@@ -86,6 +94,13 @@ int main(int argc, char** argv) {
     if (hold == "exit") std::exit(3);
     if (hold == "term") std::raise(SIGTERM);
     if (hold == "kill") std::raise(SIGKILL);
+    if (hold == "abort") std::abort();
+    if (hold == "forkexit") {
+      const pid_t child = fork();
+      if (child == 0) std::exit(0);  // the parent's tokens are not the child's to give back
+      int status = 0;
+      waitpid(child, &status, 0);
+    }
     stop.store(true, std::memory_order_relaxed);
     sched.join_all();
     print_jobserver(sched.metrics().jobserver);

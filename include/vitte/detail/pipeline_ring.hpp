@@ -112,6 +112,8 @@ struct PoolNode {
 
 class TokenPool {
  public:
+  static constexpr int kLockSpins = 32;
+
   // All `n` tokens start free, the lock free.
   void init(PoolNode* const* nodes, std::size_t n) noexcept {
     for (std::size_t i = n; i-- > 0;) {
@@ -132,6 +134,17 @@ class TokenPool {
     // seq_cst (P3), so also acquire: pairs with unlock()'s store, handing over the
     // source's state and own_.
     return !lock_.exchange(true, std::memory_order_seq_cst);
+  }
+  // try_lock(), waiting a little (about one short source call) while another thread holds
+  // the lock and tokens are free: cheaper than ending the walk and leaving the next item to
+  // the queued task another worker would have to steal. Gives up at once when none is free.
+  bool try_lock_briefly() noexcept {
+    for (int spin = 0;; ++spin) {
+      if (try_lock()) return true;
+      // relaxed: a hint; try_lock() reads the count again, seq_cst.
+      if (spin == kLockSpins || free_.load(std::memory_order_relaxed) == 0) return false;
+      cpu_relax();
+    }
   }
   // Holder only: lets go. True: tokens are free now, someone has to try again (P3).
   bool unlock() noexcept {

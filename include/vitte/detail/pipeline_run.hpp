@@ -199,7 +199,7 @@ class PipeRun {
   // Makes one item, if a token is free and nobody else is calling the source, and carries it on.
   PipeWork run_source() noexcept {
     for (;;) {
-      if (!pool_.try_lock()) return none();
+      if (!pool_.try_lock_briefly()) return none();
       if (src_done_ || stopped()) {
         pool_.unlock();
         return none();  // ended: nobody needs to try again

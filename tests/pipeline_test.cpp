@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <stop_token>
 #include <string>
@@ -154,6 +155,7 @@ TEST(Pipeline, MaxInFlightIsNeverExceeded) {
   const std::size_t n = vitte::test::scaled(20'000);
   for (std::size_t cap : {1u, 2u, 5u, 16u}) {
     std::atomic<long> live{0}, worst{0};
+    std::set<const void*> slots;  // where the items live: reused, not one per item
     vitte::run_pipeline(
         s, cap, vitte::source([&, i = std::size_t{0}](vitte::PipelineStop& stop) mutable {
           if (i == n) stop.done();
@@ -164,12 +166,17 @@ TEST(Pipeline, MaxInFlightIsNeverExceeded) {
           return i++;
         }),
         vitte::stage(StageMode::Parallel, [](std::size_t i) { return i + 0 * burn(i, 200); }),
-        vitte::stage(StageMode::SerialOutOfOrder, [](std::size_t i) { return i; }),
+        vitte::stage(StageMode::SerialOutOfOrder,
+                     [&](std::size_t&& i) {
+                       slots.insert(&i);
+                       return i;
+                     }),
         vitte::sink(cap % 2 ? StageMode::SerialInOrder : StageMode::Parallel, [&](std::size_t) { live.fetch_sub(1); }));
     // The call that said done() counted itself and made no item.
     EXPECT_EQ(live.load(), 1) << cap;
     EXPECT_LE(worst.load(), static_cast<long>(cap)) << cap;
     EXPECT_GE(worst.load(), 1);
+    EXPECT_LE(slots.size(), cap) << "memory grows with the items";
   }
 }
 

@@ -88,23 +88,24 @@ TEST(Pipeline, InOrderMiddleStagesSeeTheSourceOrder) {
   vitte::Scheduler s(4);
   const std::size_t n = vitte::test::scaled(20'000);
   std::size_t next1 = 0, next2 = 0, done = 0;
-  bool ordered = true;
+  bool ordered1 = true, ordered2 = true;  // one per stage: the two stages run concurrently
   vitte::run_pipeline(s, 16, count_to(n), vitte::stage(StageMode::Parallel, [](std::size_t i) { return i + 0 * burn(i, 100); }),
                       vitte::stage(StageMode::SerialInOrder,
                                    [&](std::size_t i) {
-                                     ordered = ordered && i == next1++;
+                                     ordered1 = ordered1 && i == next1++;
                                      return i;
                                    }),
                       vitte::stage(StageMode::Parallel, [](std::size_t i) { return i + 0 * burn(i + 7, 100); }),
                       vitte::stage(StageMode::SerialInOrder,
                                    [&](std::size_t i) {
-                                     ordered = ordered && i == next2++;
+                                     ordered2 = ordered2 && i == next2++;
                                      return i;
                                    }),
                       vitte::sink(StageMode::Parallel, [&](std::size_t) { /* any order */ }),
                       vitte::TaskOptions{});
   done = next2;
-  EXPECT_TRUE(ordered);
+  EXPECT_TRUE(ordered1);
+  EXPECT_TRUE(ordered2);
   EXPECT_EQ(done, n);
 }
 

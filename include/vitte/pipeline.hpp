@@ -42,7 +42,9 @@
 //
 // Placement: the trailing TaskOptions (task_options.hpp) hold for every task the pipeline
 // makes, the first included (a node, a group's level with its priority, a deadline per
-// task, a name for the metrics and traces). Callable from any thread: one of `sched`'s
+// task, a name for the metrics and traces). A task carries items one after another, from
+// the source through the stages, and starts at most 64 before it leaves the rest to a new
+// task, so a deadline applies to that much work (docs: detail/pipeline_run.hpp). Callable from any thread: one of `sched`'s
 // workers (it takes part), a coroutine running on one, or any other thread (which waits).
 // Inside vitte::isolate the pipeline's waits run only its own tasks (isolate.hpp).
 //

@@ -13,7 +13,8 @@
 // one task that continues it there (the stage's hold moves to that task) and carries its
 // own item on. Whenever a walk ends (the item left the sink, or parked) the same task tries
 // the source again: the token just freed drives it, with no hand-over to another thread.
-// So in a steady state each worker loops source -> stages -> sink without spawning. One
+// So in a steady state each worker loops source -> stages -> sink without spawning (a task
+// starts at most kWalksPerTask items, then leaves the rest to a new task). One
 // task that runs the source is left queued while tokens are free (hint_), for idle workers
 // to pick up; a task is spawned per item only where parallelism calls for it, never per
 // stage.
@@ -148,13 +149,25 @@ class PipeRun {
       hint_.store(false, std::memory_order_release);
       w.stage = 0;
     }
-    while (w.stage != PipeWork::kNone) w = w.tok == nullptr ? run_source() : kResume[w.stage](*this, w);
+    for (unsigned walks = 0; w.stage != PipeWork::kNone;) {
+      if (w.tok != nullptr) {
+        w = kResume[w.stage](*this, w);
+      } else if (++walks <= kWalksPerTask) {
+        w = run_source();
+      } else {
+        // Enough items for one task: the rest in a new one, so that a pipeline's task stays
+        // as short as any (deadlines, group shares, the worker's other queues).
+        spawn(source());
+        return;
+      }
+    }
   }
 
  private:
   static constexpr PipeWork none() noexcept { return {nullptr, 0, PipeWork::kNone}; }
   static constexpr PipeWork source() noexcept { return {nullptr, 0, 0}; }
   static constexpr unsigned kHint = PipeWork::kNone - 1;  // a pending task that runs the source
+  static constexpr unsigned kWalksPerTask = 64;           // items one task starts at most
 
   void spawn(PipeWork w) noexcept {
     try {

@@ -154,6 +154,8 @@ class TokenPool {
     lock_.store(false, std::memory_order_seq_cst);
     return free_.load(std::memory_order_seq_cst) > 0;
   }
+  // Any thread: whether a token is free, seq_cst (a Dekker pair with give()'s count).
+  bool any_free_now() const noexcept { return free_.load(std::memory_order_seq_cst) > 0; }
   // Holder only: whether a token is free. acquire: pairs with give()'s count (P1).
   bool any_free() const noexcept { return free_.load(std::memory_order_acquire) > 0; }
   // Holder only, with any_free(): a free token (P1).

@@ -14,10 +14,11 @@
 // own item on. Whenever a walk ends (the item left the sink, or parked) the same task tries
 // the source again: the token just freed drives it, with no hand-over to another thread.
 // So in a steady state each worker loops source -> stages -> sink without spawning (a task
-// starts at most kWalksPerTask items, then leaves the rest to a new task). One
-// task that runs the source is left queued while tokens are free (hint_), for idle workers
-// to pick up; a task is spawned per item only where parallelism calls for it, never per
-// stage.
+// starts at most kWalksPerTask items, then leaves the rest to a new task). One task that
+// runs the source is left queued while tokens are free (hint_), for idle workers to pick
+// up; a thread that found no token free raises starved_, and the next thread that frees one
+// leaves such a task (give_back), so that no worker stays out for good. A task is spawned
+// per item only where parallelism calls for it, never per stage.
 //
 // Stop: every stage call first looks at the stop flag (LoopState, relaxed, a hint). Once
 // set (an exception from a stage, the stop token), an item that reaches a stage is
@@ -119,7 +120,8 @@ class PipeRun {
   };
 
  public:
-  PipeRun(std::size_t cap, const std::array<StageMode, S + 1>& modes, std::tuple<Fns...> fns, const std::stop_token* stop)
+  PipeRun(std::size_t cap, const std::array<StageMode, S + 1>& modes, std::tuple<Fns...> fns,
+          const std::stop_token* stop)
       : cap_(cap), modes_(modes), fns_(fns), stop_(stop) {
     tokens_ = std::make_unique<Token[]>(cap);
     auto nodes = std::make_unique<PoolNode*[]>(cap);
@@ -145,7 +147,7 @@ class PipeRun {
   // The body of every task of the pipeline (and of the caller, for the first item).
   void drive(PipeWork w) noexcept {
     if (w.stage == kHint) {
-      // release: pairs with run_source()'s exchange; a new hint may be left from now on.
+      // release: pairs with leave_hint()'s exchange; a new hint may be left from now on.
       hint_.store(false, std::memory_order_release);
       w.stage = 0;
     }
@@ -153,7 +155,8 @@ class PipeRun {
       if (w.tok != nullptr) {
         w = kResume[w.stage](*this, w);
       } else if (++walks <= kWalksPerTask) {
-        w = run_source();
+        Token* t = make_item();
+        w = t != nullptr ? arrive<1>(t) : none();
       } else {
         // Enough items for one task: the rest in a new one, so that a pipeline's task stays
         // as short as any (deadlines, group shares, the worker's other queues).
@@ -209,17 +212,28 @@ class PipeRun {
     kDestroy[static_cast<std::size_t>(k)](t);
   }
 
-  // Makes one item, if a token is free and nobody else is calling the source, and carries it on.
-  PipeWork run_source() noexcept {
+  // Makes one item, if a token is free and nobody else is calling the source. Null: none
+  // made (none free, the lock taken, or the source ended). One item per hold of the lock:
+  // an item made is walked at once, never held back behind another of the same thread (a
+  // stage that waits for a later item would wait for ever).
+  Token* make_item() noexcept {
     for (;;) {
-      if (!pool_.try_lock_briefly()) return none();
+      if (!pool_.try_lock_briefly()) {
+        if (pool_.any_free()) return nullptr;  // the holder sees them when it lets go (P3)
+        // None free: ask the next giver for a task, then look once more (seq_cst store then
+        // seq_cst load, against give_back()'s count then load of starved_: one of us sees the
+        // other).
+        starved_.store(true, std::memory_order_seq_cst);
+        if (pool_.any_free_now()) continue;
+        return nullptr;
+      }
       if (src_done_ || stopped()) {
         pool_.unlock();
-        return none();  // ended: nobody needs to try again
+        return nullptr;  // ended: nobody needs to try again
       }
       if (!pool_.any_free()) {
         if (pool_.unlock()) continue;  // one came back meanwhile (P3)
-        return none();
+        return nullptr;
       }
       Token* t = static_cast<Token*>(pool_.take());
       VITTE_ASSERT(t->held == -1, "a free token still holds an item");
@@ -230,7 +244,7 @@ class PipeRun {
           pool_.untake(t);
           src_done_ = true;
           pool_.unlock();
-          return none();
+          return nullptr;
         }
         ::new (static_cast<void*>(t->buf)) T<0>(std::move(item));
         t->held = 0;
@@ -239,17 +253,30 @@ class PipeRun {
         src_done_ = true;
         pool_.unlock();
         st_.fail(std::current_exception());
-        return none();
+        return nullptr;
       }
       t->seq = next_seq_++;
       // More tokens are free: leave a task that makes the next item, for an idle worker to
       // take (one at a time; a worker that frees a token tries the source itself first).
-      // relaxed load: a first look; acq_rel exchange: one spawner per pending task, and
-      // pairs with the task's store (release) when it starts.
-      if (pool_.unlock() && !hint_.load(std::memory_order_relaxed) && !hint_.exchange(true, std::memory_order_acq_rel))
-        spawn({nullptr, 0, kHint});
-      return arrive<1>(t);
+      if (pool_.unlock()) leave_hint();
+      return t;
     }
+  }
+
+  // `t` left the sink: its token is free again. A thread that found none free (and went on
+  // to other work) gets a task to come back for it.
+  void give_back(Token* t) noexcept {
+    pool_.give(t);
+    // seq_cst load: after give()'s seq_cst count (see make_item). relaxed load first: the
+    // flag is read-mostly.
+    if (starved_.load(std::memory_order_seq_cst) && starved_.exchange(false, std::memory_order_acq_rel))
+      leave_hint();
+  }
+  void leave_hint() noexcept {
+    // relaxed load: a first look; acq_rel exchange: one spawner per pending task, and
+    // pairs with the task's store (release) when it starts.
+    if (!hint_.load(std::memory_order_relaxed) && !hint_.exchange(true, std::memory_order_acq_rel))
+      spawn({nullptr, 0, kHint});
   }
 
   // Item in `t` (a T_(K-1)) reaches stage K.
@@ -258,7 +285,7 @@ class PipeRun {
     if (modes_[K] == StageMode::Parallel) {
       if (!call<K>(t)) return none();
       if constexpr (K == S) {
-        pool_.give(t);
+        give_back(t);
         return source();  // the freed token drives the source (P3)
       } else {
         return arrive<K + 1>(t);
@@ -276,7 +303,7 @@ class PipeRun {
       const bool ok = call<K>(t);
       Token* next = static_cast<Token*>(gates_[K].pass(id));
       if constexpr (K == S) {
-        if (ok) pool_.give(t);
+        if (ok) give_back(t);
         if (next == nullptr) return source();  // the freed tokens drive the source (P3)
         t = next;  // the parked successor, inline
         ++id;
@@ -290,17 +317,14 @@ class PipeRun {
 
   template <std::size_t K>
   static PipeWork resume(PipeRun& r, PipeWork w) noexcept {
-    if constexpr (K == 0) {
-      return r.run_source();
-    } else {
-      return r.template holding<K>(static_cast<Token*>(w.tok), w.id);
-    }
+    static_assert(K > 0, "the source is run by drive()");
+    return r.template holding<K>(static_cast<Token*>(w.tok), w.id);
   }
   template <std::size_t... K>
   static constexpr auto resumers(std::index_sequence<K...>) {
-    return std::array<PipeWork (*)(PipeRun&, PipeWork) noexcept, S + 1>{&resume<K>...};
+    return std::array<PipeWork (*)(PipeRun&, PipeWork) noexcept, S + 1>{nullptr, &resume<K + 1>...};
   }
-  static constexpr auto kResume = resumers(std::make_index_sequence<S + 1>{});
+  static constexpr auto kResume = resumers(std::make_index_sequence<S>{});
 
   // Calls stage K on the item in `t`. False: the item is gone (stopped, or the stage threw).
   template <std::size_t K>
@@ -340,6 +364,7 @@ class PipeRun {
   LoopState st_;
   std::atomic<bool> token_seen_{false};
   alignas(kCacheLine) std::atomic<bool> hint_{false};  // a task that runs the source is queued, not started
+  alignas(kCacheLine) std::atomic<bool> starved_{false};  // a thread found no free token and left
   TokenPool pool_;
   std::array<SerialGate, S + 1> gates_;  // [0] unused (the source is ordered by the pool's lock)
   // The source lock's (P2): plain, handed over with the lock.

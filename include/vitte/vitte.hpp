@@ -16,6 +16,7 @@
 #include "vitte/parallel_invoke.hpp"
 #include "vitte/parallel_reduce.hpp"
 #include "vitte/per_worker.hpp"
+#include "vitte/pipeline.hpp"
 #include "vitte/plan.hpp"
 #include "vitte/policy.hpp"
 #include "vitte/scheduler.hpp"

@@ -285,7 +285,7 @@ TEST(ParallelSort, AThrowingComparatorIsRethrownAndLeavesAPermutation) {
 
 TEST(ParallelScan, MatchesStdScansAndWorksInPlace) {
   vitte::Scheduler sched(2);
-  for (std::size_t n : {0u, 1u, 2u, 16'383u, 16'384u, 16'385u, 100'000u, 1'000'003u}) {
+  for (std::size_t n : {0u, 1u, 2u, 4095u, 4096u, 4097u, 16385u, 20481u, 100'000u, 1'000'003u}) {
     const auto x = random_u64(n, n, 1000);
     std::vector<std::uint64_t> expect(n), got(n, 99);
     std::inclusive_scan(x.begin(), x.end(), expect.begin());

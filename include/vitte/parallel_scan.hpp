@@ -15,7 +15,7 @@
 // data two workers gain at most 4/3, and only where one core alone cannot use the
 // memory's bandwidth; more workers gain more, and an expensive op gains like any loop.
 //
-// Determinism: the blocks depend on n alone: blocks of max(16384, ceil(n / 512))
+// Determinism: the blocks depend on n alone: blocks of max(4096, ceil(n / 2048))
 // elements, never on the worker count or on who stole what. Every out[i] is computed in
 // one fixed grouping, ((((s0 op s1) op ...) op s(k-1)) op x[b]) op ... op x[i] with
 // s the blocks' left folds and b the first element of i's block, so a floating-point
@@ -47,10 +47,18 @@ namespace vitte {
 
 namespace detail {
 
-inline constexpr std::size_t kScanMinBlock = 16384;
+
+// Blocks of max(4096, ceil(n / 2048)) elements, at most 2048 of them; a task takes a tile
+// of kScanLanes consecutive blocks and walks them in lockstep: kScanLanes independent
+// chains of op, where one block alone would wait on each op's latency (a floating-point
+// add's 4 cycles an element, the whole cost of a serial scan). Tiles only schedule the
+// work: what each out[i] is made of depends on the blocks alone.
+inline constexpr std::size_t kScanMinBlock = 4096;
+inline constexpr std::size_t kScanMaxBlocks = 2048;
+inline constexpr std::size_t kScanLanes = 4;
 
 inline constexpr std::size_t scan_block(std::size_t n) noexcept {
-  return std::max(kScanMinBlock, (n + kAutoLeaves - 1) / kAutoLeaves);
+  return std::max(kScanMinBlock, (n + kScanMaxBlocks - 1) / kScanMaxBlocks);
 }
 
 // The two passes and the serial fold between them. T: the accumulator's type (the value
@@ -62,21 +70,79 @@ void scan_root(Scheduler& sched, In first, In last, Out out, const T* init, cons
   if (n == 0) return;
   const std::size_t block = scan_block(n);
   const std::size_t nb = (n + block - 1) / block;
-  using D = std::iter_difference_t<In>;
-  using DO = std::iter_difference_t<Out>;
+  const auto bd = static_cast<std::iter_difference_t<In>>(block);
+  auto in_at = [&](std::size_t k) { return first + static_cast<std::iter_difference_t<In>>(k * block); };
+  auto out_at = [&](std::size_t k) { return out + static_cast<std::iter_difference_t<Out>>(k * block); };
   // sums[k]: block k's left fold (pass 1); then block k's offset, what comes before it.
   std::vector<std::optional<T>> sums(nb);
+
+  // Pass 1 over the blocks [k0, k1), all full: their left folds.
+  auto fold = [&](std::size_t k0, std::size_t k1) {
+    std::size_t k = k0;
+    for (; k + kScanLanes <= k1; k += kScanLanes) {
+      const In p0 = in_at(k), p1 = p0 + bd, p2 = p1 + bd, p3 = p2 + bd;
+      T a0(*p0), a1(*p1), a2(*p2), a3(*p3);
+      for (std::iter_difference_t<In> j = 1; j < bd; ++j) {
+        a0 = op(std::move(a0), p0[j]);
+        a1 = op(std::move(a1), p1[j]);
+        a2 = op(std::move(a2), p2[j]);
+        a3 = op(std::move(a3), p3[j]);
+      }
+      sums[k].emplace(std::move(a0)), sums[k + 1].emplace(std::move(a1));
+      sums[k + 2].emplace(std::move(a2)), sums[k + 3].emplace(std::move(a3));
+    }
+    for (; k < k1; ++k) {
+      const In p = in_at(k);
+      T a(*p);
+      for (std::iter_difference_t<In> j = 1; j < bd; ++j) a = op(std::move(a), p[j]);
+      sums[k].emplace(std::move(a));
+    }
+  };
+  // Pass 2 on block k: start() gives the accumulator and writes out[0] for an inclusive
+  // scan (block 0 of which has no offset), step() does element j. An element is read
+  // before its slot is written, so out == first works.
+  const std::iter_difference_t<In> j0 = init == nullptr ? 1 : 0;
+  auto start = [&](std::size_t k, In p, Out o) -> T {
+    if (init != nullptr) return std::move(*sums[k]);
+    T a = sums[k] ? T(op(*sums[k], *p)) : T(*p);
+    *o = a;
+    return a;
+  };
+  auto step = [&](T& a, In p, Out o, std::iter_difference_t<In> j) {
+    if (init == nullptr) {
+      a = op(std::move(a), p[j]);
+      o[j] = a;
+    } else {
+      T next = op(a, p[j]);
+      o[j] = std::move(a);
+      a = std::move(next);
+    }
+  };
+  auto scan = [&](std::size_t k0, std::size_t k1) {
+    std::size_t k = k0;
+    for (; k + kScanLanes <= k1 && (k + kScanLanes) * block <= n; k += kScanLanes) {
+      const In p0 = in_at(k), p1 = p0 + bd, p2 = p1 + bd, p3 = p2 + bd;
+      const Out o0 = out_at(k), o1 = out_at(k + 1), o2 = out_at(k + 2), o3 = out_at(k + 3);
+      T a0 = start(k, p0, o0), a1 = start(k + 1, p1, o1), a2 = start(k + 2, p2, o2), a3 = start(k + 3, p3, o3);
+      for (std::iter_difference_t<In> j = j0; j < bd; ++j) {
+        step(a0, p0, o0, j), step(a1, p1, o1, j), step(a2, p2, o2, j), step(a3, p3, o3, j);
+      }
+    }
+    for (; k < k1; ++k) {
+      const auto len = static_cast<std::iter_difference_t<In>>(std::min(block, n - k * block));
+      const In p = in_at(k);
+      const Out o = out_at(k);
+      T a = start(k, p, o);
+      for (std::iter_difference_t<In> j = j0; j < len; ++j) step(a, p, o, j);
+    }
+  };
+  auto tiles = [](std::size_t blocks) { return (blocks + kScanLanes - 1) / kScanLanes; };
+
   LoopState st;
   run_root(sched, st, opts, what, [&](const LoopOptions* lo) {
     // Pass 1. The last block's fold is not needed: nothing comes after it.
-    parallel_for_split(0, nb - 1, 1,
-                       [&](std::size_t k) {
-                         const In b = first + static_cast<D>(k * block), e = b + static_cast<D>(block);
-                         T acc(*b);
-                         for (In i = b + 1; i != e; ++i) acc = op(std::move(acc), *i);
-                         sums[k].emplace(std::move(acc));
-                       },
-                       st, lo);
+    parallel_for_split(0, tiles(nb - 1), 1,
+                       [&](std::size_t t) { fold(t * kScanLanes, std::min(nb - 1, (t + 1) * kScanLanes)); }, st, lo);
     // relaxed: every piece of pass 1 has joined (the group waits order their writes).
     if (st.stop.load(std::memory_order_relaxed)) return;
     try {
@@ -85,44 +151,24 @@ void scan_root(Scheduler& sched, In first, In last, Out out, const T* init, cons
       std::optional<T> carry;
       if (init != nullptr) carry.emplace(*init);
       for (std::size_t k = 0; k < nb; ++k) {
-        std::optional<T> fold = std::move(sums[k]);
+        std::optional<T> f = std::move(sums[k]);
         sums[k] = std::move(carry);
         if (k + 1 == nb) break;
         if (sums[k])
-          carry.emplace(op(*sums[k], std::move(*fold)));
+          carry.emplace(op(*sums[k], std::move(*f)));
         else
-          carry = std::move(fold);
+          carry = std::move(f);
       }
     } catch (...) {
       st.fail(std::current_exception());
       return;
     }
-    // Pass 2: each block from its offset; an element is read before its slot is written,
-    // so out == first works.
-    parallel_for_split(0, nb, 1,
-                       [&](std::size_t k) {
-                         const std::size_t b = k * block, e = std::min(n, b + block);
-                         In i = first + static_cast<D>(b);
-                         Out o = out + static_cast<DO>(b);
-                         if (init == nullptr) {
-                           T acc = sums[k] ? op(*sums[k], *i) : T(*i);
-                           *o = acc;
-                           for (std::size_t j = b + 1; j < e; ++j) {
-                             acc = op(std::move(acc), *++i);
-                             *++o = acc;
-                           }
-                         } else {
-                           T acc = *sums[k];
-                           for (std::size_t j = b; j < e; ++j, ++i, ++o) {
-                             T next = op(acc, *i);
-                             *o = std::move(acc);
-                             acc = std::move(next);
-                           }
-                         }
-                       },
-                       st, lo);
+    // Pass 2: each block from its offset.
+    parallel_for_split(0, tiles(nb), 1,
+                       [&](std::size_t t) { scan(t * kScanLanes, std::min(nb, (t + 1) * kScanLanes)); }, st, lo);
   });
 }
+
 
 }  // namespace detail
 

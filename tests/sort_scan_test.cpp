@@ -218,6 +218,11 @@ TEST(ParallelSort, StringsAndStability) {
   std::stable_sort(texpect.begin(), texpect.end());
   vitte::parallel_stable_sort(sched, t.begin(), t.end());
   EXPECT_EQ(t, texpect);
+  // A comparator that takes its arguments by value: the merges must hand it lvalues (a
+  // merge over move iterators would move each compared string into the parameter).
+  t = random_strings(200'000, 6);
+  vitte::parallel_stable_sort(sched, t.begin(), t.end(), [](std::string a, std::string b) { return a < b; });
+  EXPECT_EQ(t, texpect);
 
   for (std::size_t n : {0u, 1u, 2u, 1000u, 2049u, 100'000u, 600'001u}) {
     for (std::uint32_t keys : {1u, 10u, 100'000u}) {

@@ -32,6 +32,7 @@
 // `sched`; inside vitte::isolate its waits run only its own tasks.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <exception>
 #include <functional>

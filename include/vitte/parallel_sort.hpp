@@ -124,6 +124,23 @@ void sort_split(It first, It last, std::ptrdiff_t leaf, int depth, const Comp& c
   with_group(lo, [&](TaskGroup& g) { sort_level(g, first, last, leaf, depth, comp, st, lo); });
 }
 
+// A serial stable merge that moves the elements to `out`. Not std::merge over move
+// iterators: that calls comp on rvalues, and a comparator taking its arguments by value
+// would move the elements out of the pieces into its parameters.
+template <class In, class Out, class Comp>
+void move_merge(In a1, In e1, In a2, In e2, Out out, const Comp& comp) {
+  for (; a1 != e1 && a2 != e2; ++out) {
+    if (comp(*a2, *a1)) {  // strictly less: on a tie the left piece's element goes first
+      *out = std::move(*a2);
+      ++a2;
+    } else {
+      *out = std::move(*a1);
+      ++a1;
+    }
+  }
+  std::move(a2, e2, std::move(a1, e1, out));
+}
+
 // The stable sort's merge: moves the merge of [a1, e1) and [a2, e2) (each sorted) to
 // `out`, splitting it in two parallel halves while it is longer than `leaf`.
 template <class In, class Out, class Comp>
@@ -148,9 +165,7 @@ void merge_level(TaskGroup& g, In a1, In e1, In a2, In e2, Out out, std::ptrdiff
       e1 = m1;
       e2 = m2;
     }
-    if (!st.stop.load(std::memory_order_relaxed))
-      std::merge(std::make_move_iterator(a1), std::make_move_iterator(e1), std::make_move_iterator(a2),
-                 std::make_move_iterator(e2), out, comp);
+    if (!st.stop.load(std::memory_order_relaxed)) move_merge(a1, e1, a2, e2, out, comp);
   } catch (...) {
     st.fail(std::current_exception());
     g.cancel();

@@ -503,6 +503,29 @@ TEST(SortScanAlgorithms, FromAWorkerAnotherThreadAndACoroutine) {
   EXPECT_TRUE(vitte::sync_wait(s, co())) << "from a coroutine";
 }
 
+// Under a deterministic scheduler (deterministic.hpp) too: the same groups, other turns.
+TEST(SortScanAlgorithms, RunUnderADeterministicScheduler) {
+  vitte::Options o;
+  o.topology = vitte::Topology::from_synthetic("node:1 core:2 pu:1");
+  o.workers = 2;
+  o.deterministic = vitte::DeterministicOptions{.seed = 5};
+  vitte::Scheduler s(o);
+  auto v = random_u64(30'000, 2), expect = v;
+  std::sort(expect.begin(), expect.end());
+  auto w = v;
+  vitte::parallel_sort(s, v.begin(), v.end());
+  EXPECT_EQ(v, expect);
+  vitte::parallel_stable_sort(s, w.begin(), w.end());
+  EXPECT_EQ(w, expect);
+  std::vector<std::uint64_t> scan(v.size()), scan_expect(v.size());
+  std::inclusive_scan(v.begin(), v.end(), scan_expect.begin());
+  vitte::parallel_inclusive_scan(s, v.begin(), v.end(), scan.begin(), std::plus<>{});
+  EXPECT_EQ(scan, scan_expect);
+  std::list<int> l(5000, 1);
+  vitte::parallel_for_each(s, l, vitte::Grain{64}, [](int& x) { x = 3; });
+  EXPECT_EQ(std::count(l.begin(), l.end(), 3), 5000);
+}
+
 namespace {
 
 // One worker; unrelated tasks wait in its deque; the algorithm runs with a group's options,

@@ -470,9 +470,15 @@ TEST(SortScanAlgorithms, OptionsNameEveryTaskAndAreChecked) {
     call();
     EXPECT_GT(tasks(), before) << what << ": the group saw none of the work";
   });
-  each_algorithm(s, {.node = 99}, hook, [&](const char* what, const std::function<void()>& call) {
-    EXPECT_THROW(call(), vitte::UsageError) << what;
-  });
+  // A priority at a Priority level applies; at the arena (Fifo) it would not: refused.
+  vitte::Group urgent = s.make_group({.name = "urgent", .policy = vitte::Policy::Priority});
+  each_algorithm(s, {.group = urgent, .priority = vitte::Priority::High}, hook,
+                 [&](const char*, const std::function<void()>& call) { call(); });
+  const vitte::TaskOptions refused[] = {{.node = 99}, {.priority = vitte::Priority::High}};
+  for (const vitte::TaskOptions& bad : refused)
+    each_algorithm(s, bad, hook, [&](const char* what, const std::function<void()>& call) {
+      EXPECT_THROW(call(), vitte::UsageError) << what;
+    });
   EXPECT_GT(calls.load(), 0);
 }
 

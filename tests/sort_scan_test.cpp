@@ -12,6 +12,7 @@
 #include <functional>
 #include <list>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -231,6 +232,24 @@ TEST(ParallelSort, StringsAndStability) {
       vitte::parallel_stable_sort(sched, r.begin(), r.end(), by_key);
       ASSERT_EQ(r, rexpect) << n << " records, " << keys << " keys";
     }
+  }
+}
+
+// Move-only elements: the sorts only swap and move.
+TEST(ParallelSort, MoveOnlyElements) {
+  vitte::Scheduler sched(2);
+  const auto keys = random_u64(50'000, 21, 1000);
+  auto expect = keys;
+  std::stable_sort(expect.begin(), expect.end());
+  auto deref = [](const std::unique_ptr<std::uint64_t>& a, const std::unique_ptr<std::uint64_t>& b) { return *a < *b; };
+  for (bool stable : {false, true}) {
+    std::vector<std::unique_ptr<std::uint64_t>> v;
+    for (std::uint64_t k : keys) v.push_back(std::make_unique<std::uint64_t>(k));
+    if (stable)
+      vitte::parallel_stable_sort(sched, v.begin(), v.end(), deref);
+    else
+      vitte::parallel_sort(sched, v.begin(), v.end(), deref);
+    for (std::size_t i = 0; i < v.size(); ++i) ASSERT_EQ(*v[i], expect[i]) << i << (stable ? " stable" : "");
   }
 }
 

@@ -47,7 +47,6 @@ namespace vitte {
 
 namespace detail {
 
-
 // Blocks of max(4096, ceil(n / 2048)) elements, at most 2048 of them; a task takes a tile
 // of kScanLanes consecutive blocks and walks them in lockstep: kScanLanes independent
 // chains of op, where one block alone would wait on each op's latency (a floating-point

@@ -12,8 +12,10 @@
 // calling piece folds the block sums left to right into each block's offset, and pass 2
 // scans each block from its offset (in parallel). The passes go over a few MiB at a time,
 // so that pass 2 finds its input in the cache: the input is read from memory once, as by
-// a serial scan. A memory-bound scan (a sum of doubles) gains from two workers only what
-// one core alone leaves of the memory bandwidth; an expensive op gains like any loop.
+// a serial scan. A serial scan of doubles waits on each add's latency (one chain); here
+// every task runs four chains, so one worker keeps up with std::inclusive_scan and more
+// workers gain until the memory bandwidth caps them (10M doubles, 2 workers of a 2-core
+// VM: 11-12 ms against std::inclusive_scan's 16-19 ms).
 //
 // Determinism: the blocks depend on n alone: blocks of max(4096, ceil(n / 2048))
 // elements, never on the worker count or on who stole what. Every out[i] is computed in

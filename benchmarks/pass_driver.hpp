@@ -1,47 +1,38 @@
-// A compile-pass driver (issue #21), written once per runtime in that runtime's own idiom,
-// over the same work: the files of a real header tree (/usr/include/c++/12, 783 files, or
-// the directory VITTE_BENCH_PASS_DIR names).
+// A compile-pass driver (issue #21), written once per runtime in its own idiom, over the
+// same work: the files of /usr/include/c++/12 (783 headers) or of VITTE_BENCH_PASS_DIR.
 //
-//   pass 1    per file, in parallel: read it (by path, inside the timed run; the page cache
-//             is warm after the first run), lex it (token hashes, #include names, the
-//             "functions": outermost brace blocks opened after `)`, `const`, `noexcept`,
-//             `override`, `final` or a _GLIBCXX_* macro), diagnose long lines (> 100 columns) and tabs, and
-//             resolve its includes by path suffix within the tree;
-//   DAG       analyse(f) after analyse(g) for every file g that f includes; cycles are
-//             broken as src/cli/pipeline.cpp does (a DFS in path order drops each edge to a
-//             file still on its stack) and the graph is built from the DFS post-order;
-//   analyse   per file, a parallel loop over its functions (a hash over each function's
-//             tokens, kRounds times; "function longer than 400 tokens"), then a digest
-//             folding its own function hashes with its includes' digests (a stale read of
-//             an include's digest, an edge not respected, changes the checked result);
-//   totals    tokens, functions, digests and a double "weighted complexity", by a
-//             deterministic reduction over the files with grain kTotalsGrain;
-//   output    the diagnostics of every worker, combined and sorted by (file, line,
-//             message), hashed with the totals.
+//   pass 1   per file, in parallel: read it by path (timed; the page cache is warm after the
+//            first run), lex it (token hashes, #includes, "functions": outermost brace blocks
+//            opened after `)`, const, noexcept, override, final or a _GLIBCXX_* macro),
+//            diagnose lines over 100 columns and tabs, resolve includes by path suffix;
+//   DAG      analyse(f) after analyse(g) for each g that f includes; cycles broken as
+//            src/cli/pipeline.cpp does (a DFS in path order drops edges to files on its stack);
+//   analyse  a nested parallel loop over the file's functions (a hash of their tokens,
+//            kRounds times; "function longer than 400 tokens"), then a digest of those hashes
+//            and of its includes' digests (a stale read, an edge not respected, shows);
+//   totals   tokens, functions, digests, a double "weighted complexity": a deterministic
+//            reduction over the files, grain kTotalsGrain;
+//   output   every worker's diagnostics, combined, sorted by (file, line, message), hashed.
 //
-//   vitte:  parallel_for, per_worker<vector<Diag>>, a vitte::Graph run, nested
-//           parallel_for, parallel_reduce. No with_tbb(), no slots by current_worker().
-//   oneTBB: parallel_for, enumerable_thread_specific<vector<Diag>>, a flow::graph of
+//   vitte:  parallel_for, per_worker<vector<Diag>>, vitte::Graph, nested parallel_for,
+//           parallel_reduce. No with_tbb(), no slots indexed by current_worker().
+//   oneTBB: parallel_for, enumerable_thread_specific<vector<Diag>>, flow::graph of
 //           continue_nodes, nested parallel_for, parallel_deterministic_reduce.
 //
-// The result (the hash of the sorted diagnostics, the totals, the double bit for bit) must
-// equal a serial run's on every runtime, worker count and run. A hard error: analyse of the
-// file named by `error_file` throws from inside its function loop; the run must report it
-// (vitte: GraphRun::wait() rethrows it and skips what had not started; oneTBB: the graph's
-// task_group_context is cancelled and wait_for_all() rethrows it), and no file that
-// includes it, directly or not, may have been analysed. Each benchmark checks that once,
-// untimed, before its timed runs (which inject no error).
+// Checked: the result (diagnostics hash, totals, the double bit for bit) equals a serial
+// run's, on every runtime, worker count and run. Hard error: analyse of `error_file` throws
+// inside its function loop; the run must report it (vitte: GraphRun::wait() rethrows it and
+// skips the tasks not started; oneTBB: the graph's context is cancelled, wait_for_all()
+// rethrows) and must not have analysed any file that includes it, directly or not. Checked
+// once per benchmark row, untimed; the timed runs inject no error.
 #pragma once
 
 #include <benchmark/benchmark.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <tbb/blocked_range.h>
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/flow_graph.h>
 #include <tbb/parallel_for.h>
 #include <tbb/parallel_reduce.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -52,6 +43,7 @@
 #include <cstring>
 #include <cctype>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -71,20 +63,13 @@ inline constexpr std::uint32_t kLongFunction = 400, kLongLine = 100;
 
 // Enumerated in the order their texts sort, so sorting by kind sorts by message.
 enum class Msg : std::uint8_t { LongFunction, LongLine, Tab };
-inline const char* text(Msg m) {
-  switch (m) {
-    case Msg::LongFunction: return "function longer than 400 tokens";
-    case Msg::LongLine: return "line longer than 100 columns";
-    case Msg::Tab: return "tab character";
-  }
-  return "?";
-}
+inline const char* const kText[] = {"function longer than 400 tokens", "line longer than 100 columns",
+                                     "tab character"};
 struct Diag {
   std::uint32_t file, line;
   Msg msg;
   std::uint64_t key() const { return std::uint64_t{file} << 34 | std::uint64_t{line} << 2 | std::uint64_t(msg); }
 };
-
 struct Func {
   std::uint32_t begin, end, line;  // token range [begin, end), line of its `{`
 };
@@ -94,7 +79,7 @@ struct File {
   std::vector<std::pair<std::string, bool>> includes;  // name, quoted
   std::vector<std::uint32_t> deps;   // resolved includes, sorted, unique
   std::vector<std::uint32_t> preds;  // deps kept after breaking cycles
-  std::uint64_t fn_hash = 0, digest = 0;
+  std::uint64_t digest = 0;
   double complexity = 0;
   bool analysed = false;  // written by its analyse task only; read after the graph's wait
 };
@@ -119,22 +104,13 @@ inline std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
 struct HardError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+inline void hard_error(const Corpus& c, std::uint32_t id) { throw HardError("hard error in " + c.paths[id]); }
 
 inline std::string read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error("pass_driver: cannot open " + path);
-  struct stat sb {};
-  std::string s;
-  if (::fstat(fd, &sb) == 0) s.resize(static_cast<std::size_t>(sb.st_size));
-  std::size_t len = 0;
-  for (;;) {
-    if (len == s.size()) s.resize(s.size() * 2 + 4096);
-    const ssize_t n = ::read(fd, s.data() + len, s.size() - len);
-    if (n <= 0) break;
-    len += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  s.resize(len);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  std::string s(static_cast<std::size_t>(std::max<std::streamoff>(0, in.tellg())), '\0');
+  if (!in || !in.seekg(0).read(s.data(), static_cast<std::streamsize>(s.size())))
+    throw std::runtime_error("pass_driver: cannot read " + path);
   return s;
 }
 
@@ -158,13 +134,8 @@ inline void lex_file(const Corpus& c, std::uint32_t id, File& f, std::vector<Dia
   line = 1;
   for (std::size_t i = 0; i < n;) {
     const unsigned char ch = static_cast<unsigned char>(s[i]);
-    if (ch == '\n') {
-      ++line;
-      line_start = true;
-      ++i;
-      continue;
-    }
-    if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' || ch == '\v') {
+    if (std::isspace(ch)) {
+      if (ch == '\n') ++line, line_start = true;
       ++i;
       continue;
     }
@@ -219,11 +190,9 @@ inline void lex_file(const Corpus& c, std::uint32_t id, File& f, std::vector<Dia
       }
     }
     // A `{` after these opens a function body (libstdc++ ends many signatures with a
-    // _GLIBCXX_* macro such as _GLIBCXX_NOEXCEPT).
+    // _GLIBCXX_* macro), unless a namespace's: `namespace std _GLIBCXX_VISIBILITY(default) {`.
     const std::string_view tok(s.data() + start, i - start);
-    // `namespace std _GLIBCXX_VISIBILITY(default) {` opens no function.
-    if (tok == "namespace") in_namespace_head = true;
-    if (tok == "{" || tok == "}" || tok == ";") in_namespace_head = false;
+    in_namespace_head = tok == "namespace" || (in_namespace_head && tok != "{" && tok != "}" && tok != ";");
     prev_opens_fn = tok == ")" || tok == "const" || tok == "noexcept" || tok == "override" || tok == "final" ||
                     tok.starts_with("_GLIBCXX");
   }
@@ -231,13 +200,11 @@ inline void lex_file(const Corpus& c, std::uint32_t id, File& f, std::vector<Dia
   const std::string& p = c.paths[id];
   const std::string dir = p.substr(0, p.rfind('/') + 1);  // npos + 1 == 0: the root
   for (const auto& [name, quoted] : f.includes) {
-    if (quoted) {
-      if (auto it = c.by_path.find(dir + name); it != c.by_path.end()) {
-        f.deps.push_back(it->second);
-        continue;
-      }
-    }
-    if (auto it = c.by_suffix.find(name); it != c.by_suffix.end()) f.deps.push_back(it->second);
+    const auto it = quoted ? c.by_path.find(dir + name) : c.by_path.end();
+    if (it != c.by_path.end())
+      f.deps.push_back(it->second);
+    else if (const auto sit = c.by_suffix.find(name); sit != c.by_suffix.end())
+      f.deps.push_back(sit->second);
   }
   std::sort(f.deps.begin(), f.deps.end());
   f.deps.erase(std::unique(f.deps.begin(), f.deps.end()), f.deps.end());
@@ -260,10 +227,7 @@ inline std::vector<std::uint32_t> break_cycles(std::vector<File>& files) {
       auto& [v, next] = stack.back();
       if (next < files[v].deps.size()) {
         const std::uint32_t u = files[v].deps[next++];
-        if (color[u] == kWhite) {
-          color[u] = kOnStack;
-          stack.emplace_back(u, 0);
-        }
+        if (color[u] == kWhite) color[u] = kOnStack, stack.emplace_back(u, 0);  // v and next die here
         continue;
       }
       const std::uint32_t f = v;
@@ -281,7 +245,7 @@ inline std::vector<std::uint32_t> break_cycles(std::vector<File>& files) {
 // error in the error file's first function.
 inline bool analyse_fn(const File& f, std::uint32_t id, std::size_t k, std::uint64_t* fh, std::int64_t error_file,
                        const Corpus& c) {
-  if (static_cast<std::int64_t>(id) == error_file && k == 0) throw HardError("hard error in " + c.paths[id]);
+  if (static_cast<std::int64_t>(id) == error_file && k == 0) hard_error(c, id);
   const Func& fn = f.funcs[k];
   std::uint64_t h = k;
   for (int r = 0; r < kRounds; ++r)
@@ -294,18 +258,16 @@ inline bool analyse_fn(const File& f, std::uint32_t id, std::size_t k, std::uint
 inline void finish_file(std::vector<File>& files, std::uint32_t id, const std::vector<std::uint64_t>& fh,
                         std::int64_t error_file, const Corpus& c) {
   File& f = files[id];
-  if (f.funcs.empty() && static_cast<std::int64_t>(id) == error_file) throw HardError("hard error in " + c.paths[id]);
+  if (f.funcs.empty() && static_cast<std::int64_t>(id) == error_file) hard_error(c, id);
   std::uint64_t h = id;
   double cx = 0;
   for (std::size_t k = 0; k < fh.size(); ++k) {
     h = mix(h, fh[k]);
     cx += static_cast<double>(f.funcs[k].end - f.funcs[k].begin) * (1.0 + static_cast<double>(fh[k] >> 11) * 0x1p-53);
   }
-  std::uint64_t d = h;
-  for (std::uint32_t u : f.preds) d = mix(d, files[u].digest);
-  f.fn_hash = h;
+  for (std::uint32_t u : f.preds) h = mix(h, files[u].digest);
   f.complexity = cx;
-  f.digest = d;
+  f.digest = h;
   f.analysed = true;
 }
 
@@ -332,9 +294,10 @@ struct Result {
   std::uint32_t analysed = 0;
   std::vector<std::uint8_t> done;  // per file: analysed (filled only by a run that failed)
   std::string error;               // the hard error's message, when one was raised
-  bool same(const Result& o) const {
+  bool same(const Result& o) const {  // the double bit for bit
     return diag_hash == o.diag_hash && diags == o.diags && t.tokens == o.t.tokens && t.functions == o.t.functions &&
-           t.digest == o.t.digest && std::bit_cast<std::uint64_t>(t.complexity) == std::bit_cast<std::uint64_t>(o.t.complexity);
+           t.digest == o.t.digest &&
+           std::bit_cast<std::uint64_t>(t.complexity) == std::bit_cast<std::uint64_t>(o.t.complexity);
   }
 };
 
@@ -342,42 +305,39 @@ struct Result {
 inline Result finish(const Corpus& c, const std::vector<File>& files, std::vector<Diag>& all, const Totals& t) {
   std::sort(all.begin(), all.end(), [](const Diag& a, const Diag& b) { return a.key() < b.key(); });
   Result r;
-  std::uint64_t h = 0;
-  for (const Diag& d : all) {
-    h = mix(mix(mix(h, fnv(c.paths[d.file].data(), c.paths[d.file].size())), d.line), fnv(text(d.msg), 8));
-  }
-  r.diag_hash = h;
   r.diags = all.size();
   r.t = t;
+  for (const Diag& d : all) {
+    const std::string& p = c.paths[d.file];
+    const char* m = kText[static_cast<int>(d.msg)];
+    r.diag_hash = mix(mix(mix(r.diag_hash, fnv(p.data(), p.size())), d.line), fnv(m, std::strlen(m)));
+  }
   for (const File& f : files) r.analysed += f.analysed;
   return r;
 }
 
 // ---- the serial reference -------------------------------------------------------------------
-inline Result run_serial(const Corpus& c, std::vector<File>* keep) {
-  std::vector<File> files(c.paths.size());
+inline Result run_serial(const Corpus& c, std::vector<File>& files, std::vector<std::uint32_t>& order) {
+  files.resize(c.paths.size());
   std::vector<Diag> diags;
   for (std::uint32_t i = 0; i < files.size(); ++i) lex_file(c, i, files[i], diags);
-  for (std::uint32_t f : break_cycles(files)) {
+  order = break_cycles(files);
+  for (std::uint32_t f : order) {
     std::vector<std::uint64_t> fh(files[f].funcs.size());
     for (std::size_t k = 0; k < fh.size(); ++k)
       if (analyse_fn(files[f], f, k, fh.data(), -1, c)) diags.push_back({f, files[f].funcs[k].line, Msg::LongFunction});
     finish_file(files, f, fh, -1, c);
   }
-  const Totals t = serial_tree_fold(0, files.size(), kTotalsGrain, Totals{},
-                                    [&](std::size_t b, std::size_t e, Totals acc) { return totals_leaf(files, b, e, acc); },
-                                    totals_join);
-  Result r = finish(c, files, diags, t);
-  *keep = std::move(files);
-  return r;
+  auto leaf = [&](std::size_t b, std::size_t e, Totals acc) { return totals_leaf(files, b, e, acc); };
+  const Totals t = serial_tree_fold(0, files.size(), kTotalsGrain, Totals{}, leaf, totals_join);
+  return finish(c, files, diags, t);
 }
 
 // Which files a run analysed, and its hard error: what the error check reads.
 inline Result failed(const std::vector<File>& files, const char* what) {
   Result r;
   r.error = what;
-  for (const File& f : files) r.analysed += f.analysed;
-  for (const File& f : files) r.done.push_back(f.analysed);
+  for (const File& f : files) r.analysed += f.analysed, r.done.push_back(f.analysed);
   return r;
 }
 
@@ -496,30 +456,19 @@ inline const Setup& setup() {
       }
     }
     std::vector<File> files;
-    s.ref = run_serial(s.c, &files);
-    // The error file: the one most files depend on, so that its error must skip the most.
-    std::vector<std::vector<std::uint32_t>> succ(files.size());
-    for (std::uint32_t f = 0; f < files.size(); ++f)
-      for (std::uint32_t u : files[f].preds) succ[u].push_back(f);
-    std::vector<std::uint32_t> seen(files.size(), UINT32_MAX), stack;
+    std::vector<std::uint32_t> order;
+    s.ref = run_serial(s.c, files, order);
+    // The error file: the one most files depend on, directly or not, so its error must skip
+    // the most. `order` is topological (preds first), so one pass marks a file's dependents.
+    std::vector<std::uint8_t> mark(files.size());
     for (std::uint32_t f = 0; f < files.size(); ++f) {
+      std::fill(mark.begin(), mark.end(), 0);
+      mark[f] = 1;
       std::vector<std::uint32_t> reach;
-      stack.assign(1, f);
-      seen[f] = f;
-      while (!stack.empty()) {
-        const std::uint32_t v = stack.back();
-        stack.pop_back();
-        for (std::uint32_t w : succ[v])
-          if (seen[w] != f) {
-            seen[w] = f;
-            reach.push_back(w);
-            stack.push_back(w);
-          }
-      }
-      if (s.error_file < 0 || reach.size() > s.dependents.size()) {
-        s.error_file = f;
-        s.dependents = std::move(reach);
-      }
+      for (std::uint32_t g : order)
+        for (std::uint32_t u : files[g].preds)
+          if (mark[u] != 0 && mark[g] == 0) mark[g] = 1, reach.push_back(g);
+      if (s.error_file < 0 || reach.size() > s.dependents.size()) s.error_file = f, s.dependents = std::move(reach);
     }
     return s;
   }();
@@ -569,7 +518,8 @@ inline void pass_bench(benchmark::State& st, Runtime r, int threads, std::atomic
   st.counters["tokens"] = static_cast<double>(s.ref.t.tokens);
   st.counters["functions"] = static_cast<double>(s.ref.t.functions);
   st.counters["diags"] = static_cast<double>(s.ref.diags);
-  st.counters["cancel_skipped"] = static_cast<double>(s.c.paths.size() - e.analysed);
+  st.counters["cancel_skipped"] = static_cast<double>(s.c.paths.size() - e.analysed);  // at least the dependents
+  st.counters["cancel_dependents"] = static_cast<double>(s.dependents.size());
   st.counters["peak_rss_MiB"] = peak_rss();
 }
 

@@ -8,6 +8,10 @@
 // rethrows that first error; later ones (from pieces already running) are dropped. The
 // error travels in the LoopState, not through the splitting tasks, so metrics count each
 // call of fn that threw once (failed), not once per level of splitting.
+//
+// Grain 0 is automatic: ceil(n / 512) iterations, so at most 512 leaves, a rule of the
+// range alone (the same as parallel_reduce's and parallel_for_each's automatic grain);
+// before it meant 1, one task per iteration, which costs more than most bodies.
 #pragma once
 
 #include <algorithm>
@@ -27,6 +31,13 @@ namespace detail {
 
 // Iterations a running piece executes between two looks at the loop's stop flag.
 inline constexpr std::size_t kStopCheck = 256;
+
+// The automatic grain of every vitte algorithm: at most kAutoLeaves leaves, a rule of the
+// range's length alone, so that a split never depends on the worker count.
+inline constexpr std::size_t kAutoLeaves = 512;
+inline constexpr std::size_t auto_grain(std::size_t n) noexcept {
+  return n <= kAutoLeaves ? 1 : (n + kAutoLeaves - 1) / kAutoLeaves;
+}
 
 struct LoopState {
   std::atomic<bool> stop{false};
@@ -54,6 +65,42 @@ struct LoopOptions {
   Scheduler* sched = nullptr;
   std::shared_ptr<const BoundOptions> bound;
 };
+
+// Runs f(g) with a fresh TaskGroup g bound as `lo` says (null: the calling worker's
+// scheduler, no options). Every level of every algorithm forks into one of these.
+template <class F>
+void with_group(const LoopOptions* lo, F&& f) {
+  if (lo == nullptr) [[likely]] {
+    TaskGroup g;
+    f(g);
+  } else {
+    TaskGroup g(*lo->sched, lo->bound);
+    f(g);
+  }
+}
+
+// The entry of every algorithm: runs root(lo) as its first piece, under the options if any
+// (so that that piece too runs under them), inline when the caller is already one of
+// `sched`'s workers, else as a task of `sched` that the caller waits for. `root` reports
+// its errors to `st`, never throws; the first one is rethrown here once everything joined.
+// `what` names the entry point in a UsageError about the options.
+template <class Root>
+void run_root(Scheduler& sched, LoopState& st, const TaskOptions& opts, const char* what, const Root& root) {
+  if (!opts.empty()) {
+    const LoopOptions lo{&sched, share_options(core_of(sched), opts, what)};
+    if (lo.bound) st.name = lo.bound->name;
+    TaskGroup g(sched, lo.bound);
+    g.run([&] { root(&lo); });
+    g.wait();
+  } else if (Scheduler::current() == &sched) {
+    root(static_cast<const LoopOptions*>(nullptr));
+  } else {
+    TaskGroup g(sched);
+    g.run([&] { root(static_cast<const LoopOptions*>(nullptr)); });
+    g.wait();
+  }
+  if (st.error()) std::rethrow_exception(st.error());
+}
 
 template <class F>
 void parallel_for_split(std::size_t b, std::size_t e, std::size_t grain, const F& fn, LoopState& st,
@@ -86,13 +133,17 @@ void parallel_for_split(std::size_t b, std::size_t e, std::size_t grain, const F
                         const LoopOptions* lo) {
   // relaxed: a hint (see LoopState).
   if (st.stop.load(std::memory_order_relaxed)) return;
-  if (lo == nullptr) [[likely]] {
-    TaskGroup g;
-    parallel_for_level(g, b, e, grain, fn, st, lo);
-  } else {
-    TaskGroup g(*lo->sched, lo->bound);
-    parallel_for_level(g, b, e, grain, fn, st, lo);
-  }
+  with_group(lo, [&](TaskGroup& g) { parallel_for_level(g, b, e, grain, fn, st, lo); });
+}
+
+template <class F>
+void parallel_for_root(Scheduler& sched, std::size_t begin, std::size_t end, std::size_t grain, const F& fn,
+                       const TaskOptions& opts, const char* what) {
+  if (begin >= end) return;
+  if (grain == 0) grain = auto_grain(end - begin);
+  LoopState st;
+  run_root(sched, st, opts, what,
+           [&](const LoopOptions* lo) { parallel_for_split(begin, end, grain, fn, st, lo); });
 }
 
 }  // namespace detail
@@ -102,27 +153,11 @@ void parallel_for_split(std::size_t b, std::size_t e, std::size_t grain, const F
 // Callable from any thread, including a worker. With `opts` (task_options.hpp) every task
 // of the loop, the first piece included, runs under them (a group's level, a node, a
 // name; a deadline counts for each task from when it is queued); UsageError for options
-// that would not apply.
+// that would not apply. grain 0: automatic (see the file comment).
 template <class F>
 void parallel_for(Scheduler& sched, std::size_t begin, std::size_t end, std::size_t grain, const F& fn,
                   const TaskOptions& opts = {}) {
-  if (begin >= end) return;
-  if (grain == 0) grain = 1;
-  detail::LoopState st;
-  if (!opts.empty()) {
-    const detail::LoopOptions lo{&sched, detail::share_options(detail::core_of(sched), opts, "parallel_for(options)")};
-    if (lo.bound) st.name = lo.bound->name;
-    TaskGroup root(sched, lo.bound);
-    root.run([&] { detail::parallel_for_split(begin, end, grain, fn, st, &lo); });
-    root.wait();
-  } else if (Scheduler::current() == &sched) {
-    detail::parallel_for_split(begin, end, grain, fn, st, nullptr);
-  } else {
-    TaskGroup root(sched);
-    root.run([&] { detail::parallel_for_split(begin, end, grain, fn, st, nullptr); });
-    root.wait();
-  }
-  if (st.error()) std::rethrow_exception(st.error());
+  detail::parallel_for_root(sched, begin, end, grain, fn, opts, "parallel_for(options)");
 }
 
 }  // namespace vitte

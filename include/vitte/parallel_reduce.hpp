@@ -11,7 +11,8 @@
 // floating-point sum, or a list of diagnostics appended in order, comes out bit-identical
 // on 1 and 64 workers and on every run. `combine` must be associative for the result to
 // equal a serial fold; it need not be commutative (the order is always left to right).
-// grain 0 picks one independent of the worker count: ceil(n / 512), so at most 512 leaves.
+// grain 0 picks one independent of the worker count: ceil(n / 512), so at most 512 leaves
+// (detail::auto_grain, parallel_for.hpp).
 //
 // The cost over a non-deterministic reduction is nil: every split level keeps its right
 // half's result in the splitting call's frame (no allocation) and combines after the join,
@@ -35,7 +36,6 @@ namespace vitte {
 
 namespace detail {
 
-inline constexpr std::size_t kAutoLeaves = 512;
 inline constexpr int kMaxSplitDepth = 64;  // halving a std::size_t range ends within 64 levels
 
 // Reduces [b, e): forks every right half of the left spine into `g`, reduces the leftmost
@@ -96,7 +96,7 @@ template <class T, class Body, class Combine>
 T reduce_root(Scheduler& sched, std::size_t begin, std::size_t end, std::size_t grain, T identity, const Body& body,
               const Combine& combine, const TaskOptions& opts, const char* what) {
   if (begin >= end) return identity;
-  if (grain == 0) grain = std::max<std::size_t>(1, (end - begin + kAutoLeaves - 1) / kAutoLeaves);
+  if (grain == 0) grain = auto_grain(end - begin);
   LoopState st;
   std::optional<T> out;
   if (!opts.empty()) {

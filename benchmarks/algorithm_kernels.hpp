@@ -13,6 +13,8 @@
 //                    grain 256 and simple splitting: the same halving tree.
 //   ets              2^22 items, grain 1024, each item adds f(i) to its thread's counter:
 //                    vitte::per_worker<uint64_t> vs tbb::enumerable_thread_specific<uint64_t>.
+//   sort, scan       vitte::parallel_sort / parallel_inclusive_scan vs oneTBB's and std's
+//                    (see their section below).
 //
 // Checks: a deterministic reduction must equal, bit for bit, a serial fold over the same
 // halving tree (serial_tree_fold); oneTBB's plain parallel_reduce and the per-worker sums
@@ -26,6 +28,8 @@
 #include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
 #include <tbb/parallel_reduce.h>
+#include <tbb/parallel_scan.h>
+#include <tbb/parallel_sort.h>
 
 #include <algorithm>
 #include <atomic>
@@ -35,6 +39,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -202,9 +207,9 @@ inline std::uint64_t tbb_ets(int threads) {
 }
 
 // ---- registration: one function per algorithm ----------------------------------------------
-// Each registers KERNEL/RUNTIME/threads:N rows for every worker count. parallel_sort,
-// parallel_scan and pipeline kernels register the same way, as functions beside these,
-// called from register_algorithm_kernels().
+// Each registers KERNEL/RUNTIME/threads:N rows for every worker count; a pipeline kernel
+// (include/vitte/pipeline.hpp) registers the same way, as a function beside these, called
+// from register_algorithm_kernels().
 inline void add(const std::string& name, std::function<void(benchmark::State&)> fn) {
   benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& st) { fn(st); })
       ->Unit(benchmark::kMillisecond)
@@ -261,12 +266,133 @@ inline void register_ets_kernels(const std::vector<int>& thread_counts, std::ato
   }
 }
 
+// ---- sort and scan (include/vitte/parallel_sort.hpp, parallel_scan.hpp) ---------------------
+//   sort   10M random uint64 (fixed seed): vitte::parallel_sort vs tbb::parallel_sort, and
+//          std::sort at 1 thread; checked sorted and the same multiset (order-free checksums).
+//          The unsorted copy is made before the timed region of each iteration.
+//   scan   inclusive prefix sum of 2^22 uint64 (wrapping +, associative, so every grouping
+//          gives the serial answer exactly): vitte::parallel_inclusive_scan vs tbb::parallel_scan
+//          (auto_partitioner) and std::inclusive_scan at 1 thread; checked element by element.
+inline constexpr std::size_t kSortN = 10'000'000;
+struct SortInput {
+  std::vector<std::uint64_t> x;
+  std::uint64_t sum = 0, mixed = 0;  // a multiset's fingerprint: the order does not enter
+};
+inline const SortInput& sort_input() {
+  static const SortInput in = [] {
+    SortInput r;
+    r.x.resize(kSortN);
+    for (std::size_t i = 0; i < kSortN; ++i) r.x[i] = splitmix(i ^ 0x5eedull);
+    for (std::uint64_t v : r.x) r.sum += v, r.mixed += splitmix(v);
+    return r;
+  }();
+  return in;
+}
+inline std::string sorted_same(const std::vector<std::uint64_t>& v) {
+  if (!std::is_sorted(v.begin(), v.end())) return "not sorted";
+  std::uint64_t sum = 0, mixed = 0;
+  for (std::uint64_t x : v) sum += x, mixed += splitmix(x);
+  return sum == sort_input().sum && mixed == sort_input().mixed ? std::string() : "not the input's elements";
+}
+
+enum class SortBy { Vitte, Tbb, Std };
+inline void sort_bench(benchmark::State& st, SortBy by, int threads, std::atomic<bool>* wrong) {
+  const SortInput& in = sort_input();
+  std::vector<std::uint64_t> v(kSortN);
+  for (auto _ : st) {
+    std::copy(in.x.begin(), in.x.end(), v.begin());  // untimed: before t0
+    const auto t0 = Clock::now();
+    switch (by) {
+      case SortBy::Vitte: vitte::parallel_sort(vitte_scheduler(threads), v.begin(), v.end()); break;
+      case SortBy::Tbb: tbb_arena(threads).execute([&] { tbb::parallel_sort(v.begin(), v.end()); }); break;
+      case SortBy::Std: std::sort(v.begin(), v.end()); break;
+    }
+    st.SetIterationTime(std::chrono::duration<double>(Clock::now() - t0).count());
+    if (const std::string why = sorted_same(v); !why.empty()) {
+      *wrong = true;
+      st.SkipWithError(("wrong result: " + why).c_str());
+      break;
+    }
+  }
+  st.counters["items"] = static_cast<double>(kSortN);
+}
+
+inline const std::vector<std::uint64_t>& scan_want() {
+  static const std::vector<std::uint64_t> want = [] {
+    const Input& in = input();
+    std::vector<std::uint64_t> x(kN), out(kN);
+    for (std::size_t i = 0; i < kN; ++i) x[i] = std::bit_cast<std::uint64_t>(in.x[i]);
+    std::inclusive_scan(x.begin(), x.end(), out.begin());
+    return out;
+  }();
+  return want;
+}
+
+inline void scan_bench(benchmark::State& st, SortBy by, int threads, std::atomic<bool>* wrong) {
+  std::vector<std::uint64_t> x(kN), out(kN);
+  for (std::size_t i = 0; i < kN; ++i) x[i] = std::bit_cast<std::uint64_t>(input().x[i]);
+  const std::vector<std::uint64_t>& want = scan_want();
+  for (auto _ : st) {
+    std::fill(out.begin(), out.end(), 0);  // untimed: a stale answer cannot pass
+    const auto t0 = Clock::now();
+    switch (by) {
+      case SortBy::Vitte:
+        vitte::parallel_inclusive_scan(vitte_scheduler(threads), x.begin(), x.end(), out.begin(), std::plus<>{});
+        break;
+      case SortBy::Tbb:
+        tbb_arena(threads).execute([&] {
+          tbb::parallel_scan(
+              tbb::blocked_range<std::size_t>(0, kN), std::uint64_t{0},
+              [&](const tbb::blocked_range<std::size_t>& r, std::uint64_t sum, bool final) {
+                for (std::size_t i = r.begin(); i < r.end(); ++i) {
+                  sum += x[i];
+                  if (final) out[i] = sum;
+                }
+                return sum;
+              },
+              std::plus<>{});
+        });
+        break;
+      case SortBy::Std: std::inclusive_scan(x.begin(), x.end(), out.begin()); break;
+    }
+    st.SetIterationTime(std::chrono::duration<double>(Clock::now() - t0).count());
+    if (out != want) {
+      *wrong = true;
+      st.SkipWithError("wrong result: not std::inclusive_scan's prefix sums");
+      break;
+    }
+  }
+  st.counters["items"] = static_cast<double>(kN);
+}
+
+inline void register_sort_kernels(const std::vector<int>& thread_counts, std::atomic<bool>& wrong) {
+  benchmark::RegisterBenchmark("sort/std/threads:1", sort_bench, SortBy::Std, 1, &wrong)
+      ->Unit(benchmark::kMillisecond)->UseManualTime();
+  for (int t : thread_counts)
+    for (auto [rt, by] : {std::pair{"vitte", SortBy::Vitte}, std::pair{"tbb", SortBy::Tbb}})
+      benchmark::RegisterBenchmark((std::string("sort/") + rt + "/threads:" + std::to_string(t)).c_str(),
+                                   sort_bench, by, t, &wrong)
+          ->Unit(benchmark::kMillisecond)->UseManualTime();
+}
+
+inline void register_scan_kernels(const std::vector<int>& thread_counts, std::atomic<bool>& wrong) {
+  benchmark::RegisterBenchmark("scan/std/threads:1", scan_bench, SortBy::Std, 1, &wrong)
+      ->Unit(benchmark::kMillisecond)->UseManualTime();
+  for (int t : thread_counts)
+    for (auto [rt, by] : {std::pair{"vitte", SortBy::Vitte}, std::pair{"tbb", SortBy::Tbb}})
+      benchmark::RegisterBenchmark((std::string("scan/") + rt + "/threads:" + std::to_string(t)).c_str(),
+                                   scan_bench, by, t, &wrong)
+          ->Unit(benchmark::kMillisecond)->UseManualTime();
+}
+
 }  // namespace algo
 
 inline void register_algorithm_kernels(const std::vector<int>& thread_counts, std::atomic<bool>& wrong) {
   algo::register_reduce_kernels(thread_counts, wrong);
   algo::register_det_reduce_kernels(thread_counts, wrong);
   algo::register_ets_kernels(thread_counts, wrong);
+  algo::register_sort_kernels(thread_counts, wrong);
+  algo::register_scan_kernels(thread_counts, wrong);
 }
 
 }  // namespace bench

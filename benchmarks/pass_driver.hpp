@@ -50,7 +50,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "algorithm_kernels.hpp"  // serial_tree_fold
+#include "algorithm_kernels.hpp"  // serial_tree_fold, process_cpu_s
 #include "runtimes.hpp"
 
 namespace bench::pass {
@@ -507,15 +507,19 @@ inline void pass_bench(benchmark::State& st, Runtime r, int threads, std::atomic
   if (e.error != want || ran != 0)
     return fail("the injected hard error: reported '" + e.error + "' (want '" + want + "'), " + std::to_string(ran) +
                 " file(s) that depend on it were analysed");
+  double cpu = 0;
   for (auto _ : st) {
     const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = algo::process_cpu_s();
     const Result got = drive(r, threads, s.c, -1);
+    cpu += algo::process_cpu_s() - c0;
     st.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     if (!got.error.empty() || !got.same(s.ref)) {
       fail("wrong result: not the serial run's diagnostics and totals" + (got.error.empty() ? "" : ": " + got.error));
       break;
     }
   }
+  algo::add_cpu_counter(st, cpu);
   st.counters["files"] = static_cast<double>(s.c.paths.size());
   st.counters["tokens"] = static_cast<double>(s.ref.t.tokens);
   st.counters["functions"] = static_cast<double>(s.ref.t.functions);

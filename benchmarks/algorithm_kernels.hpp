@@ -139,7 +139,12 @@ inline void add_cpu_counter(benchmark::State& st, double cpu_s) {
 // Times run() alone; check(result) returns why it is wrong, empty when right.
 template <class Run, class Check>
 void timed(benchmark::State& st, std::atomic<bool>& wrong, Run run, Check check) {
-  input();  // made (once) outside the timed region
+  // Untimed: the input, the scheduler or arena (made on first use) and a first, checked run.
+  if (const std::string why = check(run()); !why.empty()) {
+    wrong = true;
+    st.SkipWithError(("wrong result: " + why).c_str());
+    return;
+  }
   double cpu = 0;
   for (auto _ : st) {
     const auto t0 = Clock::now();

@@ -324,14 +324,17 @@ enum class SortBy { Vitte, Tbb, Std };
 inline void sort_bench(benchmark::State& st, SortBy by, int threads, std::atomic<bool>* wrong) {
   const SortInput& in = sort_input();
   std::vector<std::uint64_t> v(kSortN);
+  double cpu = 0;
   for (auto _ : st) {
     std::copy(in.x.begin(), in.x.end(), v.begin());  // untimed: before t0
     const auto t0 = Clock::now();
+    const double c0 = process_cpu_s();
     switch (by) {
       case SortBy::Vitte: vitte::parallel_sort(vitte_scheduler(threads), v.begin(), v.end()); break;
       case SortBy::Tbb: tbb_arena(threads).execute([&] { tbb::parallel_sort(v.begin(), v.end()); }); break;
       case SortBy::Std: std::sort(v.begin(), v.end()); break;
     }
+    cpu += process_cpu_s() - c0;
     st.SetIterationTime(std::chrono::duration<double>(Clock::now() - t0).count());
     if (const std::string why = sorted_same(v); !why.empty()) {
       *wrong = true;
@@ -339,6 +342,7 @@ inline void sort_bench(benchmark::State& st, SortBy by, int threads, std::atomic
       break;
     }
   }
+  add_cpu_counter(st, cpu);
   st.counters["items"] = static_cast<double>(kSortN);
 }
 
@@ -357,9 +361,11 @@ inline void scan_bench(benchmark::State& st, SortBy by, int threads, std::atomic
   std::vector<std::uint64_t> x(kN), out(kN);
   for (std::size_t i = 0; i < kN; ++i) x[i] = std::bit_cast<std::uint64_t>(input().x[i]);
   const std::vector<std::uint64_t>& want = scan_want();
+  double cpu = 0;
   for (auto _ : st) {
     std::fill(out.begin(), out.end(), 0);  // untimed: a stale answer cannot pass
     const auto t0 = Clock::now();
+    const double c0 = process_cpu_s();
     switch (by) {
       case SortBy::Vitte:
         vitte::parallel_inclusive_scan(vitte_scheduler(threads), x.begin(), x.end(), out.begin(), std::plus<>{});
@@ -380,6 +386,7 @@ inline void scan_bench(benchmark::State& st, SortBy by, int threads, std::atomic
         break;
       case SortBy::Std: std::inclusive_scan(x.begin(), x.end(), out.begin()); break;
     }
+    cpu += process_cpu_s() - c0;
     st.SetIterationTime(std::chrono::duration<double>(Clock::now() - t0).count());
     if (out != want) {
       *wrong = true;
@@ -387,6 +394,7 @@ inline void scan_bench(benchmark::State& st, SortBy by, int threads, std::atomic
       break;
     }
   }
+  add_cpu_counter(st, cpu);
   st.counters["items"] = static_cast<double>(kN);
 }
 

@@ -20,11 +20,13 @@
 #include <thread>
 #include <vector>
 
+#include "algorithm_kernels.hpp"
 #include "coro_kernels.hpp"
 #include "future_kernels.hpp"
 #include "graph_kernels.hpp"
 #include "kernels.hpp"
 #include "metrics_kernels.hpp"
+#include "pass_driver.hpp"
 #include "policy_kernels.hpp"
 #include "runtimes.hpp"
 #include "timer_kernels.hpp"
@@ -430,6 +432,8 @@ void register_all() {
   bench::register_future_kernels(thread_counts(), g_wrong_answer, peak_rss_mib);  // future_kernels.hpp
   bench::register_policy_kernels(thread_counts(), g_wrong_answer, add_latency_counters);  // policy_kernels.hpp
   bench::register_metrics_kernels(thread_counts(), g_wrong_answer);  // metrics_kernels.hpp
+  bench::register_algorithm_kernels(thread_counts(), g_wrong_answer);  // algorithm_kernels.hpp
+  bench::register_pass_driver(thread_counts(), g_wrong_answer, peak_rss_mib);  // pass_driver.hpp
 }
 
 }  // namespace

@@ -232,9 +232,8 @@ inline std::uint64_t tbb_ets(int threads) {
 }
 
 // ---- registration: one function per algorithm ----------------------------------------------
-// Each registers KERNEL/RUNTIME/threads:N rows for every worker count; a pipeline kernel
-// (include/vitte/pipeline.hpp) registers the same way, as a function beside these, called
-// from register_algorithm_kernels().
+// Each registers KERNEL/RUNTIME/threads:N rows for every worker count (the pipeline's rows:
+// pipeline_kernels.hpp).
 inline void add(const std::string& name, std::function<void(benchmark::State&)> fn) {
   benchmark::RegisterBenchmark(name.c_str(), [fn](benchmark::State& st) { fn(st); })
       ->Unit(benchmark::kMillisecond)

@@ -27,6 +27,7 @@
 #include "kernels.hpp"
 #include "metrics_kernels.hpp"
 #include "pass_driver.hpp"
+#include "pipeline_kernels.hpp"
 #include "policy_kernels.hpp"
 #include "runtimes.hpp"
 #include "timer_kernels.hpp"
@@ -434,6 +435,7 @@ void register_all() {
   bench::register_metrics_kernels(thread_counts(), g_wrong_answer);  // metrics_kernels.hpp
   bench::register_algorithm_kernels(thread_counts(), g_wrong_answer);  // algorithm_kernels.hpp
   bench::register_pass_driver(thread_counts(), g_wrong_answer, peak_rss_mib);  // pass_driver.hpp
+  bench::register_pipeline_kernels(thread_counts(), g_wrong_answer);  // pipeline_kernels.hpp
 }
 
 }  // namespace

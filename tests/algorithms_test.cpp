@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -224,4 +225,19 @@ TEST(ParallelInvoke, RunsEveryCallableUnderItsOptions) {
     if (g.name == "invoke-level") counted = g.tasks;
   EXPECT_EQ(counted, 3u);
   EXPECT_THROW(vitte::parallel_invoke(sched, vitte::TaskOptions{.node = 7}, [] {}), vitte::UsageError);
+}
+
+// The instances do not need the scheduler once made: the object may outlive it (the main
+// job keeps one across runs on schedulers it makes and destroys).
+TEST(PerWorker, OutlivesItsScheduler) {
+  std::unique_ptr<vitte::per_worker<std::vector<int>>> slots;
+  {
+    vitte::Scheduler sched(2);
+    slots = std::make_unique<vitte::per_worker<std::vector<int>>>(sched);
+    vitte::parallel_for(sched, 0, 1000, 8, [&](std::size_t i) { slots->local().push_back(static_cast<int>(i)); });
+  }
+  std::size_t n = 0;
+  slots->for_each([&](std::vector<int>& v) { n += v.size(); });
+  EXPECT_EQ(n, 1000u);
+  slots.reset();  // frees node-local memory without the scheduler
 }

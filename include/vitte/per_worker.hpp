@@ -15,7 +15,8 @@
 // and must run when no task uses the object any more (after the loop that filled it).
 // combine(op) folds the instances in worker-index order (not in the order they were made),
 // so the result depends on which worker did what, not on timing: for a schedule-independent
-// result, reduce with parallel_reduce instead.
+// result, reduce with parallel_reduce instead. Only local() needs the scheduler: the
+// object may outlive it (for_each, combine, clear and the destructor still work).
 #pragma once
 
 #include <cstddef>
@@ -38,7 +39,10 @@ template <class T>
 class per_worker {
  public:
   explicit per_worker(Scheduler& sched, std::function<T()> make = [] { return T(); })
-      : sched_(&sched), make_(std::move(make)), slots_(sched.num_workers()) {}
+      : sched_(&sched),
+        node_local_(sched.topology().is_this_machine()),
+        make_(std::move(make)),
+        slots_(sched.num_workers()) {}
   per_worker(const per_worker&) = delete;
   per_worker& operator=(const per_worker&) = delete;
   ~per_worker() { clear(); }
@@ -106,12 +110,14 @@ class per_worker {
   static constexpr std::size_t kAlign = alignof(T) > kLine ? alignof(T) : kLine;
   // Node-local when the scheduler's topology is this machine's; a topology read from
   // another machine's file names nodes this one may not have: plain memory then.
+  // Decided once, at construction: the instances (and clear(), and the destructor) do not
+  // need the scheduler, which may be gone by then.
   void* allocate(unsigned node) const {
-    if (sched_->topology().is_this_machine()) return allocate_on_node(sizeof(T), node, kAlign);
+    if (node_local_) return allocate_on_node(sizeof(T), node, kAlign);
     return ::operator new(sizeof(T), std::align_val_t{kAlign});
   }
   void deallocate(void* p, unsigned node) const noexcept {
-    if (sched_->topology().is_this_machine())
+    if (node_local_)
       deallocate_on_node(p, sizeof(T), node, kAlign);
     else
       ::operator delete(p, std::align_val_t{kAlign});
@@ -122,6 +128,7 @@ class per_worker {
     unsigned node = 0;
   };
   Scheduler* sched_;
+  bool node_local_;
   std::function<T()> make_;
   std::vector<Slot> slots_;
 };

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The jobserver client across processes (jobserver.hpp), with GNU make and by hand.
 
-usage: make_test.py PROBE
+usage: make_test.py PROBE VITTE_SCHED
 
 1. `make -j2` runs four probes at once, each wanting 2 workers: from the tasks' own
    start and end times (CLOCK_MONOTONIC, one clock for all processes), at no instant do
@@ -13,13 +13,18 @@ usage: make_test.py PROBE
    SIGKILL they are not (the leak jobserver.hpp documents).
 3. A jobserver that cannot be used (a closed descriptor, a missing fifo) gives a warning
    naming it, and the probe runs its workers without it.
+4. A recipe without + (make closed the pipe): the program's own pipe is not taken for it.
+5. The main job, `vitte-sched run`, takes part under make -j2.
 """
+import json
 import os
 import subprocess
 import sys
 import tempfile
 
 PROBE = os.path.abspath(sys.argv[1])
+SCHED = os.path.abspath(sys.argv[2])
+TREE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "include")
 failures = []
 
 
@@ -124,6 +129,23 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 0 and "were not open when the program started" in r.stderr
           and '"in_use": false' in r.stdout,
           f"a recipe without +: the program's own pipe is not taken for the jobserver ({r.stderr.strip()})")
+
+# 5. The main job under make: its metrics say the jobserver is in use, and it never held
+#    more than make's 2 slots.
+with tempfile.TemporaryDirectory() as tmp:
+    mk = os.path.join(tmp, "Makefile")
+    with open(mk, "w") as f:
+        f.write("all:\n")
+        f.write(f"\t+{SCHED} run --dir {TREE} --no-baseline --workers 2 --json > {tmp}/run.json\n")
+    env = dict(os.environ)
+    env.pop("MAKEFLAGS", None)
+    r = subprocess.run(["make", "-s", "-j2", "-f", mk], capture_output=True, text=True, env=env, timeout=120)
+    js = {}
+    if r.returncode == 0:
+        with open(f"{tmp}/run.json") as f:
+            js = json.load(f)["metrics"]["jobserver"]
+    check(r.returncode == 0 and js.get("in_use") is True and js.get("kind") == "pipe" and 1 <= js.get("max_held", 0) <= 2,
+          f"vitte-sched run under make -j2 takes part in the jobserver ({js}; {r.stderr.strip()})")
 
 print(f"make_test: {len(failures)} failed")
 sys.exit(1 if failures else 0)

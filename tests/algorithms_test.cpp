@@ -1,7 +1,9 @@
 // parallel_reduce / parallel_transform_reduce, parallel_invoke and per_worker<T>.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -240,4 +242,75 @@ TEST(PerWorker, OutlivesItsScheduler) {
   slots->for_each([&](std::vector<int>& v) { n += v.size(); });
   EXPECT_EQ(n, 1000u);
   slots.reset();  // frees node-local memory without the scheduler
+}
+
+// On a worker the last callable runs inline; its error must not replace an earlier one.
+TEST(ParallelInvoke, TheFirstErrorWinsOnAWorkerToo) {
+  vitte::Scheduler sched(2);
+  std::atomic<bool> first_thrown{false};
+  std::string got;
+  vitte::TaskGroup root(sched);
+  root.run([&] {
+    try {
+      vitte::parallel_invoke(
+          sched,
+          [&] {
+            first_thrown = true;
+            throw std::runtime_error("first");
+          },
+          [&] {
+            // The first callable's error is recorded just after it sets the flag; nothing a
+            // user can see marks that moment, so this one waits far longer than it takes.
+            while (!first_thrown.load()) std::this_thread::yield();
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
+            throw std::runtime_error("second");
+          });
+    } catch (const std::runtime_error& e) {
+      got = e.what();
+    }
+  });
+  root.wait();
+  EXPECT_EQ(got, "first");
+}
+
+// A large result keeps its split levels' slots on the heap: a 128 KiB histogram over a
+// fine grain must not overflow a worker's stack.
+TEST(ParallelReduce, ALargeResultDoesNotFillTheStack) {
+  vitte::Scheduler sched(2);
+  using Hist = std::array<std::uint64_t, 16384>;  // 128 KiB
+  const std::size_t n = 20'000;
+  auto h = vitte::parallel_reduce(
+      sched, 0, n, 1, Hist{},
+      [](std::size_t b, std::size_t e, Hist acc) {
+        for (std::size_t i = b; i < e; ++i) ++acc[i % acc.size()];
+        return acc;
+      },
+      [](Hist a, const Hist& b) {
+        for (std::size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+        return a;
+      });
+  std::uint64_t total = 0;
+  for (auto x : h) total += x;
+  EXPECT_EQ(total, n);
+}
+
+// Options are checked on empty input too, and per_worker::combine works for a T with no
+// default value.
+TEST(Algorithms, BadOptionsAreRefusedOnEmptyInputAndCombineNeedsNoDefault) {
+  vitte::Scheduler sched(2);
+  std::vector<int> none;
+  const vitte::TaskOptions bad{.node = 7};
+  EXPECT_THROW(vitte::parallel_for(sched, 0, 0, 1, [](std::size_t) {}, bad), vitte::UsageError);
+  EXPECT_THROW(vitte::parallel_sort(sched, none.begin(), none.end(), std::less<>{}, bad), vitte::UsageError);
+  EXPECT_THROW(vitte::parallel_for_each(sched, none, [](int&) {}, bad), vitte::UsageError);
+  EXPECT_THROW((void)vitte::parallel_transform_reduce(sched, 0, 0, 0, 0, [](std::size_t) { return 1; },
+                                                      std::plus<>{}, bad),
+               vitte::UsageError);
+  struct NoDefault {
+    explicit NoDefault(int v) : v(v) {}
+    int v;
+  };
+  vitte::per_worker<NoDefault> pw(sched, [] { return NoDefault(1); });
+  vitte::parallel_for(sched, 0, 100, 1, [&](std::size_t) { pw.local().v += 0; });
+  EXPECT_GE(pw.combine([](NoDefault a, const NoDefault& b) { return NoDefault(a.v + b.v); }).v, 1);
 }

@@ -79,6 +79,12 @@ void with_group(const LoopOptions* lo, F&& f) {
   }
 }
 
+// Options are checked when there is nothing to run, too: a bad option shows on every
+// input, not only on the ones that make tasks.
+inline void check_options_anyway(Scheduler& sched, const TaskOptions& opts, const char* what) {
+  if (!opts.empty()) (void)share_options(core_of(sched), opts, what);
+}
+
 // The entry of every algorithm: runs root(lo) as its first piece, under the options if any
 // (so that that piece too runs under them), inline when the caller is already one of
 // `sched`'s workers, else as a task of `sched` that the caller waits for. `root` reports
@@ -139,7 +145,7 @@ void parallel_for_split(std::size_t b, std::size_t e, std::size_t grain, const F
 template <class F>
 void parallel_for_root(Scheduler& sched, std::size_t begin, std::size_t end, std::size_t grain, const F& fn,
                        const TaskOptions& opts, const char* what) {
-  if (begin >= end) return;
+  if (begin >= end) return check_options_anyway(sched, opts, what);
   if (grain == 0) grain = auto_grain(end - begin);
   LoopState st;
   run_root(sched, st, opts, what,

@@ -17,6 +17,9 @@
 // on the first chunks while the walk goes on. The cost is that serial walk, one pointer
 // chase per element (plus a second, std::distance, for the automatic grain); it pays off
 // when fn costs much more than following a link, and not for a trivial fn over a list.
+// The walk runs ahead of the workers: every chunk it has cut waits as a queued task (about
+// 200 bytes), so a tiny grain over a long list holds n / grain tasks at once (Grain{1}
+// over a 2M-element list: 500 MB, measured); the automatic grain keeps it to 512.
 //
 // Grain: automatic by default (Grain{} or no Grain): ceil(n / 512) elements a piece, at
 // most 512 pieces, the rule parallel_for's and parallel_reduce's grain 0 follow. Pass
@@ -86,14 +89,14 @@ template <class It, class F>
 void for_each_root(Scheduler& sched, It first, It last, std::size_t grain, const F& fn, const TaskOptions& opts) {
   static constexpr const char* kWhat = "parallel_for_each(options)";
   if constexpr (std::random_access_iterator<It>) {
-    if (first == last) return;
+    if (first == last) return check_options_anyway(sched, opts, kWhat);
     const auto n = static_cast<std::size_t>(last - first);
     parallel_for_root(
         sched, 0, n, grain,
         [first, &fn](std::size_t i) { std::invoke(fn, first[static_cast<std::iter_difference_t<It>>(i)]); }, opts,
         kWhat);
   } else {
-    if (first == last) return;
+    if (first == last) return check_options_anyway(sched, opts, kWhat);
     if (grain == 0) grain = auto_grain(static_cast<std::size_t>(std::distance(first, last)));
     LoopState st;
     run_root(sched, st, opts, kWhat, [&](const LoopOptions* lo) {

@@ -7,42 +7,51 @@
 #pragma once
 
 #include <cstddef>
+#include <exception>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 
+#include "vitte/parallel_for.hpp"
 #include "vitte/scheduler.hpp"
 #include "vitte/task_group.hpp"
 
 namespace vitte {
 
 namespace detail {
+
+// Each callable reports its exception to `st` (the first one is kept, whichever callable
+// it came from, and the group is cancelled so that callables not started are skipped).
 template <class Tuple, std::size_t... I>
-void fork_each(TaskGroup& g, Tuple& fns, std::index_sequence<I...>) {
-  (g.run([&f = std::get<I>(fns)] { f(); }), ...);
+void fork_each(TaskGroup& g, Tuple& fns, LoopState& st, std::index_sequence<I...>) {
+  (g.run([&f = std::get<I>(fns), &st, &g] {
+     try {
+       f();
+     } catch (...) {
+       st.fail(std::current_exception());
+       g.cancel();
+     }
+   }),
+   ...);
 }
+
 template <class... F>
-void invoke_all(Scheduler& sched, TaskGroup& g, F&&... fns) {
+void invoke_all(Scheduler& sched, TaskGroup& g, LoopState& st, F&&... fns) {
   constexpr std::size_t n = sizeof...(F);
   auto all = std::forward_as_tuple(fns...);
   if (Scheduler::current() != &sched) {
-    fork_each(g, all, std::make_index_sequence<n>{});
-    g.wait();
-    return;
-  }
-  fork_each(g, all, std::make_index_sequence<n - 1>{});
-  try {
-    std::get<n - 1>(all)();
-  } catch (...) {
-    g.cancel();
+    fork_each(g, all, st, std::make_index_sequence<n>{});
+  } else {
+    fork_each(g, all, st, std::make_index_sequence<n - 1>{});
     try {
-      g.wait();
+      std::get<n - 1>(all)();
     } catch (...) {
-      // The first error is the one in flight.
+      st.fail(std::current_exception());
+      g.cancel();
     }
-    throw;
   }
-  g.wait();
+  g.wait();  // the callables never throw: their errors went to `st`
+  if (st.error()) std::rethrow_exception(st.error());
 }
 
 }  // namespace detail
@@ -52,7 +61,8 @@ template <class... F>
 void parallel_invoke(Scheduler& sched, F&&... fns) {
   static_assert(sizeof...(F) >= 1, "parallel_invoke: at least one callable");
   TaskGroup g(sched);
-  detail::invoke_all(sched, g, std::forward<F>(fns)...);
+  detail::LoopState st;
+  detail::invoke_all(sched, g, st, std::forward<F>(fns)...);
 }
 
 // The same, every callable run under `opts` (task_options.hpp), the last one included: it
@@ -63,9 +73,11 @@ void parallel_invoke(Scheduler& sched, const TaskOptions& opts, F&&... fns) {
   static_assert(sizeof...(F) >= 1, "parallel_invoke: at least one callable");
   if (opts.empty()) return parallel_invoke(sched, std::forward<F>(fns)...);
   TaskGroup g(sched, opts);
+  detail::LoopState st;
   auto all = std::forward_as_tuple(fns...);
-  detail::fork_each(g, all, std::make_index_sequence<sizeof...(F)>{});
+  detail::fork_each(g, all, st, std::make_index_sequence<sizeof...(F)>{});
   g.wait();
+  if (st.error()) std::rethrow_exception(st.error());
 }
 
 }  // namespace vitte

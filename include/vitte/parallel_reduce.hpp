@@ -15,8 +15,10 @@
 // (detail::auto_grain, parallel_for.hpp).
 //
 // The cost over a non-deterministic reduction is nil: every split level keeps its right
-// half's result in the splitting call's frame (no allocation) and combines after the join,
-// as any tree reduction does; nothing waits for a particular order.
+// half's result in the splitting call's frame (no allocation for results of up to 256
+// bytes; one per split level above that, so that a large T, a histogram say, never fills
+// a worker's stack) and combines after the join, as any tree reduction does; nothing waits
+// for a particular order.
 //
 // Errors, cancellation and options: as parallel_for (parallel_for.hpp): the first exception
 // (from body, transform or combine) stops the reduction and is rethrown; `opts` places
@@ -26,6 +28,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <exception>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -42,9 +45,10 @@ inline constexpr int kMaxSplitDepth = 64;  // halving a std::size_t range ends w
 // Reduces [b, e): forks every right half of the left spine into `g`, reduces the leftmost
 // leaf here, waits, then folds the right halves back in from the deepest up, which is the
 // halving tree's own left-to-right order.
-template <int N, class T, class Body, class Combine>
+template <class T, class Body, class Combine>
 T reduce_level(TaskGroup& g, std::size_t b, std::size_t e, std::size_t grain, const T& identity, const Body& body,
-               const Combine& combine, LoopState& st, const LoopOptions* lo);
+               const Combine& combine, LoopState& st, const LoopOptions* lo, std::optional<T>* right, int cap,
+               std::optional<T>& acc);
 
 // The left spine's length below [b, e): how many right halves reduce_level forks.
 inline int split_depth(std::size_t n, std::size_t grain) noexcept {
@@ -53,16 +57,37 @@ inline int split_depth(std::size_t n, std::size_t grain) noexcept {
   return d;
 }
 
-// A level with room for its right halves' results: a small array for the many short
-// spines near the leaves (its slots are constructed on every call: 64 of them were most
-// of a fine-grained reduction's time, measured with perf annotate), the full one at the top.
+// Results of at most this many bytes keep a level's right halves in its frame; larger ones
+// take one allocation per level (a 128 KiB histogram times 16 slots would be 2 MiB of
+// stack per level, and waits nest levels: a review's SIGSEGV).
+inline constexpr std::size_t kFrameSlotBytes = 256;
+
+// A level with room for its right halves' results: in the frame, a small array for the
+// many short spines near the leaves (its slots are constructed on every call: 64 of them
+// were most of a fine-grained reduction's time, measured with perf annotate), the full one
+// at the top; on the heap, sized by the depth, for large results.
 template <class T, class Body, class Combine>
 T reduce_level_sized(TaskGroup& g, std::size_t b, std::size_t e, std::size_t grain, const T& identity,
                      const Body& body, const Combine& combine, LoopState& st, const LoopOptions* lo) {
   const int d = split_depth(e - b, grain);
-  if (d <= 4) return reduce_level<4>(g, b, e, grain, identity, body, combine, st, lo);
-  if (d <= 16) return reduce_level<16>(g, b, e, grain, identity, body, combine, st, lo);
-  return reduce_level<kMaxSplitDepth>(g, b, e, grain, identity, body, combine, st, lo);
+  if constexpr (sizeof(std::optional<T>) > kFrameSlotBytes) {
+    // The level's own accumulator too: it lives across the wait, while this worker runs
+    // other levels on the same stack.
+    const std::unique_ptr<std::optional<T>[]> right(new std::optional<T>[static_cast<std::size_t>(d) + 1]);
+    return reduce_level(g, b, e, grain, identity, body, combine, st, lo, right.get(), d, right[d]);
+  } else {
+    std::optional<T> acc;
+    if (d <= 4) {
+      std::optional<T> right[4];
+      return reduce_level(g, b, e, grain, identity, body, combine, st, lo, right, 4, acc);
+    }
+    if (d <= 16) {
+      std::optional<T> right[16];
+      return reduce_level(g, b, e, grain, identity, body, combine, st, lo, right, 16, acc);
+    }
+    std::optional<T> right[kMaxSplitDepth];
+    return reduce_level(g, b, e, grain, identity, body, combine, st, lo, right, kMaxSplitDepth, acc);
+  }
 }
 
 template <class T, class Body, class Combine>
@@ -86,13 +111,13 @@ T reduce_split(std::size_t b, std::size_t e, std::size_t grain, const T& identit
   return reduce_level_sized(g, b, e, grain, identity, body, combine, st, lo);
 }
 
-template <int N, class T, class Body, class Combine>
+template <class T, class Body, class Combine>
 T reduce_level(TaskGroup& g, std::size_t b, std::size_t e, std::size_t grain, const T& identity, const Body& body,
-               const Combine& combine, LoopState& st, const LoopOptions* lo) {
-  std::optional<T> right[N];
+               const Combine& combine, LoopState& st, const LoopOptions* lo, std::optional<T>* right, int cap,
+               std::optional<T>& acc) {
   int depth = 0;
   while (e - b > grain) {
-    VITTE_ASSERT(depth < N, "reduce_level: more right halves than split_depth() counted");
+    VITTE_ASSERT(depth < cap, "reduce_level: more right halves than split_depth() counted");
     const std::size_t mid = b + (e - b) / 2;
     std::optional<T>* slot = &right[depth++];
     g.run([=, &identity, &body, &combine, &st] {
@@ -100,7 +125,6 @@ T reduce_level(TaskGroup& g, std::size_t b, std::size_t e, std::size_t grain, co
     });
     e = mid;
   }
-  std::optional<T> acc;
   try {
     acc.emplace(body(b, e, T(identity)));
   } catch (...) {
@@ -124,7 +148,10 @@ T reduce_level(TaskGroup& g, std::size_t b, std::size_t e, std::size_t grain, co
 template <class T, class Body, class Combine>
 T reduce_root(Scheduler& sched, std::size_t begin, std::size_t end, std::size_t grain, T identity, const Body& body,
               const Combine& combine, const TaskOptions& opts, const char* what) {
-  if (begin >= end) return identity;
+  if (begin >= end) {
+    check_options_anyway(sched, opts, what);
+    return identity;
+  }
   if (grain == 0) grain = auto_grain(end - begin);
   LoopState st;
   std::optional<T> out;

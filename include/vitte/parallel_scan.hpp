@@ -69,7 +69,7 @@ template <class In, class Out, class T, class Op>
 void scan_root(Scheduler& sched, In first, In last, Out out, const T* init, const Op& op, const TaskOptions& opts,
                const char* what) {
   const auto n = static_cast<std::size_t>(last - first);
-  if (n == 0) return;
+  if (n == 0) return check_options_anyway(sched, opts, what);
   const std::size_t block = scan_block(n);
   const std::size_t nb = (n + block - 1) / block;
   const auto bd = static_cast<std::iter_difference_t<In>>(block);

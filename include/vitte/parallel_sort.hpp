@@ -219,7 +219,7 @@ void stable_split(It a, T* b, std::ptrdiff_t n, int levels, std::ptrdiff_t merge
 template <std::random_access_iterator It, class Comp = std::less<>>
 void parallel_sort(Scheduler& sched, It first, It last, const Comp& comp = {}, const TaskOptions& opts = {}) {
   const std::ptrdiff_t n = last - first;
-  if (n < 2) return;
+  if (n < 2) return detail::check_options_anyway(sched, opts, "parallel_sort(options)");
   const std::ptrdiff_t leaf = std::max(detail::kSortMinLeaf, n / 512);
   const int depth = 2 * std::bit_width(static_cast<std::size_t>(n));
   detail::LoopState st;
@@ -236,7 +236,7 @@ void parallel_stable_sort(Scheduler& sched, It first, It last, const Comp& comp 
   static_assert(std::is_default_constructible_v<T> && std::is_move_assignable_v<T>,
                 "parallel_stable_sort: the buffer holds default-constructed elements, moved into and out of");
   const std::ptrdiff_t n = last - first;
-  if (n < 2) return;
+  if (n < 2) return detail::check_options_anyway(sched, opts, "parallel_stable_sort(options)");
   // An even number of levels, so that the last merge lands in the range; none (one piece,
   // no buffer) for a short range.
   int levels = 0;

@@ -23,7 +23,9 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -82,17 +84,22 @@ class per_worker {
   }
 
   // The instances folded with op(T, const T&) in worker-index order, starting from a copy
-  // of the first; T() when none was made.
+  // of the first; T() when none was made (UsageError then for a T without a default).
   template <class Op>
   T combine(Op&& op) const {
-    T acc{};
-    bool first = true;
+    std::optional<T> acc;
     for (const Slot& s : slots_) {
       if (s.value == nullptr) continue;
-      acc = first ? T(*s.value) : op(std::move(acc), *s.value);
-      first = false;
+      if (acc)
+        acc.emplace(op(std::move(*acc), *s.value));
+      else
+        acc.emplace(*s.value);
     }
-    return acc;
+    if (acc) return std::move(*acc);
+    if constexpr (std::is_default_constructible_v<T>)
+      return T();
+    else
+      throw UsageError("per_worker::combine(): no instance was made, and T has no default value");
   }
 
   // Destroys every instance (the next local() makes a new one).

@@ -18,7 +18,9 @@
 // half's result in the splitting call's frame (no allocation for results of up to 256
 // bytes; one per split level above that, so that a large T, a histogram say, never fills
 // a worker's stack) and combines after the join, as any tree reduction does; nothing waits
-// for a particular order.
+// for a particular order. body and combine still take and return T by value: a T of tens
+// of KiB costs that much stack in each of their calls, and waits nest calls on a worker's
+// stack; keep a large result behind a pointer (a std::vector) or raise Options::stack_size.
 //
 // Errors, cancellation and options: as parallel_for (parallel_for.hpp): the first exception
 // (from body, transform or combine) stops the reduction and is rethrown; `opts` places

@@ -57,19 +57,23 @@ class FifoJobserver {
   int rfd_ = -1, wfd_ = -1;
 };
 
-// Runs `tasks` busy tasks and returns the most that ran at once.
-int peak_running(vitte::Scheduler& sched, std::size_t tasks) {
-  std::atomic<int> running{0}, peak{0};
-  vitte::parallel_for(sched, 0, tasks, 1, [&](std::size_t) {
-    const int now = running.fetch_add(1) + 1;
-    int p = peak.load();
-    while (now > p && !peak.compare_exchange_weak(p, now)) {
-    }
+// A busy task that counts how many of its kind run at once.
+struct BusyTask {
+  std::atomic<int>* running;
+  std::atomic<int>* peak;
+  void operator()(std::size_t) const {
+    vitte::test::raise_max(*peak, running->fetch_add(1) + 1);
     const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
     while (std::chrono::steady_clock::now() < until) {
     }
-    running.fetch_sub(1);
-  });
+    running->fetch_sub(1);
+  }
+};
+
+// Runs `tasks` busy tasks and returns the most that ran at once.
+int peak_running(vitte::Scheduler& sched, std::size_t tasks) {
+  std::atomic<int> running{0}, peak{0};
+  vitte::parallel_for(sched, 0, tasks, 1, BusyTask{&running, &peak});
   return peak.load();
 }
 
@@ -246,16 +250,7 @@ TEST(Jobserver, TwoSchedulersShareTheProcesssOwnToken) {
   vitte::Scheduler a(with(2, vitte::JobserverMode::On));
   vitte::Scheduler b(with(2, vitte::JobserverMode::On));
   std::atomic<int> running{0}, peak{0};
-  auto body = [&](std::size_t) {
-    const int now = running.fetch_add(1) + 1;
-    int p = peak.load();
-    while (now > p && !peak.compare_exchange_weak(p, now)) {
-    }
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
-    while (std::chrono::steady_clock::now() < until) {
-    }
-    running.fetch_sub(1);
-  };
+  const BusyTask body{&running, &peak};
   std::thread other([&] { vitte::parallel_for(b, 0, vitte::test::scaled(1000), 1, body); });
   vitte::parallel_for(a, 0, vitte::test::scaled(1000), 1, body);
   other.join();

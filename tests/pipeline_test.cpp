@@ -122,10 +122,7 @@ TEST(Pipeline, SerialStagesNeverOverlapThemselves) {
         s, 8 * workers, count_to(n),
         vitte::stage(StageMode::Parallel,
                      [&](std::size_t i) {
-                       const int now = par_inside.fetch_add(1) + 1;
-                       int w = par_worst.load();
-                       while (now > w && !par_worst.compare_exchange_weak(w, now)) {
-                       }
+                       vitte::test::raise_max(par_worst, par_inside.fetch_add(1) + 1);
                        (void)burn(i, 300);
                        par_inside.fetch_sub(1);
                        return i;
@@ -160,10 +157,7 @@ TEST(Pipeline, MaxInFlightIsNeverExceeded) {
     vitte::run_pipeline(
         s, cap, vitte::source([&, i = std::size_t{0}](vitte::PipelineStop& stop) mutable {
           if (i == n) stop.done();
-          const long now = live.fetch_add(1) + 1;
-          long w = worst.load();
-          while (now > w && !worst.compare_exchange_weak(w, now)) {
-          }
+          vitte::test::raise_max(worst, live.fetch_add(1) + 1);
           return i++;
         }),
         vitte::stage(StageMode::Parallel, [](std::size_t i) { return i + 0 * burn(i, 200); }),
@@ -403,10 +397,7 @@ TEST(Pipeline, StressRandomShapes) {
     vitte::run_pipeline(
         s, cap, vitte::source([&, i = std::size_t{0}](vitte::PipelineStop& stop) mutable {
           if (i == n) stop.done();
-          const long now = live.fetch_add(1) + 1;
-          long w = worst.load();
-          while (now > w && !worst.compare_exchange_weak(w, now)) {
-          }
+          vitte::test::raise_max(worst, live.fetch_add(1) + 1);
           return std::make_unique<Tracked>(i++);
         }),
         vitte::stage(a, [](std::unique_ptr<Tracked> p) { return Tracked(p->v + 0 * burn(p->v, 20)); }),

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -23,6 +24,14 @@
 #endif
 
 namespace vitte::test {
+
+// Raises `max` to `v` if v is larger (the most of a count seen at once).
+template <class T>
+void raise_max(std::atomic<T>& max, T v) {
+  T m = max.load();
+  while (v > m && !max.compare_exchange_weak(m, v)) {
+  }
+}
 
 // A stress size scaled by the build's stress_scale option (percent); never below 1.
 inline std::size_t scaled(std::size_t full) {

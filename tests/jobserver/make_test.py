@@ -47,6 +47,17 @@ def max_concurrency(spans):
     return best
 
 
+def make_one(tmp, recipe, jobs):
+    """Runs `make -s -jJOBS` on a one-rule Makefile in tmp, MAKEFLAGS of the caller removed."""
+    mk = os.path.join(tmp, "Makefile")
+    with open(mk, "w") as f:
+        f.write("all:\n")
+        f.write(f"\t{recipe}\n")
+    env = dict(os.environ)
+    env.pop("MAKEFLAGS", None)
+    return subprocess.run(["make", "-s", f"-j{jobs}", "-f", mk], capture_output=True, text=True, env=env, timeout=120)
+
+
 def make_run(tmp, off):
     mk = os.path.join(tmp, "Makefile")
     flag = " --off" if off else ""
@@ -119,13 +130,7 @@ for flags, named in ((" -j2 --jobserver-auth=97,98", "file descriptors 97,98 wer
 # MAKEFLAGS; a program that opens a pipe first gets those very numbers. They must not be
 # taken for the jobserver.
 with tempfile.TemporaryDirectory() as tmp:
-    mk = os.path.join(tmp, "Makefile")
-    with open(mk, "w") as f:
-        f.write("all:\n")
-        f.write(f"\t{PROBE} --workers 2 --tasks 20 --task-us 100 --own-pipe\n")
-    env = dict(os.environ)
-    env.pop("MAKEFLAGS", None)
-    r = subprocess.run(["make", "-s", "-j3", "-f", mk], capture_output=True, text=True, env=env, timeout=120)
+    r = make_one(tmp, f"{PROBE} --workers 2 --tasks 20 --task-us 100 --own-pipe", 3)
     check(r.returncode == 0 and "were not open when the program started" in r.stderr
           and '"in_use": false' in r.stdout,
           f"a recipe without +: the program's own pipe is not taken for the jobserver ({r.stderr.strip()})")
@@ -133,13 +138,7 @@ with tempfile.TemporaryDirectory() as tmp:
 # 5. The main job under make: its metrics say the jobserver is in use, and it never held
 #    more than make's 2 slots.
 with tempfile.TemporaryDirectory() as tmp:
-    mk = os.path.join(tmp, "Makefile")
-    with open(mk, "w") as f:
-        f.write("all:\n")
-        f.write(f"\t+{SCHED} run --dir {TREE} --no-baseline --workers 2 --json > {tmp}/run.json\n")
-    env = dict(os.environ)
-    env.pop("MAKEFLAGS", None)
-    r = subprocess.run(["make", "-s", "-j2", "-f", mk], capture_output=True, text=True, env=env, timeout=120)
+    r = make_one(tmp, f"+{SCHED} run --dir {TREE} --no-baseline --workers 2 --json > {tmp}/run.json", 2)
     js = {}
     if r.returncode == 0:
         with open(f"{tmp}/run.json") as f:
